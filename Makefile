@@ -1,0 +1,65 @@
+# Shipshape: `make run` serves the app, `make test` runs every check.
+# Each target sets up what it needs and reuses what is already there.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export HOST PORT
+
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+ASSETS     := src/app/static/dist/manifest.json
+ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
+
+.PHONY: help setup assets run serve check test lint typecheck pytest bench clean
+
+help:
+	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
+	@echo "make test   - set up, then lint, type-check and run the test suite with coverage"
+	@echo "make serve  - production mode, one worker per core (needs SECRET_KEY)"
+	@echo "make check  - audit the effective deployment configuration"
+
+$(PY_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC)
+	APP_ENV=development $(BIN)/quart --app app assets build
+
+assets: $(ASSETS)
+
+run: setup assets
+	$(PY) -m app run
+
+serve: setup assets
+	APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}" $(PY) -m app serve
+
+check: setup assets
+	APP_ENV="$${APP_ENV:-production}" $(BIN)/quart --app app check --deploy
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(PY_STAMP)
+	$(BIN)/mypy
+
+pytest: setup assets
+	$(BIN)/pytest --cov --cov-report=term-missing
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) node_modules src/app/static/dist .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -1,0 +1,77 @@
+"""``python -m app run|serve|check``: start the app after checking its settings.
+
+The settings and the asset manifest are checked here, in the parent process,
+before any server starts, so a bad value prints one line naming it and exits
+with status 2 instead of a traceback from every worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from app import PROJECT_ROOT, create_app
+from shipshape import Shipshape, ShipshapeError
+from shipshape.check import check_command
+
+
+def _default_workers() -> int:
+    return int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="development server with reload")
+    serve = commands.add_parser("serve", help="production server, one worker per core")
+    serve.add_argument("--workers", type=int, default=None)
+    check = commands.add_parser("check", help="audit the configuration")
+    check.add_argument("--deploy", action="store_true")
+    check.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        os.environ.setdefault("APP_ENV", "production")
+    try:
+        app = create_app()
+        shipshape: Shipshape = app.extensions["shipshape"]
+        if args.command != "check" and shipshape.assets is not None:
+            shipshape.assets.load(app)
+    except ShipshapeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = shipshape.settings
+    workers = args.workers if getattr(args, "workers", None) else _default_workers()
+
+    if args.command == "check":
+        options = ["--workers", str(workers)] + (["--deploy"] if args.deploy else [])
+        return int(check_command(app, settings).main(options, standalone_mode=False) or 0)
+
+    common = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        # Shipshape logs each request itself, with the client address that
+        # TRUSTED_PROXIES resolves, so the server neither logs nor trusts proxies.
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        "date_header": True,
+    }
+    if args.command == "run":
+        uvicorn.run(
+            "app:create_app", reload=True, reload_dirs=[str(PROJECT_ROOT / "src")], **common
+        )
+    else:
+        uvicorn.run(
+            "app:create_app", workers=workers, loop="uvloop", http="httptools", **common
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``check --deploy``: audit the effective configuration before going live.
+
+Like Django's ``check --deploy``, each finding has a stable id, a severity and
+a fix. Errors make the command exit 1, so a deploy pipeline can gate on it::
+
+    quart --app app check --deploy --workers 4
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+import click
+from quart import Quart
+
+from shipshape.config import Settings
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: Severity
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.severity.upper():7} {self.id}  {self.message}\n        fix: {self.fix}"
+
+
+def secret_entropy_bits(secret: str) -> float:
+    """Shannon entropy of the key's characters times its length: a weak-key smell test."""
+    counts = Counter(secret)
+    total = len(secret)
+    per_char = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_char * total
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) -> list[Finding]:
+    findings: list[Finding] = []
+
+    def add(id_: str, severity: Severity, message: str, fix: str) -> None:
+        findings.append(Finding(id_, severity, message, fix))
+
+    if deploy and not settings.is_production:
+        add(
+            "shipshape.E001",
+            "error",
+            f"APP_ENV is {settings.app_env!r}, not production",
+            "set APP_ENV=production",
+        )
+    if app.debug and (deploy or settings.is_production):
+        add("shipshape.E002", "error", "debug mode is on", "unset QUART_DEBUG / app.debug")
+    if settings.secret_key_generated:
+        add(
+            "shipshape.W003",
+            "warning",
+            "SECRET_KEY is generated per process: sessions end on restart "
+            "and are not shared between workers",
+            "set SECRET_KEY to a random value of 32+ bytes",
+        )
+    elif secret_entropy_bits(settings.secret_key) < 128:
+        add(
+            "shipshape.E004",
+            "error",
+            "SECRET_KEY looks weak (under 128 bits of entropy)",
+            'use python -c "import secrets; print(secrets.token_hex(32))"',
+        )
+    if "*" in settings.allowed_hosts:
+        add(
+            "shipshape.W005",
+            "warning",
+            "ALLOWED_HOSTS allows any Host header",
+            "list the site's host names in ALLOWED_HOSTS",
+        )
+    if settings.redis_url is None and workers > 1:
+        add(
+            "shipshape.W006",
+            "warning",
+            f"rate limits are kept in memory with {workers} workers, so each limit "
+            f"is multiplied by {workers}",
+            "set REDIS_URL to share the limits between workers",
+        )
+    if settings.trusted_proxies > 0 and not _is_loopback(settings.host):
+        add(
+            "shipshape.W007",
+            "warning",
+            f"TRUSTED_PROXIES={settings.trusted_proxies} but the app binds {settings.host}, "
+            "so clients may reach it directly and forge X-Forwarded-* headers",
+            "bind to a private address only the proxy can reach, or set TRUSTED_PROXIES=0",
+        )
+    return findings
+
+
+def check_command(app: Quart, settings: Settings) -> click.Command:
+    @click.command("check", help="Audit the effective configuration.")
+    @click.option("--deploy", is_flag=True, help="Also run the production deployment checks.")
+    @click.option(
+        "--workers",
+        type=int,
+        default=lambda: int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1),
+        show_default="WEB_CONCURRENCY or the core count",
+        help="How many worker processes will serve the app.",
+    )
+    def command(deploy: bool, workers: int) -> None:
+        findings = run_checks(app, settings, deploy=deploy, workers=workers)
+        for finding in findings:
+            click.echo(str(finding))
+        errors = sum(f.severity == "error" for f in findings)
+        click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
+        if errors:
+            raise SystemExit(1)
+
+    return command

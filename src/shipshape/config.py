@@ -1,0 +1,274 @@
+"""Typed, validated settings read once from the environment.
+
+Settings flow one way: the environment (or an injected mapping) is copied into
+``app.config`` by the app factory, overlaid by the factory's ``config``
+argument, and :meth:`Settings.from_mapping` turns the result into one frozen
+object. Nothing reads ``os.environ`` at import time.
+
+Every bad value raises :class:`ConfigError` whose message is one line naming
+the variable and what it accepts, so start-up can print it without a
+traceback::
+
+    settings = Settings.from_mapping({"APP_ENV": "production", "SECRET_KEY": key})
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from shipshape.exceptions import ShipshapeError
+
+AppEnv = Literal["development", "testing", "production"]
+StoreErrorPolicy = Literal["open", "closed"]
+
+APP_ENVS: tuple[AppEnv, ...] = ("development", "testing", "production")
+
+#: The variables of DESIGN.md's env table; ``environ_config`` copies only these.
+ENV_NAMES = (
+    "APP_ENV",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TRUSTED_PROXIES",
+    "ALLOWED_HOSTS",
+    "RATELIMIT_DEFAULT",
+    "RATELIMIT_ON_STORE_ERROR",
+    "HOST",
+    "PORT",
+)
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///instance/app.db"
+DEFAULT_RATELIMIT = "2/second;60/minute"
+# Development and testing only answer to the loopback names; production has
+# no default because a wrong guess would either break the site or accept any
+# Host header (cache poisoning, password-reset link hijacking).
+DEV_ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+# 32 bytes is the HMAC-SHA256 block-size floor that OWASP and Django's
+# check --deploy recommend for signing keys.
+MIN_SECRET_BYTES = 32
+
+DATABASE_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
+REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys", "unix")
+RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+_HOST_RE = re.compile(r"^(\*|\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$")
+_IPV6_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
+
+
+class ConfigError(ShipshapeError, ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+    def __init__(self, name: str, accepts: str, value: object = None) -> None:
+        shown = "" if value is None else f", got {_redact(name, value)!r}"
+        super().__init__(f"{name}: expected {accepts}{shown}")
+        self.name = name
+
+
+def _redact(name: str, value: object) -> object:
+    if name == "SECRET_KEY" and isinstance(value, str):
+        return f"<{len(value.encode())} bytes>"
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """``count`` requests per ``period`` seconds."""
+
+    count: int
+    period: int
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every variable of the env table, parsed and checked."""
+
+    app_env: AppEnv
+    secret_key: str
+    secret_key_generated: bool
+    database_url: str
+    redis_url: str | None
+    trusted_proxies: int
+    allowed_hosts: tuple[str, ...]
+    ratelimit_default: tuple[RateLimit, ...]
+    ratelimit_on_store_error: StoreErrorPolicy
+    host: str
+    port: int
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env == "development"
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Parse the env-table names from ``values`` (strings or typed values)."""
+        app_env = parse_app_env(values.get("APP_ENV"))
+        secret_key, generated = parse_secret_key(values.get("SECRET_KEY"), app_env)
+        return cls(
+            app_env=app_env,
+            secret_key=secret_key,
+            secret_key_generated=generated,
+            database_url=parse_database_url(values.get("DATABASE_URL")),
+            redis_url=parse_redis_url(values.get("REDIS_URL")),
+            trusted_proxies=parse_int(values.get("TRUSTED_PROXIES"), "TRUSTED_PROXIES", 0, 0, 32),
+            allowed_hosts=parse_allowed_hosts(values.get("ALLOWED_HOSTS"), app_env),
+            ratelimit_default=parse_rate_limits(values.get("RATELIMIT_DEFAULT")),
+            ratelimit_on_store_error=parse_store_error_policy(
+                values.get("RATELIMIT_ON_STORE_ERROR")
+            ),
+            host=parse_host(values.get("HOST")),
+            port=parse_int(values.get("PORT"), "PORT", 5000, 1, 65535),
+        )
+
+
+def environ_config(environ: Mapping[str, str]) -> dict[str, str]:
+    """The env-table variables that are set (and not blank) in ``environ``."""
+    return {name: environ[name] for name in ENV_NAMES if environ.get(name, "").strip()}
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_app_env(value: object) -> AppEnv:
+    if _blank(value):
+        return "development"
+    text = str(value).strip().lower()
+    if text not in APP_ENVS:
+        raise ConfigError("APP_ENV", "one of development, testing, production", value)
+    return cast(AppEnv, text)
+
+
+def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str, bool]:
+    if _blank(value):
+        if app_env == "production":
+            raise ConfigError(
+                "SECRET_KEY",
+                f"a random secret of at least {MIN_SECRET_BYTES} bytes in production "
+                '(python -c "import secrets; print(secrets.token_hex(32))")',
+            )
+        # A per-process key: sessions do not survive a restart, which is the
+        # point in development and testing.
+        return secrets.token_hex(32), True
+    if not isinstance(value, str) or len(value.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError("SECRET_KEY", f"at least {MIN_SECRET_BYTES} bytes", value)
+    return value, False
+
+
+def parse_int(value: object, name: str, default: int, low: int, high: int) -> int:
+    if _blank(value):
+        return default
+    if isinstance(value, bool):
+        raise ConfigError(name, f"an integer from {low} to {high}", value)
+    try:
+        number = int(value) if isinstance(value, int) else int(str(value).strip(), 10)
+    except ValueError:
+        raise ConfigError(name, f"an integer from {low} to {high}", value) from None
+    if not low <= number <= high:
+        raise ConfigError(name, f"an integer from {low} to {high}", value)
+    return number
+
+
+def parse_database_url(value: object) -> str:
+    if _blank(value):
+        return DEFAULT_DATABASE_URL
+    text = str(value).strip()
+    accepts = "a sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db URL"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("DATABASE_URL", accepts, value) from None
+    if parts.scheme not in DATABASE_SCHEMES or "://" not in text:
+        raise ConfigError("DATABASE_URL", accepts, value)
+    if parts.scheme == "postgresql+asyncpg" and not (parts.hostname or port):
+        raise ConfigError("DATABASE_URL", accepts, value)
+    if parts.scheme == "sqlite+aiosqlite" and (parts.netloc or not parts.path):
+        raise ConfigError("DATABASE_URL", accepts, value)
+    return text
+
+
+def parse_redis_url(value: object) -> str | None:
+    if _blank(value):
+        return None
+    text = str(value).strip()
+    accepts = "a redis://, rediss://, valkey://, valkeys:// or unix:// URL"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError("REDIS_URL", accepts, value) from None
+    if parts.scheme not in REDIS_SCHEMES or "://" not in text:
+        raise ConfigError("REDIS_URL", accepts, value)
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError("REDIS_URL", accepts, value)
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError("REDIS_URL", accepts, value)
+    db = parts.path.lstrip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise ConfigError("REDIS_URL", accepts + " with an optional numeric /db", value)
+    return text
+
+
+def parse_allowed_hosts(value: object, app_env: AppEnv) -> tuple[str, ...]:
+    accepts = (
+        "a comma-separated list of host names (example.com, .example.com for "
+        "subdomains, or * to allow any)"
+    )
+    if _blank(value):
+        if app_env == "production":
+            raise ConfigError("ALLOWED_HOSTS", accepts + " in production")
+        return DEV_ALLOWED_HOSTS
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    hosts = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    if not hosts:
+        raise ConfigError("ALLOWED_HOSTS", accepts, value)
+    for host in hosts:
+        if not (_HOST_RE.match(host) or _IPV6_RE.match(host)):
+            raise ConfigError("ALLOWED_HOSTS", accepts, value)
+    return hosts
+
+
+def parse_rate_limits(value: object) -> tuple[RateLimit, ...]:
+    text = DEFAULT_RATELIMIT if _blank(value) else str(value)
+    accepts = "limits like 2/second;60/minute (count/[n]second|minute|hour|day, ';'-separated)"
+    limits = []
+    for part in text.split(";"):
+        match = _RATE_RE.match(part.lower())
+        if not match:
+            raise ConfigError("RATELIMIT_DEFAULT", accepts, value)
+        count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
+        if count < 1 or multiple < 1:
+            raise ConfigError("RATELIMIT_DEFAULT", accepts, value)
+        limits.append(RateLimit(count, multiple * RATE_PERIODS[unit]))
+    return tuple(limits)
+
+
+def parse_store_error_policy(value: object) -> StoreErrorPolicy:
+    if _blank(value):
+        return "open"
+    text = str(value).strip().lower()
+    if text not in ("open", "closed"):
+        raise ConfigError("RATELIMIT_ON_STORE_ERROR", "open or closed", value)
+    return cast(StoreErrorPolicy, text)
+
+
+def parse_host(value: object) -> str:
+    if _blank(value):
+        return "127.0.0.1"
+    text = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", text):
+        raise ConfigError("HOST", "an IP address or host name to bind", value)
+    return text

@@ -1,0 +1,88 @@
+"""Liveness (``/healthz``) and readiness (``/readyz``) endpoints.
+
+``/healthz`` answers 200 whenever the process can serve a request; it checks
+nothing, so an orchestrator never restarts a healthy process because a
+database is down. ``/readyz`` runs every registered check concurrently, each
+under a timeout, and answers 200 when all pass or 503 otherwise, with a JSON
+body listing each check::
+
+    health.add_check("database", ping_database)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from quart import Blueprint, Quart, Response, current_app
+
+from shipshape.typing import ReadinessCheck
+
+logger = logging.getLogger("shipshape.health")
+
+# A readiness probe must answer before the orchestrator's own timeout
+# (Kubernetes' default is 1 s); a check slower than this counts as failed.
+DEFAULT_CHECK_TIMEOUT = 0.9  # seconds
+
+
+class Health:
+    """Registers ``/healthz`` and ``/readyz`` and holds the readiness checks.
+
+    Config: ``SHIPSHAPE_HEALTH_PATH``, ``SHIPSHAPE_READY_PATH`` and
+    ``SHIPSHAPE_READY_TIMEOUT`` (seconds per check).
+    """
+
+    def __init__(self, app: Quart | None = None) -> None:
+        self.checks: dict[str, ReadinessCheck] = {}
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Quart) -> None:
+        app.config.setdefault("SHIPSHAPE_HEALTH_PATH", "/healthz")
+        app.config.setdefault("SHIPSHAPE_READY_PATH", "/readyz")
+        app.config.setdefault("SHIPSHAPE_READY_TIMEOUT", DEFAULT_CHECK_TIMEOUT)
+        blueprint = Blueprint("shipshape_health", __name__)
+        blueprint.add_url_rule(app.config["SHIPSHAPE_HEALTH_PATH"], "healthz", self.healthz)
+        blueprint.add_url_rule(app.config["SHIPSHAPE_READY_PATH"], "readyz", self.readyz)
+        app.register_blueprint(blueprint)
+
+    def add_check(self, name: str, check: ReadinessCheck) -> None:
+        """Register a coroutine function that raises when ``name`` is not usable."""
+        if name in self.checks:
+            raise ValueError(f"readiness check {name!r} is already registered")
+        self.checks[name] = check
+
+    async def healthz(self) -> Response:
+        response = current_app.json.response({"status": "ok"})
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def readyz(self) -> Response:
+        timeout = float(current_app.config["SHIPSHAPE_READY_TIMEOUT"])
+        names = list(self.checks)
+        results = await asyncio.gather(*(self._run(self.checks[n], timeout) for n in names))
+        checks = dict(zip(names, results, strict=True))
+        ready = all(result["ok"] for result in results)
+        response = current_app.json.response(
+            {"status": "ok" if ready else "unavailable", "checks": checks}
+        )
+        response.status_code = 200 if ready else 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    async def _run(check: ReadinessCheck, timeout: float) -> dict[str, Any]:
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(check(), timeout)
+        except Exception as exc:  # any failure means "not ready"; the probe never 500s
+            error = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            logger.warning("readiness check failed: %s", error, exc_info=exc)
+            return {"ok": False, "error": error, "duration_ms": _ms(start)}
+        return {"ok": True, "duration_ms": _ms(start)}
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
