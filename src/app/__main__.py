@@ -51,25 +51,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = ["--workers", str(workers)] + (["--deploy"] if args.deploy else [])
         return int(check_command(app, settings).main(options, standalone_mode=False) or 0)
 
-    common = {
-        "factory": True,
-        "host": settings.host,
-        "port": settings.port,
+    development = args.command == "run"
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=development,
+        reload_dirs=[str(PROJECT_ROOT / "src")] if development else None,
+        workers=None if development else workers,
+        loop="auto" if development else "uvloop",
+        http="auto" if development else "httptools",
         # Shipshape logs each request itself, with the client address that
         # TRUSTED_PROXIES resolves, so the server neither logs nor trusts proxies.
-        "access_log": False,
-        "proxy_headers": False,
-        "server_header": False,
-        "date_header": True,
-    }
-    if args.command == "run":
-        uvicorn.run(
-            "app:create_app", reload=True, reload_dirs=[str(PROJECT_ROOT / "src")], **common
-        )
-    else:
-        uvicorn.run(
-            "app:create_app", workers=workers, loop="uvloop", http="httptools", **common
-        )
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
     return 0
 
 

@@ -251,4 +251,3 @@ class Assets:
                 raise click.ClickException(str(exc)) from exc
 
         return group
-

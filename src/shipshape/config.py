@@ -148,7 +148,7 @@ def parse_app_env(value: object) -> AppEnv:
     text = str(value).strip().lower()
     if text not in APP_ENVS:
         raise ConfigError("APP_ENV", "one of development, testing, production", value)
-    return cast(AppEnv, text)
+    return text  # narrowed to AppEnv by the membership test
 
 
 def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str, bool]:

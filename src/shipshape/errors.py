@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, current_app, render_template, request
+from quart import Quart, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger("shipshape.errors")
@@ -92,9 +92,7 @@ class ErrorPages:
         else:
             message = MESSAGES.get(status) or error.description or title
         if wants_json(current_app.config["SHIPSHAPE_API_PREFIX"]):
-            response = current_app.json.response(
-                {"error": status, "code": error_slug(error), "message": message}
-            )
+            response = jsonify({"error": status, "code": error_slug(error), "message": message})
         else:
             body = await render_template(
                 current_app.config["SHIPSHAPE_ERROR_TEMPLATE"],

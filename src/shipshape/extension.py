@@ -13,13 +13,13 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 | ``SHIPSHAPE_CSRF`` | on | app-wide CSRF checks (:mod:`shipshape.csrf`) |
 | ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
 | ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
-| ``SHIPSHAPE_REQUEST_LOG`` | on | per-request log line and ``X-Request-ID`` (:mod:`shipshape.logging`) |
+| ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
 | ``MAX_CONTENT_LENGTH`` | 1 MiB | larger request bodies get 413 |
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from quart import Blueprint, Quart
 
@@ -30,7 +30,7 @@ from shipshape.csrf import CSRFProtect
 from shipshape.errors import ErrorPages
 from shipshape.health import Health
 from shipshape.logging import RequestLogMiddleware, configure_logging
-from shipshape.typing import ReadinessCheck
+from shipshape.typing import ASGIApp, ReadinessCheck
 
 DEFAULTS: dict[str, Any] = {
     "SHIPSHAPE_ERROR_PAGES": True,
@@ -92,8 +92,9 @@ class Shipshape:
                 self.health.add_check("assets", self.assets.ready)
         app.cli.add_command(check_command(app, settings))
         if app.config["SHIPSHAPE_REQUEST_LOG"]:
-            app.asgi_app = RequestLogMiddleware(  # type: ignore[method-assign]
-                app.asgi_app, trust_inbound_id=settings.trusted_proxies > 0
+            inner = cast(ASGIApp, app.asgi_app)
+            app.asgi_app = RequestLogMiddleware(  # type: ignore[method-assign,assignment]
+                inner, trust_inbound_id=settings.trusted_proxies > 0
             )
 
     @staticmethod

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from quart import Blueprint, Quart, Response, current_app
+from quart import Blueprint, Quart, Response, current_app, jsonify
 
 from shipshape.typing import ReadinessCheck
 
@@ -55,7 +55,7 @@ class Health:
         self.checks[name] = check
 
     async def healthz(self) -> Response:
-        response = current_app.json.response({"status": "ok"})
+        response = jsonify({"status": "ok"})
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -65,9 +65,7 @@ class Health:
         results = await asyncio.gather(*(self._run(self.checks[n], timeout) for n in names))
         checks = dict(zip(names, results, strict=True))
         ready = all(result["ok"] for result in results)
-        response = current_app.json.response(
-            {"status": "ok" if ready else "unavailable", "checks": checks}
-        )
+        response = jsonify({"status": "ok" if ready else "unavailable", "checks": checks})
         response.status_code = 200 if ready else 503
         response.headers["Cache-Control"] = "no-store"
         return response

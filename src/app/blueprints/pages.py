@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from quart import Blueprint, Response, current_app, flash, redirect, render_template, request
+from quart import Blueprint, current_app, flash, redirect, render_template, request
+from quart.typing import ResponseReturnValue
 
 from app.forms import CookiesForm
 
@@ -39,13 +40,11 @@ async def index() -> str:
 
 
 @blueprint.route("/cookies", methods=["GET", "POST"])
-async def cookies() -> Response | tuple[str, int] | str:
+async def cookies() -> ResponseReturnValue:
     form = await CookiesForm.from_request(data=read_policy(request.cookies.get(COOKIE_NAME)))
     if form.validate_on_submit():
-        value = json.dumps(
-            {"functional": form.functional.data == "yes", "analytics": form.analytics.data == "yes"},
-            separators=(",", ":"),
-        )
+        choices = {name: form[name].data == "yes" for name in DEFAULT_POLICY}
+        value = json.dumps(choices, separators=(",", ":"))
         await flash("Your cookie settings were saved.", "success")
         response = redirect("/cookies", 303)  # post/redirect/get: a reload never re-posts
         response.set_cookie(
