@@ -5,9 +5,13 @@ from __future__ import annotations
 from wtforms import RadioField
 from wtforms.validators import InputRequired
 
+# types-WTForms still describes WTForms 3.2, which has no SelectChoice;
+# WTForms 3.3 deprecates (value, label) tuples in its favour.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+
 from shipshape import AsyncForm
 
-YES_NO = [("yes", "Yes"), ("no", "No")]
+YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
 
 
 class CookiesForm(AsyncForm):

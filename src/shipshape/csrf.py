@@ -48,6 +48,7 @@ class CSRFError(BadRequest):
     """The CSRF check failed; nothing was processed."""
 
     slug = "csrf_failed"
+    title = "The form expired"
     description = "The form expired or was sent from another site. Please try again."
 
     def __init__(self, reason: str) -> None:

@@ -62,6 +62,9 @@ def error_slug(error: HTTPException) -> str:
 class ErrorPages:
     """Registers the HTML/JSON error handler on an app.
 
+    An exception class may set ``slug`` (the JSON ``code``), ``title`` and
+    ``description`` to control what the page says.
+
     Config: ``SHIPSHAPE_ERROR_TEMPLATE`` (the page template, rendered with
     ``status``, ``title`` and ``message``) and ``SHIPSHAPE_API_PREFIX``.
     """
@@ -84,11 +87,12 @@ class ErrorPages:
                 request.path,
                 exc_info=error.original_exception,  # type: ignore[attr-defined]
             )
-        title = TITLES.get(status, error.name or "Error")
+        title = getattr(error, "title", None) or TITLES.get(status, error.name or "Error")
+        own_description = hasattr(error, "slug") or error.description != type(error).description
         if status == 500:
             message = MESSAGES[500]
-        elif error.description and error.description != type(error).description:
-            message = error.description  # a message the app chose, e.g. abort(404, "…")
+        elif error.description and own_description:
+            message = error.description  # the app chose it, e.g. abort(404, "No such thing")
         else:
             message = MESSAGES.get(status) or error.description or title
         if wants_json(current_app.config["SHIPSHAPE_API_PREFIX"]):

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from quart import Quart
+
+from app.blueprints.pages import COOKIE_NAME, read_policy
+from tests.conftest import Client, csrf_from
+
+PAGES = [
+    ("/", "Production-ready on day one"),
+    ("/cookies", "Save cookie settings"),
+    ("/privacy", "Privacy notice"),
+    ("/accessibility", "Accessibility statement"),
+]
+
+
+@pytest.mark.parametrize(("path", "heading"), PAGES)
+async def test_every_page_renders_the_layout(
+    client: Client, path: str, heading: str
+) -> None:
+    response = await client.get(path)
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.content_type == "text/html; charset=utf-8"
+    assert heading in html
+    # Layout: skip link, landmarks, navbar toggler, footer links.
+    assert 'href="#main">Skip to main content</a>' in html
+    assert '<main id="main"' in html and "<header>" in html and "<footer" in html
+    assert 'class="navbar-toggler"' in html and 'data-bs-target="#main-nav"' in html
+    for link in ("/privacy", "/cookies", "/accessibility"):
+        assert f'<li class="list-inline-item"><a href="{link}">' in html
+    assert f'href="{path}" aria-current="page"' in html
+
+
+async def test_bootstrap_is_served_by_the_app_with_sri(client: Client) -> None:
+    html = await (await client.get("/")).get_data(as_text=True)
+    tags = re.findall(r'<(?:link rel="stylesheet" href|script src)="([^"]+)" integrity="([^"]+)"', html)
+    urls = [url for url, _ in tags]
+    assert len(tags) == 4
+    assert all(url.startswith("/static/") for url in urls), "no CDN by default"
+    assert any(re.fullmatch(r"/static/bootstrap-[0-9a-f]{16}\.min\.css", u) for u in urls)
+    assert any(re.fullmatch(r"/static/bootstrap-[0-9a-f]{16}\.min\.js", u) for u in urls)
+    for url, integrity in tags:
+        response = await client.get(url)
+        assert response.status_code == 200
+        import base64
+        import hashlib
+
+        body = await response.get_data()
+        digest = base64.b64encode(hashlib.sha384(body).digest()).decode()
+        assert integrity == f"sha384-{digest}"
+
+
+async def test_no_inline_styles_or_scripts(client: Client) -> None:
+    for path, _ in PAGES:
+        html = await (await client.get(path)).get_data(as_text=True)
+        assert " style=" not in html
+        assert "<style" not in html
+        assert re.search(r"<script(?![^>]*\bsrc=)", html) is None
+
+
+async def test_cookie_form_defaults_to_no(client: Client) -> None:
+    html = await (await client.get("/cookies")).get_data(as_text=True)
+    assert re.search(r'id="functional-1"[^>]*value="no"|value="no"[^>]*id="functional-1"', html)
+    assert len(re.findall(r"checked", html)) == 2
+
+
+async def test_cookie_form_valid_post_sets_cookie_and_flashes(client: Client) -> None:
+    token = csrf_from(await (await client.get("/cookies")).get_data(as_text=True))
+    response = await client.post(
+        "/cookies", form={"functional": "yes", "analytics": "no", "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/cookies"
+    set_cookie = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(COOKIE_NAME)]
+    assert len(set_cookie) == 1
+    cookie = set_cookie[0]
+    assert "Max-Age=31536000" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+    page = await client.get("/cookies")
+    html = await page.get_data(as_text=True)
+    assert "Your cookie settings were saved." in html
+    assert 'class="alert alert-success alert-dismissible' in html
+    assert 'data-bs-dismiss="alert"' in html
+    # The form is pre-filled from the cookie that was just set.
+    checked = re.findall(r'<input[^>]*checked[^>]*>', html)
+    assert any('id="functional-0"' in tag for tag in checked)
+    assert any('id="analytics-1"' in tag for tag in checked)
+    # The flash is shown once.
+    again = await (await client.get("/cookies")).get_data(as_text=True)
+    assert "Your cookie settings were saved." not in again
+
+
+@pytest.mark.parametrize(
+    ("form", "errors"),
+    [
+        ({}, ["Select yes or no for functional cookies", "Select yes or no for analytics"]),
+        ({"functional": "yes"}, ["Select yes or no for analytics cookies"]),
+        ({"functional": "maybe", "analytics": "no"}, ["Not a valid choice"]),
+    ],
+)
+async def test_cookie_form_invalid_post_rerenders_and_saves_nothing(
+    client: Client, form: dict[str, str], errors: list[str]
+) -> None:
+    token = csrf_from(await (await client.get("/cookies")).get_data(as_text=True))
+    response = await client.post("/cookies", form={**form, "csrf_token": token})
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
+    assert "There is a problem" in html and "data-error-summary" in html
+    assert "<title>Error: Cookies" in html
+    for message in errors:
+        assert message in html
+    assert 'class="alert-link" href="#' in html
+    assert "is-invalid" in html and 'aria-describedby="' in html
+
+
+@pytest.mark.parametrize(
+    "token",
+    [None, "", "not-base64!!", "A" * 86, "tampered"],
+    ids=["missing", "empty", "garbage", "wrong-secret", "tampered"],
+)
+async def test_cookie_form_csrf_failure_shows_friendly_page(
+    client: Client, token: str | None
+) -> None:
+    real = csrf_from(await (await client.get("/cookies")).get_data(as_text=True))
+    form = {"functional": "yes", "analytics": "yes"}
+    if token == "tampered":
+        form["csrf_token"] = real[:-2] + ("AA" if real[-2:] != "AA" else "BB")
+    elif token is not None:
+        form["csrf_token"] = token
+    response = await client.post("/cookies", form=form)
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "The form expired" in html and "Try again" in html
+    assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
+    cookies_page = await (await client.get("/cookies")).get_data(as_text=True)
+    assert "were saved" not in cookies_page
+
+
+async def test_cookie_form_with_bad_json_cookie_uses_defaults(client: Client) -> None:
+    client.set_cookie("localhost", COOKIE_NAME, "{not json")
+    response = await client.get("/cookies")
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    checked = re.findall(r"<input[^>]*checked[^>]*>", html)
+    assert {re.search(r'id="(\w+-\d)"', tag)[1] for tag in checked} == {  # type: ignore[index]
+        "functional-1",
+        "analytics-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, {"functional": "no", "analytics": "no"}),
+        ("[]", {"functional": "no", "analytics": "no"}),
+        ('{"functional": "yes"}', {"functional": "no", "analytics": "no"}),
+        (json.dumps({"functional": True, "analytics": False}), {"functional": "yes", "analytics": "no"}),
+        ('{"analytics": true, "extra": 1}', {"functional": "no", "analytics": "yes"}),
+    ],
+)
+def test_read_policy(raw: str | None, expected: dict[str, str]) -> None:
+    assert read_policy(raw) == expected
+
+
+async def test_flash_messages_are_escaped(app: Quart) -> None:
+    from quart import flash, render_template
+
+    async with app.test_request_context("/"):
+        await flash("<script>alert(1)</script>", "danger")
+        html = await render_template("home.html")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated environment, the example app and its client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from app import create_app
+from shipshape.config import ENV_NAMES
+
+CSRF_INPUT_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+SECRET = "s" * 8 + "0123456789abcdef0123456789abcdef"  # 40 bytes, test only
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's or CI's APP_ENV, SECRET_KEY, PORT and so on."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    return {"APP_ENV": "testing"}
+
+
+@pytest.fixture
+async def app(app_config: dict[str, Any]) -> AsyncIterator[Quart]:
+    application = create_app(app_config)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_INPUT_RE.search(html)
+    if match is None:
+        raise AssertionError("no csrf_token field in the page")
+    return match[1]

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shipshape.config import (
+    DEFAULT_DATABASE_URL,
+    ConfigError,
+    RateLimit,
+    Settings,
+    environ_config,
+)
+
+KEY = "k" * 32
+
+
+def test_defaults_in_development() -> None:
+    settings = Settings.from_mapping({})
+    assert settings.app_env == "development"
+    assert settings.secret_key_generated
+    assert len(settings.secret_key) == 64
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.redis_url is None
+    assert settings.trusted_proxies == 0
+    assert settings.allowed_hosts == ("127.0.0.1", "localhost")
+    assert settings.ratelimit_default == (RateLimit(2, 1), RateLimit(60, 60))
+    assert settings.ratelimit_on_store_error == "open"
+    assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert settings.is_development and not settings.is_production
+
+
+def test_generated_secret_differs_per_settings_object() -> None:
+    assert Settings.from_mapping({}).secret_key != Settings.from_mapping({}).secret_key
+
+
+def test_production_with_everything_set() -> None:
+    settings = Settings.from_mapping(
+        {
+            "APP_ENV": "Production",
+            "SECRET_KEY": KEY,
+            "DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/app",
+            "REDIS_URL": "valkey://cache:6379/2",
+            "TRUSTED_PROXIES": "1",
+            "ALLOWED_HOSTS": "Example.com, .example.org",
+            "RATELIMIT_DEFAULT": "10/second; 100 per 5 minutes",
+            "RATELIMIT_ON_STORE_ERROR": "closed",
+            "HOST": "0.0.0.0",  # noqa: S104 - a bind address, not a listen call
+            "PORT": 8080,
+        }
+    )
+    assert settings.is_production and not settings.secret_key_generated
+    assert settings.allowed_hosts == ("example.com", ".example.org")
+    assert settings.ratelimit_default == (RateLimit(10, 1), RateLimit(100, 300))
+    assert str(settings.ratelimit_default[1]) == "100/300s"
+    assert settings.ratelimit_on_store_error == "closed"
+    assert settings.port == 8080
+    assert settings.trusted_proxies == 1
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_mapping({})
+    with pytest.raises(AttributeError):
+        settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("values", "name", "fragment"),
+    [
+        ({"APP_ENV": "staging"}, "APP_ENV", "development, testing, production"),
+        ({"PORT": "abc"}, "PORT", "integer from 1 to 65535"),
+        ({"PORT": "0"}, "PORT", "integer"),
+        ({"PORT": "70000"}, "PORT", "integer"),
+        ({"PORT": True}, "PORT", "integer"),
+        ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES", "integer from 0"),
+        ({"TRUSTED_PROXIES": "two"}, "TRUSTED_PROXIES", "integer"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis://"),
+        ({"REDIS_URL": "http://cache"}, "REDIS_URL", "redis://"),
+        ({"REDIS_URL": "redis://"}, "REDIS_URL", "redis://"),
+        ({"REDIS_URL": "redis://cache:port"}, "REDIS_URL", "redis://"),
+        ({"REDIS_URL": "redis://cache/zero"}, "REDIS_URL", "numeric /db"),
+        ({"REDIS_URL": "unix://"}, "REDIS_URL", "unix://"),
+        ({"DATABASE_URL": "mysql://db/app"}, "DATABASE_URL", "postgresql+asyncpg"),
+        ({"DATABASE_URL": "postgresql+asyncpg://"}, "DATABASE_URL", "postgresql"),
+        ({"DATABASE_URL": "postgresql+asyncpg://db:99999/x"}, "DATABASE_URL", "postgresql"),
+        ({"DATABASE_URL": "sqlite+aiosqlite://host/x.db"}, "DATABASE_URL", "sqlite"),
+        ({"DATABASE_URL": "sqlite+aiosqlite:"}, "DATABASE_URL", "sqlite"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL", "sqlite"),
+        ({"APP_ENV": "production"}, "SECRET_KEY", "at least 32 bytes in production"),
+        ({"APP_ENV": "production", "SECRET_KEY": "short"}, "SECRET_KEY", "at least 32 bytes"),
+        ({"SECRET_KEY": "x" * 31}, "SECRET_KEY", "at least 32 bytes"),
+        ({"SECRET_KEY": 12345}, "SECRET_KEY", "at least 32 bytes"),
+        ({"APP_ENV": "production", "SECRET_KEY": KEY}, "ALLOWED_HOSTS", "in production"),
+        ({"ALLOWED_HOSTS": "exa mple.com"}, "ALLOWED_HOSTS", "host names"),
+        ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS", "host names"),
+        ({"ALLOWED_HOSTS": "http://example.com"}, "ALLOWED_HOSTS", "host names"),
+        ({"RATELIMIT_DEFAULT": "2/fortnight"}, "RATELIMIT_DEFAULT", "2/second;60/minute"),
+        ({"RATELIMIT_DEFAULT": "0/second"}, "RATELIMIT_DEFAULT", "count/"),
+        ({"RATELIMIT_DEFAULT": "5/0 minutes"}, "RATELIMIT_DEFAULT", "count/"),
+        ({"RATELIMIT_DEFAULT": "2/second;"}, "RATELIMIT_DEFAULT", "count/"),
+        ({"RATELIMIT_ON_STORE_ERROR": "maybe"}, "RATELIMIT_ON_STORE_ERROR", "open or closed"),
+        ({"HOST": "bad host!"}, "HOST", "IP address or host name"),
+    ],
+)
+def test_bad_values_fail_with_one_line(values: dict[str, Any], name: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_mapping(values)
+    message = str(info.value)
+    assert info.value.name == name
+    assert message.startswith(f"{name}: expected ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_secret_value_is_never_printed() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_mapping({"SECRET_KEY": "hunter2-but-longer"})
+    assert "hunter2" not in str(info.value)
+    assert "<18 bytes>" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("sqlite+aiosqlite:///instance/app.db", "sqlite+aiosqlite:///instance/app.db"),
+        ("sqlite+aiosqlite:////abs/path.db", "sqlite+aiosqlite:////abs/path.db"),
+        ("postgresql+asyncpg://u@localhost/app", "postgresql+asyncpg://u@localhost/app"),
+        ("  ", DEFAULT_DATABASE_URL),
+    ],
+)
+def test_database_urls(value: str, expected: str) -> None:
+    assert Settings.from_mapping({"DATABASE_URL": value}).database_url == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["redis://localhost:6379/0", "rediss://:pw@cache", "valkey://cache", "unix:///run/redis.sock"],
+)
+def test_redis_urls(value: str) -> None:
+    assert Settings.from_mapping({"REDIS_URL": value}).redis_url == value
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("*", ("*",)),
+        (["a.example", "[::1]"], ("a.example", "[::1]")),
+        ("localhost,127.0.0.1", ("localhost", "127.0.0.1")),
+    ],
+)
+def test_allowed_hosts(value: object, expected: tuple[str, ...]) -> None:
+    assert Settings.from_mapping({"ALLOWED_HOSTS": value}).allowed_hosts == expected
+
+
+def test_environ_config_copies_only_set_table_names() -> None:
+    environ = {"APP_ENV": "testing", "PORT": "", "HOME": "/root", "REDIS_URL": "redis://x"}
+    assert environ_config(environ) == {"APP_ENV": "testing", "REDIS_URL": "redis://x"}
