@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from quart import Quart, jsonify, render_template_string
+
+from shipshape.csrf import CSRF_EXEMPT_ATTR, csrf_exempt, mask, unmask
+from tests.conftest import Client
+from tests.shipshape.conftest import MakeApp
+
+TOKEN_RE = re.compile(r'value="([^"]+)"')
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Quart:
+    app = make_app(SHIPSHAPE_HEALTH=False, SHIPSHAPE_ASSETS=False)
+
+    @app.route("/form", methods=["GET", "POST"])
+    async def form() -> str:
+        return await render_template_string("{{ csrf_field() }}|{{ csrf_token() }}")
+
+    @app.post("/api/things")
+    async def api() -> object:
+        return jsonify(saved=True)
+
+    @app.post("/hook")
+    @csrf_exempt
+    async def hook() -> str:
+        return "ok"
+
+    return app
+
+
+async def tokens(app: Quart) -> tuple[Client, list[str]]:
+    client = app.test_client()
+    body = await (await client.get("/form")).get_data(as_text=True)
+    field, token = body.split("|")
+    return client, [TOKEN_RE.findall(field)[0], token]
+
+
+def test_mask_round_trip_and_freshness() -> None:
+    secret = bytes(range(32))
+    masked = {mask(secret) for _ in range(50)}
+    assert len(masked) == 50, "every masked token differs (BREACH)"
+    assert all(unmask(token) == secret for token in masked)
+
+
+@pytest.mark.parametrize("token", ["", "!!!", "QUJD", "A" * 87, "A" * 85])
+def test_unmask_rejects_malformed(token: str) -> None:
+    assert unmask(token) is None
+
+
+async def test_tokens_differ_per_render_and_all_validate(app: Quart) -> None:
+    async with app.test_app():
+        client, (first, second) = await tokens(app)
+        assert first != second
+        third = TOKEN_RE.findall(await (await client.get("/form")).get_data(as_text=True))[0]
+        assert len({first, second, third}) == 3
+        for token in (first, second, third):
+            response = await client.post("/form", form={"csrf_token": token})
+            assert response.status_code == 200
+
+
+async def test_token_is_bound_to_the_session(app: Quart) -> None:
+    async with app.test_app():
+        _, (token, _) = await tokens(app)
+        other, _ = await tokens(app)
+        response = await other.post("/form", form={"csrf_token": token})
+        assert response.status_code == 400
+
+
+async def test_header_token_for_json_callers(app: Quart) -> None:
+    async with app.test_app():
+        client, (token, _) = await tokens(app)
+        ok = await client.post("/api/things", json={}, headers={"X-CSRF-Token": token})
+        assert ok.status_code == 200
+        bad = await client.post("/api/things", json={}, headers={"X-CSRF-Token": "nope"})
+        assert bad.status_code == 400
+        assert (await bad.get_json())["code"] == "csrf_failed"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Sec-Fetch-Site": "cross-site"}, 400),
+        ({"Sec-Fetch-Site": "same-origin"}, 200),
+        ({"Sec-Fetch-Site": "same-site"}, 200),
+        ({"Origin": "https://evil.example"}, 400),
+        ({"Origin": "http://localhost"}, 200),
+        ({"Origin": "null"}, 200),
+    ],
+)
+async def test_fetch_metadata_and_origin(
+    app: Quart, headers: dict[str, str], status: int
+) -> None:
+    async with app.test_app():
+        client, (token, _) = await tokens(app)
+        response = await client.post("/form", form={"csrf_token": token}, headers=headers)
+        assert response.status_code == status
+
+
+async def test_exempt_view_skips_the_check(app: Quart) -> None:
+    assert getattr(app.view_functions["hook"], CSRF_EXEMPT_ATTR) is True
+    async with app.test_app():
+        response = await app.test_client().post("/hook")
+        assert response.status_code == 200
+
+
+async def test_a_session_with_a_corrupt_secret_gets_a_new_one(app: Quart) -> None:
+    async with app.test_app():
+        client = app.test_client()
+        async with client.session_transaction() as session:
+            session["_csrf"] = "zz-not-hex"
+        token = TOKEN_RE.findall(await (await client.get("/form")).get_data(as_text=True))[0]
+        response = await client.post("/form", form={"csrf_token": token})
+        assert response.status_code == 200
+        async with client.session_transaction() as session:
+            assert len(bytes.fromhex(session["_csrf"])) == 32
+
+
+async def test_disabled_csrf_lets_posts_through(make_app: MakeApp) -> None:
+    app = make_app(SHIPSHAPE_CSRF=False, SHIPSHAPE_ASSETS=False)
+
+    @app.post("/x")
+    async def x() -> str:
+        return "ok"
+
+    async with app.test_app():
+        assert (await app.test_client().post("/x")).status_code == 200

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from quart import Quart
+
+from shipshape import Shipshape
+from tests.shipshape.conftest import MakeApp
+
+
+async def ok() -> None:
+    return None
+
+
+async def broken() -> None:
+    raise ConnectionError("refused")
+
+
+async def slow() -> None:
+    await asyncio.sleep(5)
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Quart:
+    return make_app(SHIPSHAPE_ASSETS=False, SHIPSHAPE_READY_TIMEOUT=0.05)
+
+
+async def test_healthz_is_always_ok(app: Quart) -> None:
+    app.extensions["shipshape"].add_readiness_check("db", broken)
+    async with app.test_app():
+        response = await app.test_client().get("/healthz")
+        assert response.status_code == 200
+        assert await response.get_json() == {"status": "ok"}
+        assert response.headers["Cache-Control"] == "no-store"
+
+
+async def test_readyz_with_no_checks_is_ready(app: Quart) -> None:
+    async with app.test_app():
+        response = await app.test_client().get("/readyz")
+        assert response.status_code == 200
+        assert await response.get_json() == {"status": "ok", "checks": {}}
+
+
+@pytest.mark.parametrize(
+    ("checks", "status", "errors"),
+    [
+        ({"db": ok, "store": ok}, 200, {}),
+        ({"db": ok, "store": broken}, 503, {"store": "ConnectionError"}),
+        ({"db": slow, "store": ok}, 503, {"db": "timed out"}),
+    ],
+)
+async def test_readyz_lists_each_check(
+    app: Quart, checks: dict[str, object], status: int, errors: dict[str, str]
+) -> None:
+    shipshape: Shipshape = app.extensions["shipshape"]
+    for name, check in checks.items():
+        shipshape.add_readiness_check(name, check)  # type: ignore[arg-type]
+    async with app.test_app():
+        response = await app.test_client().get("/readyz")
+        payload = await response.get_json()
+        assert response.status_code == status
+        assert payload["status"] == ("ok" if status == 200 else "unavailable")
+        assert set(payload["checks"]) == set(checks)
+        for name, result in payload["checks"].items():
+            assert result["ok"] is (name not in errors)
+            assert result.get("error") == errors.get(name)
+            assert result["duration_ms"] >= 0
+
+
+def test_duplicate_check_name_is_refused(app: Quart) -> None:
+    shipshape: Shipshape = app.extensions["shipshape"]
+    shipshape.add_readiness_check("db", ok)
+    with pytest.raises(ValueError, match="already registered"):
+        shipshape.add_readiness_check("db", ok)
+
+
+def test_checks_need_health_on(make_app: MakeApp) -> None:
+    app = make_app(SHIPSHAPE_HEALTH=False, SHIPSHAPE_ASSETS=False)
+    with pytest.raises(RuntimeError, match="SHIPSHAPE_HEALTH"):
+        app.extensions["shipshape"].add_readiness_check("db", ok)

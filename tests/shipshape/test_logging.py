@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from quart import Quart
+
+from shipshape.logging import REQUEST_ID_SCOPE_KEY, configure_logging
+from tests.shipshape.conftest import MakeApp
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Quart:
+    app = make_app(SHIPSHAPE_ASSETS=False, PROPAGATE_EXCEPTIONS=True, TRUSTED_PROXIES=0)
+
+    @app.get("/hello")
+    async def hello() -> str:
+        from quart import request
+
+        return str(request.scope[REQUEST_ID_SCOPE_KEY])
+
+    @app.get("/crash")
+    async def crash() -> str:
+        raise RuntimeError("boom")
+
+    return app
+
+
+def request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "shipshape.request"]
+
+
+async def test_one_line_per_request_with_its_fields(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+    async with app.test_app():
+        response = await app.test_client().get(
+            "/hello?x=1", scope_base={"client": ("192.0.2.7", 51000)}
+        )
+    request_id = await response.get_data(as_text=True)
+    assert response.headers["X-Request-ID"] == request_id
+    assert len(request_id) == 32
+    records = request_records(caplog)
+    (record,) = records
+    fields = record.__dict__
+    assert fields["request_id"] == request_id
+    assert (fields["method"], fields["path"], fields["status"]) == ("GET", "/hello", 200)
+    assert fields["duration_ms"] >= 0
+    assert fields["client"] == "192.0.2.7"
+
+
+async def test_request_ids_are_unique_and_inbound_ids_ignored_without_proxy(app: Quart) -> None:
+    async with app.test_app():
+        client = app.test_client()
+        spoofed = {"X-Request-ID": "attacker-chosen-id"}
+        ids = {(await client.get("/hello", headers=spoofed)).headers["X-Request-ID"] for _ in range(5)}
+    assert len(ids) == 5 and "attacker-chosen-id" not in ids
+
+
+@pytest.mark.parametrize(
+    ("inbound", "kept"),
+    [("req-12345678", True), ("short", False), ("bad id with spaces!", False)],
+)
+async def test_inbound_id_kept_behind_a_trusted_proxy(
+    make_app: MakeApp, inbound: str, kept: bool
+) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False, TRUSTED_PROXIES=1)
+    async with app.test_app():
+        response = await app.test_client().get("/healthz", headers={"X-Request-ID": inbound})
+    assert (response.headers["X-Request-ID"] == inbound) is kept
+
+
+async def test_crash_is_logged_as_500(app: Quart, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+    async with app.test_app():
+        with pytest.raises(RuntimeError):
+            await app.test_client().get("/crash")
+    (record,) = request_records(caplog)
+    assert record.__dict__["status"] == 500
+    assert record.levelno == logging.ERROR
+
+
+def _emit(json_lines: bool, capsys: pytest.CaptureFixture[str]) -> str:
+    configure_logging(json_lines=json_lines)
+    fields = {"request_id": "abc", "method": "GET", "path": "/", "status": 200,
+              "duration_ms": 1.5, "client": "10.0.0.1"}
+    logging.getLogger("shipshape.request").info("request", extra=fields)
+    return capsys.readouterr().err.strip()
+
+
+def test_json_lines_in_production(capsys: pytest.CaptureFixture[str]) -> None:
+    line = json.loads(_emit(True, capsys))
+    assert line["logger"] == "shipshape.request" and line["level"] == "INFO"
+    assert line["request_id"] == "abc" and line["status"] == 200 and line["client"] == "10.0.0.1"
+    assert "time" in line
+
+
+def test_readable_lines_in_development(capsys: pytest.CaptureFixture[str]) -> None:
+    line = _emit(False, capsys)
+    assert line == "INFO shipshape.request request GET / 200 1.5ms client=10.0.0.1 id=abc"
+
+
+async def test_non_http_scopes_pass_through(app: Quart) -> None:
+    from shipshape.logging import RequestLogMiddleware
+
+    seen = []
+
+    async def inner(scope: object, receive: object, send: object) -> None:
+        seen.append(scope)
+
+    middleware = RequestLogMiddleware(inner)  # type: ignore[arg-type]
+    scope = {"type": "lifespan"}
+    await middleware(scope, None, None)  # type: ignore[arg-type]
+    assert seen == [{"type": "lifespan"}]
