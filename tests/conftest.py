@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol as Client
+from quart.typing import TestClientProtocol
 
 from app import create_app
 from shipshape.config import ENV_NAMES
+
+Client = TestClientProtocol
 
 CSRF_INPUT_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = "s" * 8 + "0123456789abcdef0123456789abcdef"  # 40 bytes, test only

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from wtforms import RadioField
-from wtforms.validators import InputRequired
 
 # types-WTForms still describes WTForms 3.2, which has no SelectChoice;
 # WTForms 3.3 deprecates (value, label) tuples in its favour.
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+from wtforms.validators import InputRequired
 
 from shipshape import AsyncForm
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from quart import Quart, jsonify, render_template_string
+from quart import Quart, Response, jsonify, render_template_string
 
 from shipshape.csrf import CSRF_EXEMPT_ATTR, csrf_exempt, mask, unmask
 from tests.conftest import Client
@@ -21,7 +21,7 @@ def app(make_app: MakeApp) -> Quart:
         return await render_template_string("{{ csrf_field() }}|{{ csrf_token() }}")
 
     @app.post("/api/things")
-    async def api() -> object:
+    async def api() -> Response:
         return jsonify(saved=True)
 
     @app.post("/hook")
@@ -91,9 +91,7 @@ async def test_header_token_for_json_callers(app: Quart) -> None:
         ({"Origin": "null"}, 200),
     ],
 )
-async def test_fetch_metadata_and_origin(
-    app: Quart, headers: dict[str, str], status: int
-) -> None:
+async def test_fetch_metadata_and_origin(app: Quart, headers: dict[str, str], status: int) -> None:
     async with app.test_app():
         client, (token, _) = await tokens(app)
         response = await client.post("/form", form={"csrf_token": token}, headers=headers)

@@ -23,9 +23,7 @@ async def test_get_uses_data_and_is_not_submitted(make_app: MakeApp) -> None:
 
 async def test_post_reads_the_awaited_body(make_app: MakeApp) -> None:
     app: Quart = make_app(SHIPSHAPE_ASSETS=False)
-    async with app.test_request_context(
-        "/", method="POST", form={"name": "toolongname"}
-    ):
+    async with app.test_request_context("/", method="POST", form={"name": "toolongname"}):
         form = await NameForm.from_request(data={"name": "ignored"})
         assert form.name.data == "toolongname"
         assert form.is_submitted()

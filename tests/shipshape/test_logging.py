@@ -6,7 +6,8 @@ import logging
 import pytest
 from quart import Quart
 
-from shipshape.logging import REQUEST_ID_SCOPE_KEY, configure_logging
+from shipshape.logging import REQUEST_ID_SCOPE_KEY, RequestLogMiddleware, configure_logging
+from shipshape.typing import Message, Receive, Scope, Send
 from tests.shipshape.conftest import MakeApp
 
 
@@ -18,7 +19,7 @@ def app(make_app: MakeApp) -> Quart:
     async def hello() -> str:
         from quart import request
 
-        return str(request.scope[REQUEST_ID_SCOPE_KEY])
+        return str(request.scope[REQUEST_ID_SCOPE_KEY])  # type: ignore[literal-required]
 
     @app.get("/crash")
     async def crash() -> str:
@@ -55,7 +56,9 @@ async def test_request_ids_are_unique_and_inbound_ids_ignored_without_proxy(app:
     async with app.test_app():
         client = app.test_client()
         spoofed = {"X-Request-ID": "attacker-chosen-id"}
-        ids = {(await client.get("/hello", headers=spoofed)).headers["X-Request-ID"] for _ in range(5)}
+        ids = {
+            (await client.get("/hello", headers=spoofed)).headers["X-Request-ID"] for _ in range(5)
+        }
     assert len(ids) == 5 and "attacker-chosen-id" not in ids
 
 
@@ -84,8 +87,14 @@ async def test_crash_is_logged_as_500(app: Quart, caplog: pytest.LogCaptureFixtu
 
 def _emit(json_lines: bool, capsys: pytest.CaptureFixture[str]) -> str:
     configure_logging(json_lines=json_lines)
-    fields = {"request_id": "abc", "method": "GET", "path": "/", "status": 200,
-              "duration_ms": 1.5, "client": "10.0.0.1"}
+    fields = {
+        "request_id": "abc",
+        "method": "GET",
+        "path": "/",
+        "status": 200,
+        "duration_ms": 1.5,
+        "client": "10.0.0.1",
+    }
     logging.getLogger("shipshape.request").info("request", extra=fields)
     return capsys.readouterr().err.strip()
 
@@ -103,14 +112,16 @@ def test_readable_lines_in_development(capsys: pytest.CaptureFixture[str]) -> No
 
 
 async def test_non_http_scopes_pass_through(app: Quart) -> None:
-    from shipshape.logging import RequestLogMiddleware
+    seen: list[Scope] = []
 
-    seen = []
-
-    async def inner(scope: object, receive: object, send: object) -> None:
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope)
 
-    middleware = RequestLogMiddleware(inner)  # type: ignore[arg-type]
-    scope = {"type": "lifespan"}
-    await middleware(scope, None, None)  # type: ignore[arg-type]
+    async def never() -> Message:
+        raise AssertionError("not called")
+
+    async def drop(message: Message) -> None:
+        raise AssertionError("not called")
+
+    await RequestLogMiddleware(inner)({"type": "lifespan"}, never, drop)
     assert seen == [{"type": "lifespan"}]

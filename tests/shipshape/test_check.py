@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from shipshape.check import run_checks, secret_entropy_bits
+from tests.shipshape.conftest import MakeApp
+
+STRONG = "3f9c2a7d1e8b4c6a0f5d9e2b7a1c4d8e6f0a3b5c7d9e1f2a4b6c8d0e2f4a6b8c"
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": STRONG,
+    "ALLOWED_HOSTS": "example.com",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def ids(make_app: MakeApp, workers: int = 4, deploy: bool = True, **config: Any) -> set[str]:
+    app = make_app(SHIPSHAPE_ASSETS=False, **{**PRODUCTION, **config})
+    settings = app.extensions["shipshape"].settings
+    return {f.id for f in run_checks(app, settings, deploy=deploy, workers=workers)}
+
+
+def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
+    assert ids(make_app) == set()
+
+
+@pytest.mark.parametrize(
+    ("config", "workers", "expected"),
+    [
+        ({"APP_ENV": "development"}, 1, {"shipshape.E001", "shipshape.E002"}),
+        ({"APP_ENV": "testing", "SECRET_KEY": ""}, 1, {"shipshape.E001", "shipshape.W003"}),
+        ({"SECRET_KEY": "a" * 40}, 1, {"shipshape.E004"}),
+        ({"SECRET_KEY": "correct horse battery staple ok!"}, 1, {"shipshape.E004"}),
+        ({"ALLOWED_HOSTS": "*"}, 1, {"shipshape.W005"}),
+        ({"REDIS_URL": ""}, 4, {"shipshape.W006"}),
+        ({"REDIS_URL": ""}, 1, set()),
+        ({"TRUSTED_PROXIES": 1, "HOST": "0.0.0.0"}, 1, {"shipshape.W007"}),  # noqa: S104
+        ({"TRUSTED_PROXIES": 1, "HOST": "localhost"}, 1, set()),
+        ({"TRUSTED_PROXIES": 1, "HOST": "::1"}, 1, set()),
+        ({"TRUSTED_PROXIES": 1, "HOST": "app.internal"}, 1, {"shipshape.W007"}),
+    ],
+)
+def test_findings(
+    make_app: MakeApp, config: dict[str, Any], workers: int, expected: set[str]
+) -> None:
+    if config.get("APP_ENV") == "development":
+        app = make_app(SHIPSHAPE_ASSETS=False, **{**PRODUCTION, **config})
+        app.debug = True
+        settings = app.extensions["shipshape"].settings
+        found = {f.id for f in run_checks(app, settings, deploy=True, workers=workers)}
+    else:
+        found = ids(make_app, workers=workers, **config)
+    assert found == expected
+
+
+def test_entropy_ranks_keys() -> None:
+    assert secret_entropy_bits(STRONG) > 200
+    assert secret_entropy_bits("a" * 64) == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "exit_code", "text"),
+    [
+        ({}, ["--deploy", "--workers", "2"], 0, "0 error(s), 0 warning(s)"),
+        ({"SECRET_KEY": "b" * 40}, ["--deploy"], 1, "ERROR   shipshape.E004"),
+        ({"REDIS_URL": ""}, ["--workers", "3"], 0, "WARNING shipshape.W006"),
+    ],
+)
+def test_cli(
+    make_app: MakeApp, config: dict[str, Any], args: list[str], exit_code: int, text: str
+) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False, **{**PRODUCTION, **config})
+    result = CliRunner().invoke(app.cli, ["check", *args])
+    assert result.exit_code == exit_code, result.output
+    assert text in result.output
+    if exit_code:
+        assert "fix: " in result.output
