@@ -37,6 +37,7 @@ setup: $(PY_STAMP) $(NODE_STAMP)
 
 $(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC)
 	APP_ENV=development $(BIN)/quart --app app assets build
+	touch $@
 
 assets: $(ASSETS)
 
@@ -47,7 +48,7 @@ serve: setup assets
 	APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}" $(PY) -m app serve
 
 check: setup assets
-	APP_ENV="$${APP_ENV:-production}" $(BIN)/quart --app app check --deploy
+	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check src tests
