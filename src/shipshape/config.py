@@ -19,7 +19,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from shipshape.exceptions import ShipshapeError
 
@@ -181,37 +181,36 @@ def parse_int(value: object, name: str, default: int, low: int, high: int) -> in
     return number
 
 
+def _split_url(name: str, value: object, schemes: tuple[str, ...], accepts: str) -> SplitResult:
+    """Split a URL, refusing unknown schemes and bad ports with one clear line."""
+    text = str(value).strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ConfigError(name, accepts, value) from None
+    if parts.scheme not in schemes or "://" not in text:
+        raise ConfigError(name, accepts, value)
+    return parts
+
+
 def parse_database_url(value: object) -> str:
     if _blank(value):
         return DEFAULT_DATABASE_URL
-    text = str(value).strip()
     accepts = "a sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db URL"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise ConfigError("DATABASE_URL", accepts, value) from None
-    if parts.scheme not in DATABASE_SCHEMES or "://" not in text:
-        raise ConfigError("DATABASE_URL", accepts, value)
-    if parts.scheme == "postgresql+asyncpg" and not (parts.hostname or port):
+    parts = _split_url("DATABASE_URL", value, DATABASE_SCHEMES, accepts)
+    if parts.scheme == "postgresql+asyncpg" and not parts.hostname:
         raise ConfigError("DATABASE_URL", accepts, value)
     if parts.scheme == "sqlite+aiosqlite" and (parts.netloc or not parts.path):
         raise ConfigError("DATABASE_URL", accepts, value)
-    return text
+    return str(value).strip()
 
 
 def parse_redis_url(value: object) -> str | None:
     if _blank(value):
         return None
-    text = str(value).strip()
     accepts = "a redis://, rediss://, valkey://, valkeys:// or unix:// URL"
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ConfigError("REDIS_URL", accepts, value) from None
-    if parts.scheme not in REDIS_SCHEMES or "://" not in text:
-        raise ConfigError("REDIS_URL", accepts, value)
+    parts = _split_url("REDIS_URL", value, REDIS_SCHEMES, accepts)
     if parts.scheme == "unix" and not parts.path:
         raise ConfigError("REDIS_URL", accepts, value)
     if parts.scheme != "unix" and not parts.hostname:
@@ -219,7 +218,7 @@ def parse_redis_url(value: object) -> str | None:
     db = parts.path.lstrip("/")
     if parts.scheme != "unix" and db and not db.isdigit():
         raise ConfigError("REDIS_URL", accepts + " with an optional numeric /db", value)
-    return text
+    return str(value).strip()
 
 
 def parse_allowed_hosts(value: object, app_env: AppEnv) -> tuple[str, ...]:
