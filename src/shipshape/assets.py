@@ -35,6 +35,7 @@ from jinja2 import nodes
 from markupsafe import Markup
 from quart import Quart, current_app
 
+from shipshape.csp import csp_nonce
 from shipshape.exceptions import ShipshapeError
 
 MANIFEST_NAME = "manifest.json"
@@ -221,8 +222,9 @@ class Assets:
         return str(current_app.config["SHIPSHAPE_STATIC_URL"]) + entry.path
 
     def tag(self, name: str, **attrs: str) -> Markup:
-        """A ``<link>`` or ``<script>`` tag with ``integrity`` and ``crossorigin``."""
+        """A ``<link>`` or ``<script>`` tag with ``integrity``, ``crossorigin`` and the nonce."""
         url = self.url(name)
+        attrs = {"nonce": csp_nonce(), **attrs}
         extra = Markup("").join(Markup(' {}="{}"').format(k, v) for k, v in sorted(attrs.items()))
         integrity = self.manifest[name].integrity
         if name.endswith(".css"):

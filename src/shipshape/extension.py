@@ -14,6 +14,10 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 | ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
 | ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
 | ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
+| ``SHIPSHAPE_HEADERS`` | on | security headers and CSP (:mod:`shipshape.headers`) |
+| ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp`) |
+| ``SHIPSHAPE_HOST_CHECK`` | on | ``ALLOWED_HOSTS`` (:mod:`shipshape.hosts`) |
+| ``SHIPSHAPE_FORCE_HTTPS`` | production | HTTP to HTTPS redirect (:mod:`shipshape.https`) |
 | ``MAX_CONTENT_LENGTH`` | 1 MiB | larger request bodies get 413 |
 """
 
@@ -25,11 +29,16 @@ from quart import Blueprint, Quart
 
 from shipshape.assets import Assets
 from shipshape.check import check_command
-from shipshape.config import Settings
+from shipshape.config import ConfigError, Settings
+from shipshape.csp import CSPReports, csp_nonce
 from shipshape.csrf import CSRFProtect
 from shipshape.errors import ErrorPages
+from shipshape.headers import SecurityHeaders
 from shipshape.health import Health
+from shipshape.hosts import AllowedHostsMiddleware
+from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
+from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.typing import ASGIApp, ReadinessCheck
 
 DEFAULTS: dict[str, Any] = {
@@ -39,6 +48,11 @@ DEFAULTS: dict[str, Any] = {
     "SHIPSHAPE_ASSETS": True,
     "SHIPSHAPE_REQUEST_LOG": True,
     "SHIPSHAPE_CONFIGURE_LOGGING": True,
+    "SHIPSHAPE_HEADERS": True,
+    "SHIPSHAPE_CSP_REPORTS": True,
+    "SHIPSHAPE_HOST_CHECK": True,
+    "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": (),
+    "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": LOOPBACK_HOSTS,
     # 1 MiB: ample for forms and JSON; uploads should stream to storage instead.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
@@ -60,6 +74,7 @@ class Shipshape:
         self.csrf: CSRFProtect | None = None
         self.health: Health | None = None
         self.assets: Assets | None = None
+        self.headers: SecurityHeaders | None = None
         if app is not None:
             self.init_app(app)
 
@@ -90,12 +105,49 @@ class Shipshape:
             self.assets = Assets(app)
             if self.health is not None:
                 self.health.add_check("assets", self.assets.ready)
+        app.add_template_global(csp_nonce, "csp_nonce")
+        if app.config["SHIPSHAPE_HEADERS"]:
+            self.headers = SecurityHeaders(app, settings)
+        if app.config["SHIPSHAPE_CSP_REPORTS"]:
+            CSPReports(app)
         app.cli.add_command(check_command(app, settings))
-        if app.config["SHIPSHAPE_REQUEST_LOG"]:
-            inner = cast(ASGIApp, app.asgi_app)
-            app.asgi_app = RequestLogMiddleware(  # type: ignore[method-assign,assignment]
-                inner, trust_inbound_id=settings.trusted_proxies > 0
+        self._wrap_asgi(app, settings)
+
+    def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
+        """Byte-level middleware, innermost first: HTTPS, hosts, log, proxy."""
+        config = app.config
+        config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
+        config.setdefault(
+            "SHIPSHAPE_HTTPS_EXEMPT_PATHS",
+            (
+                config.get("SHIPSHAPE_HEALTH_PATH", "/healthz"),
+                config.get("SHIPSHAPE_READY_PATH", "/readyz"),
+            ),
+        )
+        try:
+            networks = parse_networks(config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"])
+        except ValueError:
+            raise ConfigError(
+                "SHIPSHAPE_TRUSTED_PROXY_NETWORKS",
+                "IP networks such as 10.0.0.0/8",
+                config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"],
+            ) from None
+        asgi = cast(ASGIApp, app.asgi_app)
+        if config["SHIPSHAPE_FORCE_HTTPS"]:
+            asgi = HTTPSRedirectMiddleware(
+                asgi,
+                exempt_hosts=config["SHIPSHAPE_HTTPS_EXEMPT_HOSTS"],
+                exempt_paths=config["SHIPSHAPE_HTTPS_EXEMPT_PATHS"],
             )
+        if config["SHIPSHAPE_HOST_CHECK"]:
+            asgi = AllowedHostsMiddleware(asgi, allowed=settings.allowed_hosts)
+        if config["SHIPSHAPE_REQUEST_LOG"]:
+            asgi = RequestLogMiddleware(asgi, trust_inbound_id=settings.trusted_proxies > 0)
+        # Outermost, so that every layer above sees the resolved client, scheme and host.
+        asgi = ProxyMiddleware(
+            asgi, trusted_hops=settings.trusted_proxies, trusted_networks=networks
+        )
+        app.asgi_app = asgi  # type: ignore[method-assign,assignment]
 
     @staticmethod
     def _configure_session_cookie(app: Quart, settings: Settings) -> None:

@@ -131,14 +131,18 @@ async def test_cli_build_then_tags_with_sri(
             "status": "ok",
             "checks": {"assets": {"ok": True, "duration_ms": pytest.approx(0, abs=50)}},
         }
-        html = await (await app.test_client().get("/")).get_data(as_text=True)
+        response = await app.test_client().get("/")
+        html = await response.get_data(as_text=True)
+    nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
+    assert nonce is not None
     manifest = load_manifest(out)
     assert html == (
         f'<link rel="stylesheet" href="/static/{manifest["site.css"].path}" '
-        f'integrity="{manifest["site.css"].integrity}" crossorigin="anonymous">'
+        f'integrity="{manifest["site.css"].integrity}" crossorigin="anonymous" '
+        f'nonce="{nonce[1]}">'
         f'<script src="/static/{manifest["app.js"].path}" '
         f'integrity="{manifest["app.js"].integrity}" crossorigin="anonymous" defer '
-        'type="module"></script>'
+        f'nonce="{nonce[1]}" type="module"></script>'
     )
 
 

@@ -36,7 +36,7 @@ def test_production_session_cookie_is_host_prefixed(make_app: MakeApp) -> None:
 
 async def test_production_session_cookie_attributes(make_app: MakeApp) -> None:
     app = make_app(
-        SHIPSHAPE_ASSETS=False, APP_ENV="production", SECRET_KEY=SECRET, ALLOWED_HOSTS="a.test"
+        SHIPSHAPE_ASSETS=False, APP_ENV="production", SECRET_KEY=SECRET, ALLOWED_HOSTS="localhost"
     )
 
     @app.get("/")

@@ -1,0 +1,253 @@
+"""Security headers by response kind, computed once at start-up.
+
+Each response gets the headers of its profile:
+
+* ``html``: a nonce-based CSP (see :mod:`shipshape.csp`) and every header below;
+* ``spa``: the same for a single-page app's index (tuned separately);
+* ``api``: ``default-src 'none'; frame-ancestors 'none'`` and the plain headers;
+* ``static``: the plain headers and CORP, which ``require-corp`` pages need.
+
+The profile is chosen by a view's ``@header_profile(...)``, else by the
+``static`` endpoint, else by the response's media type (HTML or not). A header
+the view already set is left alone; ``@security_headers(...)`` overrides or
+removes headers for one view.
+
+Why each default (OWASP Secure Headers Project, and the specs cited):
+
+* ``X-XSS-Protection: 0``: the old XSS auditor that ``1; mode=block`` turns on
+  could be abused to leak or blank out page content, and every current
+  browser has removed it; OWASP advises ``0`` and relying on the CSP.
+* ``X-Frame-Options: SAMEORIGIN`` backs ``frame-ancestors`` for old browsers.
+* COOP ``same-origin`` + COEP ``require-corp`` isolate the page (Spectre);
+  COEP breaks third-party embeds without CORP, so it is configurable.
+* HSTS (RFC 6797) goes only on HTTPS responses (§7.2: a UA ignores it over
+  HTTP), two years with subdomains; ``preload`` only when asked, since leaving
+  the preload list takes months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from quart import Quart, Response, current_app, request
+
+from shipshape.config import Settings
+from shipshape.csp import API_POLICY, CSP_ATTR, HTML_POLICY, Policy, csp_nonce, with_nonce
+
+F = TypeVar("F", bound=Callable[..., Any])
+Profile = Literal["html", "spa", "api", "static"]
+PROFILES: tuple[Profile, ...] = ("html", "spa", "api", "static")
+
+PROFILE_ATTR = "_shipshape_header_profile"
+HEADERS_ATTR = "_shipshape_headers"
+
+# Every powerful feature off; a page that needs one opts in per view.
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "picture-in-picture",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "web-share",
+        "xr-spatial-tracking",
+    )
+)
+
+DEFAULTS: dict[str, Any] = {
+    "SHIPSHAPE_CSP_HTML": HTML_POLICY,
+    "SHIPSHAPE_CSP_SPA": HTML_POLICY,
+    "SHIPSHAPE_CSP_API": API_POLICY,
+    "SHIPSHAPE_CSP_REPORT_ONLY": False,
+    "SHIPSHAPE_COOP": "same-origin",
+    "SHIPSHAPE_COEP": "require-corp",
+    "SHIPSHAPE_CORP": "same-origin",
+    "SHIPSHAPE_REFERRER_POLICY": "strict-origin-when-cross-origin",
+    "SHIPSHAPE_FRAME_OPTIONS": "SAMEORIGIN",
+    "SHIPSHAPE_PERMISSIONS_POLICY": PERMISSIONS_POLICY,
+    # OWASP: "0" turns the removed, exploitable XSS auditor off; see the module doc.
+    "SHIPSHAPE_XSS_PROTECTION": "0",
+    "SHIPSHAPE_HSTS_MAX_AGE": 63072000,  # seconds: two years, the preload list's minimum
+    "SHIPSHAPE_HSTS_INCLUDE_SUBDOMAINS": True,
+    "SHIPSHAPE_HSTS_PRELOAD": False,
+}
+
+
+def header_profile(kind: Profile) -> Callable[[F], F]:
+    """Give one view's responses the headers of ``kind``."""
+    if kind not in PROFILES:
+        raise ValueError(f"unknown header profile {kind!r}; use one of {PROFILES}")
+
+    def decorate(view: F) -> F:
+        setattr(view, PROFILE_ATTR, kind)
+        return view
+
+    return decorate
+
+
+def security_headers(**overrides: str | None) -> Callable[[F], F]:
+    """Override (a string) or drop (``None``) headers for one view.
+
+    ``@security_headers(Cross_Origin_Embedder_Policy=None)`` drops COEP; names
+    use ``_`` for ``-``.
+    """
+    changes = {name.replace("_", "-"): value for name, value in overrides.items()}
+
+    def decorate(view: F) -> F:
+        merged = {**getattr(view, HEADERS_ATTR, {}), **changes}
+        setattr(view, HEADERS_ATTR, merged)
+        return view
+
+    return decorate
+
+
+class SecurityHeaders:
+    """Adds the profile headers to every response.
+
+    Config: the ``SHIPSHAPE_*`` keys in :data:`DEFAULTS`, plus ``SHIPSHAPE_HSTS``
+    (on in production) and ``SHIPSHAPE_CSP_REPORT_PATH``. A value of ``None``
+    turns that header off.
+    """
+
+    def __init__(self, app: Quart | None = None, settings: Settings | None = None) -> None:
+        self.profiles: dict[Profile, list[tuple[str, str]]] = {}
+        self.csp: dict[Profile, Policy | None] = {}
+        self.hsts: str | None = None
+        self._view_cache: dict[tuple[str, Profile], tuple[list[tuple[str, str]], bool]] = {}
+        if app is not None and settings is not None:
+            self.init_app(app, settings)
+
+    def init_app(self, app: Quart, settings: Settings) -> None:
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        app.config.setdefault("SHIPSHAPE_HSTS", settings.is_production)
+        app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
+        config = app.config
+        self.production = settings.is_production
+        self.report_path: str | None = config["SHIPSHAPE_CSP_REPORT_PATH"]
+        self.csp_header = (
+            "Content-Security-Policy-Report-Only"
+            if config["SHIPSHAPE_CSP_REPORT_ONLY"]
+            else "Content-Security-Policy"
+        )
+        common = [
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", config["SHIPSHAPE_REFERRER_POLICY"]),
+            ("Cross-Origin-Resource-Policy", config["SHIPSHAPE_CORP"]),
+        ]
+        page = [
+            *common,
+            ("X-Frame-Options", config["SHIPSHAPE_FRAME_OPTIONS"]),
+            ("Cross-Origin-Opener-Policy", config["SHIPSHAPE_COOP"]),
+            ("Cross-Origin-Embedder-Policy", config["SHIPSHAPE_COEP"]),
+            ("Permissions-Policy", config["SHIPSHAPE_PERMISSIONS_POLICY"]),
+            ("X-XSS-Protection", config["SHIPSHAPE_XSS_PROTECTION"]),
+        ]
+        if self.report_path:
+            page.append(("Reporting-Endpoints", f'csp="{self.report_path}"'))
+        api = [*common, ("X-Frame-Options", "DENY")]
+        self.profiles = {
+            "html": _present(page),
+            "spa": _present(page),
+            "api": _present(api),
+            "static": _present(common),
+        }
+        self.csp = {
+            "html": config["SHIPSHAPE_CSP_HTML"],
+            "spa": config["SHIPSHAPE_CSP_SPA"],
+            "api": config["SHIPSHAPE_CSP_API"],
+            "static": config["SHIPSHAPE_CSP_API"],
+        }
+        self.csp_templates = {kind: self.render(policy) for kind, policy in self.csp.items()}
+        if config["SHIPSHAPE_HSTS"]:
+            hsts = f"max-age={int(config['SHIPSHAPE_HSTS_MAX_AGE'])}"
+            if config["SHIPSHAPE_HSTS_INCLUDE_SUBDOMAINS"]:
+                hsts += "; includeSubDomains"
+            if config["SHIPSHAPE_HSTS_PRELOAD"]:
+                hsts += "; preload"
+            self.hsts = hsts
+        app.after_request(self.apply)
+
+    def render(self, policy: Policy | None) -> str | None:
+        """The CSP header template of ``policy`` with this app's reporting and upgrades."""
+        if policy is None:
+            return None
+        extra = []
+        if self.production:
+            # Any http:// subresource left in a page is fetched over HTTPS.
+            extra.append(("upgrade-insecure-requests", ()))
+        if self.report_path:
+            # report-to for current browsers, report-uri for the rest (CSP3 §6.5).
+            extra += [("report-uri", (self.report_path,)), ("report-to", ("csp",))]
+        return Policy(policy.directives + tuple(extra)).render()
+
+    def profile_of(self, response: Response) -> Profile:
+        view = current_app.view_functions.get(request.endpoint or "")
+        chosen: Profile | None = getattr(view, PROFILE_ATTR, None)
+        if chosen is not None:
+            return chosen
+        if request.endpoint == "static" or (request.endpoint or "").endswith(".static"):
+            return "static"
+        return "html" if response.mimetype == "text/html" else "api"
+
+    def _for_view(self, kind: Profile) -> tuple[list[tuple[str, str]], bool]:
+        """The headers (CSP template included) for this endpoint, cached per endpoint."""
+        endpoint = request.endpoint or ""
+        cached = self._view_cache.get((endpoint, kind))
+        if cached is not None:
+            return cached
+        view = current_app.view_functions.get(endpoint)
+        headers = list(self.profiles[kind])
+        csp_change = getattr(view, CSP_ATTR, None)
+        policy = self.csp[kind]
+        template = self.csp_templates[kind]
+        if csp_change is not None and policy is not None:
+            template = self.render(csp_change(policy))
+        if template is not None:
+            headers.append((self.csp_header, template))
+        overrides: Mapping[str, str | None] = getattr(view, HEADERS_ATTR, {})
+        if overrides:
+            lowered = {name.lower() for name in overrides}
+            headers = [(n, v) for n, v in headers if n.lower() not in lowered]
+            headers += [(n, v) for n, v in overrides.items() if v is not None]
+        needs_nonce = template is not None and "{nonce}" in template
+        result = (headers, needs_nonce)
+        if view is not None:  # unrouted responses (404, 405) share the plain profile
+            self._view_cache[(endpoint, kind)] = result
+        return result
+
+    async def apply(self, response: Response) -> Response:
+        kind = self.profile_of(response)
+        headers, needs_nonce = self._for_view(kind)
+        nonce = csp_nonce() if needs_nonce else ""
+        for name, value in headers:
+            if name not in response.headers:
+                response.headers[name] = with_nonce(value, nonce) if needs_nonce else value
+        if (
+            self.hsts
+            and request.scheme == "https"
+            and "Strict-Transport-Security" not in (response.headers)
+        ):
+            response.headers["Strict-Transport-Security"] = self.hsts
+        response.headers.pop("Server", None)
+        return response
+
+
+def _present(headers: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if value is not None]

@@ -1,0 +1,85 @@
+"""Host header allow-list, checked before any view runs.
+
+A forged ``Host`` poisons caches and absolute URLs (password-reset links,
+redirects). :class:`AllowedHostsMiddleware` answers 400 to any request whose
+host, after proxy resolution, is not on the list. Entries are exact names,
+``.example.com`` (the domain and every subdomain), or ``*`` (any host: an
+explicit opt-out that ``check --deploy`` flags)::
+
+    app.asgi_app = AllowedHostsMiddleware(app.asgi_app, allowed=("example.com",))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from shipshape.typing import ASGIApp, Receive, Scope, Send
+
+logger = logging.getLogger("shipshape.hosts")
+
+_BODY = b"Bad Request: this host name is not served here.\n"
+
+
+def split_host(host: str) -> str:
+    """``Example.COM:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def host_allowed(host: str, allowed: Iterable[str]) -> bool:
+    name = split_host(host).rstrip(".")
+    if not name:
+        return False
+    for pattern in allowed:
+        if pattern == "*" or name == pattern:
+            return True
+        if pattern.startswith(".") and (name == pattern[1:] or name.endswith(pattern)):
+            return True
+    return False
+
+
+def request_host(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return str(value.decode("latin-1"))
+    return ""
+
+
+class AllowedHostsMiddleware:
+    """Answers 400 before the app when the Host header is not allowed."""
+
+    def __init__(self, app: ASGIApp, *, allowed: Iterable[str]) -> None:
+        self.app = app
+        self.allowed = tuple(allowed)
+        if not self.allowed:
+            raise ValueError("allowed hosts must not be empty")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        host = request_host(scope)
+        if host_allowed(host, self.allowed):
+            await self.app(scope, receive, send)
+            return
+        logger.warning("refused host %r", host[:200])
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(_BODY)).encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _BODY})
