@@ -175,6 +175,8 @@ class CSPReports:
 
     def init_app(self, app: Quart) -> None:
         app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
+        if not app.config["SHIPSHAPE_CSP_REPORT_PATH"]:
+            return  # reporting turned off
         blueprint = Blueprint("shipshape_csp", __name__)
 
         @csrf_exempt

@@ -174,7 +174,7 @@ class SecurityHeaders:
             "api": config["SHIPSHAPE_CSP_API"],
             "static": config["SHIPSHAPE_CSP_API"],
         }
-        self.csp_templates = {kind: self.render(policy) for kind, policy in self.csp.items()}
+        self.csp_templates = {kind: self.render(kind, policy) for kind, policy in self.csp.items()}
         if config["SHIPSHAPE_HSTS"]:
             hsts = f"max-age={int(config['SHIPSHAPE_HSTS_MAX_AGE'])}"
             if config["SHIPSHAPE_HSTS_INCLUDE_SUBDOMAINS"]:
@@ -184,10 +184,12 @@ class SecurityHeaders:
             self.hsts = hsts
         app.after_request(self.apply)
 
-    def render(self, policy: Policy | None) -> str | None:
-        """The CSP header template of ``policy`` with this app's reporting and upgrades."""
+    def render(self, kind: Profile, policy: Policy | None) -> str | None:
+        """The CSP header template of ``policy``; pages get reporting and upgrades."""
         if policy is None:
             return None
+        if kind in ("api", "static"):
+            return policy.render()
         extra = []
         if self.production:
             # Any http:// subresource left in a page is fetched over HTTPS.
@@ -218,7 +220,7 @@ class SecurityHeaders:
         policy = self.csp[kind]
         template = self.csp_templates[kind]
         if csp_change is not None and policy is not None:
-            template = self.render(csp_change(policy))
+            template = self.render(kind, csp_change(policy))
         if template is not None:
             headers.append((self.csp_header, template))
         overrides: Mapping[str, str | None] = getattr(view, HEADERS_ATTR, {})

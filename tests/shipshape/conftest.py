@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from quart import Quart
 
 from shipshape import Shipshape
+from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 MakeApp = Callable[..., Quart]
 
@@ -22,3 +24,67 @@ def make_app(tmp_path: Any) -> MakeApp:
         return app
 
     return factory
+
+
+@dataclass
+class Exchange:
+    """What an ASGI app answered, and the scope the innermost app saw."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seen: Scope | None
+
+
+def recorder() -> tuple[ASGIApp, list[Scope]]:
+    """An inner ASGI app that records its scope and answers 200 ``ok``."""
+    seen: list[Scope] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return inner, seen
+
+
+async def asgi_call(
+    app: ASGIApp,
+    seen: list[Scope],
+    *,
+    path: str = "/",
+    method: str = "GET",
+    headers: list[tuple[str, str]] | None = None,
+    scheme: str = "http",
+    client: tuple[str, int] | None = ("192.0.2.1", 40000),
+    query: bytes = b"",
+    scope_type: str = "http",
+) -> Exchange:
+    scope: Scope = {
+        "type": scope_type,
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "scheme": scheme,
+        "client": client,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers or []],
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    before = len(seen)
+    await app(scope, receive, send)
+    start = next((m for m in messages if m["type"] == "http.response.start"), None)
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return Exchange(
+        status=start["status"] if start else 0,
+        headers={k.decode(): v.decode() for k, v in (start or {}).get("headers", [])},
+        body=body,
+        seen=seen[-1] if len(seen) > before else None,
+    )

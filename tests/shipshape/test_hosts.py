@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from shipshape.hosts import AllowedHostsMiddleware, host_allowed, split_host
+from tests.shipshape.conftest import asgi_call, recorder
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("Example.COM:8000", "example.com"),
+        ("example.com", "example.com"),
+        ("[::1]:8080", "[::1]"),
+        ("[::1]", "[::1]"),
+        ("[::1", "[::1"),
+        ("::1", "::1"),
+    ],
+)
+def test_split_host(host: str, expected: str) -> None:
+    assert split_host(host) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "ok"),
+    [
+        ("example.com", ["example.com"], True),
+        ("example.com.", ["example.com"], True),
+        ("EXAMPLE.com:443", ["example.com"], True),
+        ("www.example.com", ["example.com"], False),
+        ("www.example.com", [".example.com"], True),
+        ("example.com", [".example.com"], True),
+        ("badexample.com", [".example.com"], False),
+        ("example.com.evil.test", ["example.com"], False),
+        ("anything.test", ["*"], True),
+        ("", ["*"], False),
+        ("[::1]:5000", ["[::1]"], True),
+    ],
+)
+def test_host_allowed(host: str, allowed: list[str], ok: bool) -> None:
+    assert host_allowed(host, allowed) is ok
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ([("Host", "app.example")], 200),
+        ([("Host", "evil.example")], 400),
+        ([], 400),
+    ],
+)
+async def test_middleware(headers: list[tuple[str, str]], status: int) -> None:
+    inner, seen = recorder()
+    result = await asgi_call(
+        AllowedHostsMiddleware(inner, allowed=["app.example"]), seen, headers=headers
+    )
+    assert result.status == status
+    if status == 400:
+        assert result.seen is None, "the app never runs"
+        assert result.headers["content-type"] == "text/plain; charset=utf-8"
+        assert result.headers["x-content-type-options"] == "nosniff"
+        assert b"not served here" in result.body
+
+
+async def test_websocket_with_a_bad_host_is_closed() -> None:
+    inner, seen = recorder()
+    messages: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        messages.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {}
+
+    scope = {"type": "websocket", "path": "/", "headers": [(b"host", b"evil")]}
+    await AllowedHostsMiddleware(inner, allowed=["good"])(scope, receive, send)  # type: ignore[arg-type]
+    assert messages == [{"type": "websocket.close", "code": 1008}] and not seen
+
+
+async def test_lifespan_passes_and_empty_list_is_refused() -> None:
+    inner, seen = recorder()
+    await asgi_call(AllowedHostsMiddleware(inner, allowed=["x"]), seen, scope_type="lifespan")
+    assert seen[-1]["type"] == "lifespan"
+    with pytest.raises(ValueError, match="must not be empty"):
+        AllowedHostsMiddleware(inner, allowed=[])

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+
+from shipshape.https import HTTPSRedirectMiddleware
+from tests.shipshape.conftest import asgi_call, recorder
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [("GET", 301), ("HEAD", 301), ("POST", 308), ("PUT", 308), ("DELETE", 308)],
+)
+async def test_plain_http_is_redirected(method: str, status: int) -> None:
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner),
+        seen,
+        method=method,
+        path="/things/new",
+        query=b"a=1&b=%20",
+        headers=[("Host", "app.example:8080")],
+    )
+    assert result.status == status
+    assert result.headers["location"] == "https://app.example/things/new?a=1&b=%20"
+    assert result.seen is None
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "path", "passes"),
+    [
+        ("https", "app.example", "/", True),
+        ("http", "localhost:5000", "/", True),
+        ("http", "127.0.0.1", "/", True),
+        ("http", "[::1]:80", "/", True),
+        ("http", "app.example", "/healthz", True),
+        ("http", "app.example", "/healthz/x", False),
+        ("http", "app.example", "/", False),
+    ],
+)
+async def test_exemptions(scheme: str, host: str, path: str, passes: bool) -> None:
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner, exempt_paths=["/healthz"]),
+        seen,
+        scheme=scheme,
+        path=path,
+        headers=[("Host", host)],
+    )
+    assert (result.status == 200) is passes
+
+
+async def test_no_exempt_hosts_redirects_loopback_too() -> None:
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner, exempt_hosts=()), seen, headers=[("Host", "localhost")]
+    )
+    assert result.status == 301 and result.headers["location"] == "https://localhost/"
