@@ -16,7 +16,7 @@ import uvicorn
 
 from app import PROJECT_ROOT, create_app
 from shipshape import Shipshape, ShipshapeError
-from shipshape.check import check_command
+from shipshape.check import check_command, config_error_finding
 
 
 def _default_workers() -> int:
@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "check" and shipshape.assets is not None:
             shipshape.assets.load(app)
     except ShipshapeError as exc:
+        if args.command == "check":  # report it as a finding, like the other problems
+            print(config_error_finding(exc))
+            print("1 error(s), 0 warning(s)")
+            return 1
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = shipshape.settings

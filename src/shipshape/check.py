@@ -19,6 +19,7 @@ import click
 from quart import Quart
 
 from shipshape.config import Settings
+from shipshape.csp import Policy
 
 Severity = Literal["error", "warning"]
 
@@ -104,7 +105,79 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "so clients may reach it directly and forge X-Forwarded-* headers",
             "bind to a private address only the proxy can reach, or set TRUSTED_PROXIES=0",
         )
+    findings.extend(_security_findings(app, settings, deploy=deploy))
     return findings
+
+
+def _security_findings(app: Quart, settings: Settings, *, deploy: bool) -> list[Finding]:
+    config = app.config
+    findings: list[Finding] = []
+    live = deploy or settings.is_production
+    headers_on = config.get("SHIPSHAPE_HEADERS", False)
+    if live and not (headers_on and config.get("SHIPSHAPE_HSTS")):
+        findings.append(
+            Finding(
+                "shipshape.E008",
+                "error",
+                "HSTS is off, so a first visit or a typed http:// URL can be downgraded",
+                "keep SHIPSHAPE_HEADERS and SHIPSHAPE_HSTS on in production",
+            )
+        )
+    if headers_on:
+        for key in ("SHIPSHAPE_CSP_HTML", "SHIPSHAPE_CSP_SPA", "SHIPSHAPE_CSP_API"):
+            policy: Policy | None = config.get(key)
+            unsafe = policy.unsafe_sources() if policy is not None else []
+            if unsafe:
+                findings.append(
+                    Finding(
+                        "shipshape.E009",
+                        "error",
+                        f"{key} allows {', '.join(unsafe)}, which lets injected script run",
+                        "use nonces (csp_nonce()) or external files instead",
+                    )
+                )
+        if live and config.get("SHIPSHAPE_CSP_REPORT_ONLY"):
+            findings.append(
+                Finding(
+                    "shipshape.W011",
+                    "warning",
+                    "the CSP is report-only, so it blocks nothing",
+                    "set SHIPSHAPE_CSP_REPORT_ONLY = False once the reports are clean",
+                )
+            )
+    if live and not config.get("SHIPSHAPE_FORCE_HTTPS"):
+        findings.append(
+            Finding(
+                "shipshape.W010",
+                "warning",
+                "plain-HTTP requests are not redirected to HTTPS by the app",
+                "set SHIPSHAPE_FORCE_HTTPS = True unless the proxy redirects",
+            )
+        )
+    if live and not config.get("SHIPSHAPE_HOST_CHECK"):
+        findings.append(
+            Finding(
+                "shipshape.E012",
+                "error",
+                "the Host header is not checked against ALLOWED_HOSTS",
+                "set SHIPSHAPE_HOST_CHECK = True",
+            )
+        )
+    if not config.get("SHIPSHAPE_CSRF"):
+        findings.append(
+            Finding(
+                "shipshape.W013",
+                "warning",
+                "CSRF protection is off for the whole app",
+                "set SHIPSHAPE_CSRF = True and mark exceptions with @csrf_exempt",
+            )
+        )
+    return findings
+
+
+def config_error_finding(error: Exception) -> Finding:
+    """A settings error as a finding, so ``check`` reports it like the rest."""
+    return Finding("shipshape.E000", "error", str(error), "fix the variable it names")
 
 
 def check_command(app: Quart, settings: Settings) -> click.Command:

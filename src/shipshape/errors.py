@@ -10,11 +10,17 @@ fixed message: the exception text may hold secrets or SQL.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from quart import Quart, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger("shipshape.errors")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: The attribute ``@json_errors`` sets on a view.
+JSON_ERRORS_ATTR = "_shipshape_json_errors"
 
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
 # on 429 and 503, ``WWW-Authenticate`` on 401); the body headers are ours.
@@ -44,9 +50,18 @@ MESSAGES = {
 }
 
 
+def json_errors(view: F) -> F:
+    """Answer this view's errors in JSON, whatever the client accepts (webhooks, beacons)."""
+    setattr(view, JSON_ERRORS_ATTR, True)
+    return view
+
+
 def wants_json(api_prefix: str) -> bool:
-    """True for API paths and for clients that prefer JSON to HTML."""
+    """True for API paths, JSON-only views, and clients that prefer JSON to HTML."""
     if request.path == api_prefix.rstrip("/") or request.path.startswith(api_prefix):
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, JSON_ERRORS_ATTR, False):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -190,7 +190,7 @@ class SecurityHeaders:
             return None
         if kind in ("api", "static"):
             return policy.render()
-        extra = []
+        extra: list[tuple[str, tuple[str, ...]]] = []
         if self.production:
             # Any http:// subresource left in a page is fetched over HTTPS.
             extra.append(("upgrade-insecure-requests", ()))

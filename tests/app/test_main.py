@@ -71,6 +71,13 @@ def test_check_deploy_passes_a_good_production_config() -> None:
     assert "0 error(s), 0 warning(s)" in result.stdout
 
 
+def test_check_reports_a_bad_setting_as_a_finding() -> None:
+    result = run_app("check", "--deploy", APP_ENV="production", SECRET_KEY="9f2c" * 16)
+    assert result.returncode == 1
+    assert result.stdout.startswith("ERROR   shipshape.E000  ALLOWED_HOSTS: expected")
+    assert "Traceback" not in result.stderr
+
+
 def test_check_deploy_fails_in_development() -> None:
     result = run_app("check", "--deploy")
     assert result.returncode == 1

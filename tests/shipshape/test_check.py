@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from shipshape.check import run_checks, secret_entropy_bits
+from shipshape.check import config_error_finding, run_checks, secret_entropy_bits
+from shipshape.csp import API_POLICY, HTML_POLICY
 from tests.shipshape.conftest import MakeApp
 
 STRONG = "3f9c2a7d1e8b4c6a0f5d9e2b7a1c4d8e6f0a3b5c7d9e1f2a4b6c8d0e2f4a6b8c"
@@ -30,8 +31,16 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
 @pytest.mark.parametrize(
     ("config", "workers", "expected"),
     [
-        ({"APP_ENV": "development"}, 1, {"shipshape.E001", "shipshape.E002"}),
-        ({"APP_ENV": "testing", "SECRET_KEY": ""}, 1, {"shipshape.E001", "shipshape.W003"}),
+        (
+            {"APP_ENV": "development"},
+            1,
+            {"shipshape.E001", "shipshape.E002", "shipshape.E008", "shipshape.W010"},
+        ),
+        (
+            {"APP_ENV": "testing", "SECRET_KEY": ""},
+            1,
+            {"shipshape.E001", "shipshape.W003", "shipshape.E008", "shipshape.W010"},
+        ),
         ({"SECRET_KEY": "a" * 40}, 1, {"shipshape.E004"}),
         ({"SECRET_KEY": "correct horse battery staple ok!"}, 1, {"shipshape.E004"}),
         ({"ALLOWED_HOSTS": "*"}, 1, {"shipshape.W005"}),
@@ -78,3 +87,33 @@ def test_cli(
     assert text in result.output
     if exit_code:
         assert "fix: " in result.output
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"SHIPSHAPE_HSTS": False}, {"shipshape.E008"}),
+        ({"SHIPSHAPE_HEADERS": False}, {"shipshape.E008"}),
+        (
+            {"SHIPSHAPE_CSP_HTML": HTML_POLICY.extend(style_src=["'unsafe-inline'"])},
+            {"shipshape.E009"},
+        ),
+        (
+            {"SHIPSHAPE_CSP_API": API_POLICY.extend(script_src=["'unsafe-eval'"])},
+            {"shipshape.E009"},
+        ),
+        ({"SHIPSHAPE_CSP_SPA": None}, set()),
+        ({"SHIPSHAPE_CSP_REPORT_ONLY": True}, {"shipshape.W011"}),
+        ({"SHIPSHAPE_FORCE_HTTPS": False}, {"shipshape.W010"}),
+        ({"SHIPSHAPE_HOST_CHECK": False}, {"shipshape.E012"}),
+        ({"SHIPSHAPE_CSRF": False}, {"shipshape.W013"}),
+    ],
+)
+def test_security_findings(make_app: MakeApp, config: dict[str, Any], expected: set[str]) -> None:
+    assert ids(make_app, **config) == expected
+
+
+def test_config_error_finding() -> None:
+    finding = config_error_finding(ValueError("ALLOWED_HOSTS: expected a list"))
+    assert (finding.id, finding.severity) == ("shipshape.E000", "error")
+    assert "ALLOWED_HOSTS: expected a list" in str(finding)

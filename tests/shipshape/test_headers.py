@@ -165,7 +165,11 @@ async def test_nonce_is_fresh_and_matches_the_page(make_app: MakeApp) -> None:
 @pytest.mark.parametrize(
     ("path", "present", "absent"),
     [
-        ("/gallery", ["img-src 'self' data: https://img.example", "frame-src https://video.example"], []),
+        (
+            "/gallery",
+            ["img-src 'self' data: https://img.example", "frame-src https://video.example"],
+            [],
+        ),
         (
             "/replaced",
             ["script-src 'self';", "connect-src 'self' wss://live.example"],

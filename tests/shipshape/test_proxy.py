@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shipshape.proxy import ProxyMiddleware, parse_networks
+from shipshape.typing import Scope
 from tests.shipshape.conftest import asgi_call, recorder
 
 SPOOF = [
@@ -13,10 +14,8 @@ SPOOF = [
 ]
 
 
-def host_of(scope: dict[str, object]) -> str:
-    headers = scope["headers"]
-    assert isinstance(headers, list)
-    return next(v.decode() for k, v in headers if k == b"host")
+def host_of(scope: Scope) -> str:
+    return next(str(v.decode()) for k, v in scope["headers"] if k == b"host")
 
 
 async def test_zero_hops_ignores_and_strips_every_forwarded_header() -> None:
@@ -60,8 +59,13 @@ async def test_several_header_lines_join_into_one_list() -> None:
 
 @pytest.mark.parametrize(
     ("proto", "scope_type", "scheme"),
-    [("https", "http", "https"), ("HTTP", "http", "http"), ("gopher", "http", "http"),
-     ("https", "websocket", "wss"), ("http", "websocket", "ws")],
+    [
+        ("https", "http", "https"),
+        ("HTTP", "http", "http"),
+        ("gopher", "http", "http"),
+        ("https", "websocket", "wss"),
+        ("http", "websocket", "ws"),
+    ],
 )
 async def test_scheme(proto: str, scope_type: str, scheme: str) -> None:
     inner, seen = recorder()
@@ -90,9 +94,7 @@ async def test_network_allow_list(peer: str | None, trusted: bool) -> None:
     middleware = ProxyMiddleware(
         inner, trusted_hops=1, trusted_networks=parse_networks(["10.0.0.0/8", "::1"])
     )
-    result = await asgi_call(
-        middleware, seen, headers=SPOOF, client=(peer, 1) if peer else None
-    )
+    result = await asgi_call(middleware, seen, headers=SPOOF, client=(peer, 1) if peer else None)
     assert result.seen is not None
     assert (result.seen["scheme"] == "https") is trusted
     assert not any(k.startswith(b"x-forwarded-") for k, _ in result.seen["headers"])
