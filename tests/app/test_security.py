@@ -1,0 +1,165 @@
+"""Header and transport security of the example app, in both modes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from quart import Quart, url_for
+from quart import request as quart_request
+
+from app import create_app
+from tests.conftest import SECRET, csrf_from
+
+NONCE_RE = re.compile(r"'nonce-([A-Za-z0-9_-]{22})'")
+MODES = {
+    "development": {"APP_ENV": "development"},
+    "production": {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "app.example,localhost",
+    },
+}
+
+
+@pytest.fixture(params=["development", "production"], name="mode_app")
+async def _mode_app(request: pytest.FixtureRequest) -> AsyncIterator[Quart]:
+    app = create_app({**MODES[request.param], "SHIPSHAPE_CONFIGURE_LOGGING": False})
+
+    @app.get("/_where")
+    async def where() -> dict[str, Any]:
+        return {
+            "external": url_for("pages.index", _external=True),
+            "client": quart_request.remote_addr,
+            "scheme": quart_request.scheme,
+            "host": quart_request.host,
+        }
+
+    async with app.test_app():
+        yield app
+
+
+def html_routes(app: Quart) -> list[str]:
+    skip = ("static", "shipshape_health.", "shipshape_csp.")
+    return sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods
+        and not rule.arguments
+        and not rule.endpoint.startswith(skip)
+        and not rule.rule.startswith("/_")
+    )
+
+
+async def test_every_html_route_has_a_nonce_csp_and_nonced_tags(mode_app: Quart) -> None:
+    routes = html_routes(mode_app)
+    assert {"/", "/cookies", "/privacy", "/accessibility"} <= set(routes)
+    client = mode_app.test_client()
+    for path in [*routes, "/no/such/page"]:
+        response = await client.get(path, scheme="https")
+        assert response.content_type.startswith("text/html"), path
+        csp = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        nonces = set(NONCE_RE.findall(csp))
+        assert len(nonces) == 1, path
+        nonce = nonces.pop()
+        html = await response.get_data(as_text=True)
+        scripts = re.findall(r"<script\b[^>]*>", html)
+        styles = re.findall(r'<link rel="stylesheet"[^>]*>', html)
+        assert scripts and styles
+        for tag in scripts + styles:
+            assert f'nonce="{nonce}"' in tag, (path, tag)
+
+
+async def test_hsts_only_over_https_in_production(mode_app: Quart) -> None:
+    client = mode_app.test_client()
+    https = await client.get("/", scheme="https")
+    http = await client.get("/", scheme="http")
+    production = mode_app.extensions["shipshape"].settings.is_production
+    assert ("Strict-Transport-Security" in https.headers) is production
+    assert "Strict-Transport-Security" not in http.headers
+
+
+@pytest.mark.parametrize(("method", "status"), [("GET", 301), ("HEAD", 301), ("POST", 308)])
+async def test_production_redirects_plain_http(method: str, status: int) -> None:
+    app = create_app(MODES["production"])
+    async with app.test_app():
+        response = await app.test_client().open(
+            "/cookies?x=1", method=method, headers={"Host": "app.example"}
+        )
+    assert response.status_code == status
+    assert response.headers["Location"] == "https://app.example/cookies?x=1"
+
+
+async def test_development_serves_plain_http(client: Any) -> None:
+    response = await client.get("/", headers={"Host": "localhost"})
+    assert response.status_code == 200
+    assert "upgrade-insecure-requests" not in response.headers["Content-Security-Policy"]
+
+
+SPOOF = {
+    "Host": "localhost",
+    "X-Forwarded-For": "203.0.113.66",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+}
+
+
+async def test_forwarded_headers_change_nothing_without_trusted_proxies(mode_app: Quart) -> None:
+    response = await mode_app.test_client().get(
+        "/_where", headers=SPOOF, scope_base={"client": ("192.0.2.5", 1)}
+    )
+    assert response.status_code == 200
+    assert await response.get_json() == {
+        "external": "http://localhost/",
+        "client": "192.0.2.5",
+        "scheme": "http",
+        "host": "localhost",
+    }
+    assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_one_trusted_proxy_resolves_client_scheme_and_host() -> None:
+    app = create_app({**MODES["production"], "TRUSTED_PROXIES": "1"})
+
+    @app.get("/_where")
+    async def where() -> dict[str, Any]:
+        return {
+            "external": url_for("pages.index", _external=True),
+            "client": quart_request.remote_addr,
+        }
+
+    headers = {**SPOOF, "X-Forwarded-Host": "app.example"}
+    async with app.test_app():
+        response = await app.test_client().get("/_where", headers=headers)
+        evil = await app.test_client().get("/_where", headers=SPOOF)
+    assert await response.get_json() == {
+        "external": "https://app.example/",
+        "client": "203.0.113.66",
+    }
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=63072000")
+    assert evil.status_code == 400, "a forwarded host must pass the allow-list too"
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("localhost", 200), ("LOCALHOST:5000", 200), ("evil.example", 400), ("", 400)],
+)
+async def test_host_allow_list(mode_app: Quart, host: str, status: int) -> None:
+    response = await mode_app.test_client().get("/", headers={"Host": host}, scheme="https")
+    assert response.status_code == status
+
+
+async def test_production_form_post_over_https(mode_app: Quart) -> None:
+    client = mode_app.test_client()
+    page = await client.get("/cookies", scheme="https")
+    token = csrf_from(await page.get_data(as_text=True))
+    response = await client.post(
+        "/cookies",
+        form={"functional": "no", "analytics": "no", "csrf_token": token},
+        scheme="https",
+        headers={"Origin": "https://localhost", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert response.status_code == 303
