@@ -46,7 +46,7 @@ def html_routes(app: Quart) -> list[str]:
     return sorted(
         rule.rule
         for rule in app.url_map.iter_rules()
-        if "GET" in rule.methods
+        if "GET" in (rule.methods or ())
         and not rule.arguments
         and not rule.endpoint.startswith(skip)
         and not rule.rule.startswith("/_")
@@ -87,7 +87,7 @@ async def test_production_redirects_plain_http(method: str, status: int) -> None
     app = create_app(MODES["production"])
     async with app.test_app():
         response = await app.test_client().open(
-            "/cookies?x=1", method=method, headers={"Host": "app.example"}
+            "/cookies?x=1", method=method, headers={"Host": "app.example"}, json=None
         )
     assert response.status_code == status
     assert response.headers["Location"] == "https://app.example/cookies?x=1"
