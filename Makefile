@@ -57,7 +57,16 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
 
-pytest: setup assets
+# The browser tests drive Debian's Chromium (Playwright cannot download one here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; \
+	fi
+
+pytest: setup assets $(CHROMIUM)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest

@@ -3,103 +3,60 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import SECRET
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def fetch(url: str) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+from tests.e2e.conftest import Server, fetch, free_port, run_server
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server() -> Iterator[Server]:
     port = free_port()
     env = {
-        **os.environ,
         "APP_ENV": "production",
         "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1",
+        "ALLOWED_HOSTS": "127.0.0.1,app.example",
         "PORT": str(port),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if fetch(base + "/healthz")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise AssertionError(process.communicate()[0].decode())
-    try:
-        yield base, process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with run_server(
+        ["-m", "app", "serve", "--workers", "2"], env, base=f"http://127.0.0.1:{port}"
+    ) as running:
+        yield running
 
 
 @pytest.mark.parametrize("path", ["/", "/cookies", "/privacy", "/accessibility"])
-def test_pages_are_served_in_production(server: tuple[str, object], path: str) -> None:
-    base, _ = server
-    status, headers, body = fetch(base + path)
+def test_pages_are_served_in_production(server: Server, path: str) -> None:
+    status, headers, body = fetch(server.base + path)
     assert status == 200
     assert "server" not in {k.lower() for k in headers}
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"])
+    assert "'nonce-" in headers["content-security-policy"]
     html = body.decode()
     css = re.search(r'href="(/static/bootstrap-[0-9a-f]{16}\.min\.css)"', html)
     assert css is not None
-    assert fetch(base + css[1])[0] == 200
+    assert fetch(server.base + css[1])[0] == 200
 
 
-def test_readyz_and_json_errors(server: tuple[str, object]) -> None:
-    base, _ = server
-    status, _, body = fetch(base + "/readyz")
+def test_public_host_is_redirected_to_https(server: Server) -> None:
+    status, headers, _ = fetch(server.base + "/privacy", headers={"Host": "app.example"})
+    assert status == 301 and headers["location"] == "https://app.example/privacy"
+    status, _, _ = fetch(server.base + "/", headers={"Host": "evil.example"})
+    assert status == 400
+
+
+def test_readyz_and_json_errors(server: Server) -> None:
+    status, _, body = fetch(server.base + "/readyz")
     assert status == 200 and json.loads(body)["checks"]["assets"]["ok"] is True
-    status, headers, body = fetch(base + "/api/missing")
+    status, _, body = fetch(server.base + "/api/missing")
     assert status == 404 and json.loads(body)["error"] == 404
 
 
-def test_several_workers_and_json_logs(server: tuple[str, subprocess.Popen[bytes]]) -> None:
-    base, process = server
-    fetch(base + "/privacy")
-    process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=15)[0].decode()
+def test_several_workers_and_json_logs(server: Server) -> None:
+    fetch(server.base + "/privacy")
+    output = server.stop()
     assert len(set(re.findall(r"Started server process \[(\d+)\]", output))) == 2
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     privacy = [line for line in lines if line.get("path") == "/privacy"]

@@ -1,0 +1,138 @@
+"""Real servers for end-to-end tests: the app in its own process, TLS, Chromium."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trustme
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # If pytest is killed, the kernel stops the server too.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # the tests look at redirects themselves
+
+
+def fetch(
+    url: str, context: ssl.SSLContext | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url`` without following redirects; HTTP errors are answers, not exceptions."""
+    req = urllib.request.Request(url, headers=dict(headers or {}))  # noqa: S310 - loopback
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPSHandler(context=context))
+    try:
+        with opener.open(req, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> str:
+        """Stop the server and return everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.communicate(timeout=15)[0].decode()
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.communicate()[0].decode()
+
+
+@contextmanager
+def run_server(
+    command: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    base: str,
+    context: ssl.SSLContext | None = None,
+) -> Iterator[Server]:
+    process = subprocess.Popen(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started yet
+    )
+    server = Server(base, process)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if fetch(base + "/healthz", context)[0] == 200:
+                break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("the server did not start:\n" + server.stop())
+        time.sleep(0.1)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class TLS:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    context: ssl.SSLContext
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLS:
+    """A throw-away CA and a certificate for localhost, trusted by the client only."""
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca_file, cert_file, key_file = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    for blob in cert.cert_chain_pems[1:]:
+        blob.write_to_path(str(cert_file), append=True)
+    context = ssl.create_default_context(cafile=str(ca_file))
+    return TLS(ca_file, cert_file, key_file, context)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        raise AssertionError(
+            f"{CHROMIUM} is missing: `make test` installs Debian's chromium package when it "
+            "runs as root; otherwise run `apt-get install chromium`"
+        )
+    return CHROMIUM

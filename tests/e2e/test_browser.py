@@ -1,0 +1,127 @@
+"""Real Chromium against the production app over HTTPS: no CSP violation, Bootstrap works."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+from tests.conftest import SECRET
+from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, free_port, run_server
+
+PAGES = ["/", "/cookies", "/privacy", "/accessibility", "/no/such/page"]
+WATCH_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tls: TLS) -> Iterator[Server]:
+    port = free_port()
+    env = {"APP_ENV": "production", "SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost"}
+    command = [
+        "-m", "uvicorn", "app:create_app", "--factory", "--port", str(port),
+        "--ssl-keyfile", str(tls.key_file), "--ssl-certfile", str(tls.cert_file),
+        "--no-server-header", "--no-access-log",
+    ]  # fmt: skip
+    with run_server(command, env, base=f"https://localhost:{port}", context=tls.context) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Watched:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        page.add_init_script(WATCH_VIOLATIONS)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    def violations(self) -> list[str]:
+        result: list[str] = self.page.evaluate("window.__violations")
+        return result
+
+
+@pytest.fixture
+def watched(browser: Browser) -> Iterator[Watched]:
+    # The throw-away CA is not in Chromium's store; the HTTP client tests verify it.
+    context = browser.new_context(ignore_https_errors=True)
+    yield Watched(context.new_page())
+    context.close()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_without_violations_or_errors(
+    server: Server, watched: Watched, path: str
+) -> None:
+    response = watched.page.goto(server.base + path, wait_until="load")
+    assert response is not None
+    assert response.status == (404 if path == "/no/such/page" else 200)
+    headers: dict[str, Any] = response.headers
+    assert "'nonce-" in headers["content-security-policy"]
+    assert headers["strict-transport-security"].startswith("max-age=63072000")
+    # Bootstrap's CSS applied: the navbar is dark and flex, so the stylesheet loaded.
+    display = watched.page.eval_on_selector(".navbar", "e => getComputedStyle(e).display")
+    assert display == "flex"
+    assert watched.page.evaluate("typeof bootstrap") == "object", "Bootstrap's JS ran"
+    assert watched.violations() == []
+    not_found = [e for e in watched.console_errors if "404" in e and path == "/no/such/page"]
+    assert [e for e in watched.console_errors if e not in not_found] == []
+    assert watched.page_errors == []
+
+
+def test_navbar_toggler_works_on_a_small_screen(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.set_viewport_size({"width": 400, "height": 800})
+    page.goto(server.base + "/")
+    menu = page.locator("#main-nav")
+    assert not menu.is_visible()
+    page.click(".navbar-toggler")
+    page.wait_for_selector("#main-nav.show")
+    assert menu.is_visible()
+    assert page.get_attribute(".navbar-toggler", "aria-expanded") == "true"
+    assert watched.violations() == [] and watched.console_errors == []
+
+
+def test_cookie_form_post_and_dismissible_alert(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.base + "/cookies")
+    page.check("#functional-0")
+    page.check("#analytics-1")
+    page.click("button[type=submit]")
+    alert = page.locator(".alert-success")
+    alert.wait_for()
+    assert "Your cookie settings were saved." in alert.inner_text()
+    assert page.is_checked("#functional-0") and page.is_checked("#analytics-1")
+    page.click(".alert-success .btn-close")
+    alert.wait_for(state="detached")
+    assert watched.violations() == [] and watched.console_errors == []
+
+
+def test_invalid_form_focuses_the_error_summary(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.base + "/cookies")
+    page.evaluate("document.querySelectorAll('input[type=radio]').forEach(r => r.checked = false)")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-error-summary]")
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    page.click("[data-error-summary] a[href='#functional']")
+    assert page.url.endswith("#functional")
+    assert watched.violations() == []
