@@ -14,7 +14,7 @@ NODE_STAMP := node_modules/.installed
 ASSETS     := src/app/static/dist/manifest.json
 ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
 
-.PHONY: help setup assets run serve check test lint typecheck pytest bench clean
+.PHONY: help setup assets run serve check test lint typecheck pytest bench observatory clean
 
 help:
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
@@ -51,8 +51,8 @@ check: setup assets
 	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
 
 lint: $(PY_STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
@@ -70,6 +70,10 @@ pytest: setup assets $(CHROMIUM)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest
+
+# Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
+observatory: setup assets
+	$(PY) scripts/observatory.py
 
 clean:
 	rm -rf $(VENV) node_modules src/app/static/dist .mypy_cache .ruff_cache .pytest_cache .coverage
