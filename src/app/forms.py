@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wtforms import RadioField
+from wtforms import HiddenField, RadioField
 
 # types-WTForms still describes WTForms 3.2, which has no SelectChoice;
 # WTForms 3.3 deprecates (value, label) tuples in its favour.
@@ -27,3 +27,14 @@ class CookiesForm(AsyncForm):
         validators=[InputRequired("Select yes or no for analytics cookies")],
         description="They tell us how the site is used, so that we can improve it.",
     )
+
+
+class CookieBannerForm(AsyncForm):
+    """The banner's two buttons: ``choice`` is accept or reject, ``next`` the page to return to."""
+
+    choice = RadioField(
+        "Cookie choice",
+        choices=[SelectChoice("accept", "Accept"), SelectChoice("reject", "Reject")],
+        validators=[InputRequired("Choose accept or reject")],
+    )
+    next = HiddenField()

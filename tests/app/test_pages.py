@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import re
+from http.cookies import SimpleCookie
 
 import pytest
 from quart import Quart
@@ -177,3 +178,47 @@ async def test_flash_messages_are_escaped(app: Quart) -> None:
         html = await render_template("home.html")
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_banner_shows_until_a_choice_is_saved(client: Client) -> None:
+    home = await (await client.get("/")).get_data(as_text=True)
+    assert "data-cookie-banner" in home and 'name="next" value="/"' in home
+    assert "data-cookie-banner" not in await (await client.get("/cookies")).get_data(as_text=True)
+    client.set_cookie("localhost", COOKIE_NAME, '{"functional":false,"analytics":false}')
+    assert "data-cookie-banner" not in await (await client.get("/")).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("choice", "next_path", "location", "saved"),
+    [
+        ("accept", "/privacy?x=1", "/privacy?x=1", {"functional": True, "analytics": True}),
+        ("reject", "/", "/", {"functional": False, "analytics": False}),
+        ("reject", "//evil.example/", "/cookies", {"functional": False, "analytics": False}),
+        ("reject", "/\\evil.example", "/cookies", {"functional": False, "analytics": False}),
+        ("accept", "https://evil.example/", "/cookies", {"functional": True, "analytics": True}),
+        ("accept", "", "/cookies", {"functional": True, "analytics": True}),
+    ],
+)
+async def test_banner_choice(
+    client: Client, choice: str, next_path: str, location: str, saved: dict[str, bool]
+) -> None:
+    token = csrf_from(await (await client.get("/")).get_data(as_text=True))
+    response = await client.post(
+        "/cookies", form={"choice": choice, "next": next_path, "csrf_token": token}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == location
+    (cookie,) = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(COOKIE_NAME)]
+    assert json.loads(SimpleCookie(cookie)[COOKIE_NAME].value) == saved
+    page = await (await client.get("/privacy")).get_data(as_text=True)
+    assert f"You have {choice}ed additional cookies" in page
+    assert "data-cookie-banner" not in page
+
+
+async def test_banner_with_a_bad_choice_saves_nothing(client: Client) -> None:
+    token = csrf_from(await (await client.get("/")).get_data(as_text=True))
+    response = await client.post("/cookies", form={"choice": "maybe", "csrf_token": token})
+    assert response.status_code == 422
+    assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
+    missing = await client.post("/cookies", form={"choice": "accept"})
+    assert missing.status_code == 400

@@ -125,3 +125,17 @@ def test_invalid_form_focuses_the_error_summary(server: Server, watched: Watched
     page.click("[data-error-summary] a[href='#functional']")
     assert page.url.endswith("#functional")
     assert watched.violations() == []
+
+
+def test_cookie_banner_reject_returns_to_the_page(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.base + "/privacy")
+    page.locator("[data-cookie-banner]").wait_for()
+    page.click("[data-cookie-banner] button[value=reject]")
+    page.wait_for_url(server.base + "/privacy")
+    assert "You have rejected additional cookies" in page.locator(".alert-success").inner_text()
+    assert page.locator("[data-cookie-banner]").count() == 0
+    session = [c for c in page.context.cookies() if c["name"] == "__Host-session"]
+    assert session and session[0]["secure"] and session[0]["httpOnly"]
+    assert session[0]["sameSite"] == "Lax"
+    assert watched.violations() == [] and watched.console_errors == []

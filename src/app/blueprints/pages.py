@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request
+from quart import Blueprint, Response, current_app, flash, redirect, render_template, request
 from quart.typing import ResponseReturnValue
 
-from app.forms import CookiesForm
+from app.forms import CookieBannerForm, CookiesForm
 
 blueprint = Blueprint("pages", __name__)
 
@@ -39,25 +39,57 @@ async def index() -> str:
     return await render_template("home.html")
 
 
+@blueprint.app_context_processor
+def cookie_banner() -> dict[str, bool]:
+    """Show the consent banner until a choice is saved, except on the cookies page."""
+    return {"show_cookie_banner": COOKIE_NAME not in request.cookies and request.path != "/cookies"}
+
+
+def safe_next(target: str | None) -> str:
+    """A same-site path to return to; anything else (``//evil``, ``https://…``) is /cookies."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/cookies"
+
+
+def save_policy(response: Response, choices: dict[str, bool]) -> Response:
+    response.set_cookie(
+        COOKIE_NAME,
+        json.dumps(choices, separators=(",", ":")),
+        max_age=COOKIE_MAX_AGE,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
 @blueprint.route("/cookies", methods=["GET", "POST"])
 async def cookies() -> ResponseReturnValue:
+    if request.method == "POST" and "choice" in await request.form:
+        return await banner_choice()
     form = await CookiesForm.from_request(data=read_policy(request.cookies.get(COOKIE_NAME)))
     if form.validate_on_submit():
         choices = {name: form[name].data == "yes" for name in DEFAULT_POLICY}
-        value = json.dumps(choices, separators=(",", ":"))
         await flash("Your cookie settings were saved.", "success")
-        response = redirect("/cookies", 303)  # post/redirect/get: a reload never re-posts
-        response.set_cookie(
-            COOKIE_NAME,
-            value,
-            max_age=COOKIE_MAX_AGE,
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
-        return response
+        # post/redirect/get: a reload never posts again
+        return save_policy(redirect("/cookies", 303), choices)
     page = await render_template("cookies.html", form=form)
     return (page, 422) if form.is_submitted() else page
+
+
+async def banner_choice() -> ResponseReturnValue:
+    """The banner's one-click accept or reject, then back to the page it was on."""
+    banner = await CookieBannerForm.from_request()
+    if not banner.validate():
+        return await render_template("cookies.html", form=await CookiesForm.from_request()), 422
+    accepted = banner.choice.data == "accept"
+    word = "accepted" if accepted else "rejected"
+    await flash(
+        f"You have {word} additional cookies. You can change this on the cookies page.", "success"
+    )
+    choices = dict.fromkeys(DEFAULT_POLICY, accepted)
+    return save_policy(redirect(safe_next(banner.next.data), 303), choices)
 
 
 @blueprint.get("/privacy")
