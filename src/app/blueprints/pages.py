@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from quart import Blueprint, Response, current_app, flash, redirect, render_template, request
+from quart import Blueprint, current_app, flash, redirect, render_template, request
 from quart.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.forms import CookieBannerForm, CookiesForm
 
@@ -52,7 +53,7 @@ def safe_next(target: str | None) -> str:
     return "/cookies"
 
 
-def save_policy(response: Response, choices: dict[str, bool]) -> Response:
+def save_policy(response: BaseResponse, choices: dict[str, bool]) -> BaseResponse:
     response.set_cookie(
         COOKIE_NAME,
         json.dumps(choices, separators=(",", ":")),
