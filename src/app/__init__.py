@@ -22,11 +22,28 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Bootstrap comes from npm (package-lock.json pins it) and is served by the
 # app itself: no CDN, so no third-party origin in the CSP and no outage or
-# tracking from one. Vendor files ship minified; ours are minified at build.
+# tracking from one. SHIPSHAPE_ASSET_CDN=True serves the same files from
+# jsDelivr with SRI instead. Vendor files ship minified; ours are minified
+# at build.
+JSDELIVR = "https://cdn.jsdelivr.net/npm/"
 BUNDLES = (
-    Bundle("bootstrap.css", ("node_modules/bootstrap/dist/css/bootstrap.min.css",), minify=False),
     Bundle(
-        "bootstrap.js", ("node_modules/bootstrap/dist/js/bootstrap.bundle.min.js",), minify=False
+        "bootstrap.css",
+        ("node_modules/bootstrap/dist/css/bootstrap.min.css",),
+        minify=False,
+        cdn=JSDELIVR + "bootstrap@{version}/dist/css/bootstrap.min.css",
+    ),
+    Bundle(
+        "bootstrap-icons.css",
+        ("node_modules/bootstrap-icons/font/bootstrap-icons.min.css",),
+        minify=False,
+        cdn=JSDELIVR + "bootstrap-icons@{version}/font/bootstrap-icons.min.css",
+    ),
+    Bundle(
+        "bootstrap.js",
+        ("node_modules/bootstrap/dist/js/bootstrap.bundle.min.js",),
+        minify=False,
+        cdn=JSDELIVR + "bootstrap@{version}/dist/js/bootstrap.bundle.min.js",
     ),
     Bundle("app.css", ("src/app/static/src/css/*.css",)),
     Bundle("app.js", ("src/app/static/src/js/*.js",)),
@@ -35,10 +52,12 @@ BUNDLES = (
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the app from the environment, overlaid by ``config``."""
-    app = Quart(__name__, static_folder="static/dist", static_url_path="/static")
+    # Static files are served by Shipshape's middleware, not Quart's route.
+    app = Quart(__name__, static_folder=None)
     app.config.update(
         SHIPSHAPE_ASSET_BUNDLES=BUNDLES,
         SHIPSHAPE_ASSET_ROOT=str(PROJECT_ROOT),
+        SHIPSHAPE_ASSET_DIR=str(Path(app.root_path) / "static" / "dist"),
         SHIPSHAPE_ERROR_TEMPLATE="error.html",
     )
     app.config.update(environ_config(os.environ))

@@ -13,6 +13,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 | ``SHIPSHAPE_CSRF`` | on | app-wide CSRF checks (:mod:`shipshape.csrf`) |
 | ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
 | ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
+| ``SHIPSHAPE_STATIC`` | on | serve the asset folder (:mod:`shipshape.static`) |
 | ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
 | ``SHIPSHAPE_HEADERS`` | on | security headers and CSP (:mod:`shipshape.headers`) |
 | ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp`) |
@@ -23,6 +24,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from quart import Blueprint, Quart
@@ -39,6 +41,7 @@ from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
 from shipshape.proxy import ProxyMiddleware, parse_networks
+from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
 
 DEFAULTS: dict[str, Any] = {
@@ -53,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "SHIPSHAPE_HOST_CHECK": True,
     "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": (),
     "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": LOOPBACK_HOSTS,
+    "SHIPSHAPE_STATIC": True,
     # 1 MiB: ample for forms and JSON; uploads should stream to storage instead.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
@@ -107,14 +111,15 @@ class Shipshape:
                 self.health.add_check("assets", self.assets.ready)
         app.add_template_global(csp_nonce, "csp_nonce")
         if app.config["SHIPSHAPE_HEADERS"]:
-            self.headers = SecurityHeaders(app, settings)
+            cdn = self.assets.cdn_origins(app) if self.assets is not None else []
+            self.headers = SecurityHeaders(app, settings, cdn_origins=cdn)
         if app.config["SHIPSHAPE_CSP_REPORTS"]:
             CSPReports(app)
         app.cli.add_command(check_command(app, settings))
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
-        """Byte-level middleware, innermost first: HTTPS, hosts, log, proxy."""
+        """Byte-level middleware, innermost first: static, HTTPS, hosts, log, proxy."""
         config = app.config
         config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
         config.setdefault(
@@ -133,6 +138,14 @@ class Shipshape:
                 config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"],
             ) from None
         asgi = cast(ASGIApp, app.asgi_app)
+        if self.assets is not None and config["SHIPSHAPE_STATIC"]:
+            asgi = StaticFiles(
+                asgi,
+                root=Path(config["SHIPSHAPE_ASSET_DIR"]),
+                prefix=config["SHIPSHAPE_STATIC_URL"],
+                headers=self.headers.static_headers() if self.headers is not None else (),
+                hsts=self.headers.hsts if self.headers is not None else None,
+            )
         if config["SHIPSHAPE_FORCE_HTTPS"]:
             asgi = HTTPSRedirectMiddleware(
                 asgi,

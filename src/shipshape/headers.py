@@ -27,7 +27,7 @@ Why each default (OWASP Secure Headers Project, and the specs cited):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from quart import Quart, Response, current_app, request
@@ -125,17 +125,29 @@ class SecurityHeaders:
     turns that header off.
     """
 
-    def __init__(self, app: Quart | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        app: Quart | None = None,
+        settings: Settings | None = None,
+        *,
+        cdn_origins: Sequence[str] = (),
+    ) -> None:
         self.profiles: dict[Profile, list[tuple[str, str]]] = {}
         self.csp: dict[Profile, Policy | None] = {}
         self.hsts: str | None = None
         self._view_cache: dict[tuple[str, Profile], tuple[list[tuple[str, str]], bool]] = {}
         if app is not None and settings is not None:
-            self.init_app(app, settings)
+            self.init_app(app, settings, cdn_origins=cdn_origins)
 
-    def init_app(self, app: Quart, settings: Settings) -> None:
+    def init_app(self, app: Quart, settings: Settings, *, cdn_origins: Sequence[str] = ()) -> None:
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
+        if cdn_origins:  # assets from a CDN: allow its origin for what it serves, nothing more
+            for key in ("SHIPSHAPE_CSP_HTML", "SHIPSHAPE_CSP_SPA"):
+                if app.config[key] is not None:
+                    app.config[key] = app.config[key].extend(
+                        script_src=cdn_origins, style_src=cdn_origins, font_src=cdn_origins
+                    )
         app.config.setdefault("SHIPSHAPE_HSTS", settings.is_production)
         app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
         config = app.config
@@ -198,6 +210,14 @@ class SecurityHeaders:
             # report-to for current browsers, report-uri for the rest (CSP3 §6.5).
             extra += [("report-uri", (self.report_path,)), ("report-to", ("csp",))]
         return Policy(policy.directives + tuple(extra)).render()
+
+    def static_headers(self) -> list[tuple[str, str]]:
+        """The static profile with its CSP, for the static-files middleware."""
+        headers = list(self.profiles["static"])
+        template = self.csp_templates["static"]
+        if template is not None:
+            headers.append((self.csp_header, template))
+        return headers
 
     def profile_of(self, response: Response) -> Profile:
         view = current_app.view_functions.get(request.endpoint or "")

@@ -42,7 +42,7 @@ async def test_bootstrap_is_served_by_the_app_with_sri(client: Client) -> None:
         r'<(?:link rel="stylesheet" href|script src)="([^"]+)" integrity="([^"]+)"', html
     )
     urls = [url for url, _ in tags]
-    assert len(tags) == 4
+    assert len(tags) == 5
     assert all(url.startswith("/static/") for url in urls), "no CDN by default"
     assert any(re.fullmatch(r"/static/bootstrap-[0-9a-f]{16}\.min\.css", u) for u in urls)
     assert any(re.fullmatch(r"/static/bootstrap-[0-9a-f]{16}\.min\.js", u) for u in urls)

@@ -4,15 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from quart import Quart
 
 from shipshape import Shipshape
+from shipshape.bundling import Bundle
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 MakeApp = Callable[..., Quart]
+
+#: Bundles over the ``sources`` fixture's files.
+BUNDLES = (
+    Bundle("site.css", ("css/*.css",)),
+    Bundle("app.js", ("js/app.js",)),
+    Bundle("lib.js", ("vendor/lib.min.js",), minify=False),
+)
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """Real fixture files for the asset build: two stylesheets, a script, a vendor file."""
+    root = tmp_path / "src"
+    (root / "css").mkdir(parents=True)
+    (root / "js").mkdir()
+    (root / "vendor").mkdir()
+    (root / "css" / "b.css").write_text("/* b */\n.b {  color : red ; }\n")
+    (root / "css" / "a.css").write_text(".a {\r\n  margin: 0 ;\r\n}\n")
+    (root / "js" / "app.js").write_text("// note\nvar  x = 1 ;\nfunction f ( y ) { return y }\n")
+    (root / "vendor" / "lib.min.js").write_text("var lib=1;\n//# sourceMappingURL=lib.min.js.map\n")
+    return root
 
 
 @pytest.fixture

@@ -1,0 +1,116 @@
+"""Content codings: one-shot and streaming zstd, br, gzip and deflate.
+
+The static build compresses once at the maximum levels (size is all that
+matters); the compression middleware streams dynamic responses at levels
+tuned for speed. Both go through here so that a coding means the same bytes
+everywhere. ``gzip`` output is deterministic (``mtime=0``, no file name).
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable
+from typing import Protocol
+
+import brotli
+import zstandard
+
+#: Maximum levels, for files compressed once at build time.
+BUILD_LEVELS = {"br": 11, "gzip": 9, "zstd": 19, "deflate": 9}
+#: File suffix of each precompressed sibling.
+SUFFIXES = {"br": ".br", "gzip": ".gz", "zstd": ".zst"}
+
+
+def compress(data: bytes, coding: str, level: int) -> bytes:
+    """``data`` encoded with ``coding`` at ``level``, in one shot."""
+    if coding == "br":
+        return bytes(brotli.compress(data, quality=level))
+    if coding == "gzip":
+        return gzip.compress(data, compresslevel=level, mtime=0)
+    if coding == "zstd":
+        return zstandard.ZstdCompressor(level=level).compress(data)
+    if coding == "deflate":
+        return zlib.compress(data, level)  # "deflate" in HTTP is the zlib format (RFC 9110)
+    raise ValueError(f"unknown coding {coding!r}")
+
+
+def decompress(data: bytes, coding: str) -> bytes:
+    """The inverse of :func:`compress`, for tests and checks."""
+    if coding == "br":
+        return bytes(brotli.decompress(data))
+    if coding == "gzip":
+        return gzip.decompress(data)
+    if coding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    if coding == "deflate":
+        return zlib.decompress(data)
+    raise ValueError(f"unknown coding {coding!r}")
+
+
+class StreamEncoder(Protocol):
+    """Compresses a body chunk by chunk; ``flush`` makes what was fed decodable."""
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def flush(self) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+
+class _Zlib:
+    def __init__(self, level: int, wbits: int) -> None:
+        self._c = zlib.compressobj(level, zlib.DEFLATED, wbits)
+
+    def feed(self, data: bytes) -> bytes:
+        return self._c.compress(data)
+
+    def flush(self) -> bytes:
+        return self._c.flush(zlib.Z_SYNC_FLUSH)
+
+    def finish(self) -> bytes:
+        return self._c.flush(zlib.Z_FINISH)
+
+
+class _Brotli:
+    def __init__(self, level: int) -> None:
+        self._c = brotli.Compressor(quality=level)
+
+    def feed(self, data: bytes) -> bytes:
+        return bytes(self._c.process(data))
+
+    def flush(self) -> bytes:
+        return bytes(self._c.flush())
+
+    def finish(self) -> bytes:
+        return bytes(self._c.finish())
+
+
+class _Zstd:
+    def __init__(self, level: int) -> None:
+        self._c = zstandard.ZstdCompressor(level=level).compressobj()
+
+    def feed(self, data: bytes) -> bytes:
+        return self._c.compress(data)
+
+    def flush(self) -> bytes:
+        return self._c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+
+    def finish(self) -> bytes:
+        return self._c.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+ENCODERS: dict[str, Callable[[int], StreamEncoder]] = {
+    "zstd": _Zstd,
+    "br": _Brotli,
+    "gzip": lambda level: _Zlib(level, 16 + zlib.MAX_WBITS),
+    "deflate": lambda level: _Zlib(level, zlib.MAX_WBITS),
+}
+
+
+def encoder(coding: str, level: int) -> StreamEncoder:
+    """A streaming encoder for ``coding``."""
+    try:
+        return ENCODERS[coding](level)
+    except KeyError:
+        raise ValueError(f"unknown coding {coding!r}") from None

@@ -1,0 +1,266 @@
+"""Static files from a table built once at start-up (WhiteNoise's design, in ASGI).
+
+At start-up the static root is scanned once: every regular file inside it
+(symlinks that leave it are skipped) becomes an entry with its headers,
+strong ETag and precompressed siblings (``.zst``, ``.br``, ``.gz``) worked
+out ahead. A request is then a dict lookup:
+
+* a path not in the table passes on to the app (its 404 page), so ``..``,
+  ``%2e%2e``, backslashes, NUL bytes and absolute paths can never name a
+  file outside the root: only names found by the scan exist;
+* names with a content hash (``app-0123456789abcdef.min.css``) are sent with
+  ``Cache-Control: public, max-age=31536000, immutable``; others with
+  ``no-cache`` and a strong ETag, so browsers revalidate;
+* the best sibling is chosen from ``Accept-Encoding`` q-values
+  (:mod:`shipshape.encoding`), with ``Content-Encoding`` and
+  ``Vary: Accept-Encoding``;
+* ``If-None-Match`` gets 304, one ``Range`` gets 206 (over the identity
+  bytes), an unsatisfiable one 416; HEAD sends the headers only.
+
+Files up to ``memory_limit`` bytes are held in memory; larger ones are read
+from disk in chunks off the event loop::
+
+    app.asgi_app = StaticFiles(app.asgi_app, root=Path("static/dist"), prefix="/static/")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shipshape.codecs import SUFFIXES
+from shipshape.encoding import IDENTITY, choose
+from shipshape.typing import ASGIApp, Receive, Scope, Send
+
+Headers = list[tuple[bytes, bytes]]
+
+IMMUTABLE = b"public, max-age=31536000, immutable"  # one year, RFC 8246
+REVALIDATE = b"no-cache"
+HASHED_RE = re.compile(r"-[0-9a-f]{12,64}(\.min)?\.[A-Za-z0-9]+$")
+TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
+CHUNK = 64 * 1024
+_CODING_ORDER = ("zstd", "br", "gzip")  # smallest first when q-values tie
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class Variant:
+    path: Path
+    size: int
+    etag: bytes
+    data: bytes | None  # held in memory, or None to stream from disk
+
+
+@dataclass
+class StaticFile:
+    content_type: bytes
+    cache_control: bytes
+    variants: dict[str, Variant] = field(default_factory=dict)  # coding -> variant
+
+    @property
+    def codings(self) -> tuple[str, ...]:
+        return tuple(c for c in _CODING_ORDER if c in self.variants)
+
+
+def content_type(name: str) -> bytes:
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if name.endswith(".js"):
+        guessed = "text/javascript"  # RFC 9239
+    if guessed.startswith(TEXT_TYPES):
+        guessed += "; charset=utf-8"
+    return guessed.encode()
+
+
+def scan(root: Path, *, memory_limit: int) -> dict[str, StaticFile]:
+    """Every servable file below ``root``, keyed by its URL path relative to it."""
+    root = root.resolve()
+    table: dict[str, StaticFile] = {}
+    if not root.is_dir():
+        return table
+    sibling_suffixes = tuple(SUFFIXES.values())
+    for folder, _dirs, names in os.walk(root):
+        for name in sorted(names):
+            path = Path(folder, name)
+            real = path.resolve()
+            if not real.is_relative_to(root) or not real.is_file():
+                continue  # a symlink that leaves the root, or a dangling one
+            if name.endswith(sibling_suffixes) and Path(folder, name).with_suffix("").is_file():
+                continue  # a precompressed sibling of a file listed on its own
+            key = path.relative_to(root).as_posix()
+            entry = StaticFile(
+                content_type=content_type(name),
+                cache_control=IMMUTABLE if HASHED_RE.search(name) else REVALIDATE,
+            )
+            entry.variants[IDENTITY] = _variant(real, IDENTITY, memory_limit)
+            for coding, suffix in SUFFIXES.items():
+                sibling = Path(str(path) + suffix)
+                if sibling.is_file() and sibling.resolve().is_relative_to(root):
+                    entry.variants[coding] = _variant(sibling.resolve(), coding, memory_limit)
+            table[key] = entry
+    return table
+
+
+def _variant(path: Path, coding: str, memory_limit: int) -> Variant:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:24]
+    suffix = "" if coding == IDENTITY else f"-{coding}"
+    return Variant(
+        path=path,
+        size=len(data),
+        etag=f'"{digest}{suffix}"'.encode(),
+        data=data if len(data) <= memory_limit else None,
+    )
+
+
+def etag_matches(header: bytes, etag: bytes) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2), as ``If-None-Match`` requires."""
+    if header.strip() == b"*":
+        return True
+    bare = etag.removeprefix(b"W/")
+    return any(tag.strip().removeprefix(b"W/") == bare for tag in header.split(b","))
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """``(start, end)`` inclusive; ``None`` to ignore the header; ``False`` for 416."""
+    match = _RANGE_RE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: send the whole file (RFC 9110 §14.2)
+    first, last = match[1], match[2]
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            return False
+        return max(size - length, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+class StaticFiles:
+    """Serves ``prefix``-ed paths from the table; everything else goes to ``app``.
+
+    Arguments:
+        app: the ASGI app to wrap.
+        root: the folder to serve (scanned once, now).
+        prefix: the URL prefix, such as ``/static/``.
+        headers: extra headers for every file (the static security profile).
+        hsts: the ``Strict-Transport-Security`` value for HTTPS requests.
+        memory_limit: files up to this many bytes are held in memory.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        root: Path,
+        prefix: str = "/static/",
+        headers: Iterable[tuple[str, str]] = (),
+        hsts: str | None = None,
+        memory_limit: int = 1024 * 1024,
+    ) -> None:
+        self.app = app
+        self.prefix = prefix if prefix.endswith("/") else prefix + "/"
+        self.files = scan(root, memory_limit=memory_limit)
+        self.extra: Headers = [(k.lower().encode(), v.encode()) for k, v in headers]
+        self.hsts = hsts.encode() if hsts else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        entry = self.files.get(path[len(self.prefix) :]) if path.startswith(self.prefix) else None
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        await self.serve(scope, entry, send)
+
+    async def serve(self, scope: Scope, entry: StaticFile, send: Send) -> None:
+        method = scope.get("method", "GET")
+        request = {k.lower(): v for k, v in scope.get("headers", ())}
+        headers: Headers = [*self.extra]
+        if self.hsts and scope.get("scheme") == "https":
+            headers.append((b"strict-transport-security", self.hsts))
+        if method not in ("GET", "HEAD"):
+            headers += [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+            await _respond(send, 405, headers, b"")
+            return
+
+        byte_range = request.get(b"range")
+        coding = IDENTITY
+        if entry.codings and byte_range is None:
+            accept = request.get(b"accept-encoding")
+            chosen = choose(accept.decode("latin-1") if accept is not None else None, entry.codings)
+            # Nothing acceptable: identity all the same, as for any static server.
+            coding = chosen or IDENTITY
+        variant = entry.variants[coding]
+        headers += [
+            (b"content-type", entry.content_type),
+            (b"cache-control", entry.cache_control),
+            (b"etag", variant.etag),
+            (b"accept-ranges", b"bytes"),
+        ]
+        if entry.codings:
+            headers.append((b"vary", b"Accept-Encoding"))
+        if coding != IDENTITY:
+            headers.append((b"content-encoding", coding.encode()))
+
+        none_match = request.get(b"if-none-match")
+        if none_match is not None and etag_matches(none_match, variant.etag):
+            await _respond(send, 304, headers, b"")
+            return
+
+        start, end, status = 0, variant.size - 1, 200
+        if byte_range is not None:
+            if_range = request.get(b"if-range")
+            parsed = (
+                parse_range(byte_range.decode("latin-1"), variant.size)
+                if if_range is None or if_range.strip() == variant.etag
+                else None
+            )
+            if parsed is False:
+                headers += [
+                    (b"content-range", f"bytes */{variant.size}".encode()),
+                    (b"content-length", b"0"),
+                ]
+                await _respond(send, 416, headers, b"")
+                return
+            if isinstance(parsed, tuple):
+                start, end, status = parsed[0], parsed[1], 206
+                headers.append((b"content-range", f"bytes {start}-{end}/{variant.size}".encode()))
+        length = max(end - start + 1, 0)
+        headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if method == "HEAD" or length == 0:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if variant.data is not None:
+            await send({"type": "http.response.body", "body": variant.data[start : end + 1]})
+            return
+        await _stream(send, variant.path, start, length)
+
+
+async def _respond(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _stream(send: Send, path: Path, start: int, length: int) -> None:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = await asyncio.to_thread(handle.read, min(CHUNK, remaining))
+            if not chunk:  # the file shrank under us: end the body short
+                break
+            remaining -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
+        if remaining > 0:
+            await send({"type": "http.response.body", "body": b""})
