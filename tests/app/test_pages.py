@@ -222,3 +222,21 @@ async def test_banner_with_a_bad_choice_saves_nothing(client: Client) -> None:
     assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
     missing = await client.post("/cookies", form={"choice": "accept"})
     assert missing.status_code == 400
+
+
+async def test_static_assets_are_immutable_precompressed_and_secured(client: Client) -> None:
+    html = await (await client.get("/")).get_data(as_text=True)
+    match = re.search(r'href="(/static/bootstrap-[0-9a-f]{16}\.min\.css)"', html)
+    assert match is not None
+    response = await client.get(match[1], headers={"Accept-Encoding": "gzip, br"})
+    assert response.status_code == 200
+    assert response.headers["Content-Encoding"] == "br"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert "X-Request-ID" in response.headers
+    missing = await client.get("/static/nope.css")
+    assert missing.status_code == 404 and "Page not found" in await missing.get_data(as_text=True)
