@@ -95,8 +95,10 @@ def test_content_types(name: str, expected: bytes) -> None:
     ],
 )
 async def test_negotiation(root: Path, accept: str | None, coding: str | None) -> None:
-    headers = {"Accept-Encoding": accept} if accept is not None else {}
-    result = await get(root, f"/static/{HASHED}", **headers)
+    path = f"/static/{HASHED}"
+    result = await (
+        get(root, path, Accept_Encoding=accept) if accept is not None else get(root, path)
+    )
     assert result.status == 200
     assert result.headers.get("content-encoding") == coding
     assert result.headers["vary"] == "Accept-Encoding"
