@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=settings.port,
         reload=development,
         reload_dirs=[str(PROJECT_ROOT / "src")] if development else None,
+        # A changed template, stylesheet or script restarts the worker, whose
+        # start-up rebuilds the assets; the build output must not retrigger it.
+        reload_includes=["*.py", "*.html", "*.css", "*.js"] if development else None,
+        reload_excludes=["*/static/dist/*", "*.min.*"] if development else None,
         workers=None if development else workers,
         loop="auto" if development else "uvloop",
         http="auto" if development else "httptools",

@@ -21,7 +21,7 @@ from jinja2 import nodes
 from markupsafe import Markup
 from quart import Quart, current_app
 
-from shipshape.bundling import AssetError, Bundle, ManifestEntry, build, read_manifest
+from shipshape.bundling import AssetError, Bundle, Echo, ManifestEntry, build, read_manifest
 from shipshape.csp import csp_nonce
 
 __all__ = ["AssetError", "Assets", "Bundle", "ManifestEntry", "build", "load_manifest"]
@@ -70,7 +70,14 @@ class Assets:
         app.config.setdefault("SHIPSHAPE_ASSET_DIR", app.static_folder)
         app.config.setdefault("SHIPSHAPE_STATIC_URL", "/static/")
         app.config.setdefault("SHIPSHAPE_ASSET_CDN", False)
+        app.config.setdefault(
+            "SHIPSHAPE_ASSET_AUTOBUILD", app.config.get("APP_ENV") == "development"
+        )
         self.use_cdn = bool(app.config["SHIPSHAPE_ASSET_CDN"])
+        if app.config["SHIPSHAPE_ASSET_AUTOBUILD"]:
+            # Development: each (re)start rebuilds what changed, before the
+            # static table is scanned. Production serves only what was built.
+            self.build(app)
         app.add_template_global(self.tag, "asset")
         app.add_template_global(self.url, "asset_url")
         app.before_serving(self.startup_check)
@@ -140,6 +147,15 @@ class Assets:
             '<script src="{}" integrity="{}" crossorigin="anonymous" defer{}></script>'
         ).format(url, integrity, extra)
 
+    def build(self, app: Quart, echo: Echo | None = None) -> None:
+        """Build the configured bundles into the asset folder (incremental)."""
+        build(
+            self.bundles(app),
+            root=Path(app.config["SHIPSHAPE_ASSET_ROOT"]),
+            out_dir=Path(app.config["SHIPSHAPE_ASSET_DIR"]),
+            echo=echo,
+        )
+
     def cli_group(self, app: Quart) -> click.Group:
         @click.group("assets", help="Build the CSS and JS bundles.")
         def group() -> None:
@@ -148,12 +164,7 @@ class Assets:
         @group.command("build", help="Bundle, minify, hash and precompress; write the manifest.")
         def build_command() -> None:
             try:
-                build(
-                    self.bundles(app),
-                    root=Path(app.config["SHIPSHAPE_ASSET_ROOT"]),
-                    out_dir=Path(app.config["SHIPSHAPE_ASSET_DIR"]),
-                    echo=click.echo,
-                )
+                self.build(app, echo=click.echo)
             except AssetError as exc:
                 raise click.ClickException(str(exc)) from exc
 

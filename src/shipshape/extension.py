@@ -90,7 +90,7 @@ class Shipshape:
         # Quart's default config carries SECRET_KEY=None; Settings treats it as unset.
         self.settings = settings = Settings.from_mapping(app.config)
         app.config["SECRET_KEY"] = settings.secret_key
-        app.config["APP_ENV"] = settings.app_env
+        app.config["APP_ENV"] = settings.app_env  # read by features' defaults
         app.config.setdefault("TESTING", settings.app_env == "testing")
         self._configure_session_cookie(app, settings)
         app.extensions["shipshape"] = self

@@ -9,6 +9,7 @@ from http.cookies import SimpleCookie
 import pytest
 from quart import Quart
 
+from app import PROJECT_ROOT, create_app
 from app.blueprints.pages import COOKIE_NAME, read_policy
 from tests.conftest import Client, csrf_from
 
@@ -240,3 +241,27 @@ async def test_static_assets_are_immutable_precompressed_and_secured(client: Cli
     assert "X-Request-ID" in response.headers
     missing = await client.get("/static/nope.css")
     assert missing.status_code == 404 and "Page not found" in await missing.get_data(as_text=True)
+
+
+async def test_cdn_option_serves_bootstrap_from_jsdelivr_with_sri() -> None:
+    app = create_app({"APP_ENV": "testing", "SHIPSHAPE_ASSET_CDN": True})
+    async with app.test_app():
+        response = await app.test_client().get("/")
+    html = await response.get_data(as_text=True)
+    version = json.loads((PROJECT_ROOT / "node_modules/bootstrap/package.json").read_text())[
+        "version"
+    ]
+    raw = (PROJECT_ROOT / "node_modules/bootstrap/dist/css/bootstrap.min.css").read_bytes()
+    integrity = "sha384-" + base64.b64encode(hashlib.sha384(raw).digest()).decode()
+    url = f"https://cdn.jsdelivr.net/npm/bootstrap@{version}/dist/css/bootstrap.min.css"
+    assert f'href="{url}" integrity="{integrity}" crossorigin="anonymous"' in html
+    assert re.search(r'src="/static/app-[0-9a-f]{16}\.min\.js"', html), "own files stay local"
+    csp = response.headers["Content-Security-Policy"]
+    for directive in ("script-src", "style-src", "font-src"):
+        assert re.search(rf"{directive} [^;]*https://cdn\.jsdelivr\.net", csp)
+    assert "jsdelivr" not in csp.split("img-src")[1].split(";")[0]
+
+
+async def test_default_csp_names_no_cdn(client: Client) -> None:
+    response = await client.get("/")
+    assert "jsdelivr" not in response.headers["Content-Security-Policy"]
