@@ -14,6 +14,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 | ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
 | ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
 | ``SHIPSHAPE_STATIC`` | on | serve the asset folder (:mod:`shipshape.static`) |
+| ``SHIPSHAPE_COMPRESSION`` | on | zstd/br/gzip/deflate responses (:mod:`shipshape.compression`) |
 | ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
 | ``SHIPSHAPE_HEADERS`` | on | security headers and CSP (:mod:`shipshape.headers`) |
 | ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp`) |
@@ -31,6 +32,7 @@ from quart import Blueprint, Quart
 
 from shipshape.assets import Assets
 from shipshape.check import check_command
+from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
 from shipshape.config import ConfigError, Settings
 from shipshape.csp import CSPReports, csp_nonce
 from shipshape.csrf import CSRFProtect
@@ -57,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": (),
     "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": LOOPBACK_HOSTS,
     "SHIPSHAPE_STATIC": True,
+    "SHIPSHAPE_COMPRESSION": True,
+    "SHIPSHAPE_COMPRESSION_MIN_SIZE": MINIMUM_SIZE,
+    "SHIPSHAPE_COMPRESSION_LEVELS": DYNAMIC_LEVELS,
     # 1 MiB: ample for forms and JSON; uploads should stream to storage instead.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
 }
@@ -119,7 +124,7 @@ class Shipshape:
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
-        """Byte-level middleware, innermost first: static, HTTPS, hosts, log, proxy."""
+        """Byte-level middleware, innermost first: static, compression, HTTPS, hosts, log, proxy."""
         config = app.config
         config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
         config.setdefault(
@@ -145,6 +150,12 @@ class Shipshape:
                 prefix=config["SHIPSHAPE_STATIC_URL"],
                 headers=self.headers.static_headers() if self.headers is not None else (),
                 hsts=self.headers.hsts if self.headers is not None else None,
+            )
+        if config["SHIPSHAPE_COMPRESSION"]:
+            asgi = CompressionMiddleware(
+                asgi,
+                minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
+                levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
             )
         if config["SHIPSHAPE_FORCE_HTTPS"]:
             asgi = HTTPSRedirectMiddleware(

@@ -6,6 +6,7 @@ import json
 import re
 from http.cookies import SimpleCookie
 
+import brotli
 import pytest
 from quart import Quart
 
@@ -265,3 +266,19 @@ async def test_cdn_option_serves_bootstrap_from_jsdelivr_with_sri() -> None:
 async def test_default_csp_names_no_cdn(client: Client) -> None:
     response = await client.get("/")
     assert "jsdelivr" not in response.headers["Content-Security-Policy"]
+
+
+async def test_pages_are_compressed_and_tokens_differ_per_response(client: Client) -> None:
+    tokens = []
+    for _ in range(3):
+        response = await client.get("/cookies", headers={"Accept-Encoding": "br, gzip"})
+        assert response.headers["Content-Encoding"] == "br"
+        assert "Accept-Encoding" in response.headers["Vary"]
+        html = brotli.decompress(await response.get_data(as_text=False)).decode()
+        tokens.append(csrf_from(html))
+    assert len(set(tokens)) == 3, "masked per response, so compression cannot leak it (BREACH)"
+    for token in tokens:
+        response = await client.post(
+            "/cookies", form={"functional": "no", "analytics": "no", "csrf_token": token}
+        )
+        assert response.status_code == 303
