@@ -21,6 +21,7 @@ help:
 	@echo "make test   - set up, then lint, type-check and run the test suite with coverage"
 	@echo "make serve  - production mode, one worker per core (needs SECRET_KEY)"
 	@echo "make check  - audit the effective deployment configuration"
+	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -51,8 +52,8 @@ check: setup assets
 	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
 
 lint: $(PY_STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
@@ -70,6 +71,18 @@ pytest: setup assets $(CHROMIUM)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest
+
+# wrk drives the load; each stack runs pinned to its own core (see bench/run.py).
+WRK := /usr/bin/wrk
+$(WRK):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else \
+		echo "The benchmarks need wrk: run 'sudo apt-get install wrk'" >&2; exit 1; \
+	fi
+
+bench: setup assets $(WRK)
+	$(PY) bench/run.py
 
 # Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
 observatory: setup assets

@@ -27,6 +27,9 @@ from shipshape.csp import csp_nonce
 __all__ = ["AssetError", "Assets", "Bundle", "ManifestEntry", "build", "load_manifest"]
 
 
+_NONCE_SLOT = "\x00nonce\x00"  # cannot occur in a URL, a digest or an attribute
+
+
 def load_manifest(out_dir: Path) -> dict[str, ManifestEntry]:
     """The manifest in ``out_dir``; :class:`AssetError` when missing or unreadable."""
     return read_manifest(out_dir)
@@ -59,6 +62,7 @@ class Assets:
 
     def __init__(self, app: Quart | None = None) -> None:
         self.manifest: dict[str, ManifestEntry] = {}
+        self._tags: dict[str, str] = {}
         self.loaded = False
         self.use_cdn = False
         if app is not None:
@@ -74,7 +78,7 @@ class Assets:
             "SHIPSHAPE_ASSET_AUTOBUILD", app.config.get("APP_ENV") == "development"
         )
         self.use_cdn = bool(app.config["SHIPSHAPE_ASSET_CDN"])
-        if app.config["SHIPSHAPE_ASSET_AUTOBUILD"]:
+        if app.config["SHIPSHAPE_ASSET_AUTOBUILD"] and app.config["SHIPSHAPE_ASSET_BUNDLES"]:
             # Development: each (re)start rebuilds what changed, before the
             # static table is scanned. Production serves only what was built.
             self.build(app)
@@ -106,6 +110,7 @@ class Assets:
                     "run `make assets`, or fix the name"
                 )
         self.manifest = manifest
+        self._tags.clear()
         self.loaded = True
 
     async def ready(self) -> None:
@@ -134,10 +139,18 @@ class Assets:
 
     def tag(self, name: str, **attrs: str) -> Markup:
         """A ``<link>`` or ``<script>`` tag with ``integrity``, ``crossorigin`` and the nonce."""
+        if not attrs:  # the common case: a tag built once, plus this response's nonce
+            cached = self._tags.get(name)
+            if cached is None:
+                cached = self._tags[name] = self._render_tag(name, {"nonce": _NONCE_SLOT})
+            # A nonce is URL-safe base64, so it needs no escaping.
+            return Markup(cached.replace(_NONCE_SLOT, csp_nonce()))  # noqa: S704
+        return self._render_tag(name, {"nonce": csp_nonce(), **attrs})
+
+    def _render_tag(self, name: str, attrs: dict[str, str]) -> Markup:
         url = self.url(name)
         entry = self._entry(name)
         integrity = entry.cdn_integrity if self.use_cdn and entry.cdn else entry.integrity
-        attrs = {"nonce": csp_nonce(), **attrs}
         extra = Markup("").join(Markup(' {}="{}"').format(k, v) for k, v in sorted(attrs.items()))
         if name.endswith(".css"):
             return Markup(

@@ -15,7 +15,8 @@ its inputs.
 
 The build is deterministic (same inputs, byte-identical outputs) and
 incremental: a bundle whose inputs' digest matches the manifest and whose
-files exist is not rebuilt. Outputs no longer in the manifest are removed.
+files exist is not rebuilt. Outputs of an earlier build that are no longer
+needed are removed; files the build did not write are never touched.
 """
 
 from __future__ import annotations
@@ -256,11 +257,15 @@ class Builder:
         _write_if_changed(self.out_dir / MANIFEST_NAME, body.encode() + b"\n")
 
     def _remove_stale(self) -> None:
-        keep = {f for entry in self.manifest.values() for f in entry.files()} | {MANIFEST_NAME}
-        for path in self.out_dir.iterdir():
-            if path.is_file() and path.name not in keep:
+        # Only files an earlier build wrote (listed in its manifest) are ever
+        # removed: the folder may hold files the build knows nothing about.
+        keep = {f for entry in self.manifest.values() for f in entry.files()}
+        old = {f for entry in self.previous.values() for f in entry.files()}
+        for name in sorted(old - keep):
+            path = self.out_dir / name
+            if path.is_file():
                 path.unlink()
-                self.echo(f"removed {path.name}")
+                self.echo(f"removed {name}")
 
     def _summary(self) -> None:
         self.echo(f"{'file':<40} {'raw':>9} {'br':>9} {'gz':>9} {'zst':>9}")

@@ -167,3 +167,13 @@ def test_unreadable_manifest(tmp_path: Path, content: str | None) -> None:
         (tmp_path / "manifest.json").write_text(content)
     with pytest.raises(AssetError, match="missing" if content is None else "unreadable"):
         read_manifest(tmp_path)
+
+
+def test_files_the_build_did_not_write_are_never_removed(sources: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dist"
+    out.mkdir()
+    (out / "robots.txt").write_text("User-agent: *\n")
+    first = build(BUNDLES, root=sources, out_dir=out)
+    build([], root=sources, out_dir=out)
+    assert (out / "robots.txt").is_file()
+    assert not any((out / f).exists() for entry in first.values() for f in entry.files())

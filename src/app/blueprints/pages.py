@@ -41,7 +41,7 @@ async def index() -> str:
 
 
 @blueprint.app_context_processor
-def cookie_banner() -> dict[str, bool]:
+async def cookie_banner() -> dict[str, bool]:
     """Show the consent banner until a choice is saved, except on the cookies page."""
     return {"show_cookie_banner": COOKIE_NAME not in request.cookies and request.path != "/cookies"}
 

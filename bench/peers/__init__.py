@@ -1,0 +1,1 @@
+"""Peer stacks for the benchmarks; each serves the same bytes as Shipshape."""

@@ -1,0 +1,261 @@
+"""Benchmarks: Shipshape against its peer stacks, side by side in one run.
+
+Every stack serves the same bytes: the home page HTML that Shipshape renders
+(captured at the start of the run) and the hashed Bootstrap CSS of the build.
+Each server runs one worker pinned to CPU 1; wrk runs pinned to CPU 0, so the
+load generator and the server do not fight over a core. Each measurement is
+the median of ``--repeats`` runs after a warm-up.
+
+Stacks:
+* ``shipshape``: the example app in production mode (every header, CSRF,
+  logging, static and compression middleware), uvicorn with uvloop/httptools;
+  its home page is rendered per request (template, nonce, CSRF token,
+  session cookie);
+* ``shipshape-layer``: the same production layer on a bare Quart view that
+  sends the captured bytes, the like-for-like counterpart of the peers;
+* ``flask``: Flask + Flask-Compress + Flask-Talisman on gunicorn (sync), the
+  template's stack;
+* ``quart``: plain Quart with ``send_from_directory``, on uvicorn;
+* ``starlette``: Starlette with ``GZipMiddleware`` and ``StaticFiles``;
+* ``raw-asgi``: bytes compressed once at start-up, the ceiling.
+
+Run with ``make bench``; results go to ``bench/results/*.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+BODY_FILE = Path("/tmp/shipshape-bench-home.html")  # noqa: S108 - a scratch file for peers
+DIST = ROOT / "src" / "app" / "static" / "dist"
+SECRET = "bench-only-" + "b" * 40
+SERVER_CPU, LOAD_CPU = "1", "0"
+
+UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+           "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
+STACKS: dict[str, list[str]] = {
+    "shipshape": [*UVICORN, "--factory", "app:create_app"],
+    "shipshape-layer": [*UVICORN, "--factory", "bench.peers.shipshape_layer:create_app"],
+    "flask": [
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "bench.peers.flask_stack:app",
+    ],  # fmt: skip
+    "quart": [*UVICORN, "bench.peers.quart_stack:app"],
+    "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
+    "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],
+}
+
+
+@dataclass
+class Result:
+    stack: str
+    scenario: str
+    rps: float
+    errors: int
+    body_bytes: int
+    encoding: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str, accept: str) -> tuple[int, bytes, str]:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": accept})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, response.read(), response.headers.get("Content-Encoding", "")
+
+
+def start(stack: str, port: int) -> subprocess.Popen[bytes]:
+    command = STACKS[stack]
+    bind = ["--bind", f"127.0.0.1:{port}"] if stack == "flask" else ["--port", str(port)]
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "BENCH_BODY_FILE": str(BODY_FILE),
+        "BENCH_STATIC_DIR": str(DIST),
+        "PYTHONPATH": str(ROOT),
+    }
+    process = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, sys.executable, *command, *bind],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            get(f"http://127.0.0.1:{port}/", "identity")
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{stack} did not start")
+
+
+def wrk(url: str, accept: str, seconds: int, connections: int) -> tuple[float, int]:
+    output = subprocess.run(
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+         "-H", f"Accept-Encoding: {accept}", url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    count = int(errors[1]) if errors else 0
+    if socket_errors:
+        count += sum(int(n) for n in socket_errors.groups()[:1])  # failed connects only
+    return rps, count
+
+
+def capture_home() -> None:
+    """Render Shipshape's home page once; every peer serves these bytes."""
+    port = free_port()
+    server = start("shipshape", port)
+    try:
+        status, body, _ = get(f"http://127.0.0.1:{port}/", "identity")
+    finally:
+        server.terminate()
+        server.wait(10)
+    if status != 200:
+        raise SystemExit("could not capture the home page")
+    BODY_FILE.write_bytes(body)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--stacks", default=",".join(STACKS))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk (make bench does it as root)")
+
+    manifest = json.loads((DIST / "manifest.json").read_text())
+    css = "/static/" + manifest["bootstrap.css"]["path"]
+    scenarios = {
+        "static-css-br": (css, "br"),
+        "home-br": ("/", "br"),
+        "home-gzip": ("/", "gzip"),
+    }
+    capture_home()
+    results: list[Result] = []
+    for stack in args.stacks.split(","):
+        port = free_port()
+        server = start(stack, port)
+        try:
+            for scenario, (path, accept) in scenarios.items():
+                url = f"http://127.0.0.1:{port}{path}"
+                status, body, encoding = get(url, accept)
+                if status != 200:
+                    raise SystemExit(f"{stack} {scenario}: status {status}")
+                wrk(url, accept, 1, args.connections)  # warm-up
+                runs = [
+                    wrk(url, accept, args.seconds, args.connections) for _ in range(args.repeats)
+                ]
+                rps = statistics.median(r[0] for r in runs)
+                errors = sum(r[1] for r in runs)
+                results.append(
+                    Result(stack, scenario, rps, errors, len(body), encoding or "identity")
+                )
+                coding = encoding or "identity"
+                print(f"{stack:<16} {scenario:<14} {rps:>9.0f} req/s {len(body):>8} B {coding}")
+        finally:
+            server.terminate()
+            server.wait(10)
+    write_reports(results, manifest, args)
+    return 0
+
+
+def write_reports(
+    results: list[Result], manifest: dict[str, dict[str, object]], args: argparse.Namespace
+) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = (
+        f"Measured {when} by `make bench` (`python bench/run.py --seconds {args.seconds} "
+        f"--repeats {args.repeats} --connections {args.connections}`): wrk with 1 thread and "
+        f"{args.connections} connections pinned to CPU {LOAD_CPU}, each server one worker pinned "
+        f"to CPU {SERVER_CPU}; median of {args.repeats} runs after a warm-up. The machine has 2 "
+        "cores and is noisy, so read the ratios, not the absolute numbers.\n"
+    )
+    by = {(r.stack, r.scenario): r for r in results}
+
+    def table(scenario: str, size_reference: int | None, size_label: str) -> str:
+        flask = by.get(("flask", scenario))
+        lines = [
+            f"| stack | req/s | × flask | bytes | coding | bytes × {size_label} |",
+            "|---|---:|---:|---:|---|---:|",
+        ]
+        for stack in STACKS:
+            result = by.get((stack, scenario))
+            if result is None:
+                continue
+            ratio = f"{result.rps / flask.rps:.1f}×" if flask else "–"
+            size = f"{result.body_bytes / size_reference:.2f}" if size_reference else "–"
+            errors = f" ({result.errors} errors)" if result.errors else ""
+            lines.append(
+                f"| {stack} | {result.rps:,.0f}{errors} | {ratio} | {result.body_bytes:,} "
+                f"| {result.encoding} | {size} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    css = manifest["bootstrap.css"]
+    encodings = css["encodings"]
+    assert isinstance(encodings, dict)  # noqa: S101 - the manifest's own shape
+    br_size = int(encodings["br"])
+    (RESULTS / "static.md").write_text(
+        "# Static files: hashed Bootstrap CSS with `Accept-Encoding: br`\n\n"
+        + header
+        + f"\nThe file is {css['size']:,} bytes; its precompressed `.br` sibling is "
+        f"{br_size:,} bytes (quality 11).\n\n"
+        + table("static-css-br", br_size, ".br file")
+        + "\nTargets (issue 4): at least 5× the Flask stack's throughput, and at most 1.05× "
+        "the bytes of the best precompressed variant the client accepts.\n"
+    )
+    flask_br = by.get(("flask", "home-br"))
+    flask_gzip = by.get(("flask", "home-gzip"))
+    (RESULTS / "compression.md").write_text(
+        "# Compression: the home page HTML\n\n"
+        + header
+        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. Shipshape renders "
+        "it per request (nonce, CSRF token, session cookie); the peers send the same bytes "
+        "from memory.\n\n## `Accept-Encoding: br`\n\n"
+        + table("home-br", flask_br.body_bytes if flask_br else None, "Flask-Compress")
+        + "\n## `Accept-Encoding: gzip`\n\n"
+        + table("home-gzip", flask_gzip.body_bytes if flask_gzip else None, "Flask-Compress")
+        + "\nTargets (issue 5): at least 2× the Flask stack's throughput, at no more than "
+        "1.1× Flask-Compress's brotli output.\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
