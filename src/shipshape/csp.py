@@ -95,7 +95,7 @@ class Policy:
         ]
 
     def render(self) -> str:
-        """The header value, with ``{nonce}`` left for :func:`with_nonce`."""
+        """The header value, with ``{nonce}`` left to fill in per response."""
         return "; ".join(f"{name} {' '.join(s)}".strip() for name, s in self.directives)
 
 
@@ -120,10 +120,6 @@ HTML_POLICY = Policy.of(
 )
 # JSON and other non-HTML responses load nothing and must not be framed.
 API_POLICY = Policy.of({"default-src": ["'none'"], "frame-ancestors": ["'none'"]})
-
-
-def with_nonce(template: str, nonce: str) -> str:
-    return template.replace("{nonce}", nonce)
 
 
 def csp_nonce() -> str:

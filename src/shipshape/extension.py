@@ -38,7 +38,7 @@ from shipshape.config import ConfigError, Settings
 from shipshape.csp import CSPReports, csp_nonce
 from shipshape.csrf import CSRFProtect
 from shipshape.errors import ErrorPages
-from shipshape.headers import SecurityHeaders
+from shipshape.headers import SecurityHeaders, SecurityHeadersMiddleware
 from shipshape.health import Health
 from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
@@ -126,7 +126,8 @@ class Shipshape:
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
-        """Byte-level middleware, innermost first: static, compression, HTTPS, hosts, log, proxy."""
+        """Byte-level middleware, innermost first: headers, static, compression, HTTPS,
+        hosts, log, proxy."""
         config = app.config
         config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
         config.setdefault(
@@ -145,6 +146,8 @@ class Shipshape:
                 config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"],
             ) from None
         asgi = cast(ASGIApp, app.asgi_app)
+        if self.headers is not None:
+            asgi = SecurityHeadersMiddleware(asgi)
         if self.assets is not None and config["SHIPSHAPE_STATIC"]:
             asgi = StaticFiles(
                 asgi,

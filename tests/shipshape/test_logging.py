@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import sys
+from datetime import UTC, datetime
 
 import pytest
 from quart import Quart
@@ -126,3 +127,19 @@ async def test_non_http_scopes_pass_through(app: Quart) -> None:
 
     await RequestLogMiddleware(inner)({"type": "lifespan"}, never, drop)
     assert seen == [{"type": "lifespan"}]
+
+
+def test_json_lines_carry_exceptions_and_odd_values() -> None:
+    from shipshape.logging import JsonLineFormatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.getLogger("x").makeRecord(
+            "x", logging.ERROR, __file__, 1, "failed %s", ("job",), sys.exc_info(),
+            extra={"when": datetime(2026, 1, 2, tzinfo=UTC)},
+        )  # fmt: skip
+    line = json.loads(JsonLineFormatter().format(record))
+    assert line["message"] == "failed job" and line["level"] == "ERROR"
+    assert "ValueError: boom" in line["exc_info"]
+    assert line["when"] == "2026-01-02 00:00:00+00:00"
