@@ -7,10 +7,11 @@ route over the same build folder.
 
 from __future__ import annotations
 
-from bench.peers.common import STATIC_DIR, home_body
 from flask import Flask, Response
 from flask_compress import Compress
 from flask_talisman import Talisman
+
+from bench.peers.common import STATIC_DIR, home_body
 
 BODY = home_body()
 app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")

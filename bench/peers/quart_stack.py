@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bench.peers.common import STATIC_DIR, home_body
 from quart import Quart, Response, send_from_directory
+
+from bench.peers.common import STATIC_DIR, home_body
 
 BODY = home_body()
 app = Quart(__name__, static_folder=None)

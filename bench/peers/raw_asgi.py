@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.peers.common import STATIC_DIR, home_body
-
 from shipshape.codecs import compress
 
 BODY = home_body()

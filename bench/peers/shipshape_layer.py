@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from bench.peers.common import STATIC_DIR, home_body
 from quart import Quart, Response
 
+from bench.peers.common import STATIC_DIR, home_body
 from shipshape import Shipshape, environ_config
 
 BODY = home_body()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bench.peers.common import STATIC_DIR, home_body
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -10,6 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
+
+from bench.peers.common import STATIC_DIR, home_body
 
 BODY = home_body()
 
