@@ -285,3 +285,14 @@ async def test_any_accept_encoding_gets_a_sane_answer(accept: str) -> None:
     assert status in (200, 406)
     if status == 200:
         assert decode(body, headers.get("content-encoding")) == HTML
+
+
+async def test_a_body_shorter_than_declared_is_sent_as_is() -> None:
+    # The app declared 2,000 bytes but sent 10: too small to compress, passed on whole.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/html"), (b"content-length", b"2000")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"0123456789"})
+
+    _, headers, body, _ = await call(app, "br")
+    assert body == b"0123456789" and "content-encoding" not in headers

@@ -99,3 +99,8 @@ def test_deferred_init_and_bad_config() -> None:
     app.config["PORT"] = "abc"
     with pytest.raises(ConfigError, match="PORT: expected an integer"):
         shipshape.init_app(app)
+
+
+def test_bad_proxy_networks_fail_with_one_line(make_app: MakeApp) -> None:
+    with pytest.raises(ConfigError, match="SHIPSHAPE_TRUSTED_PROXY_NETWORKS: expected IP networks"):
+        make_app(SHIPSHAPE_ASSETS=False, SHIPSHAPE_TRUSTED_PROXY_NETWORKS=["10.0.0.0/33"])
