@@ -58,14 +58,19 @@ lint: $(PY_STAMP)
 typecheck: $(PY_STAMP)
 	$(BIN)/mypy
 
+# apt_install(package): install a Debian package as root, or explain how.
+define apt_install
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1); \
+	else \
+		echo "$@ is missing: run 'sudo apt-get install $(1)'" >&2; exit 1; \
+	fi
+endef
+
 # The browser tests drive Debian's Chromium (Playwright cannot download one here).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else \
-		echo "The browser tests need $(CHROMIUM): run 'sudo apt-get install chromium'" >&2; exit 1; \
-	fi
+	$(call apt_install,chromium)
 
 pytest: setup assets $(CHROMIUM)
 	$(BIN)/pytest --cov --cov-report=term-missing
@@ -75,11 +80,7 @@ test: lint typecheck pytest
 # wrk drives the load; each stack runs pinned to its own core (see bench/run.py).
 WRK := /usr/bin/wrk
 $(WRK):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
-	else \
-		echo "The benchmarks need wrk: run 'sudo apt-get install wrk'" >&2; exit 1; \
-	fi
+	$(call apt_install,wrk)
 
 bench: setup assets $(WRK)
 	$(PY) bench/run.py

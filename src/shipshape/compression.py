@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 
+from shipshape._asgi import error
 from shipshape.codecs import StreamEncoder, compress, encoder
 from shipshape.encoding import IDENTITY, PREFERENCE, choose
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
@@ -60,10 +61,6 @@ BUFFER_LIMIT = 4 * 1024 * 1024  # declared lengths up to this are compressed in 
 _NO_BODY_STATUSES = frozenset({204, 206, 304})
 
 _NO_ENCODER: StreamEncoder = encoder("deflate", 1)  # placeholder until a stream starts
-_406_BODY = (
-    b'{"error": 406, "code": "not_acceptable", "message": '
-    b'"Accept-Encoding forbids every coding this server can send, identity included."}'
-)
 
 
 class CompressionMiddleware:
@@ -111,26 +108,16 @@ class CompressionMiddleware:
                 accept = value.decode("latin-1") if accept is None else f"{accept},{value}"
         coding = choose(accept, self.codings)
         if coding is None:
-            await _not_acceptable(send)
+            await error(
+                send,
+                406,
+                "not_acceptable",
+                "Accept-Encoding forbids every coding this server can send, identity included.",
+                [(b"vary", b"Accept-Encoding")],
+            )
             return
         responder = _Responder(self, coding, head=scope.get("method") == "HEAD", send=send)
         await self.app(scope, receive, responder.send)
-
-
-async def _not_acceptable(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 406,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(_406_BODY)).encode()),
-                (b"vary", b"Accept-Encoding"),
-                (b"x-content-type-options", b"nosniff"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _406_BODY})
 
 
 class _Responder:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from shipshape._asgi import error
 from shipshape.typing import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("shipshape.hosts")
-
-_BODY = b"Bad Request: this host name is not served here.\n"
 
 
 def split_host(host: str) -> str:
@@ -70,16 +69,4 @@ class AllowedHostsMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"text/plain; charset=utf-8"),
-                    (b"content-length", str(len(_BODY)).encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": _BODY})
+        await error(send, 400, "host_not_allowed", "This host name is not served here.")

@@ -34,11 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shipshape._asgi import Headers, respond
 from shipshape.codecs import SUFFIXES
 from shipshape.encoding import IDENTITY, choose
 from shipshape.typing import ASGIApp, Receive, Scope, Send
-
-Headers = list[tuple[bytes, bytes]]
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # one year, RFC 8246
 REVALIDATE = b"no-cache"
@@ -190,7 +189,7 @@ class StaticFiles:
             headers.append((b"strict-transport-security", self.hsts))
         if method not in ("GET", "HEAD"):
             headers += [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
-            await _respond(send, 405, headers, b"")
+            await respond(send, 405, headers, b"")
             return
 
         byte_range = request.get(b"range")
@@ -214,7 +213,7 @@ class StaticFiles:
 
         none_match = request.get(b"if-none-match")
         if none_match is not None and etag_matches(none_match, variant.etag):
-            await _respond(send, 304, headers, b"")
+            await respond(send, 304, headers, b"")
             return
 
         start, end, status = 0, variant.size - 1, 200
@@ -230,7 +229,7 @@ class StaticFiles:
                     (b"content-range", f"bytes */{variant.size}".encode()),
                     (b"content-length", b"0"),
                 ]
-                await _respond(send, 416, headers, b"")
+                await respond(send, 416, headers, b"")
                 return
             if isinstance(parsed, tuple):
                 start, end, status = parsed[0], parsed[1], 206
@@ -245,11 +244,6 @@ class StaticFiles:
             await send({"type": "http.response.body", "body": variant.data[start : end + 1]})
             return
         await _stream(send, variant.path, start, length)
-
-
-async def _respond(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def _stream(send: Send, path: Path, start: int, length: int) -> None:

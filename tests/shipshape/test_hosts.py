@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shipshape.hosts import AllowedHostsMiddleware, host_allowed, split_host
@@ -57,9 +59,13 @@ async def test_middleware(headers: list[tuple[str, str]], status: int) -> None:
     assert result.status == status
     if status == 400:
         assert result.seen is None, "the app never runs"
-        assert result.headers["content-type"] == "text/plain; charset=utf-8"
+        assert result.headers["content-type"] == "application/json"
         assert result.headers["x-content-type-options"] == "nosniff"
-        assert b"not served here" in result.body
+        assert json.loads(result.body) == {
+            "error": 400,
+            "code": "host_not_allowed",
+            "message": "This host name is not served here.",
+        }
 
 
 async def test_websocket_with_a_bad_host_is_closed() -> None:
