@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol
+from quart.testing import QuartClient
 
 from app import create_app
 from shipshape.config import ENV_NAMES
 
-Client = TestClientProtocol
+# The concrete client: quart.typing's protocol declares `open(json=...)` without
+# its default, so calls through the protocol would have to pass a JSON body.
+Client = QuartClient
 
 CSRF_INPUT_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 SECRET = "s" * 8 + "0123456789abcdef0123456789abcdef"  # 40 bytes, test only
@@ -39,9 +41,13 @@ async def app(app_config: dict[str, Any]) -> AsyncIterator[Quart]:
         yield application
 
 
+def client_of(app: Quart) -> Client:
+    return cast(Client, app.test_client())
+
+
 @pytest.fixture
 def client(app: Quart) -> Client:
-    return app.test_client()
+    return client_of(app)
 
 
 def csrf_from(html: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from quart import Quart, abort
 
 from app import create_app
-from tests.conftest import Client
+from tests.conftest import Client, client_of
 
 CODES = [400, 403, 404, 405, 413, 429, 500]
 TITLES = {
@@ -57,7 +57,7 @@ async def trigger(client: Client, code: int, api: bool, accept: str) -> tuple[in
 
 @pytest.mark.parametrize("code", CODES)
 async def test_html_error_pages(error_app: Quart, code: int) -> None:
-    status, content_type, body = await trigger(error_app.test_client(), code, False, "text/html")
+    status, content_type, body = await trigger(client_of(error_app), code, False, "text/html")
     assert status == code
     assert content_type.startswith("text/html")
     assert f"<title>{TITLES[code]} · Shipshape</title>" in body
@@ -71,7 +71,7 @@ async def test_html_error_pages(error_app: Quart, code: int) -> None:
     ("api", "accept"), [(True, "text/html"), (True, "*/*"), (False, "application/json")]
 )
 async def test_json_error_bodies(error_app: Quart, code: int, api: bool, accept: str) -> None:
-    client = error_app.test_client()
+    client = client_of(error_app)
     if code == 413 and not api:
         return  # covered by the HTML table; /cookies is the only body-taking page
     status, content_type, body = await trigger(client, code, api, accept)

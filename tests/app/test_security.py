@@ -11,7 +11,7 @@ from quart import Quart, url_for
 from quart import request as quart_request
 
 from app import create_app
-from tests.conftest import SECRET, csrf_from
+from tests.conftest import SECRET, client_of, csrf_from
 
 NONCE_RE = re.compile(r"'nonce-([A-Za-z0-9_-]{22})'")
 MODES = {
@@ -86,8 +86,8 @@ async def test_hsts_only_over_https_in_production(mode_app: Quart) -> None:
 async def test_production_redirects_plain_http(method: str, status: int) -> None:
     app = create_app(MODES["production"])
     async with app.test_app():
-        response = await app.test_client().open(
-            "/cookies?x=1", method=method, headers={"Host": "app.example"}, json=None
+        response = await client_of(app).open(
+            "/cookies?x=1", method=method, headers={"Host": "app.example"}
         )
     assert response.status_code == status
     assert response.headers["Location"] == "https://app.example/cookies?x=1"

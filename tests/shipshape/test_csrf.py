@@ -6,7 +6,7 @@ import pytest
 from quart import Quart, Response, jsonify, render_template_string
 
 from shipshape.csrf import CSRF_EXEMPT_ATTR, csrf_exempt, mask, unmask
-from tests.conftest import Client
+from tests.conftest import Client, client_of
 from tests.shipshape.conftest import MakeApp
 
 TOKEN_RE = re.compile(r'value="([^"]+)"')
@@ -33,7 +33,7 @@ def app(make_app: MakeApp) -> Quart:
 
 
 async def tokens(app: Quart) -> tuple[Client, list[str]]:
-    client = app.test_client()
+    client = client_of(app)
     body = await (await client.get("/form")).get_data(as_text=True)
     field, token = body.split("|")
     return client, [TOKEN_RE.findall(field)[0], token]

@@ -1,0 +1,37 @@
+"""Meta-tests: policies that every route of the example app must follow."""
+
+from __future__ import annotations
+
+from quart import Quart
+
+from shipshape.csrf import CSRF_EXEMPT_ATTR
+from tests.conftest import Client
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+#: Views allowed to skip CSRF, each with its reason.
+CSRF_EXEMPT = {
+    "shipshape_csp.report": "browsers send violation reports without a token",
+}
+
+
+def unsafe_routes(app: Quart) -> list[tuple[str, str, str]]:
+    return sorted(
+        (rule.rule, rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) & UNSAFE
+    )
+
+
+async def test_no_unsafe_route_skips_csrf_unless_listed(app: Quart, client: Client) -> None:
+    routes = unsafe_routes(app)
+    assert routes, "the app has forms"
+    for path, endpoint, method in routes:
+        exempt = getattr(app.view_functions[endpoint], CSRF_EXEMPT_ATTR, False)
+        assert exempt is (endpoint in CSRF_EXEMPT), endpoint
+        if exempt:
+            continue
+        response = await client.open(
+            path, method=method, form={"anything": "x"}, headers={"Accept": "application/json"}
+        )
+        assert response.status_code == 400, (method, path)
+        assert (await response.get_json())["code"] == "csrf_failed"
