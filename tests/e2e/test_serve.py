@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -54,7 +55,37 @@ def test_readyz_and_json_errors(server: Server) -> None:
     assert status == 404 and json.loads(body)["error"] == 404
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/static/../../../../etc/passwd",
+        "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/static/..%2f..%2f..%2fetc%2fpasswd",
+        "/static/%2e%2e%5c%2e%2e%5cpyproject.toml",
+        "/static/..\\..\\pyproject.toml",
+        "/static/manifest.json%00.css",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/../__init__.py",
+    ],
+)
+def test_no_path_escapes_the_static_root_over_a_real_socket(server: Server, target: str) -> None:
+    # A raw request line, so that neither the client nor the test changes the path.
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    status = int(response.split(b" ", 2)[1])
+    assert status in (400, 404), (target, response[:200])
+    assert b"root:" not in response and b"[project]" not in response
+
+
 def test_several_workers_and_json_logs(server: Server) -> None:
+    """Runs last in this module: it stops the shared server to read its output."""
     fetch(server.base + "/privacy")
     output = server.stop()
     assert len(set(re.findall(r"Started server process \[(\d+)\]", output))) == 2
