@@ -240,17 +240,17 @@ def parse_allowed_hosts(value: object, app_env: AppEnv) -> tuple[str, ...]:
     return hosts
 
 
-def parse_rate_limits(value: object) -> tuple[RateLimit, ...]:
+def parse_rate_limits(value: object, name: str = "RATELIMIT_DEFAULT") -> tuple[RateLimit, ...]:
     text = DEFAULT_RATELIMIT if _blank(value) else str(value)
     accepts = "limits like 2/second;60/minute (count/[n]second|minute|hour|day, ';'-separated)"
     limits = []
     for part in text.split(";"):
         match = _RATE_RE.match(part.lower())
         if not match:
-            raise ConfigError("RATELIMIT_DEFAULT", accepts, value)
+            raise ConfigError(name, accepts, value)
         count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
         if count < 1 or multiple < 1:
-            raise ConfigError("RATELIMIT_DEFAULT", accepts, value)
+            raise ConfigError(name, accepts, value)
         limits.append(RateLimit(count, multiple * RATE_PERIODS[unit]))
     return tuple(limits)
 

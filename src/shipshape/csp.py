@@ -33,6 +33,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from shipshape.csrf import csrf_exempt
 from shipshape.errors import json_errors
+from shipshape.ratelimit.limiter import rate_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -162,8 +163,9 @@ class CSPReports:
 
     Accepts ``application/csp-report`` (CSP2 ``report-uri``) and
     ``application/reports+json`` (the Reporting API behind ``report-to``).
-    Bodies over 64 KiB get 413, malformed ones 400. Browsers send no CSRF
-    token, so the view is CSRF-exempt; it stores nothing.
+    Bodies over 64 KiB get 413, malformed ones 400, and a client over
+    ``SHIPSHAPE_CSP_REPORT_LIMIT`` 429. Browsers send no CSRF token, so the
+    view is CSRF-exempt; it stores nothing.
     """
 
     def __init__(self, app: Quart | None = None) -> None:
@@ -172,12 +174,15 @@ class CSPReports:
 
     def init_app(self, app: Quart) -> None:
         app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
+        # Per client: a page with many violations sends a burst; more is abuse.
+        app.config.setdefault("SHIPSHAPE_CSP_REPORT_LIMIT", "20/second;120/minute")
         if not app.config["SHIPSHAPE_CSP_REPORT_PATH"]:
             return  # reporting turned off
         blueprint = Blueprint("shipshape_csp", __name__)
 
         @csrf_exempt
         @json_errors
+        @rate_limit(app.config["SHIPSHAPE_CSP_REPORT_LIMIT"])
         async def report() -> Response:
             return await self.report()
 

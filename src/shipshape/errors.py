@@ -23,8 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 JSON_ERRORS_ATTR = "_shipshape_json_errors"
 
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
-# on 429 and 503, ``WWW-Authenticate`` on 401); the body headers are ours.
-_KEPT_HEADERS = frozenset({"allow", "retry-after", "www-authenticate"})
+# and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
+_KEPT_HEADERS = frozenset(
+    {"allow", "retry-after", "www-authenticate", "ratelimit", "ratelimit-policy"}
+)
 
 TITLES = {
     400: "Bad request",

@@ -44,6 +44,7 @@ from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
 from shipshape.proxy import ProxyMiddleware, parse_networks
+from shipshape.ratelimit import RateLimiter
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
 
@@ -119,6 +120,7 @@ class Shipshape:
         if app.config["SHIPSHAPE_HEADERS"]:
             cdn = self.assets.cdn_origins(app) if self.assets is not None else []
             self.headers = SecurityHeaders(app, settings, cdn_origins=cdn)
+        self.ratelimiter = RateLimiter(app)  # per-view limits; defaults are unfinished
         if app.config["SHIPSHAPE_CSP_REPORTS"]:
             CSPReports(app)
         app.cli.add_command(check_command(app, settings))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from shipshape.config import RateLimit
+from shipshape.ratelimit.gcra import decide
+
+PER_SECOND = RateLimit(2, 1)
+PER_MINUTE = RateLimit(5, 60)
+
+
+def run(times: list[float], limits: list[RateLimit]) -> list[bool]:
+    tats = [times[0]] * len(limits)
+    allowed = []
+    for now in times:
+        decision, tats = decide(tats, limits, now)
+        allowed.append(decision.allowed)
+    return allowed
+
+
+@pytest.mark.parametrize(
+    ("times", "limits", "expected"),
+    [
+        ([0, 0, 0], [PER_SECOND], [True, True, False]),
+        ([0, 0, 0.5], [PER_SECOND], [True, True, True]),  # one slot back after 0.5 s
+        ([0, 0, 1, 1, 2, 2], [PER_SECOND], [True] * 6),
+        ([0, 0, 1, 1, 2, 2], [PER_SECOND, PER_MINUTE], [True] * 5 + [False]),
+        ([0, 0.1, 0.2, 0.3, 0.4, 0.5], [PER_SECOND, PER_MINUTE],
+         [True, True, False, False, False, True]),
+    ],
+)  # fmt: skip
+def test_conformance(times: list[float], limits: list[RateLimit], expected: list[bool]) -> None:
+    assert run(times, limits) == expected
+
+
+def test_a_refused_request_consumes_no_limit() -> None:
+    # Ten requests a second for a minute. 5/minute allows a burst of 5, then
+    # one every 12 s: 9 in all. Were refused requests charged to the minute
+    # limit, its TAT would run away and only the first 5 would ever pass.
+    tats = [0.0, 0.0]
+    passed = 0
+    for step in range(600):
+        decision, tats = decide(tats, [PER_SECOND, PER_MINUTE], step * 0.1)
+        passed += decision.allowed
+    assert passed == 9
+
+
+def test_decision_reports_the_tightest_limit() -> None:
+    tats = [0.0, 0.0]
+    decision, tats = decide(tats, [PER_SECOND, PER_MINUTE], 0.0)
+    assert (decision.limit, decision.remaining) == (PER_SECOND, 1)
+    decision, tats = decide(tats, [PER_SECOND, PER_MINUTE], 0.0)
+    assert (decision.limit, decision.remaining, decision.reset) == (PER_SECOND, 0, 1)
+    refused, unchanged = decide(tats, [PER_SECOND, PER_MINUTE], 0.0)
+    assert not refused.allowed and refused.retry_after == 1 and refused.remaining == 0
+    assert unchanged == tats
+
+
+def test_retry_after_is_the_longest_wait() -> None:
+    tats = [0.0, 0.0]
+    for now in (0, 1, 2, 3, 4):
+        _, tats = decide(tats, [PER_SECOND, PER_MINUTE], float(now))
+    refused, _ = decide(tats, [PER_SECOND, PER_MINUTE], 5.0)
+    assert not refused.allowed
+    assert refused.retry_after == 7  # the minute limit's next slot opens at 12 s
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="one TAT per limit"):
+        decide([], [], 0.0)
+    with pytest.raises(ValueError, match="one TAT per limit"):
+        decide([0.0], [PER_SECOND, PER_MINUTE], 0.0)
