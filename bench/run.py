@@ -13,8 +13,11 @@ Stacks:
   session cookie);
 * ``shipshape-layer``: the same production layer on a bare Quart view that
   sends the captured bytes, the like-for-like counterpart of the peers;
-* ``flask``: Flask + Flask-Compress + Flask-Talisman on gunicorn (sync), the
-  template's stack;
+* ``flask``: Flask + Flask-Compress + Flask-Talisman on gunicorn (sync),
+  sending the captured bytes from a view;
+* ``flask-template``: the template repository's stack rendering the same
+  page: Flask-Compress, Flask-Talisman with nonces, Flask-WTF's CSRF token,
+  Flask-Assets bundles, a Jinja layout like Shipshape's;
 * ``quart``: plain Quart with ``send_from_directory``, on uvicorn;
 * ``starlette``: Starlette with ``GZipMiddleware`` and ``StaticFiles``;
 * ``raw-asgi``: bytes compressed once at start-up, the ceiling.
@@ -61,6 +64,15 @@ STACKS: dict[str, list[str]] = {
         "warning",
         "bench.peers.flask_stack:app",
     ],  # fmt: skip
+    "flask-template": [
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "bench.peers.flask_template:app",
+    ],  # fmt: skip
     "quart": [*UVICORN, "bench.peers.quart_stack:app"],
     "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
     "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],
@@ -91,7 +103,8 @@ def get(url: str, accept: str) -> tuple[int, bytes, str]:
 
 def start(stack: str, port: int) -> subprocess.Popen[bytes]:
     command = STACKS[stack]
-    bind = ["--bind", f"127.0.0.1:{port}"] if stack == "flask" else ["--port", str(port)]
+    gunicorn = stack.startswith("flask")
+    bind = ["--bind", f"127.0.0.1:{port}"] if gunicorn else ["--port", str(port)]
     env = {
         **os.environ,
         "APP_ENV": "production",
@@ -213,15 +226,18 @@ def write_reports(
 
     def table(scenario: str, size_reference: int | None, size_label: str) -> str:
         flask = by.get(("flask", scenario))
+        template = by.get(("flask-template", scenario))
         lines = [
-            f"| stack | req/s | × flask | bytes | coding | bytes × {size_label} |",
-            "|---|---:|---:|---:|---|---:|",
+            f"| stack | req/s | × flask | × flask-template | bytes | coding "
+            f"| bytes × {size_label} |",
+            "|---|---:|---:|---:|---:|---|---:|",
         ]
         for stack in STACKS:
             result = by.get((stack, scenario))
             if result is None:
                 continue
             ratio = f"{result.rps / flask.rps:.1f}×" if flask else "–"
+            ratio += f" | {result.rps / template.rps:.1f}×" if template else " | –"
             size = f"{result.body_bytes / size_reference:.2f}" if size_reference else "–"
             errors = f" ({result.errors} errors)" if result.errors else ""
             lines.append(
@@ -248,9 +264,11 @@ def write_reports(
     (RESULTS / "compression.md").write_text(
         "# Compression: the home page HTML\n\n"
         + header
-        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. Shipshape renders "
-        "it per request (nonce, CSRF token, session cookie); the peers send the same bytes "
-        "from memory.\n\n## `Accept-Encoding: br`\n\n"
+        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. `shipshape` and "
+        "`flask-template` render it per request (template, CSP nonce, CSRF token, session "
+        "cookie); the other stacks send the captured bytes from memory. Compare `shipshape` "
+        "with `flask-template` (same work) and `shipshape-layer` with `flask` (same bytes, "
+        "no template).\n\n## `Accept-Encoding: br`\n\n"
         + table("home-br", flask_br.body_bytes if flask_br else None, "Flask-Compress")
         + "\n## `Accept-Encoding: gzip`\n\n"
         + table("home-gzip", flask_gzip.body_bytes if flask_gzip else None, "Flask-Compress")
