@@ -52,27 +52,12 @@ BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox se
 
 UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
            "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
+GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
 STACKS: dict[str, list[str]] = {
     "shipshape": [*UVICORN, "--factory", "app:create_app"],
     "shipshape-layer": [*UVICORN, "--factory", "bench.peers.shipshape_layer:create_app"],
-    "flask": [
-        "-m",
-        "gunicorn",
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "bench.peers.flask_stack:app",
-    ],  # fmt: skip
-    "flask-template": [
-        "-m",
-        "gunicorn",
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "bench.peers.flask_template:app",
-    ],  # fmt: skip
+    "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
+    "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
     "quart": [*UVICORN, "bench.peers.quart_stack:app"],
     "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
     "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],

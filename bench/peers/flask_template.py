@@ -1,10 +1,11 @@
-"""The template repository's stack rendering the same home page as Shipshape.
+"""The template repository's stack rendering the example app's own home page.
 
 Flask + Flask-Compress + Flask-Talisman (CSP with nonces) + Flask-WTF (the
 cookie banner's CSRF token in the session) + Flask-Assets (bundles with
-their automatic rebuild check), on gunicorn sync workers, rendering a
-template with the same layout, banner, flash area and asset tags as the
-example app's home page.
+their automatic rebuild check), on gunicorn sync workers. It renders
+``src/app/templates/home.html`` itself; the three helpers those templates
+call (``asset``, ``csrf_field``, ``csp_nonce``) are supplied the way that
+stack supplies them, so both stacks do the same work for the same page.
 
 Flask-Limiter is left out because Shipshape does not rate-limit the home page
 yet; with it the Flask stack would do more work per request.
@@ -12,21 +13,23 @@ yet; with it the Flask stack would do more work per request.
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import json
+
+from flask import Flask, render_template, request
 from flask_assets import Bundle, Environment
 from flask_compress import Compress
 from flask_talisman import Talisman
-from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFProtect
-from wtforms import HiddenField, RadioField
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from markupsafe import Markup
 
+from app import PROJECT_ROOT
 from bench.peers.common import STATIC_DIR
 
 app = Flask(
     __name__,
     static_folder=str(STATIC_DIR),
     static_url_path="/static",
-    template_folder="flask_templates",
+    template_folder=str(PROJECT_ROOT / "src" / "app" / "templates"),
 )
 app.config.update(SECRET_KEY="bench-only-" + "f" * 40)
 Compress(app)
@@ -50,20 +53,26 @@ Talisman(
 assets = Environment(app)
 assets.directory = str(STATIC_DIR)
 assets.url = "/static"
-manifest = {
-    p.name.split("-")[0] + p.suffix: p.name
-    for p in STATIC_DIR.glob("*.min.*")
-    if p.suffix in (".css", ".js")
-}
-assets.register("css_all", Bundle(*sorted(n for n in manifest.values() if n.endswith(".css"))))
-assets.register("js_all", Bundle(*sorted(n for n in manifest.values() if n.endswith(".js"))))
+for name, entry in json.loads((STATIC_DIR / "manifest.json").read_text()).items():
+    if name.endswith((".css", ".js")):
+        assets.register(name, Bundle(entry["path"]))
 
 
-class BannerForm(FlaskForm):  # type: ignore[misc]  # flask_wtf ships no types
-    choice = RadioField(choices=[("accept", "Accept"), ("reject", "Reject")])
-    next = HiddenField()
+@app.template_global()
+def asset(name: str) -> Markup:
+    """The tag for a Flask-Assets bundle (no SRI: the template did not use it)."""
+    url = assets[name].urls()[0]
+    nonce = getattr(request, "csp_nonce", "")  # set per request by Talisman
+    if name.endswith(".css"):
+        return Markup('<link rel="stylesheet" href="{}" nonce="{}">').format(url, nonce)
+    return Markup('<script src="{}" nonce="{}" defer></script>').format(url, nonce)
+
+
+@app.template_global()
+def csrf_field() -> Markup:
+    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
 
 
 @app.get("/")
 def home() -> str:
-    return render_template("home.html", form=BannerForm(), show_cookie_banner=True)
+    return render_template("home.html", show_cookie_banner=True)

@@ -16,7 +16,7 @@ import uvicorn
 
 from app import PROJECT_ROOT, create_app
 from shipshape import Shipshape, ShipshapeError
-from shipshape.check import check_command, config_error_finding
+from shipshape.check import check_command, config_error_finding, report
 
 
 def _default_workers() -> int:
@@ -43,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shipshape.assets.load(app)
     except ShipshapeError as exc:
         if args.command == "check":  # report it as a finding, like the other problems
-            print(config_error_finding(exc))
-            print("1 error(s), 0 warning(s)")
-            return 1
+            return report([config_error_finding(exc)], print)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = shipshape.settings

@@ -12,6 +12,7 @@ import ipaddress
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -175,6 +176,15 @@ def _security_findings(app: Quart, settings: Settings, *, deploy: bool) -> list[
     return findings
 
 
+def report(findings: list[Finding], echo: Callable[[str], object]) -> int:
+    """Print each finding and a summary; the exit status (1 on any error)."""
+    for finding in findings:
+        echo(str(finding))
+    errors = sum(f.severity == "error" for f in findings)
+    echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    return 1 if errors else 0
+
+
 def config_error_finding(error: Exception) -> Finding:
     """A settings error as a finding, so ``check`` reports it like the rest."""
     return Finding("shipshape.E000", "error", str(error), "fix the variable it names")
@@ -191,12 +201,8 @@ def check_command(app: Quart, settings: Settings) -> click.Command:
         help="How many worker processes will serve the app.",
     )
     def command(deploy: bool, workers: int) -> None:
-        findings = run_checks(app, settings, deploy=deploy, workers=workers)
-        for finding in findings:
-            click.echo(str(finding))
-        errors = sum(f.severity == "error" for f in findings)
-        click.echo(f"{errors} error(s), {len(findings) - errors} warning(s)")
-        if errors:
-            raise SystemExit(1)
+        status = report(run_checks(app, settings, deploy=deploy, workers=workers), click.echo)
+        if status:
+            raise SystemExit(status)
 
     return command

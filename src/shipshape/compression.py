@@ -60,8 +60,6 @@ THREAD_THRESHOLD = 1024 * 1024  # bytes compressed at once before moving off the
 BUFFER_LIMIT = 4 * 1024 * 1024  # declared lengths up to this are compressed in one shot
 _NO_BODY_STATUSES = frozenset({204, 206, 304})
 
-_NO_ENCODER: StreamEncoder = encoder("deflate", 1)  # placeholder until a stream starts
-
 
 class CompressionMiddleware:
     """Compresses eligible responses; see the module docstring.
@@ -133,7 +131,7 @@ class _Responder:
         self.start: Message = {}
         self.mode = "pass"  # pass | buffer | stream
         self.buffer: list[bytes] = []
-        self.encoder: StreamEncoder = _NO_ENCODER
+        self.encoder: StreamEncoder | None = None  # set when a stream starts
         self.headers_sent = False
 
     async def send(self, message: Message) -> None:
@@ -229,6 +227,8 @@ class _Responder:
         await self.downstream({"type": "http.response.body", "body": chunk, "more_body": more})
 
     def _encode(self, body: bytes, more: bool) -> bytes:
+        if self.encoder is None:  # pragma: no cover - _on_start sets it for every stream
+            raise RuntimeError("no stream was started")
         data = self.encoder.feed(body) if body else b""
         # A flush per chunk keeps a stream live; the last one closes it.
         return data + (self.encoder.flush() if more else self.encoder.finish())

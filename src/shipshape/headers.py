@@ -245,7 +245,8 @@ class SecurityHeaders:
         policy = self.csp[kind]
         template = self.csp_templates[kind]
         if csp_change is not None and policy is not None:
-            template = self.render(kind, csp_change(policy))
+            policy = csp_change(policy)
+            template = self.render(kind, policy)
         if template is not None:
             headers.append((self.csp_header, template))
         overrides: Mapping[str, str | None] = getattr(view, HEADERS_ATTR, {})
@@ -253,7 +254,7 @@ class SecurityHeaders:
             lowered = {name.lower() for name in overrides}
             headers = [(n, v) for n, v in headers if n.lower() not in lowered]
             headers += [(n, v) for n, v in overrides.items() if v is not None]
-        needs_nonce = template is not None and "{nonce}" in template
+        needs_nonce = template is not None and policy is not None and policy.uses_nonce
         raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
         result = (raw, needs_nonce)
         if view is not None:  # unrouted responses (404, 405) share the plain profile
