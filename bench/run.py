@@ -11,6 +11,8 @@ Stacks:
   logging, static and compression middleware), uvicorn with uvloop/httptools;
   its home page is rendered per request (template, nonce, CSRF token,
   session cookie);
+* ``shipshape-br4``: the same app with brotli at Flask-Compress's level 4
+  instead of Shipshape's 3 (``bench/levels.py`` measures every level);
 * ``shipshape-layer``: the same production layer on a bare Quart view that
   sends the captured bytes, the like-for-like counterpart of the peers;
 * ``flask``: Flask + Flask-Compress + Flask-Talisman on gunicorn (sync),
@@ -42,6 +44,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.levels import report as levels_report
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 BODY_FILE = Path("/tmp/shipshape-bench-home.html")  # noqa: S108 - a scratch file for peers
@@ -55,6 +59,7 @@ UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "htt
 GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
 STACKS: dict[str, list[str]] = {
     "shipshape": [*UVICORN, "--factory", "app:create_app"],
+    "shipshape-br4": [*UVICORN, "--factory", "bench.peers.shipshape_br4:create_app"],
     "shipshape-layer": [*UVICORN, "--factory", "bench.peers.shipshape_layer:create_app"],
     "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
     "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
@@ -235,6 +240,7 @@ def write_reports(
     encodings = css["encodings"]
     assert isinstance(encodings, dict)  # noqa: S101 - the manifest's own shape
     br_size = int(encodings["br"])
+    (RESULTS / "levels.md").write_text(levels_report(BODY_FILE.read_bytes(), header))
     (RESULTS / "static.md").write_text(
         "# Static files: hashed Bootstrap CSS with `Accept-Encoding: br`\n\n"
         + header

@@ -9,6 +9,7 @@ everywhere. ``gzip`` output is deterministic (``mtime=0``, no file name).
 from __future__ import annotations
 
 import gzip
+import threading
 import zlib
 from collections.abc import Callable
 from typing import Protocol
@@ -29,10 +30,29 @@ def compress(data: bytes, coding: str, level: int) -> bytes:
     if coding == "gzip":
         return gzip.compress(data, compresslevel=level, mtime=0)
     if coding == "zstd":
-        return zstandard.ZstdCompressor(level=level).compress(data)
+        return _zstd_compressor(level).compress(data)
     if coding == "deflate":
         return zlib.compress(data, level)  # "deflate" in HTTP is the zlib format (RFC 9110)
     raise ValueError(f"unknown coding {coding!r}")
+
+
+_local = threading.local()
+
+
+def _zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """This thread's compressor for ``level``.
+
+    A zstd context is worth keeping: building one costs more than compressing
+    a small page, and a one-shot ``compress`` leaves it ready for the next.
+    A context must not be shared between threads, hence one per thread.
+    """
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "zstd", None)
+    if cache is None:
+        cache = _local.zstd = {}
+    compressor = cache.get(level)
+    if compressor is None:
+        compressor = cache[level] = zstandard.ZstdCompressor(level=level)
+    return compressor
 
 
 def decompress(data: bytes, coding: str) -> bytes:

@@ -37,7 +37,9 @@ from shipshape.encoding import IDENTITY, PREFERENCE, choose
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 #: Fast levels for bodies made per request: most of the ratio for little CPU.
-DYNAMIC_LEVELS = {"zstd": 3, "br": 4, "gzip": 6, "deflate": 6}
+#: Brotli 3, not Flask-Compress's 4: half the CPU for 8% more bytes on the
+#: example home page, measured in ``bench/results/levels.md``.
+DYNAMIC_LEVELS = {"zstd": 3, "br": 3, "gzip": 6, "deflate": 6}
 COMPRESSIBLE_TYPES = (
     "text/html",
     "text/css",

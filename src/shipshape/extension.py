@@ -45,6 +45,7 @@ from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter
+from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
 
@@ -100,6 +101,7 @@ class Shipshape:
         app.config["APP_ENV"] = settings.app_env  # read by features' defaults
         app.config.setdefault("TESTING", settings.app_env == "testing")
         self._configure_session_cookie(app, settings)
+        install_session_interface(app)
         app.extensions["shipshape"] = self
         # Makes shipshape/forms.html (Bootstrap macros) and shipshape/error.html loadable.
         app.register_blueprint(Blueprint("shipshape", __name__, template_folder="templates"))

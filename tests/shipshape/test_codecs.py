@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
+import zstandard
 
 from shipshape.codecs import BUILD_LEVELS, compress, decompress, encoder
 
@@ -28,3 +31,30 @@ def test_unknown_codings_are_refused(call: object) -> None:
             decompress(DATA, "lzma")
     with pytest.raises(ValueError, match="unknown coding"):
         encoder("lzma", 1)
+
+
+def test_a_reused_zstd_context_gives_the_same_bytes_at_each_level() -> None:
+    # One compressor per thread and level is kept; reuse must not change the output,
+    # and the level asked for is the level used.
+    text = b" ".join(str(n * n % 9973).encode() for n in range(5000))
+    fresh = {level: zstandard.ZstdCompressor(level=level).compress(text) for level in (1, 19)}
+    for _ in range(3):
+        for level in (1, 19):
+            assert compress(text, "zstd", level) == fresh[level]
+    assert fresh[1] != fresh[19]
+
+
+def test_zstd_contexts_are_not_shared_between_threads() -> None:
+    results: list[bytes] = []
+
+    def work() -> None:
+        results.extend(compress(bytes([n]) * 5000 + DATA, "zstd", 3) for n in range(50))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 200
+    assert {decompress(r, "zstd")[:1] for r in results} == {bytes([n]) for n in range(50)}
+    assert all(decompress(r, "zstd")[5000:] == DATA for r in results)

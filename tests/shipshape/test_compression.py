@@ -296,3 +296,23 @@ async def test_a_body_shorter_than_declared_is_sent_as_is() -> None:
 
     _, headers, body, _ = await call(app, "br")
     assert body == b"0123456789" and "content-encoding" not in headers
+
+
+@pytest.mark.parametrize(
+    ("levels", "coding", "expected"),
+    [
+        ({}, "br", brotli.compress(HTML, quality=3)),  # the default for dynamic bodies
+        ({"br": 4}, "br", brotli.compress(HTML, quality=4)),
+        ({"br": 11}, "br", brotli.compress(HTML, quality=11)),
+        ({}, "zstd", zstandard.ZstdCompressor(level=3).compress(HTML)),
+        ({"zstd": 19}, "zstd", zstandard.ZstdCompressor(level=19).compress(HTML)),
+        ({"gzip": 1, "br": 11}, "deflate", zlib.compress(HTML, 6)),  # others keep defaults
+    ],
+)
+async def test_levels_are_the_ones_configured(
+    levels: dict[str, int], coding: str, expected: bytes
+) -> None:
+    middleware_levels = {"levels": levels} if levels else {}
+    _, headers, body, _ = await call(app_sending([HTML]), coding, **middleware_levels)  # type: ignore[arg-type]
+    assert headers["content-encoding"] == coding
+    assert body == expected
