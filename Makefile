@@ -83,7 +83,7 @@ $(WRK):
 	$(call apt_install,wrk)
 
 bench: setup assets $(WRK)
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 # Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
 observatory: setup assets

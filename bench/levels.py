@@ -1,20 +1,7 @@
 """Compression levels for dynamic responses: bytes and CPU per response, per level.
 
-Compresses two bodies a Shipshape app makes per request (the home page HTML
-and a 30 KB JSON list) at each level of each coding, through
-``shipshape.codecs`` (the code the middleware runs). For every level it
-reports the bytes, the bytes relative to Flask-Compress's default for that
-coding (br 4, gzip 6, zstd 3, deflate 6) and the median CPU per response,
-compressing back to back with warm caches.
-
-That last figure is a floor. Brotli's match finder zeroes a hash table of a
-fixed size however small the body (256 KiB at levels 2 and 3, 512 KiB at 4),
-and in a worker that evicts the rest of the request's working set: in the
-server, level 4 cost about twice its figure here. So ``bench/run.py`` also
-runs the example app at br 4 beside the default (``shipshape-br4``) to
-measure the level where it counts.
-
-``bench/run.py`` calls :func:`report` and writes ``bench/results/levels.md``.
+``bench/run.py`` calls :func:`report` and writes ``bench/results/levels.md``;
+``python -m bench.levels`` prints the same tables for the last captured page.
 """
 
 from __future__ import annotations
@@ -36,6 +23,20 @@ LEVELS = {
 }
 #: Flask-Compress 1.25's defaults (COMPRESS_BR_LEVEL, COMPRESS_LEVEL, COMPRESS_ZSTD_LEVEL).
 FLASK_COMPRESS = {"br": 4, "gzip": 6, "zstd": 3, "deflate": 6}
+INTRO = """\
+Two bodies a Shipshape app makes per request (the home page HTML and a 30 KB
+JSON list) compressed at each level of each coding through
+`shipshape.codecs`, the code the middleware runs. For each level: the bytes,
+the bytes relative to Flask-Compress's default for that coding (br 4, gzip 6,
+zstd 3, deflate 6) and to its brotli output, and the median CPU per response,
+compressing back to back with warm caches.
+
+That CPU figure is a floor. Brotli's match finder zeroes a hash table of a
+fixed size however small the body (256 KiB at levels 2 and 3, 512 KiB at 4),
+which in a worker evicts the rest of the request's working set. So
+`compression.md` also runs the example app at br 4 (`shipshape-br4`) beside
+the default (br 3), to measure the level where it counts.
+"""
 
 
 def api_body() -> bytes:
@@ -98,7 +99,8 @@ def report(home: bytes, header: str) -> str:
         "# Compression levels for dynamic responses\n\n"
         + header
         + "\n"
-        + (__doc__ or "").split("\n\n", 1)[1].split("``bench/run.py``")[0]
+        + INTRO
+        + "\n"
         + "## The home page HTML\n\n"
         + table(home, measure(home))
         + "\n## A JSON list (API response)\n\n"

@@ -3,8 +3,10 @@
 Every stack serves the same bytes: the home page HTML that Shipshape renders
 (captured at the start of the run) and the hashed Bootstrap CSS of the build.
 Each server runs one worker pinned to CPU 1; wrk runs pinned to CPU 0, so the
-load generator and the server do not fight over a core. Each measurement is
-the median of ``--repeats`` runs after a warm-up.
+load generator and the server do not fight over a core. Every server stays
+up for the whole run and the repeats are taken in turns (stack A, B, C, A,
+B, C, ...), so drift on the shared machine hits every stack alike. Each
+figure is the median of ``--repeats`` runs after a warm-up.
 
 Stacks:
 * ``shipshape``: the example app in production mode (every header, CSRF,
@@ -24,7 +26,7 @@ Stacks:
 * ``starlette``: Starlette with ``GZipMiddleware`` and ``StaticFiles``;
 * ``raw-asgi``: bytes compressed once at start-up, the ceiling.
 
-Run with ``make bench``; results go to ``bench/results/*.md``.
+Run with ``make bench`` (``python -m bench.run``); results go to ``bench/results/*.md``.
 """
 
 from __future__ import annotations
@@ -153,6 +155,43 @@ def capture_home() -> None:
     BODY_FILE.write_bytes(body)
 
 
+def measure_round_robin(
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]],
+    scenario: str,
+    path: str,
+    accept: str,
+    args: argparse.Namespace,
+) -> list[Result]:
+    """One scenario on every stack, the repeats taken in turns.
+
+    Every server is up for the whole run (idle ones cost nothing), and run
+    ``n`` of each stack is taken in the same round as run ``n`` of the others,
+    so a slow minute on this shared machine lowers every stack alike instead
+    of whichever one happened to be measured then.
+    """
+    bodies: dict[str, tuple[bytes, str]] = {}
+    for stack, (_, port) in servers.items():
+        url = f"http://127.0.0.1:{port}{path}"
+        status, body, encoding = get(url, accept)
+        if status != 200:
+            raise SystemExit(f"{stack} {scenario}: status {status}")
+        bodies[stack] = (body, encoding or "identity")
+        wrk(url, accept, 1, args.connections)  # warm-up
+    runs: dict[str, list[tuple[float, int]]] = {stack: [] for stack in servers}
+    for _ in range(args.repeats):
+        for stack, (_, port) in servers.items():
+            url = f"http://127.0.0.1:{port}{path}"
+            runs[stack].append(wrk(url, accept, args.seconds, args.connections))
+    results = []
+    for stack, stack_runs in runs.items():
+        body, coding = bodies[stack]
+        rps = statistics.median(r[0] for r in stack_runs)
+        errors = sum(r[1] for r in stack_runs)
+        results.append(Result(stack, scenario, rps, errors, len(body), coding))
+        print(f"{stack:<16} {scenario:<14} {rps:>9.0f} req/s {len(body):>8} B {coding}")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=4)
@@ -172,28 +211,17 @@ def main() -> int:
         "home-browser": ("/", BROWSER_ACCEPT),
     }
     capture_home()
+    stacks = args.stacks.split(",")
+    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
     results: list[Result] = []
-    for stack in args.stacks.split(","):
-        port = free_port()
-        server = start(stack, port)
-        try:
-            for scenario, (path, accept) in scenarios.items():
-                url = f"http://127.0.0.1:{port}{path}"
-                status, body, encoding = get(url, accept)
-                if status != 200:
-                    raise SystemExit(f"{stack} {scenario}: status {status}")
-                wrk(url, accept, 1, args.connections)  # warm-up
-                runs = [
-                    wrk(url, accept, args.seconds, args.connections) for _ in range(args.repeats)
-                ]
-                rps = statistics.median(r[0] for r in runs)
-                errors = sum(r[1] for r in runs)
-                results.append(
-                    Result(stack, scenario, rps, errors, len(body), encoding or "identity")
-                )
-                coding = encoding or "identity"
-                print(f"{stack:<16} {scenario:<14} {rps:>9.0f} req/s {len(body):>8} B {coding}")
-        finally:
+    try:
+        for stack in stacks:
+            port = free_port()
+            servers[stack] = (start(stack, port), port)
+        for scenario, (path, accept) in scenarios.items():
+            results += measure_round_robin(servers, scenario, path, accept, args)
+    finally:
+        for server, _ in servers.values():
             server.terminate()
             server.wait(10)
     write_reports(results, manifest, args)
@@ -206,11 +234,12 @@ def write_reports(
     RESULTS.mkdir(exist_ok=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = (
-        f"Measured {when} by `make bench` (`python bench/run.py --seconds {args.seconds} "
+        f"Measured {when} by `make bench` (`python -m bench.run --seconds {args.seconds} "
         f"--repeats {args.repeats} --connections {args.connections}`): wrk with 1 thread and "
         f"{args.connections} connections pinned to CPU {LOAD_CPU}, each server one worker pinned "
-        f"to CPU {SERVER_CPU}; median of {args.repeats} runs after a warm-up. The machine has 2 "
-        "cores and is noisy, so read the ratios, not the absolute numbers.\n"
+        f"to CPU {SERVER_CPU}; every server up for the whole run, the {args.repeats} runs of "
+        "each scenario taken in turns across the stacks, median reported after a warm-up. "
+        "The machine has 2 cores and is noisy, so read the ratios, not the absolute numbers.\n"
     )
     by = {(r.stack, r.scenario): r for r in results}
 
@@ -259,8 +288,10 @@ def write_reports(
         "`flask-template` render it per request (template, CSP nonce, CSRF token, session "
         "cookie); the other stacks send the captured bytes from memory. Compare `shipshape` "
         "with `flask-template` (same work) and `shipshape-layer` with `flask` (same bytes, "
-        "no template). `flask-template`'s page is about 500 bytes shorter because its tags "
-        "carry no SRI, so its byte ratio is below 1.\n\n## `Accept-Encoding: br`\n\n"
+        "no template). `shipshape-br4` is `shipshape` with brotli at Flask-Compress's level "
+        "4 instead of Shipshape's 3 (`levels.md` has every level). `flask-template`'s page "
+        "is about 500 bytes shorter because its tags carry no SRI, so its byte ratio is "
+        "below 1.\n\n## `Accept-Encoding: br`\n\n"
         + table("home-br", flask_br.body_bytes if flask_br else None, "Flask-Compress")
         + "\n## `Accept-Encoding: gzip`\n\n"
         + table("home-gzip", flask_gzip.body_bytes if flask_gzip else None, "Flask-Compress")

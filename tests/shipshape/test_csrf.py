@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -39,11 +40,16 @@ async def tokens(app: Quart) -> tuple[Client, list[str]]:
     return client, [TOKEN_RE.findall(field)[0], token]
 
 
-def test_mask_round_trip_and_freshness() -> None:
-    secret = bytes(range(32))
+@pytest.mark.parametrize("secret", [bytes(range(32)), bytes(32), b"\xff" * 32])
+def test_mask_round_trip_and_freshness(secret: bytes) -> None:
     masked = {mask(secret) for _ in range(50)}
     assert len(masked) == 50, "every masked token differs (BREACH)"
     assert all(unmask(token) == secret for token in masked)
+    for token in masked:  # the wire form is pad || pad XOR secret, 64 bytes
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        pad, body = raw[:32], raw[32:]
+        assert len(raw) == 64
+        assert bytes(p ^ s for p, s in zip(pad, secret, strict=True)) == body
 
 
 @pytest.mark.parametrize("token", ["", "!!!", "QUJD", "A" * 87, "A" * 85])
