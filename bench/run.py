@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,16 +60,28 @@ BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox se
 UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
            "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
 GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
+# As `python -m app serve` runs it: Shipshape resolves proxies itself (TRUSTED_PROXIES).
+SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
 STACKS: dict[str, list[str]] = {
-    "shipshape": [*UVICORN, "--factory", "app:create_app"],
-    "shipshape-br4": [*UVICORN, "--factory", "bench.peers.shipshape_br4:create_app"],
-    "shipshape-layer": [*UVICORN, "--factory", "bench.peers.shipshape_layer:create_app"],
+    "shipshape": [*SHIPSHAPE, "--factory", "app:create_app"],
+    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
+    "shipshape-layer": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_layer:create_app"],
+    "shipshape-compression": [*SHIPSHAPE, "bench.peers.shipshape_compression:app"],
+    "flask-compress": [*GUNICORN, "bench.peers.flask_compress:app"],
     "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
     "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
     "quart": [*UVICORN, "bench.peers.quart_stack:app"],
     "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
     "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],
 }
+#: (label, Shipshape stack, peer stack) compared in ``compression.md``.
+COMPARISONS = [
+    ("compression layer, same body", "shipshape-compression", "flask-compress"),
+    ("production layer, same body", "shipshape-layer", "flask"),
+    ("same work, page rendered", "shipshape", "flask-template"),
+]
+#: Stacks with only the page: the compression layers compared on their own.
+PAGE_ONLY = {"shipshape-compression", "flask-compress"}
 
 
 @dataclass
@@ -219,7 +232,12 @@ def main() -> int:
             port = free_port()
             servers[stack] = (start(stack, port), port)
         for scenario, (path, accept) in scenarios.items():
-            results += measure_round_robin(servers, scenario, path, accept, args)
+            serving = {
+                stack: server
+                for stack, server in servers.items()
+                if path == "/" or stack not in PAGE_ONLY
+            }
+            results += measure_round_robin(serving, scenario, path, accept, args)
     finally:
         for server, _ in servers.values():
             server.terminate()
@@ -243,27 +261,41 @@ def write_reports(
     )
     by = {(r.stack, r.scenario): r for r in results}
 
-    def table(scenario: str, size_reference: int | None, size_label: str) -> str:
-        flask = by.get(("flask", scenario))
-        template = by.get(("flask-template", scenario))
+    def table(
+        scenario: str, size_reference: int | None, size_label: str, references: Sequence[str]
+    ) -> str:
+        refs = [(name, by.get((name, scenario))) for name in references]
         lines = [
-            f"| stack | req/s | × flask | × flask-template | bytes | coding "
-            f"| bytes × {size_label} |",
-            "|---|---:|---:|---:|---:|---|---:|",
+            "| stack | req/s | "
+            + "".join(f"× {name} | " for name, _ in refs)
+            + f"bytes | coding | bytes × {size_label} |",
+            "|---|---:|" + "---:|" * len(refs) + "---:|---|---:|",
         ]
         for stack in STACKS:
             result = by.get((stack, scenario))
             if result is None:
                 continue
-            ratio = f"{result.rps / flask.rps:.1f}×" if flask else "–"
-            ratio += f" | {result.rps / template.rps:.1f}×" if template else " | –"
+            ratios = "".join(
+                f"{result.rps / ref.rps:.1f}× | " if ref else "– | " for _, ref in refs
+            )
             size = f"{result.body_bytes / size_reference:.2f}" if size_reference else "–"
             errors = f" ({result.errors} errors)" if result.errors else ""
             lines.append(
-                f"| {stack} | {result.rps:,.0f}{errors} | {ratio} | {result.body_bytes:,} "
+                f"| {stack} | {result.rps:,.0f}{errors} | {ratios}{result.body_bytes:,} "
                 f"| {result.encoding} | {size} |"
             )
         return "\n".join(lines) + "\n"
+
+    def pairs(scenario: str) -> str:
+        lines = ["| comparison | Shipshape | peer | × peer |", "|---|---|---|---:|"]
+        for label, ours, theirs in COMPARISONS:
+            mine, peer = by.get((ours, scenario)), by.get((theirs, scenario))
+            if mine and peer:
+                lines.append(
+                    f"| {label} | `{ours}` {mine.rps:,.0f} | `{theirs}` {peer.rps:,.0f} "
+                    f"| **{mine.rps / peer.rps:.1f}×** |"
+                )
+        return "\n".join(lines) + "\n\n"
 
     css = manifest["bootstrap.css"]
     encodings = css["encodings"]
@@ -275,28 +307,45 @@ def write_reports(
         + header
         + f"\nThe file is {css['size']:,} bytes; its precompressed `.br` sibling is "
         f"{br_size:,} bytes (quality 11).\n\n"
-        + table("static-css-br", br_size, ".br file")
+        + table("static-css-br", br_size, ".br file", ["flask", "flask-template"])
         + "\nTargets (issue 4): at least 5× the Flask stack's throughput, and at most 1.05× "
         "the bytes of the best precompressed variant the client accepts.\n"
     )
-    flask_br = by.get(("flask", "home-br"))
-    flask_gzip = by.get(("flask", "home-gzip"))
+    flask_br = by.get(("flask-compress", "home-br")) or by.get(("flask", "home-br"))
+    flask_gzip = by.get(("flask-compress", "home-gzip")) or by.get(("flask", "home-gzip"))
+    references = ["flask-compress", "flask", "flask-template"]
+    sections = [
+        ("`Accept-Encoding: br`", "home-br", flask_br, "Flask-Compress"),
+        ("`Accept-Encoding: gzip`", "home-gzip", flask_gzip, "Flask-Compress"),
+        (f"`Accept-Encoding: {BROWSER_ACCEPT}` (a current browser)", "home-browser", flask_br,
+         "Flask-Compress br"),
+    ]  # fmt: skip
+    body = "".join(
+        f"\n## {title}\n\n"
+        + pairs(scenario)
+        + table(scenario, reference.body_bytes if reference else None, label, references)
+        for title, scenario, reference, label in sections
+    )
     (RESULTS / "compression.md").write_text(
         "# Compression: the home page HTML\n\n"
         + header
-        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. `shipshape` and "
-        "`flask-template` render it per request (template, CSP nonce, CSRF token, session "
-        "cookie); the other stacks send the captured bytes from memory. Compare `shipshape` "
-        "with `flask-template` (same work) and `shipshape-layer` with `flask` (same bytes, "
-        "no template). `shipshape-br4` is `shipshape` with brotli at Flask-Compress's level "
-        "4 instead of Shipshape's 3 (`levels.md` has every level). `flask-template`'s page "
-        "is about 500 bytes shorter because its tags carry no SRI, so its byte ratio is "
-        "below 1.\n\n## `Accept-Encoding: br`\n\n"
-        + table("home-br", flask_br.body_bytes if flask_br else None, "Flask-Compress")
-        + "\n## `Accept-Encoding: gzip`\n\n"
-        + table("home-gzip", flask_gzip.body_bytes if flask_gzip else None, "Flask-Compress")
-        + f"\n## `Accept-Encoding: {BROWSER_ACCEPT}` (a current browser)\n\n"
-        + table("home-browser", flask_br.body_bytes if flask_br else None, "Flask-Compress br")
+        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. Three comparisons, "
+        "each Shipshape against the stack that does the same work:\n\n"
+        "1. **Compression layer, same body** (issue 5's comparison): a bare view sending the "
+        "captured page through `CompressionMiddleware` (`shipshape-compression`) against "
+        "Flask + Flask-Compress (`flask-compress`); Starlette's `GZipMiddleware` "
+        "(`starlette`) is listed too.\n"
+        "2. **Production layer, same body**: every Shipshape feature on a bare view "
+        "(`shipshape-layer`: headers and CSP nonce, host check, request log, CSRF hook, "
+        "compression) against Flask + Flask-Compress + Flask-Talisman (`flask`).\n"
+        "3. **Same work**: the example app rendering its home page per request (template, "
+        "CSP nonce, CSRF token, new session) against the template repository's stack "
+        "rendering the same templates (`flask-template`: Compress, Talisman with nonces, "
+        "Flask-WTF, Flask-Assets; no Limiter). Its page is about 500 bytes shorter because "
+        "its tags carry no SRI, so its byte ratio is below 1.\n\n"
+        "`shipshape-br4` is `shipshape` with brotli at Flask-Compress's level 4 instead of "
+        "Shipshape's 3 (`levels.md` has every level).\n"
+        + body
         + "\nTargets (issue 5): at least 2× the Flask stack's throughput, at no more than "
         "1.1× Flask-Compress's brotli output.\n"
     )
