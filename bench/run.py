@@ -301,7 +301,8 @@ def write_reports(
     encodings = css["encodings"]
     assert isinstance(encodings, dict)  # noqa: S101 - the manifest's own shape
     br_size = int(encodings["br"])
-    (RESULTS / "levels.md").write_text(levels_report(BODY_FILE.read_bytes(), header))
+    levels_header = f"Measured {when} by `make bench`, in the harness's own process.\n"
+    (RESULTS / "levels.md").write_text(levels_report(BODY_FILE.read_bytes(), levels_header))
     (RESULTS / "static.md").write_text(
         "# Static files: hashed Bootstrap CSS with `Accept-Encoding: br`\n\n"
         + header
