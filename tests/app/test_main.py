@@ -15,10 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_app(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_module("app", *args, **env)
+
+
+def run_module(module: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "SECRET_KEY")}
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=environ,
         capture_output=True,
@@ -82,3 +86,11 @@ def test_check_deploy_fails_in_development() -> None:
     result = run_app("check", "--deploy")
     assert result.returncode == 1
     assert "shipshape.E001" in result.stdout and "shipshape.W003" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["check", "--deploy"], ["routes"], ["assets", "build"]])
+def test_quarts_own_cli_prints_a_bad_setting_without_a_traceback(command: list[str]) -> None:
+    result = run_module("quart", "--app", "app", *command, APP_ENV="production", SECRET_KEY="x")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "Error: SECRET_KEY: expected at least 32 bytes, got '<1 bytes>'"
+    assert "Traceback" not in result.stderr
