@@ -142,7 +142,10 @@ class Assets:
         if not attrs:  # the common case: a tag built once, plus this response's nonce
             cached = self._tags.get(name)
             if cached is None:
-                cached = self._tags[name] = self._render_tag(name, {"nonce": _NONCE_SLOT})
+                # Kept as str, not Markup: Markup.replace escapes its arguments and
+                # wraps the result, which tripled this call's cost.
+                tag = self._render_tag(name, {"nonce": _NONCE_SLOT})
+                cached = self._tags[name] = str(tag)
             # A nonce is URL-safe base64, so it needs no escaping.
             return Markup(cached.replace(_NONCE_SLOT, csp_nonce()))  # noqa: S704
         return self._render_tag(name, {"nonce": csp_nonce(), **attrs})
