@@ -72,7 +72,8 @@ class ConfigError(ShipshapeError, ValueError):
 
 def _redact(name: str, value: object) -> object:
     if name == "SECRET_KEY" and isinstance(value, str):
-        return f"<{len(value.encode())} bytes>"
+        size = len(value.encode())
+        return f"<{size} byte{'' if size == 1 else 's'}>"
     return value
 
 

@@ -92,5 +92,5 @@ def test_check_deploy_fails_in_development() -> None:
 def test_quarts_own_cli_prints_a_bad_setting_without_a_traceback(command: list[str]) -> None:
     result = run_module("quart", "--app", "app", *command, APP_ENV="production", SECRET_KEY="x")
     assert result.returncode == 2
-    assert result.stderr.strip() == "Error: SECRET_KEY: expected at least 32 bytes, got '<1 bytes>'"
+    assert result.stderr.strip() == "Error: SECRET_KEY: expected at least 32 bytes, got '<1 byte>'"
     assert "Traceback" not in result.stderr
