@@ -30,6 +30,8 @@ def compress(data: bytes, coding: str, level: int) -> bytes:
     if coding == "gzip":
         return gzip.compress(data, compresslevel=level, mtime=0)
     if coding == "zstd":
+        if level > MAX_CACHED_ZSTD_LEVEL:  # a build's one-off: no context kept
+            return zstandard.ZstdCompressor(level=level).compress(data)
         return _zstd_compressor(level).compress(data)
     if coding == "deflate":
         return zlib.compress(data, level)  # "deflate" in HTTP is the zlib format (RFC 9110)
@@ -37,6 +39,8 @@ def compress(data: bytes, coding: str, level: int) -> bytes:
 
 
 _local = threading.local()
+#: Contexts are kept for the fast levels only; one at 19 holds megabytes.
+MAX_CACHED_ZSTD_LEVEL = 9
 
 
 def _zstd_compressor(level: int) -> zstandard.ZstdCompressor:
