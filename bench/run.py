@@ -182,18 +182,17 @@ def measure_round_robin(
     so a slow minute on this shared machine lowers every stack alike instead
     of whichever one happened to be measured then.
     """
+    urls = {stack: f"http://127.0.0.1:{port}{path}" for stack, (_, port) in servers.items()}
     bodies: dict[str, tuple[bytes, str]] = {}
-    for stack, (_, port) in servers.items():
-        url = f"http://127.0.0.1:{port}{path}"
+    for stack, url in urls.items():
         status, body, encoding = get(url, accept)
         if status != 200:
             raise SystemExit(f"{stack} {scenario}: status {status}")
         bodies[stack] = (body, encoding or "identity")
         wrk(url, accept, 1, args.connections)  # warm-up
-    runs: dict[str, list[tuple[float, int]]] = {stack: [] for stack in servers}
+    runs: dict[str, list[tuple[float, int]]] = {stack: [] for stack in urls}
     for _ in range(args.repeats):
-        for stack, (_, port) in servers.items():
-            url = f"http://127.0.0.1:{port}{path}"
+        for stack, url in urls.items():
             runs[stack].append(wrk(url, accept, args.seconds, args.connections))
     results = []
     for stack, stack_runs in runs.items():

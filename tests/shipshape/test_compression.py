@@ -312,7 +312,6 @@ async def test_a_body_shorter_than_declared_is_sent_as_is() -> None:
 async def test_levels_are_the_ones_configured(
     levels: dict[str, int], coding: str, expected: bytes
 ) -> None:
-    middleware_levels = {"levels": levels} if levels else {}
-    _, headers, body, _ = await call(app_sending([HTML]), coding, **middleware_levels)  # type: ignore[arg-type]
+    _, headers, body, _ = await call(app_sending([HTML]), coding, levels=levels)  # type: ignore[arg-type]
     assert headers["content-encoding"] == coding
     assert body == expected
