@@ -4,9 +4,11 @@ Every stack serves the same bytes: the home page HTML that Shipshape renders
 (captured at the start of the run) and the hashed Bootstrap CSS of the build.
 Each server runs one worker pinned to CPU 1; wrk runs pinned to CPU 0, so the
 load generator and the server do not fight over a core. Every server stays
-up for the whole run and the repeats are taken in turns (stack A, B, C, A,
-B, C, ...), so drift on the shared machine hits every stack alike. Each
-figure is the median of ``--repeats`` runs after a warm-up.
+up for the whole run and the repeats are taken in turns (A, B, C, then C,
+B, A, ...), so drift on the shared machine hits every stack alike; each
+Shipshape stack runs right next to the peer it is compared with, and the
+comparisons use the ratio of each such pair, round by round. Each figure is
+the median of ``--repeats`` runs after a warm-up.
 
 Stacks:
 * ``shipshape``: the example app in production mode (every header, CSRF,
@@ -63,13 +65,15 @@ GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
 # As `python -m app serve` runs it: Shipshape resolves proxies itself (TRUSTED_PROXIES).
 SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
 STACKS: dict[str, list[str]] = {
+    # Each Shipshape stack sits next to the peer it is compared with (COMPARISONS),
+    # so the two are measured back to back in every round.
     "shipshape": [*SHIPSHAPE, "--factory", "app:create_app"],
-    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
+    "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
     "shipshape-layer": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_layer:create_app"],
+    "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
     "shipshape-compression": [*SHIPSHAPE, "bench.peers.shipshape_compression:app"],
     "flask-compress": [*GUNICORN, "bench.peers.flask_compress:app"],
-    "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
-    "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
+    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
     "quart": [*UVICORN, "bench.peers.quart_stack:app"],
     "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
     "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],
@@ -92,6 +96,16 @@ class Result:
     errors: int
     body_bytes: int
     encoding: str
+    rounds: list[float]  # req/s of each round, in order: round n of every stack ran together
+
+
+def paired_ratios(mine: Result, peer: Result) -> list[float]:
+    """Round-by-round ratios: each pair was measured minutes apart at most.
+
+    The machine's speed drifts by a fifth or more over a run; a ratio taken
+    within one round cancels most of that, where a ratio of two medians does not.
+    """
+    return sorted(a / b for a, b in zip(mine.rounds, peer.rounds, strict=True))
 
 
 def free_port() -> int:
@@ -191,23 +205,27 @@ def measure_round_robin(
         bodies[stack] = (body, encoding or "identity")
         wrk(url, accept, 1, args.connections)  # warm-up
     runs: dict[str, list[tuple[float, int]]] = {stack: [] for stack in urls}
-    for _ in range(args.repeats):
-        for stack, url in urls.items():
-            runs[stack].append(wrk(url, accept, args.seconds, args.connections))
+    order = list(urls)
+    for round_number in range(args.repeats):
+        # Every other round runs backwards, so neither side of a compared pair
+        # (neighbours in STACKS) always goes first.
+        for stack in order if round_number % 2 == 0 else order[::-1]:
+            runs[stack].append(wrk(urls[stack], accept, args.seconds, args.connections))
     results = []
     for stack, stack_runs in runs.items():
         body, coding = bodies[stack]
         rps = statistics.median(r[0] for r in stack_runs)
         errors = sum(r[1] for r in stack_runs)
-        results.append(Result(stack, scenario, rps, errors, len(body), coding))
+        rounds = [r[0] for r in stack_runs]
+        results.append(Result(stack, scenario, rps, errors, len(body), coding, rounds))
         print(f"{stack:<16} {scenario:<14} {rps:>9.0f} req/s {len(body):>8} B {coding}")
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--stacks", default=",".join(STACKS))
     args = parser.parse_args()
@@ -255,8 +273,11 @@ def write_reports(
         f"--repeats {args.repeats} --connections {args.connections}`): wrk with 1 thread and "
         f"{args.connections} connections pinned to CPU {LOAD_CPU}, each server one worker pinned "
         f"to CPU {SERVER_CPU}; every server up for the whole run, the {args.repeats} runs of "
-        "each scenario taken in turns across the stacks, median reported after a warm-up. "
-        "The machine has 2 cores and is noisy, so read the ratios, not the absolute numbers.\n"
+        "each scenario taken in turns across the stacks (every other round backwards), "
+        "median reported after a warm-up. "
+        "The machine has 2 cores and is noisy, so read the ratios, not the absolute numbers; "
+        "the comparison tables give the median of the ratios taken round by round (both "
+        "stacks measured within a minute of each other) and every round's ratio.\n"
     )
     by = {(r.stack, r.scenario): r for r in results}
 
@@ -286,13 +307,18 @@ def write_reports(
         return "\n".join(lines) + "\n"
 
     def pairs(scenario: str) -> str:
-        lines = ["| comparison | Shipshape | peer | × peer |", "|---|---|---|---:|"]
+        lines = [
+            "| comparison | Shipshape | peer | × peer | × peer, round by round |",
+            "|---|---|---|---:|---|",
+        ]
         for label, ours, theirs in COMPARISONS:
             mine, peer = by.get((ours, scenario)), by.get((theirs, scenario))
             if mine and peer:
+                paired = paired_ratios(mine, peer)
                 lines.append(
                     f"| {label} | `{ours}` {mine.rps:,.0f} | `{theirs}` {peer.rps:,.0f} "
-                    f"| **{mine.rps / peer.rps:.1f}×** |"
+                    f"| **{statistics.median(paired):.2f}×** "
+                    f"| {', '.join(f'{r:.2f}' for r in paired)} |"
                 )
         return "\n".join(lines) + "\n\n"
 
