@@ -92,15 +92,18 @@ PAGE_ONLY = {"shipshape-compression", "flask-compress"}
 class Result:
     stack: str
     scenario: str
-    rps: float
+    rounds: list[float]  # req/s of each round, in order: round n of every stack ran together
     errors: int
     body_bytes: int
     encoding: str
-    rounds: list[float]  # req/s of each round, in order: round n of every stack ran together
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(self.rounds)
 
 
 def paired_ratios(mine: Result, peer: Result) -> list[float]:
-    """Round-by-round ratios: each pair was measured minutes apart at most.
+    """Round-by-round ratios: the two stacks of a pair run back to back.
 
     The machine's speed drifts by a fifth or more over a run; a ratio taken
     within one round cancels most of that, where a ratio of two medians does not.
@@ -214,11 +217,10 @@ def measure_round_robin(
     results = []
     for stack, stack_runs in runs.items():
         body, coding = bodies[stack]
-        rps = statistics.median(r[0] for r in stack_runs)
         errors = sum(r[1] for r in stack_runs)
-        rounds = [r[0] for r in stack_runs]
-        results.append(Result(stack, scenario, rps, errors, len(body), coding, rounds))
-        print(f"{stack:<16} {scenario:<14} {rps:>9.0f} req/s {len(body):>8} B {coding}")
+        result = Result(stack, scenario, [r[0] for r in stack_runs], errors, len(body), coding)
+        results.append(result)
+        print(f"{stack:<16} {scenario:<14} {result.rps:>9.0f} req/s {len(body):>8} B {coding}")
     return results
 
 
@@ -276,8 +278,8 @@ def write_reports(
         "each scenario taken in turns across the stacks (every other round backwards), "
         "median reported after a warm-up. "
         "The machine has 2 cores and is noisy, so read the ratios, not the absolute numbers; "
-        "the comparison tables give the median of the ratios taken round by round (both "
-        "stacks measured within a minute of each other) and every round's ratio.\n"
+        "the comparison tables give the median of the ratios taken round by round (the two "
+        "stacks measured back to back) and every round's ratio.\n"
     )
     by = {(r.stack, r.scenario): r for r in results}
 
