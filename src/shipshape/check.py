@@ -19,7 +19,7 @@ from typing import Literal
 import click
 from quart import Quart
 
-from shipshape.config import Settings
+from shipshape.config import Settings, parse_workers
 from shipshape.csp import Policy
 
 Severity = Literal["error", "warning"]
@@ -196,7 +196,7 @@ def check_command(app: Quart, settings: Settings) -> click.Command:
     @click.option(
         "--workers",
         type=int,
-        default=lambda: int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1),
+        default=lambda: parse_workers(os.environ.get("WEB_CONCURRENCY")),
         show_default="WEB_CONCURRENCY or the core count",
         help="How many worker processes will serve the app.",
     )

@@ -14,6 +14,7 @@ traceback::
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from collections.abc import Mapping
@@ -263,6 +264,17 @@ def parse_store_error_policy(value: object) -> StoreErrorPolicy:
     if text not in ("open", "closed"):
         raise ConfigError("RATELIMIT_ON_STORE_ERROR", "open or closed", value)
     return cast(StoreErrorPolicy, text)
+
+
+MAX_WORKERS = 256  # a typo guard: far more processes than any one host has cores
+
+
+def parse_workers(value: object) -> int:
+    """``WEB_CONCURRENCY``: worker processes for ``serve`` and ``check``; blank means one per core.
+
+    Read by the commands that start or audit workers, never by the app itself.
+    """
+    return parse_int(value, "WEB_CONCURRENCY", os.cpu_count() or 1, 1, MAX_WORKERS)
 
 
 def parse_host(value: object) -> str:

@@ -68,7 +68,6 @@ PERMISSIONS_POLICY = ", ".join(
         "screen-wake-lock",
         "serial",
         "usb",
-        "web-share",
         "xr-spatial-tracking",
     )
 )
