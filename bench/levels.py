@@ -1,17 +1,21 @@
 """Compression levels for dynamic responses: bytes and CPU per response, per level.
 
 ``bench/run.py`` calls :func:`report` and writes ``bench/results/levels.md``;
-``python -m bench.levels`` prints the same tables for the last captured page.
+``python -m bench.levels`` prints the same tables for a freshly captured home
+page, or for the HTML file it is given.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.stacks import capture_home, require_tools
 from shipshape.codecs import compress
 from shipshape.compression import DYNAMIC_LEVELS
 
@@ -108,7 +112,20 @@ def report(home: bytes, header: str) -> str:
     )
 
 
-if __name__ == "__main__":
-    from bench.run import BODY_FILE
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "page", nargs="?", type=Path, help="an HTML file (default: capture the home page)"
+    )
+    args = parser.parse_args()
+    if args.page:
+        home = args.page.read_bytes()
+    else:
+        require_tools("taskset")
+        with tempfile.TemporaryDirectory(prefix="shipshape-bench-") as run_dir:
+            home = capture_home(Path(run_dir))
+    print(report(home, ""))
 
-    print(report(Path(BODY_FILE).read_bytes(), ""))
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,9 @@ up for the whole run and the repeats are taken in turns (A, B, C, then C,
 B, A, ...), so drift on the shared machine hits every stack alike; each
 Shipshape stack runs right next to the peer it is compared with, and the
 comparisons use the ratio of each such pair, round by round. Each figure is
-the median of ``--repeats`` runs after a warm-up.
+the median of ``--repeats`` runs after a warm-up. A stack whose server exits,
+never answers or answers nothing under load is dropped from the run: its
+output is printed, the reports mark its rows failed, and the run exits 1.
 
 Stacks:
 * ``shipshape``: the example app in production mode (every header, CSRF,
@@ -35,49 +37,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.levels import report as levels_report
+from bench.stacks import (
+    DIST,
+    LOAD_CPU,
+    ROOT,
+    SERVER_CPU,
+    STACKS,
+    Server,
+    StackError,
+    capture_home,
+    get,
+    require_tools,
+    start,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-BODY_FILE = Path("/tmp/shipshape-bench-home.html")  # noqa: S108 - a scratch file for peers
-DIST = ROOT / "src" / "app" / "static" / "dist"
-SECRET = "bench-only-" + "b" * 40
-SERVER_CPU, LOAD_CPU = "1", "0"
 BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox send
 
-UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-           "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
-GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
-# As `python -m app serve` runs it: Shipshape resolves proxies itself (TRUSTED_PROXIES).
-SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
-STACKS: dict[str, list[str]] = {
-    # Each Shipshape stack sits next to the peer it is compared with (COMPARISONS),
-    # so the two are measured back to back in every round.
-    "shipshape": [*SHIPSHAPE, "--factory", "app:create_app"],
-    "flask-template": [*GUNICORN, "bench.peers.flask_template:app"],
-    "shipshape-layer": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_layer:create_app"],
-    "flask": [*GUNICORN, "bench.peers.flask_stack:app"],
-    "shipshape-compression": [*SHIPSHAPE, "bench.peers.shipshape_compression:app"],
-    "flask-compress": [*GUNICORN, "bench.peers.flask_compress:app"],
-    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
-    "quart": [*UVICORN, "bench.peers.quart_stack:app"],
-    "starlette": [*UVICORN, "bench.peers.starlette_stack:app"],
-    "raw-asgi": [*UVICORN, "bench.peers.raw_asgi:app"],
-}
 #: (label, Shipshape stack, peer stack) compared in ``compression.md``.
 COMPARISONS = [
     ("compression layer, same body", "shipshape-compression", "flask-compress"),
@@ -86,6 +74,9 @@ COMPARISONS = [
 ]
 #: Stacks with only the page: the compression layers compared on their own.
 PAGE_ONLY = {"shipshape-compression", "flask-compress"}
+
+Scenarios = dict[str, tuple[str, str]]  # name: (path, Accept-Encoding)
+Failures = dict[tuple[str, str], str]  # (stack, scenario): why the stack has no result
 
 
 @dataclass
@@ -111,56 +102,32 @@ def paired_ratios(mine: Result, peer: Result) -> list[float]:
     return sorted(a / b for a, b in zip(mine.rounds, peer.rounds, strict=True))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def report_failure(exc: StackError, failed: dict[str, str]) -> None:
+    """Show a failed stack's output now; the run goes on without it and the report says so."""
+    print(f"FAILED {exc}", file=sys.stderr)
+    failed[exc.stack] = exc.reason
 
 
-def get(url: str, accept: str) -> tuple[int, bytes, str]:
-    request = urllib.request.Request(url, headers={"Accept-Encoding": accept})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return response.status, response.read(), response.headers.get("Content-Encoding", "")
-
-
-def start(stack: str, port: int) -> subprocess.Popen[bytes]:
-    command = STACKS[stack]
-    gunicorn = stack.startswith("flask")
-    bind = ["--bind", f"127.0.0.1:{port}"] if gunicorn else ["--port", str(port)]
-    env = {
-        **os.environ,
-        "APP_ENV": "production",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "BENCH_BODY_FILE": str(BODY_FILE),
-        "BENCH_STATIC_DIR": str(DIST),
-        "PYTHONPATH": str(ROOT),
-    }
-    process = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, sys.executable, *command, *bind],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            get(f"http://127.0.0.1:{port}/", "identity")
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"{stack} did not start")
-
-
-def wrk(url: str, accept: str, seconds: int, connections: int) -> tuple[float, int]:
-    output = subprocess.run(
+def wrk(
+    server: Server, path: str, accept: str, seconds: int, connections: int, scenario: str
+) -> tuple[float, int]:
+    completed = subprocess.run(
         ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-         "-H", f"Accept-Encoding: {accept}", url],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])  # type: ignore[index]
+         "-H", f"Accept-Encoding: {accept}", server.url + path],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    # A server that died answers nothing: that is its failure, not a rate of zero.
+    server.check_running(scenario)
+    output = completed.stdout
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if completed.returncode or found is None:
+        said = (completed.stderr or output).strip().splitlines() or ["no output"]
+        raise server.failed(
+            f"wrk failed in {scenario} (exit status {completed.returncode}): {said[-1]}"
+        )
+    rps = float(found[1])
+    if rps == 0:
+        raise server.failed(f"answered no requests under load in {scenario}")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -171,57 +138,94 @@ def wrk(url: str, accept: str, seconds: int, connections: int) -> tuple[float, i
     return rps, count
 
 
-def capture_home() -> None:
-    """Render Shipshape's home page once; every peer serves these bytes."""
-    port = free_port()
-    server = start("shipshape", port)
+def first_answer(server: Server, scenario: str, path: str, accept: str) -> tuple[bytes, str]:
     try:
-        status, body, _ = get(f"http://127.0.0.1:{port}/", "identity")
-    finally:
-        server.terminate()
-        server.wait(10)
+        status, body, encoding = get(server.url + path, accept)
+    except OSError as exc:  # urllib raises HTTPError, an OSError, for 4xx and 5xx
+        server.check_running(scenario)
+        raise server.failed(f"{scenario}: {exc}") from exc
     if status != 200:
-        raise SystemExit("could not capture the home page")
-    BODY_FILE.write_bytes(body)
+        raise server.failed(f"{scenario}: status {status}")
+    return body, encoding or "identity"
 
 
 def measure_round_robin(
-    servers: dict[str, tuple[subprocess.Popen[bytes], int]],
+    servers: dict[str, Server],
     scenario: str,
     path: str,
     accept: str,
     args: argparse.Namespace,
+    failed: dict[str, str],
 ) -> list[Result]:
     """One scenario on every stack, the repeats taken in turns.
 
     Every server is up for the whole run (idle ones cost nothing), and run
     ``n`` of each stack is taken in the same round as run ``n`` of the others,
     so a slow minute on this shared machine lowers every stack alike instead
-    of whichever one happened to be measured then.
+    of whichever one happened to be measured then. A stack that fails is
+    dropped from the scenario and recorded in ``failed``.
     """
-    urls = {stack: f"http://127.0.0.1:{port}{path}" for stack, (_, port) in servers.items()}
     bodies: dict[str, tuple[bytes, str]] = {}
-    for stack, url in urls.items():
-        status, body, encoding = get(url, accept)
-        if status != 200:
-            raise SystemExit(f"{stack} {scenario}: status {status}")
-        bodies[stack] = (body, encoding or "identity")
-        wrk(url, accept, 1, args.connections)  # warm-up
-    runs: dict[str, list[tuple[float, int]]] = {stack: [] for stack in urls}
-    order = list(urls)
+    runs: dict[str, list[tuple[float, int]]] = {}
+    for stack, server in servers.items():
+        try:
+            bodies[stack] = first_answer(server, scenario, path, accept)
+            wrk(server, path, accept, 1, args.connections, scenario)  # warm-up
+        except StackError as exc:
+            report_failure(exc, failed)
+        else:
+            runs[stack] = []
+    order = list(runs)
     for round_number in range(args.repeats):
         # Every other round runs backwards, so neither side of a compared pair
         # (neighbours in STACKS) always goes first.
         for stack in order if round_number % 2 == 0 else order[::-1]:
-            runs[stack].append(wrk(urls[stack], accept, args.seconds, args.connections))
+            if stack in failed:
+                continue
+            try:
+                runs[stack].append(
+                    wrk(servers[stack], path, accept, args.seconds, args.connections, scenario)
+                )
+            except StackError as exc:
+                report_failure(exc, failed)
     results = []
     for stack, stack_runs in runs.items():
+        if stack in failed:
+            continue
         body, coding = bodies[stack]
         errors = sum(r[1] for r in stack_runs)
         result = Result(stack, scenario, [r[0] for r in stack_runs], errors, len(body), coding)
         results.append(result)
         print(f"{stack:<16} {scenario:<14} {result.rps:>9.0f} req/s {len(body):>8} B {coding}")
     return results
+
+
+def measure_all(
+    stacks: list[str], scenarios: Scenarios, run_dir: Path, args: argparse.Namespace
+) -> tuple[list[Result], Failures]:
+    """Start every stack, run every scenario, stop them all; failed stacks are left out."""
+    servers: dict[str, Server] = {}
+    failed: dict[str, str] = {}
+    results: list[Result] = []
+    missing: Failures = {}
+    try:
+        for stack in stacks:
+            try:
+                servers[stack] = start(stack, run_dir)
+            except StackError as exc:
+                report_failure(exc, failed)
+        for scenario, (path, accept) in scenarios.items():
+            wanted = [stack for stack in stacks if path == "/" or stack not in PAGE_ONLY]
+            serving = {s: servers[s] for s in wanted if s in servers and s not in failed}
+            results += measure_round_robin(serving, scenario, path, accept, args, failed)
+            for stack in wanted:
+                if stack in failed:
+                    print(f"{stack:<16} {scenario:<14} failed: {failed[stack]}")
+                    missing[stack, scenario] = failed[stack]
+    finally:
+        for server in servers.values():
+            server.stop()
+    return results, missing
 
 
 def main() -> int:
@@ -231,8 +235,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--stacks", default=",".join(STACKS))
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is needed: apt-get install wrk (make bench does it as root)")
+    stacks = args.stacks.split(",")
+    unknown = [stack for stack in stacks if stack not in STACKS]
+    if unknown:
+        parser.error(f"unknown stacks {', '.join(unknown)}; choose from {', '.join(STACKS)}")
+    require_tools("taskset", "wrk")
 
     manifest = json.loads((DIST / "manifest.json").read_text())
     css = "/static/" + manifest["bootstrap.css"]["path"]
@@ -242,31 +249,27 @@ def main() -> int:
         "home-gzip": ("/", "gzip"),
         "home-browser": ("/", BROWSER_ACCEPT),
     }
-    capture_home()
-    stacks = args.stacks.split(",")
-    servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
-    results: list[Result] = []
+    # This run's scratch files: the captured page the peers serve, and each server's output.
+    run_dir = Path(tempfile.mkdtemp(prefix="shipshape-bench-"))
     try:
-        for stack in stacks:
-            port = free_port()
-            servers[stack] = (start(stack, port), port)
-        for scenario, (path, accept) in scenarios.items():
-            serving = {
-                stack: server
-                for stack, server in servers.items()
-                if path == "/" or stack not in PAGE_ONLY
-            }
-            results += measure_round_robin(serving, scenario, path, accept, args)
+        home = capture_home(run_dir)
+        results, missing = measure_all(stacks, scenarios, run_dir, args)
     finally:
-        for server, _ in servers.values():
-            server.terminate()
-            server.wait(10)
-    write_reports(results, manifest, args)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    write_reports(results, missing, home, manifest, args)
+    if missing:
+        failed = sorted({stack for stack, _ in missing})
+        print(f"{', '.join(failed)} failed (output above); the reports mark them", file=sys.stderr)
+        return 1
     return 0
 
 
 def write_reports(
-    results: list[Result], manifest: dict[str, dict[str, object]], args: argparse.Namespace
+    results: list[Result],
+    missing: Failures,
+    home: bytes,
+    manifest: dict[str, dict[str, object]],
+    args: argparse.Namespace,
 ) -> None:
     RESULTS.mkdir(exist_ok=True)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -283,6 +286,10 @@ def write_reports(
     )
     by = {(r.stack, r.scenario): r for r in results}
 
+    def failure(stack: str, scenario: str) -> str | None:
+        reason = missing.get((stack, scenario))
+        return reason.replace("|", "\\|") if reason else None
+
     def table(
         scenario: str, size_reference: int | None, size_label: str, references: Sequence[str]
     ) -> str:
@@ -296,6 +303,10 @@ def write_reports(
         for stack in STACKS:
             result = by.get((stack, scenario))
             if result is None:
+                reason = failure(stack, scenario)
+                if reason:
+                    dashes = " | ".join(["–"] * (len(refs) + 3))
+                    lines.append(f"| {stack} | **failed**: {reason} | {dashes} |")
                 continue
             ratios = "".join(
                 f"{result.rps / ref.rps:.1f}× | " if ref else "– | " for _, ref in refs
@@ -322,6 +333,14 @@ def write_reports(
                     f"| **{statistics.median(paired):.2f}×** "
                     f"| {', '.join(f'{r:.2f}' for r in paired)} |"
                 )
+                continue
+            failed = [
+                f"`{name}` failed: {reason}"
+                for name in (ours, theirs)
+                if (reason := failure(name, scenario))
+            ]
+            if failed:
+                lines.append(f"| {label} | `{ours}` | `{theirs}` | – | {'; '.join(failed)} |")
         return "\n".join(lines) + "\n\n"
 
     css = manifest["bootstrap.css"]
@@ -329,7 +348,7 @@ def write_reports(
     assert isinstance(encodings, dict)  # noqa: S101 - the manifest's own shape
     br_size = int(encodings["br"])
     levels_header = f"Measured {when} by `make bench`, in the harness's own process.\n"
-    (RESULTS / "levels.md").write_text(levels_report(BODY_FILE.read_bytes(), levels_header))
+    (RESULTS / "levels.md").write_text(levels_report(home, levels_header))
     (RESULTS / "static.md").write_text(
         "# Static files: hashed Bootstrap CSS with `Accept-Encoding: br`\n\n"
         + header
@@ -357,7 +376,7 @@ def write_reports(
     (RESULTS / "compression.md").write_text(
         "# Compression: the home page HTML\n\n"
         + header
-        + f"\nThe page is {BODY_FILE.stat().st_size:,} bytes uncompressed. Three comparisons, "
+        + f"\nThe page is {len(home):,} bytes uncompressed. Three comparisons, "
         "each Shipshape against the stack that does the same work:\n\n"
         "1. **Compression layer, same body** (issue 5's comparison): a bare view sending the "
         "captured page through `CompressionMiddleware` (`shipshape-compression`) against "

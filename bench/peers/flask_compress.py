@@ -11,11 +11,14 @@ from flask_compress import Compress
 
 from bench.peers.common import home_body
 
-BODY = home_body()
-app = Flask(__name__, static_folder=None)
-Compress(app)
 
+def create_app() -> Flask:
+    body = home_body()
+    app = Flask(__name__, static_folder=None)
+    Compress(app)
 
-@app.get("/")
-def home() -> Response:
-    return Response(BODY, mimetype="text/html")
+    @app.get("/")
+    def home() -> Response:
+        return Response(body, mimetype="text/html")
+
+    return app

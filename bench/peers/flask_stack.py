@@ -11,15 +11,18 @@ from flask import Flask, Response
 from flask_compress import Compress
 from flask_talisman import Talisman
 
-from bench.peers.common import STATIC_DIR, home_body
-
-BODY = home_body()
-app = Flask(__name__, static_folder=str(STATIC_DIR), static_url_path="/static")
-Compress(app)
-# The template's settings, less the HTTPS redirect (the benchmark is plain HTTP on loopback).
-Talisman(app, force_https=False, content_security_policy={"default-src": "'self'"})
+from bench.peers.common import home_body, static_dir
 
 
-@app.get("/")
-def home() -> Response:
-    return Response(BODY, mimetype="text/html")
+def create_app() -> Flask:
+    body = home_body()
+    app = Flask(__name__, static_folder=str(static_dir()), static_url_path="/static")
+    Compress(app)
+    # The template's settings, less the HTTPS redirect (the benchmark is plain HTTP on loopback).
+    Talisman(app, force_https=False, content_security_policy={"default-src": "'self'"})
+
+    @app.get("/")
+    def home() -> Response:
+        return Response(body, mimetype="text/html")
+
+    return app

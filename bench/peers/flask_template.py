@@ -23,56 +23,58 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 from markupsafe import Markup
 
 from app import PROJECT_ROOT
-from bench.peers.common import STATIC_DIR
-
-app = Flask(
-    __name__,
-    static_folder=str(STATIC_DIR),
-    static_url_path="/static",
-    template_folder=str(PROJECT_ROOT / "src" / "app" / "templates"),
-)
-app.config.update(SECRET_KEY="bench-only-" + "f" * 40)
-Compress(app)
-CSRFProtect(app)
-Talisman(
-    app,
-    force_https=False,
-    content_security_policy={
-        "default-src": "'none'",
-        "script-src": "'self'",
-        "style-src": "'self'",
-        "img-src": ["'self'", "data:"],
-        "font-src": "'self'",
-        "connect-src": "'self'",
-        "form-action": "'self'",
-        "base-uri": "'self'",
-        "frame-ancestors": "'none'",
-    },
-    content_security_policy_nonce_in=["script-src", "style-src"],
-)
-assets = Environment(app)
-assets.directory = str(STATIC_DIR)
-assets.url = "/static"
-for name, entry in json.loads((STATIC_DIR / "manifest.json").read_text()).items():
-    if name.endswith((".css", ".js")):
-        assets.register(name, Bundle(entry["path"]))
+from bench.peers.common import static_dir
 
 
-@app.template_global()
-def asset(name: str) -> Markup:
-    """The tag for a Flask-Assets bundle (no SRI: the template did not use it)."""
-    url = assets[name].urls()[0]
-    nonce = getattr(request, "csp_nonce", "")  # set per request by Talisman
-    if name.endswith(".css"):
-        return Markup('<link rel="stylesheet" href="{}" nonce="{}">').format(url, nonce)
-    return Markup('<script src="{}" nonce="{}" defer></script>').format(url, nonce)
+def create_app() -> Flask:
+    static = static_dir()
+    app = Flask(
+        __name__,
+        static_folder=str(static),
+        static_url_path="/static",
+        template_folder=str(PROJECT_ROOT / "src" / "app" / "templates"),
+    )
+    app.config.update(SECRET_KEY="bench-only-" + "f" * 40)
+    Compress(app)
+    CSRFProtect(app)
+    Talisman(
+        app,
+        force_https=False,
+        content_security_policy={
+            "default-src": "'none'",
+            "script-src": "'self'",
+            "style-src": "'self'",
+            "img-src": ["'self'", "data:"],
+            "font-src": "'self'",
+            "connect-src": "'self'",
+            "form-action": "'self'",
+            "base-uri": "'self'",
+            "frame-ancestors": "'none'",
+        },
+        content_security_policy_nonce_in=["script-src", "style-src"],
+    )
+    assets = Environment(app)
+    assets.directory = str(static)
+    assets.url = "/static"
+    for name, entry in json.loads((static / "manifest.json").read_text()).items():
+        if name.endswith((".css", ".js")):
+            assets.register(name, Bundle(entry["path"]))
 
+    @app.template_global()
+    def asset(name: str) -> Markup:
+        """The tag for a Flask-Assets bundle (no SRI: the template did not use it)."""
+        url = assets[name].urls()[0]
+        nonce = getattr(request, "csp_nonce", "")  # set per request by Talisman
+        if name.endswith(".css"):
+            return Markup('<link rel="stylesheet" href="{}" nonce="{}">').format(url, nonce)
+        return Markup('<script src="{}" nonce="{}" defer></script>').format(url, nonce)
 
-@app.template_global()
-def csrf_field() -> Markup:
-    return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+    @app.template_global()
+    def csrf_field() -> Markup:
+        return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
 
+    @app.get("/")
+    def home() -> str:
+        return render_template("home.html", show_cookie_banner=True)
 
-@app.get("/")
-def home() -> str:
-    return render_template("home.html", show_cookie_banner=True)
+    return app

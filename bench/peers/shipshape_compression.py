@@ -17,13 +17,14 @@ from bench.peers.common import home_body
 from shipshape.compression import CompressionMiddleware
 from shipshape.typing import ASGIApp
 
-BODY = home_body()
-app = Quart(__name__, static_folder=None)
 
+def create_app() -> Quart:
+    body = home_body()
+    app = Quart(__name__, static_folder=None)
 
-@app.get("/")
-async def home() -> Response:
-    return Response(BODY, mimetype="text/html")
+    @app.get("/")
+    async def home() -> Response:
+        return Response(body, mimetype="text/html")
 
-
-app.asgi_app = CompressionMiddleware(cast(ASGIApp, app.asgi_app))  # type: ignore[method-assign,assignment]
+    app.asgi_app = CompressionMiddleware(cast(ASGIApp, app.asgi_app))  # type: ignore[method-assign,assignment]
+    return app

@@ -11,20 +11,19 @@ import os
 
 from quart import Quart, Response
 
-from bench.peers.common import STATIC_DIR, home_body
+from bench.peers.common import home_body, static_dir
 from shipshape import Shipshape, environ_config
-
-BODY = home_body()
 
 
 def create_app() -> Quart:
+    body = home_body()
     app = Quart(__name__, static_folder=None)
     app.config.update(environ_config(os.environ))  # APP_ENV=production and friends
-    app.config.update(SHIPSHAPE_ASSET_DIR=str(STATIC_DIR))
+    app.config.update(SHIPSHAPE_ASSET_DIR=str(static_dir()))
 
     @app.get("/")
     async def home() -> Response:
-        return Response(BODY, mimetype="text/html")
+        return Response(body, mimetype="text/html")
 
     Shipshape(app)
     return app

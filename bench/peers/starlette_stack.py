@@ -10,17 +10,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from bench.peers.common import STATIC_DIR, home_body
-
-BODY = home_body()
+from bench.peers.common import home_body, static_dir
 
 
-async def home(request: Request) -> Response:
-    return Response(BODY, media_type="text/html")
+def create_app() -> Starlette:
+    body = home_body()
 
+    async def home(request: Request) -> Response:
+        return Response(body, media_type="text/html")
 
-app = Starlette(
-    routes=[Route("/", home)],
-    middleware=[Middleware(GZipMiddleware, minimum_size=500)],
-)
-app.mount("/static", StaticFiles(directory=STATIC_DIR))
+    app = Starlette(
+        routes=[Route("/", home)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=500)],
+    )
+    app.mount("/static", StaticFiles(directory=static_dir()))
+    return app

@@ -1,0 +1,193 @@
+"""The stacks under test and how to start them: one pinned server process each.
+
+Shared by ``bench/run.py`` (every stack) and ``bench/levels.py`` (the page
+capture). Each run keeps its scratch files in its own directory, made by the
+harness: the captured home page, which reaches the peers through
+``BENCH_BODY_FILE`` in their environment, and each server's output, which
+is shown when that server fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.peers.common import BODY_FILE_KEY, STATIC_DIR_KEY
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "src" / "app" / "static" / "dist"
+SECRET = "bench-only-" + "b" * 40
+SERVER_CPU, LOAD_CPU = "1", "0"
+START_TIMEOUT = 20  # seconds; a cold start imports the whole app
+OUTPUT_LINES = 40  # of a failed server's output shown; tracebacks end there
+#: Where each tool the harness runs comes from (Debian and Ubuntu package names).
+INSTALL = {
+    "taskset": "pins each process to its CPU: apt-get install util-linux",
+    "wrk": "drives the load: apt-get install wrk (make bench installs it as root)",
+}
+
+UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+           "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
+GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
+# As `python -m app serve` runs it: Shipshape resolves proxies itself (TRUSTED_PROXIES).
+SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
+# Peers are app factories, so that each reads the run's files when it starts, not on import.
+STACKS: dict[str, list[str]] = {
+    # Each Shipshape stack sits next to the peer it is compared with (run.COMPARISONS),
+    # so the two are measured back to back in every round.
+    "shipshape": [*SHIPSHAPE, "--factory", "app:create_app"],
+    "flask-template": [*GUNICORN, "bench.peers.flask_template:create_app()"],
+    "shipshape-layer": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_layer:create_app"],
+    "flask": [*GUNICORN, "bench.peers.flask_stack:create_app()"],
+    "shipshape-compression": [
+        *SHIPSHAPE,
+        "--factory",
+        "bench.peers.shipshape_compression:create_app",
+    ],  # fmt: skip
+    "flask-compress": [*GUNICORN, "bench.peers.flask_compress:create_app()"],
+    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
+    "quart": [*UVICORN, "--factory", "bench.peers.quart_stack:create_app"],
+    "starlette": [*UVICORN, "--factory", "bench.peers.starlette_stack:create_app"],
+    "raw-asgi": [*UVICORN, "--factory", "bench.peers.raw_asgi:create_app"],
+}
+
+
+class StackError(Exception):
+    """A stack's server exited, never answered, or failed under load."""
+
+    def __init__(self, stack: str, reason: str, output: str) -> None:
+        super().__init__(f"{stack}: {reason}")
+        self.stack = stack
+        self.reason = reason
+        self.output = output
+
+    def __str__(self) -> str:
+        output = self.output.rstrip() or "(it wrote nothing)"
+        return f"{self.stack}: {self.reason}; its output:\n{output}"
+
+
+@dataclass
+class Server:
+    stack: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path  # the process's stdout and stderr
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-OUTPUT_LINES:])
+
+    def failed(self, reason: str) -> StackError:
+        return StackError(self.stack, reason, self.output())
+
+    def check_running(self, during: str) -> None:
+        status = self.process.poll()
+        if status is not None:
+            raise self.failed(f"exited with status {status} during {during}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def require_tools(*tools: str) -> None:
+    """Fail with one line if a tool the run needs is missing, or a CPU it pins to."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed; it {INSTALL[tool]}")
+    cpus = os.sched_getaffinity(0)
+    wanted = {int(SERVER_CPU), int(LOAD_CPU)}
+    if not wanted <= cpus:
+        raise SystemExit(
+            f"the benchmark pins to CPUs {sorted(wanted)} but may use only {sorted(cpus)}"
+        )
+
+
+def body_file(run_dir: Path) -> Path:
+    """The captured home page, which the peers serve."""
+    return run_dir / "home.html"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str, accept: str) -> tuple[int, bytes, str]:
+    request = urllib.request.Request(url, headers={"Accept-Encoding": accept})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return response.status, response.read(), response.headers.get("Content-Encoding", "")
+
+
+def start(stack: str, run_dir: Path) -> Server:
+    """Start ``stack`` pinned to its CPU; raise :class:`StackError` if it does not answer."""
+    command = STACKS[stack]
+    port = free_port()
+    gunicorn = stack.startswith("flask")
+    bind = ["--bind", f"127.0.0.1:{port}"] if gunicorn else ["--port", str(port)]
+    inherited = os.environ.get("PYTHONPATH")
+    env = {
+        **os.environ,
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        BODY_FILE_KEY: str(body_file(run_dir)),
+        STATIC_DIR_KEY: str(DIST),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), inherited] if inherited else [str(ROOT)]),
+    }
+    log = run_dir / f"{stack}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, sys.executable, *command, *bind],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(stack, port, process, log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        server.check_running("start-up")
+        try:
+            get(f"{server.url}/", "identity")
+            return server
+        except urllib.error.HTTPError as exc:
+            server.stop()
+            raise server.failed(f"answered {exc.code} at / on start-up") from exc
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise server.failed(f"did not answer within {START_TIMEOUT} s")
+
+
+def capture_home(run_dir: Path) -> bytes:
+    """Render Shipshape's home page once; every peer serves these bytes."""
+    try:
+        server = start("shipshape", run_dir)
+    except StackError as exc:
+        raise SystemExit(f"could not capture the home page: {exc}") from exc
+    try:
+        status, body, _ = get(f"{server.url}/", "identity")
+    finally:
+        server.stop()
+    if status != 200:
+        raise SystemExit(f"could not capture the home page: status {status}")
+    body_file(run_dir).write_bytes(body)
+    return body
