@@ -16,8 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.stacks import capture_home, require_tools
-from shipshape.codecs import compress
-from shipshape.compression import DYNAMIC_LEVELS
+from shipshape.compression import DYNAMIC_LEVELS, compress
 
 LEVELS = {
     "zstd": [1, 2, 3, 4, 6],
@@ -30,7 +29,7 @@ FLASK_COMPRESS = {"br": 4, "gzip": 6, "zstd": 3, "deflate": 6}
 INTRO = """\
 Two bodies a Shipshape app makes per request (the home page HTML and a 30 KB
 JSON list) compressed at each level of each coding through
-`shipshape.codecs`, the code the middleware runs. For each level: the bytes,
+`shipshape.compression`, the code the middleware runs. For each level: the bytes,
 the bytes relative to Flask-Compress's default for that coding (br 4, gzip 6,
 zstd 3, deflate 6) and to its brotli output, and the median CPU per response,
 compressing back to back with warm caches.

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.peers.common import home_body, static_dir
-from shipshape.codecs import compress
+from shipshape.compression import compress
 
 RawApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import rcssmin
 import rjsmin
 
-from shipshape.codecs import BUILD_LEVELS, SUFFIXES, compress
+from shipshape.compression import BUILD_LEVELS, SUFFIXES, compress
 from shipshape.exceptions import ShipshapeError
 
 MANIFEST_NAME = "manifest.json"

@@ -27,18 +27,16 @@ import base64
 import binascii
 import hmac
 import secrets
-from collections.abc import Callable
-from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
 from quart import Quart, current_app, request, session
 from werkzeug.exceptions import BadRequest
 
-F = TypeVar("F", bound=Callable[..., Any])
+from shipshape.pipeline import Pipeline
+from shipshape.policy import ViewPolicy, set_columns
+from shipshape.typing import ViewT
 
-#: The attribute ``@csrf_exempt`` sets on a view.
-CSRF_EXEMPT_ATTR = "_shipshape_csrf_exempt"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SESSION_KEY = "_csrf"
 SECRET_BYTES = 32
@@ -56,10 +54,9 @@ class CSRFError(BadRequest):
         self.reason = reason
 
 
-def csrf_exempt(view: F) -> F:
+def csrf_exempt(view: ViewT) -> ViewT:
     """Skip the CSRF check for one view, for example a webhook with its own auth."""
-    setattr(view, CSRF_EXEMPT_ATTR, True)
-    return view
+    return set_columns(view, csrf_exempt=True)
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -130,7 +127,7 @@ class CSRFProtect:
     def init_app(self, app: Quart) -> None:
         app.config.setdefault("SHIPSHAPE_CSRF_FIELD", "csrf_token")
         app.config.setdefault("SHIPSHAPE_CSRF_HEADER", "X-CSRF-Token")
-        app.before_request(self.protect)
+        Pipeline.of(app).before("csrf", self.protect)
         app.add_template_global(generate_csrf, "csrf_token")
         app.add_template_global(self.field, "csrf_field")
 
@@ -140,11 +137,12 @@ class CSRFProtect:
         # The name is escaped; the token is URL-safe base64, which needs no escaping.
         return Markup(f'<input type="hidden" name="{name}" value="{generate_csrf()}">')  # noqa: S704
 
-    async def protect(self) -> None:
-        if request.method in SAFE_METHODS or request.routing_exception is not None:
-            return
-        view = current_app.view_functions.get(request.endpoint or "")
-        if view is not None and getattr(view, CSRF_EXEMPT_ATTR, False):
+    async def protect(self, policy: ViewPolicy) -> None:
+        if (
+            request.method in SAFE_METHODS
+            or policy.csrf_exempt
+            or request.routing_exception is not None
+        ):
             return
         if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
             raise CSRFError("cross-site request (Sec-Fetch-Site)")

@@ -9,7 +9,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 
 | key | default | feature |
 |---|---|---|
-| ``SHIPSHAPE_ERROR_PAGES`` | on | HTML/JSON error pages (:mod:`shipshape.errors`) |
+| ``SHIPSHAPE_ERROR_PAGES`` | on | HTML/JSON error pages (:mod:`shipshape.error_pages`) |
 | ``SHIPSHAPE_CSRF`` | on | app-wide CSRF checks (:mod:`shipshape.csrf`) |
 | ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
 | ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
@@ -17,7 +17,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 | ``SHIPSHAPE_COMPRESSION`` | on | zstd/br/gzip/deflate responses (:mod:`shipshape.compression`) |
 | ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
 | ``SHIPSHAPE_HEADERS`` | on | security headers and CSP (:mod:`shipshape.headers`) |
-| ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp`) |
+| ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp_report`) |
 | ``SHIPSHAPE_HOST_CHECK`` | on | ``ALLOWED_HOSTS`` (:mod:`shipshape.hosts`) |
 | ``SHIPSHAPE_FORCE_HTTPS`` | production | HTTP to HTTPS redirect (:mod:`shipshape.https`) |
 | ``MAX_CONTENT_LENGTH`` | 1 MiB | larger request bodies get 413 |
@@ -25,6 +25,7 @@ through ``app.config`` (set before ``Shipshape(app)``; every key below is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -35,14 +36,16 @@ from shipshape.assets import Assets
 from shipshape.check import check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
 from shipshape.config import ConfigError, Settings
-from shipshape.csp import CSPReports, csp_nonce
+from shipshape.csp import csp_nonce
+from shipshape.csp_report import CSPReports
 from shipshape.csrf import CSRFProtect
-from shipshape.errors import ErrorPages
+from shipshape.error_pages import ErrorPages
 from shipshape.headers import SecurityHeaders, SecurityHeadersMiddleware
 from shipshape.health import Health
 from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
+from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter
 from shipshape.sessions import install as install_session_interface
@@ -103,6 +106,9 @@ class Shipshape:
         self._configure_session_cookie(app, settings)
         install_session_interface(app)
         app.extensions["shipshape"] = self
+        # Request hooks run in the pipeline's stated order, not in the order
+        # the features below happen to be set up.
+        self.pipeline = Pipeline.of(app)
         # Makes shipshape/forms.html (Bootstrap macros) and shipshape/error.html loadable.
         app.register_blueprint(Blueprint("shipshape", __name__, template_folder="templates"))
 
@@ -130,8 +136,8 @@ class Shipshape:
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
-        """Byte-level middleware, innermost first: headers, static, compression, HTTPS,
-        hosts, log, proxy."""
+        """Wrap Quart in the byte-level middleware, in :data:`~shipshape.pipeline.ASGI_LAYERS`
+        order (outermost first); a layer that is switched off is left out."""
         config = app.config
         config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
         config.setdefault(
@@ -149,37 +155,58 @@ class Shipshape:
                 "IP networks such as 10.0.0.0/8",
                 config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"],
             ) from None
-        asgi = cast(ASGIApp, app.asgi_app)
-        if self.headers is not None:
-            asgi = SecurityHeadersMiddleware(asgi)
-        if self.assets is not None and config["SHIPSHAPE_STATIC"]:
-            asgi = StaticFiles(
-                asgi,
-                root=Path(config["SHIPSHAPE_ASSET_DIR"]),
-                prefix=config["SHIPSHAPE_STATIC_URL"],
-                headers=self.headers.static_headers() if self.headers is not None else (),
-                hsts=self.headers.hsts if self.headers is not None else None,
+        api_prefix = config.get("SHIPSHAPE_API_PREFIX", "/api/")
+        headers = self.headers
+        layers: dict[str, Callable[[ASGIApp], ASGIApp] | None] = {
+            "proxy": partial(
+                ProxyMiddleware, trusted_hops=settings.trusted_proxies, trusted_networks=networks
+            ),
+            "request_log": partial(
+                RequestLogMiddleware, trust_inbound_id=settings.trusted_proxies > 0
             )
-        if config["SHIPSHAPE_COMPRESSION"]:
-            asgi = CompressionMiddleware(
-                asgi,
-                minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
-                levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
+            if config["SHIPSHAPE_REQUEST_LOG"]
+            else None,
+            "host_check": partial(
+                AllowedHostsMiddleware, allowed=settings.allowed_hosts, api_prefix=api_prefix
             )
-        if config["SHIPSHAPE_FORCE_HTTPS"]:
-            asgi = HTTPSRedirectMiddleware(
-                asgi,
+            if config["SHIPSHAPE_HOST_CHECK"]
+            else None,
+            "https_redirect": partial(
+                HTTPSRedirectMiddleware,
                 exempt_hosts=config["SHIPSHAPE_HTTPS_EXEMPT_HOSTS"],
                 exempt_paths=config["SHIPSHAPE_HTTPS_EXEMPT_PATHS"],
             )
-        if config["SHIPSHAPE_HOST_CHECK"]:
-            asgi = AllowedHostsMiddleware(asgi, allowed=settings.allowed_hosts)
-        if config["SHIPSHAPE_REQUEST_LOG"]:
-            asgi = RequestLogMiddleware(asgi, trust_inbound_id=settings.trusted_proxies > 0)
-        # Outermost, so that every layer above sees the resolved client, scheme and host.
-        asgi = ProxyMiddleware(
-            asgi, trusted_hops=settings.trusted_proxies, trusted_networks=networks
-        )
+            if config["SHIPSHAPE_FORCE_HTTPS"]
+            else None,
+            # Outside compression: files are precompressed at build time, and
+            # their strong ETags and own Accept-Encoding fallback stay intact.
+            "static": partial(
+                StaticFiles,
+                root=Path(config["SHIPSHAPE_ASSET_DIR"]),
+                prefix=config["SHIPSHAPE_STATIC_URL"],
+                headers=headers.static_headers() if headers is not None else (),
+                hsts=headers.hsts if headers is not None else None,
+            )
+            if self.assets is not None and config["SHIPSHAPE_STATIC"]
+            else None,
+            "compression": partial(
+                CompressionMiddleware,
+                minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
+                levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
+                api_prefix=api_prefix,
+            )
+            if config["SHIPSHAPE_COMPRESSION"]
+            else None,
+            "security_headers": SecurityHeadersMiddleware if headers is not None else None,
+        }
+        if tuple(layers) != ASGI_LAYERS:  # pragma: no cover - a developer's slip, caught in tests
+            raise RuntimeError("the ASGI layers must follow shipshape.pipeline.ASGI_LAYERS")
+        asgi = cast(ASGIApp, app.asgi_app)
+        self.asgi_layers = tuple(name for name, layer in layers.items() if layer is not None)
+        for name in reversed(self.asgi_layers):
+            layer = layers[name]
+            if layer is not None:
+                asgi = layer(asgi)
         app.asgi_app = asgi  # type: ignore[method-assign,assignment]
 
     @staticmethod

@@ -27,23 +27,21 @@ Why each default (OWASP Secure Headers Project, and the specs cited):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
-from quart import Quart, Response, current_app, request
+from quart import Quart, Response, request
 
 from shipshape.config import Settings
-from shipshape.csp import API_POLICY, CSP_ATTR, HTML_POLICY, Policy, csp_nonce
-from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
+from shipshape.csp import API_POLICY, HTML_POLICY, Policy, csp_nonce
+from shipshape.pipeline import Pipeline
+from shipshape.policy import ViewPolicy, set_columns, view_columns
+from shipshape.typing import ASGIApp, Message, RawHeaders, Receive, Scope, Send, ViewT
 
-F = TypeVar("F", bound=Callable[..., Any])
 Profile = Literal["html", "spa", "api", "static"]
 PROFILES: tuple[Profile, ...] = ("html", "spa", "api", "static")
 
-RawHeaders = list[tuple[bytes, bytes]]
 SCOPE_KEY = "shipshape.security_headers"  # the scope entry apply() leaves for the middleware
-PROFILE_ATTR = "_shipshape_header_profile"
-HEADERS_ATTR = "_shipshape_headers"
 
 # Every powerful feature off; a page that needs one opts in per view.
 PERMISSIONS_POLICY = ", ".join(
@@ -91,19 +89,18 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def header_profile(kind: Profile) -> Callable[[F], F]:
+def header_profile(kind: Profile) -> Callable[[ViewT], ViewT]:
     """Give one view's responses the headers of ``kind``."""
     if kind not in PROFILES:
         raise ValueError(f"unknown header profile {kind!r}; use one of {PROFILES}")
 
-    def decorate(view: F) -> F:
-        setattr(view, PROFILE_ATTR, kind)
-        return view
+    def decorate(view: ViewT) -> ViewT:
+        return set_columns(view, header_profile=kind)
 
     return decorate
 
 
-def security_headers(**overrides: str | None) -> Callable[[F], F]:
+def security_headers(**overrides: str | None) -> Callable[[ViewT], ViewT]:
     """Override (a string) or drop (``None``) headers for one view.
 
     ``@security_headers(Cross_Origin_Embedder_Policy=None)`` drops COEP; names
@@ -111,10 +108,9 @@ def security_headers(**overrides: str | None) -> Callable[[F], F]:
     """
     changes = {name.replace("_", "-"): value for name, value in overrides.items()}
 
-    def decorate(view: F) -> F:
-        merged = {**getattr(view, HEADERS_ATTR, {}), **changes}
-        setattr(view, HEADERS_ATTR, merged)
-        return view
+    def decorate(view: ViewT) -> ViewT:
+        merged = {**view_columns(view).get("header_overrides", {}), **changes}
+        return set_columns(view, header_overrides=merged)
 
     return decorate
 
@@ -137,7 +133,7 @@ class SecurityHeaders:
         self.profiles: dict[Profile, list[tuple[str, str]]] = {}
         self.csp: dict[Profile, Policy | None] = {}
         self.hsts: str | None = None
-        self._view_cache: dict[tuple[str, Profile], tuple[RawHeaders, bool]] = {}
+        self._view_cache: dict[tuple[str | None, Profile], tuple[RawHeaders, bool]] = {}
         self.hsts_bytes: bytes | None = None
         if app is not None and settings is not None:
             self.init_app(app, settings, cdn_origins=cdn_origins)
@@ -198,7 +194,7 @@ class SecurityHeaders:
                 hsts += "; preload"
             self.hsts = hsts
             self.hsts_bytes = hsts.encode()
-        app.after_request(self.apply)
+        Pipeline.of(app).after("security_headers", self.apply)
 
     def render(self, kind: Profile, policy: Policy | None) -> str | None:
         """The CSP header template of ``policy``; pages get reporting and upgrades."""
@@ -206,14 +202,7 @@ class SecurityHeaders:
             return None
         if kind in ("api", "static"):
             return policy.render()
-        extra: list[tuple[str, tuple[str, ...]]] = []
-        if self.production:
-            # Any http:// subresource left in a page is fetched over HTTPS.
-            extra.append(("upgrade-insecure-requests", ()))
-        if self.report_path:
-            # report-to for current browsers, report-uri for the rest (CSP3 §6.5).
-            extra += [("report-uri", (self.report_path,)), ("report-to", ("csp",))]
-        return Policy(policy.directives + tuple(extra)).render()
+        return policy.render_for_page(report_path=self.report_path, upgrade=self.production)
 
     def static_headers(self) -> list[tuple[str, str]]:
         """The static profile with its CSP, for the static-files middleware."""
@@ -223,24 +212,20 @@ class SecurityHeaders:
             headers.append((self.csp_header, template))
         return headers
 
-    def profile_of(self, response: Response) -> Profile:
-        view = current_app.view_functions.get(request.endpoint or "")
-        chosen: Profile | None = getattr(view, PROFILE_ATTR, None)
-        if chosen is not None:
-            return chosen
-        if request.endpoint == "static" or (request.endpoint or "").endswith(".static"):
-            return "static"
+    @staticmethod
+    def profile_of(policy: ViewPolicy, response: Response) -> Profile:
+        """The view's own profile, else ``html`` for HTML responses and ``api`` for the rest."""
+        if policy.header_profile is not None:
+            return policy.header_profile
         return "html" if response.mimetype == "text/html" else "api"
 
-    def _for_view(self, kind: Profile) -> tuple[RawHeaders, bool]:
+    def _for_view(self, view: ViewPolicy, kind: Profile) -> tuple[RawHeaders, bool]:
         """The headers (CSP template included) for this endpoint, cached per endpoint."""
-        endpoint = request.endpoint or ""
-        cached = self._view_cache.get((endpoint, kind))
+        cached = self._view_cache.get((view.endpoint, kind))
         if cached is not None:
             return cached
-        view = current_app.view_functions.get(endpoint)
         headers = list(self.profiles[kind])
-        csp_change = getattr(view, CSP_ATTR, None)
+        csp_change = view.csp_change
         policy = self.csp[kind]
         template = self.csp_templates[kind]
         if csp_change is not None and policy is not None:
@@ -248,7 +233,7 @@ class SecurityHeaders:
             template = self.render(kind, policy)
         if template is not None:
             headers.append((self.csp_header, template))
-        overrides: Mapping[str, str | None] = getattr(view, HEADERS_ATTR, {})
+        overrides = view.header_overrides
         if overrides:
             lowered = {name.lower() for name in overrides}
             headers = [(n, v) for n, v in headers if n.lower() not in lowered]
@@ -256,18 +241,17 @@ class SecurityHeaders:
         needs_nonce = template is not None and policy is not None and policy.uses_nonce
         raw = [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
         result = (raw, needs_nonce)
-        if view is not None:  # unrouted responses (404, 405) share the plain profile
-            self._view_cache[(endpoint, kind)] = result
+        self._view_cache[(view.endpoint, kind)] = result  # unrouted requests share one row
         return result
 
-    async def apply(self, response: Response) -> Response:
+    async def apply(self, policy: ViewPolicy, response: Response) -> Response:
         """Choose this response's headers; :class:`SecurityHeadersMiddleware` adds them.
 
         Adding a dozen headers through Werkzeug's ``Headers`` (which validates
         each value) cost about 90 µs a response; appending the precomputed
         bytes at the ASGI layer costs a few.
         """
-        headers, needs_nonce = self._for_view(self.profile_of(response))
+        headers, needs_nonce = self._for_view(policy, self.profile_of(policy, response))
         nonce = csp_nonce().encode() if needs_nonce else None
         hsts = self.hsts_bytes if request.scheme == "https" else None
         request.scope[SCOPE_KEY] = (headers, nonce, hsts)  # type: ignore[literal-required]

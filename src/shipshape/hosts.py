@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from shipshape._asgi import error
+from shipshape.responses import error
+from shipshape.scope import request_host
 from shipshape.typing import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger("shipshape.hosts")
@@ -41,19 +42,16 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     return False
 
 
-def request_host(scope: Scope) -> str:
-    for name, value in scope.get("headers", ()):
-        if name == b"host":
-            return str(value.decode("latin-1"))
-    return ""
-
-
 class AllowedHostsMiddleware:
-    """Answers 400 before the app when the Host header is not allowed."""
+    """Answers 400 before the app when the Host header is not allowed.
 
-    def __init__(self, app: ASGIApp, *, allowed: Iterable[str]) -> None:
+    The error is an HTML page or JSON, by the same rule as the app's error pages.
+    """
+
+    def __init__(self, app: ASGIApp, *, allowed: Iterable[str], api_prefix: str = "/api/") -> None:
         self.app = app
         self.allowed = tuple(allowed)
+        self.api_prefix = api_prefix
         if not self.allowed:
             raise ValueError("allowed hosts must not be empty")
 
@@ -69,4 +67,11 @@ class AllowedHostsMiddleware:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        await error(send, 400, "host_not_allowed", "This host name is not served here.")
+        await error(
+            scope,
+            send,
+            400,
+            "host_not_allowed",
+            "This host name is not served here.",
+            api_prefix=self.api_prefix,
+        )

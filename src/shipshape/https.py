@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from shipshape.hosts import request_host, split_host
+from shipshape.hosts import split_host
+from shipshape.scope import request_host
 from shipshape.typing import ASGIApp, Receive, Scope, Send
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")

@@ -4,10 +4,12 @@
 including those answered before Quart runs (static files, host checks). It
 assigns each request an id (a trusted proxy's ``X-Request-ID`` when one is
 sent and well-formed, a fresh one otherwise), echoes it in the response's
-``X-Request-ID`` header, stores it in ``scope["shipshape.request_id"]`` and
-logs ``request_id, method, path, status, duration_ms, client`` when the
-response ends. :func:`configure_logging` picks JSON lines in production and
-readable lines elsewhere.
+``X-Request-ID`` header and logs ``request_id, method, path, status,
+duration_ms, client`` when the response ends. The id is also this request's
+:func:`current_request_id`, and every other line logged while the request
+runs (a 500's traceback, a CSP report, the app's own logs) carries it, so
+that each can be matched to its request line. :func:`configure_logging` picks
+JSON lines in production and readable lines elsewhere.
 """
 
 from __future__ import annotations
@@ -18,17 +20,38 @@ import re
 import secrets
 import sys
 import time
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from shipshape.scope import header
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("shipshape.request")
 
-REQUEST_ID_SCOPE_KEY = "shipshape.request_id"
 REQUEST_ID_HEADER = b"x-request-id"
 # An inbound id is logged and echoed, so only safe characters and a sane length.
-_INBOUND_ID_RE = re.compile(rb"^[A-Za-z0-9._\-]{8,128}$")
+_INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+
+
+# Set for the task that handles one request; Quart's request task copies it.
+_request_id: ContextVar[str | None] = ContextVar("shipshape_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled, or ``None`` outside a request."""
+    return _request_id.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every record logged while a request runs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            request_id = _request_id.get()
+            if request_id is not None:
+                record.request_id = request_id
+        return True
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra`.
@@ -59,22 +82,35 @@ class JsonLineFormatter(logging.Formatter):
 
 
 class ReadableFormatter(logging.Formatter):
-    """``INFO shipshape.request GET /path 200 3.1ms client=… id=…`` for humans."""
+    """``INFO shipshape.request GET /path 200 3.1ms client=… id=…`` for humans.
+
+    Other records show their extra fields as ``name=value`` (JSON for
+    structures), so a CSP report's details read the same as in production.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
         fields = record.__dict__
-        if "request_id" in fields and "status" in fields:
-            line += (
+        if "status" in fields and "request_id" in fields:
+            return super().format(record) + (
                 f" {fields['method']} {fields['path']} {fields['status']}"
                 f" {fields['duration_ms']}ms client={fields['client']} id={fields['request_id']}"
             )
-        return line
+        message = super().format(record)
+        first, newline, rest = message.partition("\n")  # a traceback follows the first line
+        extras = [
+            f"{key}={json.dumps(value, default=str) if isinstance(value, dict | list) else value}"
+            for key, value in fields.items()
+            if key not in _RECORD_FIELDS and key != "request_id"
+        ]
+        if "request_id" in fields:
+            extras.append(f"id={fields['request_id']}")
+        return " ".join([first, *extras]) + newline + rest
 
 
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     """Send ``shipshape`` and ``app`` logs to stderr, as JSON or readable lines."""
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if json_lines:
         handler.setFormatter(JsonLineFormatter())
     else:
@@ -112,13 +148,9 @@ class _RequestLog:
         self.start = time.perf_counter()
         self.status = 0
         self.logged = False
-        inbound = None
-        if trust_inbound_id:
-            for name, value in scope.get("headers", ()):
-                if name == REQUEST_ID_HEADER and _INBOUND_ID_RE.match(value):
-                    inbound = value.decode("ascii")
-        self.request_id = inbound or secrets.token_hex(16)
-        scope[REQUEST_ID_SCOPE_KEY] = self.request_id
+        inbound = header(scope, REQUEST_ID_HEADER) if trust_inbound_id else None
+        valid = inbound is not None and _INBOUND_ID_RE.match(inbound)
+        self.request_id = inbound if valid and inbound is not None else secrets.token_hex(16)
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
         async def send_wrapper(message: Message) -> None:
@@ -131,9 +163,11 @@ class _RequestLog:
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 self.log()
 
+        token = _request_id.set(self.request_id)
         try:
             await app(self.scope, receive, send_wrapper)
         finally:
+            _request_id.reset(token)
             if not self.logged:  # the app raised, or the client went away mid-body
                 self.status = self.status or 500
                 self.log()

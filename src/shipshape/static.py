@@ -12,7 +12,7 @@ out ahead. A request is then a dict lookup:
   ``Cache-Control: public, max-age=31536000, immutable``; others with
   ``no-cache`` and a strong ETag, so browsers revalidate;
 * the best sibling is chosen from ``Accept-Encoding`` q-values
-  (:mod:`shipshape.encoding`), with ``Content-Encoding`` and
+  (:mod:`shipshape.compression.negotiation`), with ``Content-Encoding`` and
   ``Vary: Accept-Encoding``;
 * ``If-None-Match`` gets 304, one ``Range`` gets 206 (over the identity
   bytes), an unsatisfiable one 416; HEAD sends the headers only.
@@ -34,18 +34,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shipshape._asgi import Headers, respond
-from shipshape.codecs import SUFFIXES
-from shipshape.encoding import IDENTITY, choose
-from shipshape.typing import ASGIApp, Receive, Scope, Send
+from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, accept_encoding, choose
+from shipshape.responses import respond
+from shipshape.scope import header
+from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # one year, RFC 8246
 REVALIDATE = b"no-cache"
 HASHED_RE = re.compile(r"-[0-9a-f]{12,64}(\.min)?\.[A-Za-z0-9]+$")
 TEXT_TYPES = ("text/", "application/javascript", "application/json", "image/svg+xml")
 CHUNK = 64 * 1024
-_CODING_ORDER = ("zstd", "br", "gzip")  # smallest first when q-values tie
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CODING_ORDER = tuple(c for c in PREFERENCE if c in SUFFIXES)  # as negotiation prefers
+# 18 digits cover any file size; a longer number is ignored, never parsed into a huge int.
+_RANGE_RE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 
 
 @dataclass
@@ -117,17 +118,17 @@ def _variant(path: Path, coding: str, memory_limit: int) -> Variant:
     )
 
 
-def etag_matches(header: bytes, etag: bytes) -> bool:
+def etag_matches(none_match: bytes, etag: bytes) -> bool:
     """Weak comparison (RFC 9110 §13.1.2), as ``If-None-Match`` requires."""
-    if header.strip() == b"*":
+    if none_match.strip() == b"*":
         return True
     bare = etag.removeprefix(b"W/")
-    return any(tag.strip().removeprefix(b"W/") == bare for tag in header.split(b","))
+    return any(tag.strip().removeprefix(b"W/") == bare for tag in none_match.split(b","))
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def parse_range(value: str, size: int) -> tuple[int, int] | None | bool:
     """``(start, end)`` inclusive; ``None`` to ignore the header; ``False`` for 416."""
-    match = _RANGE_RE.match(header.strip())
+    match = _RANGE_RE.match(value.strip())
     if match is None:
         return None  # several ranges or another unit: send the whole file (RFC 9110 §14.2)
     first, last = match[1], match[2]
@@ -170,7 +171,7 @@ class StaticFiles:
         self.app = app
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
         self.files = scan(root, memory_limit=memory_limit)
-        self.extra: Headers = [(k.lower().encode(), v.encode()) for k, v in headers]
+        self.extra: RawHeaders = [(k.lower().encode(), v.encode()) for k, v in headers]
         self.hsts = hsts.encode() if hsts else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -183,8 +184,7 @@ class StaticFiles:
 
     async def serve(self, scope: Scope, entry: StaticFile, send: Send) -> None:
         method = scope.get("method", "GET")
-        request = {k.lower(): v for k, v in scope.get("headers", ())}
-        headers: Headers = [*self.extra]
+        headers: RawHeaders = [*self.extra]
         if self.hsts and scope.get("scheme") == "https":
             headers.append((b"strict-transport-security", self.hsts))
         if method not in ("GET", "HEAD"):
@@ -192,11 +192,10 @@ class StaticFiles:
             await respond(send, 405, headers, b"")
             return
 
-        byte_range = request.get(b"range")
+        byte_range = header(scope, b"range")
         coding = IDENTITY
         if entry.codings and byte_range is None:
-            accept = request.get(b"accept-encoding")
-            chosen = choose(accept.decode("latin-1") if accept is not None else None, entry.codings)
+            chosen = choose(accept_encoding(scope), entry.codings)
             # Nothing acceptable: identity all the same, as for any static server.
             coding = chosen or IDENTITY
         variant = entry.variants[coding]
@@ -211,17 +210,17 @@ class StaticFiles:
         if coding != IDENTITY:
             headers.append((b"content-encoding", coding.encode()))
 
-        none_match = request.get(b"if-none-match")
-        if none_match is not None and etag_matches(none_match, variant.etag):
+        none_match = header(scope, b"if-none-match")
+        if none_match is not None and etag_matches(none_match.encode("latin-1"), variant.etag):
             await respond(send, 304, headers, b"")
             return
 
         start, end, status = 0, variant.size - 1, 200
         if byte_range is not None:
-            if_range = request.get(b"if-range")
+            if_range = header(scope, b"if-range")
             parsed = (
-                parse_range(byte_range.decode("latin-1"), variant.size)
-                if if_range is None or if_range.strip() == variant.etag
+                parse_range(byte_range, variant.size)
+                if if_range is None or if_range.strip().encode("latin-1") == variant.etag
                 else None
             )
             if parsed is False:

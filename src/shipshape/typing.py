@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Header pairs as ASGI carries them: lower-case names, raw values.
+RawHeaders = list[tuple[bytes, bytes]]
+
+#: A view function, as the per-view policy decorators take and return it.
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
 #: A readiness check: returns normally when the dependency is usable, raises otherwise.
 ReadinessCheck = Callable[[], Awaitable[None]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from shipshape.csrf import CSRF_EXEMPT_ATTR
+from shipshape.pipeline import Pipeline
 from tests.conftest import Client
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -25,8 +25,9 @@ def unsafe_routes(app: Quart) -> list[tuple[str, str, str]]:
 async def test_no_unsafe_route_skips_csrf_unless_listed(app: Quart, client: Client) -> None:
     routes = unsafe_routes(app)
     assert routes, "the app has forms"
+    policies = Pipeline.of(app).policies
     for path, endpoint, method in routes:
-        exempt = getattr(app.view_functions[endpoint], CSRF_EXEMPT_ATTR, False)
+        exempt = policies.row(endpoint).csrf_exempt
         assert exempt is (endpoint in CSRF_EXEMPT), endpoint
         if exempt:
             continue

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipshape.bundling import AssetError, Bundle, build, read_manifest
-from shipshape.codecs import SUFFIXES, decompress
+from shipshape.compression import SUFFIXES, decompress
 from tests.shipshape.conftest import BUNDLES
 
 

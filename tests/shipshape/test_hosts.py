@@ -54,7 +54,9 @@ def test_host_allowed(host: str, allowed: list[str], ok: bool) -> None:
 async def test_middleware(headers: list[tuple[str, str]], status: int) -> None:
     inner, seen = recorder()
     result = await asgi_call(
-        AllowedHostsMiddleware(inner, allowed=["app.example"]), seen, headers=headers
+        AllowedHostsMiddleware(inner, allowed=["app.example"]),
+        seen,
+        headers=[*headers, ("Accept", "application/json")],
     )
     assert result.status == status
     if status == 400:
@@ -89,3 +91,32 @@ async def test_lifespan_passes_and_empty_list_is_refused() -> None:
     assert seen[-1]["type"] == "lifespan"
     with pytest.raises(ValueError, match="must not be empty"):
         AllowedHostsMiddleware(inner, allowed=[])
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "html"),
+    [
+        ("/", "text/html,application/xhtml+xml,*/*;q=0.8", True),
+        ("/", None, True),
+        ("/", "application/json", False),
+        ("/api/things", "text/html", False),
+    ],
+)
+async def test_refusal_is_a_page_for_browsers_and_json_for_apis(
+    path: str, accept: str | None, html: bool
+) -> None:
+    """Regression: a browser asking for HTML was answered in JSON."""
+    inner, seen = recorder()
+    result = await asgi_call(
+        AllowedHostsMiddleware(inner, allowed=["app.example"]),
+        seen,
+        path=path,
+        headers=[("Host", "evil.example"), *([("Accept", accept)] if accept else [])],
+    )
+    assert result.status == 400 and result.seen is None
+    if html:
+        assert result.headers["content-type"] == "text/html; charset=utf-8"
+        assert b"<h1>Bad request</h1>" in result.body
+        assert b"This host name is not served here." in result.body
+    else:
+        assert json.loads(result.body)["code"] == "host_not_allowed"

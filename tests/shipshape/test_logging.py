@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from quart import Quart
 
-from shipshape.logging import REQUEST_ID_SCOPE_KEY, RequestLogMiddleware, configure_logging
+from shipshape.logging import RequestLogMiddleware, configure_logging, current_request_id
 from shipshape.typing import Message, Receive, Scope, Send
 from tests.shipshape.conftest import MakeApp
 
@@ -19,9 +19,7 @@ def app(make_app: MakeApp) -> Quart:
 
     @app.get("/hello")
     async def hello() -> str:
-        from quart import request
-
-        return str(request.scope[REQUEST_ID_SCOPE_KEY])  # type: ignore[literal-required]
+        return str(current_request_id())
 
     @app.get("/crash")
     async def crash() -> str:

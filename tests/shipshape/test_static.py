@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shipshape.codecs import compress, decompress
+from shipshape.compression import compress, decompress
 from shipshape.static import StaticFiles, content_type, etag_matches, parse_range, scan
 from tests.shipshape.conftest import Exchange, asgi_call, recorder
 

@@ -21,20 +21,26 @@ policy; legacy ``X-RateLimit-*`` headers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
-from quart import Quart, Response, current_app, g, request
+from quart import Quart, Response, g, request
 from werkzeug.exceptions import TooManyRequests
 
 from shipshape.config import RateLimit, parse_rate_limits
+from shipshape.pipeline import Pipeline
+from shipshape.policy import ViewPolicy, set_columns
 from shipshape.ratelimit.gcra import Decision
 from shipshape.ratelimit.store import MemoryStore, Store
+from shipshape.typing import ViewT
 
-F = TypeVar("F", bound=Callable[..., Any])
 KeyFunc = Callable[[], str]
 
-#: The attribute ``@rate_limit`` sets on a view: ``(limits, key function)``.
-LIMITS_ATTR = "_shipshape_rate_limits"
+
+class RateRule(NamedTuple):
+    """A view's limits and the function that names the client they count."""
+
+    limits: tuple[RateLimit, ...]
+    key: KeyFunc
 
 
 class RateLimited(TooManyRequests):
@@ -55,13 +61,12 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def rate_limit(spec: str, *, key: KeyFunc = client_address) -> Callable[[F], F]:
+def rate_limit(spec: str, *, key: KeyFunc = client_address) -> Callable[[ViewT], ViewT]:
     """Limit one view: ``"30/minute"`` or several, ``"2/second;60/minute"``."""
-    limits = parse_rate_limits(spec, name=f"rate_limit({spec!r})")
+    rule = RateRule(parse_rate_limits(spec, name=f"rate_limit({spec!r})"), key)
 
-    def decorate(view: F) -> F:
-        setattr(view, LIMITS_ATTR, (limits, key))
-        return view
+    def decorate(view: ViewT) -> ViewT:
+        return set_columns(view, rate_limit=rule)
 
     return decorate
 
@@ -85,22 +90,21 @@ class RateLimiter:
     def init_app(self, app: Quart) -> None:
         app.before_serving(self.store.startup)
         app.after_serving(self.store.shutdown)
-        app.before_request(self.check)
-        app.after_request(self.add_headers)
+        pipeline = Pipeline.of(app)
+        pipeline.before("rate_limit", self.check)
+        pipeline.after("rate_limit_headers", self.add_headers)
 
-    async def check(self) -> None:
-        view = current_app.view_functions.get(request.endpoint or "")
-        rule: tuple[tuple[RateLimit, ...], KeyFunc] | None = getattr(view, LIMITS_ATTR, None)
+    async def check(self, policy: ViewPolicy) -> None:
+        rule = policy.rate_limit
         if rule is None:
             return
-        limits, key = rule
-        decision = await self.store.hit(f"{request.endpoint}:{key()}", limits)
+        decision = await self.store.hit(f"{policy.endpoint}:{rule.key()}", rule.limits)
         if not decision.allowed:
             raise RateLimited(decision)
         g._shipshape_rate_limit = decision
 
     @staticmethod
-    async def add_headers(response: Response) -> Response:
+    async def add_headers(policy: ViewPolicy, response: Response) -> Response:
         decision: Decision | None = g.get("_shipshape_rate_limit")
         if decision is not None:
             for name, value in rate_limit_headers(decision):

@@ -4,7 +4,7 @@ import pytest
 from quart import Quart, abort
 from werkzeug.exceptions import TooManyRequests
 
-from shipshape.errors import TITLES
+from shipshape.responses import TITLES
 from tests.shipshape.conftest import MakeApp
 
 

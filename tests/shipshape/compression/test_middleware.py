@@ -11,8 +11,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shipshape.codecs import decompress
-from shipshape.compression import CompressionMiddleware
+from shipshape.compression import CompressionMiddleware, decompress
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 HTML = b"".join(b"<p>Row %d of the catalogue, with some text.</p>\n" % i for i in range(300))
@@ -43,11 +42,14 @@ async def call(
     accept: str | None,
     *,
     method: str = "GET",
+    path: str = "/",
+    extra: Sequence[tuple[bytes, bytes]] = (),
     **options: int,
 ) -> tuple[int, dict[str, str], bytes, list[Message]]:
     middleware = CompressionMiddleware(app, **options)  # type: ignore[arg-type]
     headers = [(b"accept-encoding", accept.encode())] if accept is not None else []
-    scope: Scope = {"type": "http", "method": method, "path": "/", "headers": headers}
+    headers += extra
+    scope: Scope = {"type": "http", "method": method, "path": path, "headers": headers}
     messages: list[Message] = []
 
     async def receive() -> Message:
@@ -128,10 +130,53 @@ async def test_nothing_acceptable_is_406_before_the_app_runs(accept: str) -> Non
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         ran.append(scope)
 
-    status, headers, body, _ = await call(app, accept)
+    status, headers, body, _ = await call(app, accept, path="/api/things")
     assert status == 406 and not ran
     assert headers["content-type"] == "application/json"
+    assert headers["vary"] == "Accept-Encoding"
     assert b'"not_acceptable"' in body
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "content_type"),
+    [
+        ("/page", "text/html,*/*;q=0.8", "text/html; charset=utf-8"),
+        ("/page", None, "text/html; charset=utf-8"),
+        ("/page", "application/json", "application/json"),
+        ("/api/x", "text/html", "application/json"),
+    ],
+)
+async def test_406_is_html_or_json_as_the_app_errors_are(
+    path: str, accept: str | None, content_type: str
+) -> None:
+    extra = [(b"accept", accept.encode())] if accept is not None else []
+    status, headers, body, _ = await call(
+        app_sending([b"x" * 1000]), "identity;q=0", path=path, extra=extra
+    )
+    assert status == 406
+    assert headers["content-type"] == content_type
+    if content_type.startswith("text/html"):
+        assert b"<h1>Not acceptable</h1>" in body
+        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+@pytest.mark.parametrize(
+    ("lines", "coding"),
+    [
+        ([b"identity;q=0", b"br"], "br"),
+        ([b"gzip", b"br;q=0.5"], "gzip"),
+        ([b"br;q=0", b"zstd;q=0", b"gzip"], "gzip"),
+    ],
+)
+async def test_repeated_accept_encoding_lines_read_as_one_header(
+    lines: list[bytes], coding: str
+) -> None:
+    """Regression: a second line was joined as ``b'br'`` (bytes in a str) and read as junk."""
+    extra = [(b"accept-encoding", line) for line in lines]
+    status, headers, body, _ = await call(app_sending([HTML]), None, extra=extra)
+    assert status == 200
+    assert headers["content-encoding"] == coding
+    assert decode(body, coding) == HTML
 
 
 @pytest.mark.parametrize(

@@ -10,17 +10,17 @@ fixed message: the exception text may hold secrets or SQL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from quart import Quart, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-logger = logging.getLogger("shipshape.errors")
+from shipshape.logging import current_request_id
+from shipshape.pipeline import Pipeline
+from shipshape.policy import PolicyTable, set_columns
+from shipshape.responses import API_MESSAGES, MESSAGES, TITLES, wants_json
+from shipshape.typing import ViewT
 
-F = TypeVar("F", bound=Callable[..., Any])
-#: The attribute ``@json_errors`` sets on a view.
-JSON_ERRORS_ATTR = "_shipshape_json_errors"
+logger = logging.getLogger("shipshape.errors")
 
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
 # and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
@@ -28,45 +28,10 @@ _KEPT_HEADERS = frozenset(
     {"allow", "retry-after", "www-authenticate", "ratelimit", "ratelimit-policy"}
 )
 
-TITLES = {
-    400: "Bad request",
-    403: "Forbidden",
-    404: "Page not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    413: "Request too large",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Something went wrong",
-    503: "Service unavailable",
-}
-MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You are not allowed to do that.",
-    404: "There is nothing at this address. Check it, or start again from the home page.",
-    405: "This address does not accept that method.",
-    413: "The request body is larger than this site accepts.",
-    429: "Too many requests in a short time. Wait a moment, then try again.",
-    500: "An error occurred on our side. It has been logged; please try again later.",
-    503: "The service is temporarily unavailable. Please try again shortly.",
-}
 
-
-def json_errors(view: F) -> F:
+def json_errors(view: ViewT) -> ViewT:
     """Answer this view's errors in JSON, whatever the client accepts (webhooks, beacons)."""
-    setattr(view, JSON_ERRORS_ATTR, True)
-    return view
-
-
-def wants_json(api_prefix: str) -> bool:
-    """True for API paths, JSON-only views, and clients that prefer JSON to HTML."""
-    if request.path == api_prefix.rstrip("/") or request.path.startswith(api_prefix):
-        return True
-    view = current_app.view_functions.get(request.endpoint or "")
-    if getattr(view, JSON_ERRORS_ATTR, False):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
+    return set_columns(view, json_errors=True)
 
 
 def error_slug(error: HTTPException) -> str:
@@ -74,6 +39,17 @@ def error_slug(error: HTTPException) -> str:
     if isinstance(slug, str):
         return slug
     return (error.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def has_own_description(error: HTTPException) -> bool:
+    """True when the app wrote this error's text: ``abort(404, "…")`` or a class of its own.
+
+    Werkzeug's stock descriptions ("This user has exceeded an allotted request
+    count…") are replaced by the app's :data:`~shipshape.responses.MESSAGES`.
+    """
+    owner = next(klass for klass in type(error).__mro__ if "description" in vars(klass))
+    stock = owner.__module__.startswith("werkzeug.")
+    return not stock or error.description != vars(owner)["description"]
 
 
 class ErrorPages:
@@ -87,12 +63,14 @@ class ErrorPages:
     """
 
     def __init__(self, app: Quart | None = None) -> None:
+        self.policies = PolicyTable()
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
         app.config.setdefault("SHIPSHAPE_ERROR_TEMPLATE", "shipshape/error.html")
         app.config.setdefault("SHIPSHAPE_API_PREFIX", "/api/")
+        self.policies = Pipeline.of(app).policies
         app.register_error_handler(HTTPException, self.handle)
 
     async def handle(self, error: HTTPException) -> Response:
@@ -103,16 +81,20 @@ class ErrorPages:
                 request.method,
                 request.path,
                 exc_info=error.original_exception,  # type: ignore[attr-defined]
+                extra={"request_id": current_request_id()},
             )
         title = getattr(error, "title", None) or TITLES.get(status, error.name or "Error")
-        own_description = hasattr(error, "slug") or error.description != type(error).description
+        json = self.policies.current().json_errors or wants_json(
+            request.path, request.headers.get("Accept"), current_app.config["SHIPSHAPE_API_PREFIX"]
+        )
         if status == 500:
             message = MESSAGES[500]
-        elif error.description and own_description:
+        elif error.description and has_own_description(error):
             message = error.description  # the app chose it, e.g. abort(404, "No such thing")
         else:
-            message = MESSAGES.get(status) or error.description or title
-        if wants_json(current_app.config["SHIPSHAPE_API_PREFIX"]):
+            stock = (API_MESSAGES.get(status) if json else None) or MESSAGES.get(status)
+            message = stock or error.description or title
+        if json:
             response = jsonify({"error": status, "code": error_slug(error), "message": message})
         else:
             body = await render_template(

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shipshape.encoding import PREFERENCE, choose, parse
+from shipshape.compression import PREFERENCE
+from shipshape.compression.negotiation import choose, parse
 
 ALL = PREFERENCE
 

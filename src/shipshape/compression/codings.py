@@ -1,9 +1,12 @@
-"""Content codings: one-shot and streaming zstd, br, gzip and deflate.
+"""Content codings: one table of zstd, br, gzip and deflate, one-shot and streaming.
 
-The static build compresses once at the maximum levels (size is all that
-matters); the compression middleware streams dynamic responses at levels
-tuned for speed. Both go through here so that a coding means the same bytes
-everywhere. ``gzip`` output is deterministic (``mtime=0``, no file name).
+:data:`CODINGS` is the only list of codings: negotiation takes the server's
+order of preference from it, the middleware its dynamic levels, the asset
+build its maximum levels and sibling suffixes, and the settings check its
+level ranges. The static build compresses once at the maximum levels (size is
+all that matters); the compression middleware streams dynamic responses at
+levels tuned for speed. Both go through here so that a coding means the same
+bytes everywhere. ``gzip`` output is deterministic (``mtime=0``, no file name).
 """
 
 from __future__ import annotations
@@ -11,16 +14,67 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import brotli
 import zstandard
 
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    """One content coding and how Shipshape uses it."""
+
+    name: str
+    #: Suffix of a precompressed sibling file, or ``None`` when none is built.
+    suffix: str | None
+    #: Level for files compressed once at build time: the maximum.
+    build_level: int
+    #: Level for bodies made per request: most of the ratio for little CPU.
+    dynamic_level: int
+    #: Levels the library accepts.
+    levels: range
+
+
+#: Every coding, in the server's order of preference (best ratio first).
+#: Brotli 3 for dynamic bodies, not Flask-Compress's 4: half the CPU for 8%
+#: more bytes on the example home page (``bench/results/levels.md``).
+CODINGS = (
+    Coding("zstd", ".zst", build_level=19, dynamic_level=3, levels=range(1, 23)),
+    Coding("br", ".br", build_level=11, dynamic_level=3, levels=range(0, 12)),
+    Coding("gzip", ".gz", build_level=9, dynamic_level=6, levels=range(1, 10)),
+    # "deflate" in HTTP is the zlib format (RFC 9110 §8.4.1.2); no sibling files:
+    # every client that accepts it accepts gzip, which is built.
+    Coding("deflate", None, build_level=9, dynamic_level=6, levels=range(1, 10)),
+)
+BY_NAME = {coding.name: coding for coding in CODINGS}
+#: Coding names, in the server's order of preference.
+PREFERENCE = tuple(coding.name for coding in CODINGS)
 #: Maximum levels, for files compressed once at build time.
-BUILD_LEVELS = {"br": 11, "gzip": 9, "zstd": 19, "deflate": 9}
+BUILD_LEVELS = {coding.name: coding.build_level for coding in CODINGS}
+#: Fast levels for bodies made per request.
+DYNAMIC_LEVELS = {coding.name: coding.dynamic_level for coding in CODINGS}
 #: File suffix of each precompressed sibling.
-SUFFIXES = {"br": ".br", "gzip": ".gz", "zstd": ".zst"}
+SUFFIXES = {coding.name: coding.suffix for coding in CODINGS if coding.suffix is not None}
+
+
+LEVELS_ACCEPTED = "a mapping of codings to levels: " + ", ".join(
+    f"{c.name} {c.levels.start}-{c.levels.stop - 1}" for c in CODINGS
+)
+
+
+def checked_levels(levels: object) -> dict[str, int]:
+    """``levels`` merged over :data:`DYNAMIC_LEVELS`; ValueError for an unknown coding or level."""
+    if not isinstance(levels, Mapping):
+        raise ValueError(LEVELS_ACCEPTED)
+    merged = dict(DYNAMIC_LEVELS)
+    for name, level in levels.items():
+        coding = BY_NAME.get(name)
+        if coding is None or type(level) is not int or level not in coding.levels:
+            raise ValueError(LEVELS_ACCEPTED)
+        merged[name] = level
+    return merged
 
 
 def compress(data: bytes, coding: str, level: int) -> bytes:
@@ -34,7 +88,7 @@ def compress(data: bytes, coding: str, level: int) -> bytes:
             return zstandard.ZstdCompressor(level=level).compress(data)
         return _zstd_compressor(level).compress(data)
     if coding == "deflate":
-        return zlib.compress(data, level)  # "deflate" in HTTP is the zlib format (RFC 9110)
+        return zlib.compress(data, level)
     raise ValueError(f"unknown coding {coding!r}")
 
 

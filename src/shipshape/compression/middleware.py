@@ -3,7 +3,7 @@
 Where Flask-Compress and Starlette's ``GZipMiddleware`` fall short, this:
 
 * negotiates with q-values, ``*``, ``identity`` and ``q=0`` (RFC 9110
-  §12.5.3, in :mod:`shipshape.encoding`), preferring zstd, br, gzip, deflate;
+  §12.5.3, in :mod:`shipshape.compression.negotiation`), preferring zstd, br, gzip, deflate;
   when the client forbids every coding *and* identity, it answers 406 before
   the app runs, so nothing is processed for a response nobody can read;
 * compresses only worthwhile types (HTML, CSS, JS, JSON, XML, SVG, text,
@@ -31,15 +31,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Mapping
 
-from shipshape._asgi import error
-from shipshape.codecs import StreamEncoder, compress, encoder
-from shipshape.encoding import IDENTITY, PREFERENCE, choose
+from shipshape.compression.codings import (
+    DYNAMIC_LEVELS,
+    PREFERENCE,
+    StreamEncoder,
+    checked_levels,
+    compress,
+    encoder,
+)
+from shipshape.compression.negotiation import IDENTITY, accept_encoding, choose
+from shipshape.responses import error
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
-#: Fast levels for bodies made per request: most of the ratio for little CPU.
-#: Brotli 3, not Flask-Compress's 4: half the CPU for 8% more bytes on the
-#: example home page, measured in ``bench/results/levels.md``.
-DYNAMIC_LEVELS = {"zstd": 3, "br": 3, "gzip": 6, "deflate": 6}
 COMPRESSIBLE_TYPES = (
     "text/html",
     "text/css",
@@ -69,11 +72,13 @@ class CompressionMiddleware:
     Arguments:
         app: the ASGI app to wrap.
         minimum_size: bodies with fewer bytes are sent as they are.
-        levels: the level of each coding.
+        levels: the level of each coding, merged over :data:`DYNAMIC_LEVELS`;
+            ValueError for an unknown coding or a level out of its range.
         types: media types worth compressing.
         thread_threshold: compress more bytes than this in a worker thread.
         buffer_limit: largest declared ``Content-Length`` compressed in one shot.
         codings: the codings offered, in order of preference.
+        api_prefix: paths whose errors (a 406) are JSON whatever the client accepts.
     """
 
     def __init__(
@@ -86,14 +91,16 @@ class CompressionMiddleware:
         thread_threshold: int = THREAD_THRESHOLD,
         buffer_limit: int = BUFFER_LIMIT,
         codings: Iterable[str] = PREFERENCE,
+        api_prefix: str = "/api/",
     ) -> None:
         self.app = app
         self.minimum_size = minimum_size
-        self.levels = {**DYNAMIC_LEVELS, **levels}
+        self.levels = checked_levels(levels)
         self.types = frozenset(types)
         self.thread_threshold = thread_threshold
         self.buffer_limit = buffer_limit
         self.codings = tuple(codings)
+        self.api_prefix = api_prefix
         unknown = set(self.codings) - set(DYNAMIC_LEVELS)
         if unknown:
             raise ValueError(f"unknown codings {sorted(unknown)}")
@@ -102,18 +109,16 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        accept = None
-        for name, value in scope.get("headers", ()):
-            if name == b"accept-encoding":
-                accept = value.decode("latin-1") if accept is None else f"{accept},{value}"
-        coding = choose(accept, self.codings)
+        coding = choose(accept_encoding(scope), self.codings)
         if coding is None:
             await error(
+                scope,
                 send,
                 406,
                 "not_acceptable",
                 "Accept-Encoding forbids every coding this server can send, identity included.",
-                [(b"vary", b"Accept-Encoding")],
+                api_prefix=self.api_prefix,
+                headers=[(b"vary", b"Accept-Encoding")],
             )
             return
         responder = _Responder(self, coding, head=scope.get("method") == "HEAD", send=send)

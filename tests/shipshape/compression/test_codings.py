@@ -5,8 +5,8 @@ import threading
 import pytest
 import zstandard
 
-from shipshape import codecs
-from shipshape.codecs import BUILD_LEVELS, compress, decompress, encoder
+from shipshape.compression import codings
+from shipshape.compression.codings import BUILD_LEVELS, compress, decompress, encoder
 
 DATA = b"shipshape " * 500
 
@@ -43,8 +43,8 @@ def test_a_reused_zstd_context_gives_the_same_bytes_at_each_level() -> None:
         for level in (1, 19):
             assert compress(text, "zstd", level) == fresh[level]
     assert fresh[1] != fresh[19]
-    assert 1 in codecs._local.zstd
-    assert 19 not in codecs._local.zstd
+    assert 1 in codings._local.zstd
+    assert 19 not in codings._local.zstd
 
 
 def test_zstd_contexts_are_not_shared_between_threads() -> None:

@@ -1,7 +1,9 @@
 """Content-coding negotiation from ``Accept-Encoding`` (RFC 9110 §12.5.3).
 
 Shared by the static-files and compression middleware, so both answer the
-same header the same way:
+same header the same way. :func:`accept_encoding` is the one reader of the
+header: repeated header lines are joined as RFC 9110 §5.3 says, each decoded
+on its own. The rules:
 
 * each coding has a q-value from 0 to 1 (three decimals at most); ``q=0``
   forbids it;
@@ -23,12 +25,22 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-#: Server preference when q-values tie: best compression ratio first.
-PREFERENCE = ("zstd", "br", "gzip", "deflate")
+from shipshape.compression.codings import PREFERENCE
+from shipshape.scope import header
+from shipshape.typing import Scope
+
 IDENTITY = "identity"
 IMPLICIT_IDENTITY = 0.0001  # below the smallest q a client can send (0.001)
 MAX_HEADER = 1024  # characters: real browsers send under 100
 _Q_RE = re.compile(r"^q=(0(\.\d{0,3})?|1(\.0{0,3})?)$")
+
+
+def accept_encoding(scope: Scope) -> str | None:
+    """The request's ``Accept-Encoding``, its lines joined; ``None`` when absent.
+
+    Two lines ``identity;q=0`` and ``br`` read as ``identity;q=0, br``.
+    """
+    return header(scope, b"accept-encoding")
 
 
 def parse(header: str) -> dict[str, float]:

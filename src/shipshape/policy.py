@@ -1,0 +1,115 @@
+"""Per-view policy: one row per endpoint, gathered once when serving starts.
+
+Every per-view decorator of the production layer (``@csrf_exempt``,
+``@rate_limit``, ``@header_profile``, ``@security_headers``, the ``@csp_*``
+family, ``@json_errors``) only records a column in one attribute of the view,
+:data:`POLICY_ATTR`. When the app starts serving, :class:`PolicyTable` reads
+that attribute once per endpoint into a frozen :class:`ViewPolicy`; every
+feature then reads its column from the request's row, a dict lookup, instead
+of looking the view up again. Requests that match no route (404, 405) share
+one row of their own.
+
+A new per-view policy is a new column here, plus the decorator that sets it::
+
+    @rate_limit("10/minute")
+    @csrf_exempt
+    async def webhook(): ...
+
+    policies.row("webhook").csrf_exempt  # True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from quart import Quart, current_app, request
+
+from shipshape.typing import ViewT
+
+if TYPE_CHECKING:
+    from shipshape.csp import Policy
+    from shipshape.headers import Profile
+    from shipshape.ratelimit.limiter import RateRule
+
+#: The one attribute the per-view decorators set: a mapping of column -> value.
+POLICY_ATTR = "_shipshape_policy"
+
+CSPChange = Callable[["Policy"], "Policy | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPolicy:
+    """What the production layer does for one endpoint's requests."""
+
+    #: The endpoint, or ``None`` for requests that match no route.
+    endpoint: str | None
+    #: Skip the CSRF check (:func:`shipshape.csrf.csrf_exempt`).
+    csrf_exempt: bool = False
+    #: Answer errors in JSON whatever the client accepts (``@json_errors``).
+    json_errors: bool = False
+    #: Limits and key function (:func:`shipshape.ratelimit.rate_limit`), or none.
+    rate_limit: RateRule | None = None
+    #: The header profile, or ``None`` to choose by the response's media type.
+    header_profile: Profile | None = None
+    #: Headers set (a string) or dropped (``None``) for this view.
+    header_overrides: Mapping[str, str | None] = field(default_factory=lambda: MappingProxyType({}))
+    #: A change to the profile's CSP (``@csp_extend``, ``@csp_replace``, ``@csp_exempt``).
+    csp_change: CSPChange | None = None
+
+    @classmethod
+    def of(cls, endpoint: str, view: Callable[..., Any] | None) -> ViewPolicy:
+        """The row for ``endpoint`` from what the decorators recorded on ``view``."""
+        columns = dict(view_columns(view)) if view is not None else {}
+        if "header_overrides" in columns:
+            columns["header_overrides"] = MappingProxyType(dict(columns["header_overrides"]))
+        if endpoint == "static" or endpoint.endswith(".static"):
+            columns.setdefault("header_profile", "static")  # Quart's own static routes
+        return cls(endpoint=endpoint, **columns)
+
+
+COLUMNS = frozenset(f.name for f in fields(ViewPolicy)) - {"endpoint"}
+
+
+def view_columns(view: Callable[..., Any]) -> Mapping[str, Any]:
+    """The columns recorded on ``view`` so far."""
+    columns: Mapping[str, Any] = getattr(view, POLICY_ATTR, MappingProxyType({}))
+    return columns
+
+
+def set_columns(view: ViewT, **columns: Any) -> ViewT:
+    """Record policy columns on ``view``; what a per-view decorator does, and all it does."""
+    unknown = set(columns) - COLUMNS
+    if unknown:
+        raise TypeError(f"unknown view policy columns {sorted(unknown)}")
+    setattr(view, POLICY_ATTR, MappingProxyType({**view_columns(view), **columns}))
+    return view
+
+
+class PolicyTable:
+    """Every endpoint's :class:`ViewPolicy`, built when serving starts."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, ViewPolicy] = {}
+        self.unrouted = ViewPolicy(endpoint=None)
+
+    def build(self, app: Quart) -> None:
+        self.rows = {
+            endpoint: ViewPolicy.of(endpoint, view) for endpoint, view in app.view_functions.items()
+        }
+
+    def row(self, endpoint: str | None) -> ViewPolicy:
+        """The row of ``endpoint``; a route added after start-up gets one on first use."""
+        if endpoint is None:
+            return self.unrouted
+        found = self.rows.get(endpoint)
+        if found is None:
+            found = ViewPolicy.of(endpoint, current_app.view_functions.get(endpoint))
+            self.rows[endpoint] = found
+        return found
+
+    def current(self) -> ViewPolicy:
+        """The row of the request being handled."""
+        return self.row(request.endpoint)

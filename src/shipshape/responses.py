@@ -1,0 +1,102 @@
+"""Whole responses sent by ASGI middleware, and the wording of every error.
+
+The error wording (:data:`TITLES`, :data:`MESSAGES`) and the choice between
+JSON and HTML (:func:`wants_json`) live here, so that an error answered before
+Quart runs (a refused host, a 406) and one answered by the app's error pages
+(:mod:`shipshape.error_pages`) say the same thing in the same shape: JSON
+``{"error": status, "code": slug, "message": text}`` for API paths and
+clients that prefer JSON, an HTML page otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from shipshape.scope import header
+from shipshape.typing import RawHeaders, Scope, Send
+
+TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Page not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    413: "Request too large",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Service unavailable",
+}
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing at this address. Check it, or start again from the home page.",
+    405: "This address does not accept that method.",
+    413: "The request body is larger than this site accepts.",
+    429: "Too many requests in a short time. Wait a moment, then try again.",
+    500: "An error occurred on our side. It has been logged; please try again later.",
+    503: "The service is temporarily unavailable. Please try again shortly.",
+}
+#: A JSON client has no home page to start again from.
+API_MESSAGES = {404: "There is nothing at this address."}
+
+# A page made here loads nothing and must not be framed.
+_HTML_CSP = b"default-src 'none'; frame-ancestors 'none'"
+
+
+def wants_json(path: str, accept: str | None, api_prefix: str) -> bool:
+    """True for paths under ``api_prefix`` and clients that prefer JSON to HTML."""
+    if path == api_prefix.rstrip("/") or path.startswith(api_prefix):
+        return True
+    if not accept:
+        return False
+    best = parse_accept_header(accept, MIMEAccept).best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+async def respond(send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
+    """Send a whole response: the start message, then the body in one piece."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def error(
+    scope: Scope,
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    api_prefix: str = "/api/",
+    headers: RawHeaders | None = None,
+) -> None:
+    """An error answered before the app runs, as JSON or HTML like the app's own."""
+    if wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix):
+        body = json.dumps({"error": status, "code": code, "message": message}).encode()
+        kind: RawHeaders = [(b"content-type", b"application/json")]
+    else:
+        title = escape(TITLES.get(status, "Error"))
+        body = (
+            '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n'
+            f"<title>{title}</title>\n<h1>{title}</h1>\n<p>{escape(message)}</p>\n</html>\n"
+        ).encode()
+        kind = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-security-policy", _HTML_CSP),
+        ]
+    await respond(
+        send,
+        status,
+        [
+            *kind,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"no-store"),
+            *(headers or []),
+        ],
+        body,
+    )
