@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from quart import Quart
@@ -111,3 +111,29 @@ async def asgi_call(
         body=body,
         seen=seen[-1] if len(seen) > before else None,
     )
+
+
+def asgi_of(app: Quart) -> ASGIApp:
+    """The app's ASGI callable with Shipshape's middleware, as a server calls it."""
+    return cast(ASGIApp, app.asgi_app)
+
+
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], client: str = "192.0.2.7"
+) -> Scope:
+    """A complete HTTP scope, as a server builds it for Quart."""
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "asgi": {"spec_version": "2.3"},
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), *headers],
+        "client": (client, 1234),
+        "server": ("127.0.0.1", 5000),
+        "extensions": {},
+    }

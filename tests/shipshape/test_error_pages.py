@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from quart import Quart, abort
 from werkzeug.exceptions import TooManyRequests
 
-from shipshape.responses import TITLES
+from shipshape.error_pages import has_own_description
+from shipshape.ratelimit import rate_limit
+from shipshape.responses import MESSAGES, TITLES
 from tests.shipshape.conftest import MakeApp
 
 
@@ -96,3 +100,80 @@ async def test_api_prefix_root_is_json(app: Quart) -> None:
     async with app.test_app():
         response = await app.test_client().get("/api", headers={"Accept": "text/html"})
         assert response.content_type == "application/json"
+
+
+async def test_the_500_log_line_carries_its_request_lines_id(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: the id was put on the scope and never read, so a 500 could not be matched."""
+    caplog.set_level(logging.INFO)
+    async with app.test_app():
+        response = await app.test_client().get("/boom")
+    request_id = response.headers["X-Request-ID"]
+    (error,) = [r for r in caplog.records if r.name == "shipshape.errors"]
+    (line,) = [r for r in caplog.records if r.name == "shipshape.request"]
+    assert error.__dict__["request_id"] == request_id == line.__dict__["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("accept", "message"),
+    [
+        ("text/html", MESSAGES[429]),
+        ("application/json", MESSAGES[429]),
+    ],
+)
+async def test_a_429_says_the_apps_own_words(app: Quart, accept: str, message: str) -> None:
+    """Regression: Werkzeug's "This user has exceeded an allotted request count" showed."""
+    async with app.test_app():
+        response = await app.test_client().get("/slow-down", headers={"Accept": accept})
+        body = await response.get_data(as_text=True)
+    assert message in body
+    assert "allotted" not in body
+
+
+async def test_rate_limited_page_says_the_apps_own_words(make_app: MakeApp) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False)
+
+    @app.get("/once")
+    @rate_limit("1/minute")
+    async def once() -> str:
+        return "ok"
+
+    async with app.test_app():
+        client = app.test_client()
+        await client.get("/once")
+        response = await client.get("/once")
+        body = await response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert MESSAGES[429] in body and "allotted" not in body
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "message"),
+    [
+        ("/api/nothing", "application/json", "There is nothing at this address."),
+        ("/nothing", "application/json", "There is nothing at this address."),
+        ("/nothing", "text/html", MESSAGES[404]),
+    ],
+)
+async def test_json_404s_do_not_send_clients_to_the_home_page(
+    app: Quart, path: str, accept: str, message: str
+) -> None:
+    async with app.test_app():
+        response = await app.test_client().get(path, headers={"Accept": accept})
+        body = await response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert message in body
+    if accept == "application/json":
+        assert "home page" not in body
+
+
+def test_own_descriptions_are_told_from_werkzeugs_stock_ones() -> None:
+    from werkzeug.exceptions import NotFound
+
+    from shipshape.csrf import CSRFError
+
+    assert not has_own_description(TooManyRequests())
+    assert not has_own_description(NotFound())
+    assert has_own_description(NotFound("No thing with id 7"))
+    assert has_own_description(CSRFError("missing token"))

@@ -7,7 +7,7 @@ import pytest
 
 from shipshape.compression import compress, decompress
 from shipshape.static import StaticFiles, content_type, etag_matches, parse_range, scan
-from tests.shipshape.conftest import Exchange, asgi_call, recorder
+from tests.shipshape.conftest import Exchange, MakeApp, asgi_call, recorder
 
 BODY = b"".join(b".rule-%d{color:red}\n" % i for i in range(400))
 HASHED = "site-0123456789abcdef.min.css"
@@ -235,3 +235,48 @@ def test_parse_range_edge_cases() -> None:
     assert parse_range("bytes=0-0", 0) is False
     assert parse_range("bytes=-5", 0) is False
     assert parse_range("bytes=-500", 10) == (0, 9)
+
+
+async def test_through_the_whole_stack_static_files_skip_dynamic_compression(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: static files sat inside the compression middleware.
+
+    A file with no precompressed sibling was recompressed on every request and
+    its strong ETag came back weakened; ``identity;q=0`` got the compression
+    middleware's 406 before the static fallback could run.
+    """
+    (tmp_path / "manifest.json").write_text("{}")
+    plain = b"body { color: red; }\n" * 100  # compressible, no sibling
+    (tmp_path / "plain.css").write_bytes(plain)
+    hashed = "app-0123456789abcdef.min.js"
+    script = b"console.log('shipshape');\n" * 100
+    (tmp_path / hashed).write_bytes(script)
+    (tmp_path / (hashed + ".br")).write_bytes(compress(script, "br", 11))
+
+    def no_compression_per_request(*args: object) -> bytes:
+        raise AssertionError("a static file was compressed per request")
+
+    monkeypatch.setattr("shipshape.compression.middleware.compress", no_compression_per_request)
+    monkeypatch.setattr("shipshape.compression.middleware.encoder", no_compression_per_request)
+    app = make_app()
+    async with app.test_app():
+        client = app.test_client()
+        response = await client.get("/static/plain.css", headers={"Accept-Encoding": "br, gzip"})
+        assert response.status_code == 200
+        assert "Content-Encoding" not in response.headers
+        assert await response.get_data() == plain
+        etag = response.headers["ETag"]
+        assert etag.startswith('"') and not etag.startswith("W/"), "the strong ETag is kept"
+        again = await client.get("/static/plain.css", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+
+        forbidden = await client.get(
+            f"/static/{hashed}", headers={"Accept-Encoding": "identity;q=0"}
+        )
+        assert forbidden.status_code == 200, "the static fallback answers, not a 406"
+        assert await forbidden.get_data() == script
+
+        br = await client.get(f"/static/{hashed}", headers={"Accept-Encoding": "br"})
+        assert br.headers["Content-Encoding"] == "br"
+        assert decompress(await br.get_data(as_text=False), "br") == script
