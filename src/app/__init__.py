@@ -16,7 +16,7 @@ from typing import Any
 from quart import Quart
 
 from shipshape import Shipshape, environ_config
-from shipshape.assets import Bundle
+from shipshape.bundling import Bundle
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

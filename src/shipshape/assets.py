@@ -23,16 +23,55 @@ from quart import Quart, current_app
 
 from shipshape.bundling import AssetError, Bundle, Echo, ManifestEntry, build, read_manifest
 from shipshape.csp import csp_nonce
-
-__all__ = ["AssetError", "Assets", "Bundle", "ManifestEntry", "build", "load_manifest"]
-
+from shipshape.options import (
+    ON_IN_DEVELOPMENT,
+    Derived,
+    Option,
+    apply,
+    flag,
+    is_folder,
+    is_prefix,
+    sequence_of,
+)
 
 _NONCE_SLOT = "\x00nonce\x00"  # cannot occur in a URL, a digest or an attribute
 
-
-def load_manifest(out_dir: Path) -> dict[str, ManifestEntry]:
-    """The manifest in ``out_dir``; :class:`AssetError` when missing or unreadable."""
-    return read_manifest(out_dir)
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "SHIPSHAPE_ASSET_BUNDLES",
+        (),
+        "a sequence of `shipshape.bundling.Bundle`",
+        "the CSS and JS bundles to build",
+        sequence_of(Bundle, "Bundle"),
+    ),
+    Option(
+        "SHIPSHAPE_ASSET_ROOT",
+        Derived(lambda app: app.root_path, "the app's root path"),
+        "a folder",
+        "where bundle sources are found",
+        is_folder,
+    ),
+    Option(
+        "SHIPSHAPE_ASSET_DIR",
+        Derived(lambda app: app.static_folder, "the app's static folder"),
+        "a folder",
+        "the build output, served at `SHIPSHAPE_STATIC_URL`",
+        is_folder,
+    ),
+    Option(
+        "SHIPSHAPE_STATIC_URL",
+        "/static/",
+        "a path ending in `/`",
+        "URL prefix of built files",
+        is_prefix,
+    ),
+    flag(
+        "SHIPSHAPE_ASSET_CDN",
+        False,
+        "vendor bundles from jsDelivr with the npm file's SRI (docs/assets.md)",
+    ),
+    flag("SHIPSHAPE_ASSET_AUTOBUILD", ON_IN_DEVELOPMENT, "rebuild changed bundles at start-up"),
+)
 
 
 def template_asset_names(app: Quart) -> dict[str, str]:
@@ -69,14 +108,7 @@ class Assets:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        app.config.setdefault("SHIPSHAPE_ASSET_BUNDLES", ())
-        app.config.setdefault("SHIPSHAPE_ASSET_ROOT", app.root_path)
-        app.config.setdefault("SHIPSHAPE_ASSET_DIR", app.static_folder)
-        app.config.setdefault("SHIPSHAPE_STATIC_URL", "/static/")
-        app.config.setdefault("SHIPSHAPE_ASSET_CDN", False)
-        app.config.setdefault(
-            "SHIPSHAPE_ASSET_AUTOBUILD", app.config.get("APP_ENV") == "development"
-        )
+        apply(app, OPTIONS)
         self.use_cdn = bool(app.config["SHIPSHAPE_ASSET_CDN"])
         if app.config["SHIPSHAPE_ASSET_AUTOBUILD"] and app.config["SHIPSHAPE_ASSET_BUNDLES"]:
             # Development: each (re)start rebuilds what changed, before the
@@ -100,7 +132,7 @@ class Assets:
 
     def load(self, app: Quart) -> None:
         """Load the manifest and check every bundle and template name against it."""
-        manifest = load_manifest(Path(app.config["SHIPSHAPE_ASSET_DIR"]))
+        manifest = read_manifest(Path(app.config["SHIPSHAPE_ASSET_DIR"]))
         wanted = {bundle.name: "SHIPSHAPE_ASSET_BUNDLES" for bundle in self.bundles(app)}
         wanted.update(template_asset_names(app))
         for name, where in sorted(wanted.items()):

@@ -21,6 +21,7 @@ from quart import Quart
 
 from shipshape.config import Settings, parse_workers
 from shipshape.csp import Policy
+from shipshape.ratelimit.store import MemoryStore
 
 Severity = Literal["error", "warning"]
 
@@ -51,6 +52,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _limits_in_memory(app: Quart) -> bool:
+    """True when the app's rate limits live in this process, whatever ``REDIS_URL`` says."""
+    limiter = getattr(app.extensions.get("shipshape"), "ratelimiter", None)
+    return limiter is not None and isinstance(limiter.store, MemoryStore)
 
 
 def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) -> list[Finding]:
@@ -90,13 +97,18 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "ALLOWED_HOSTS allows any Host header",
             "list the site's host names in ALLOWED_HOSTS",
         )
-    if settings.redis_url is None and workers > 1:
+    if workers > 1 and _limits_in_memory(app):
+        unused = (
+            " (REDIS_URL is set, but the Redis store is not built yet)"
+            if (settings.redis_url is not None)
+            else ""
+        )
         add(
             "shipshape.W006",
             "warning",
             f"rate limits are kept in memory with {workers} workers, so each limit "
-            f"is multiplied by {workers}",
-            "set REDIS_URL to share the limits between workers",
+            f"is multiplied by {workers}{unused}",
+            "run one worker, or share the limits in Redis once the Redis store lands",
         )
     if settings.trusted_proxies > 0 and not _is_loopback(settings.host):
         add(

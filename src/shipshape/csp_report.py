@@ -18,7 +18,8 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from shipshape.csrf import csrf_exempt
 from shipshape.error_pages import json_errors
-from shipshape.headers import header_profile
+from shipshape.headers import REPORT_PATH, header_profile
+from shipshape.options import Option, apply, is_rate_limits
 from shipshape.ratelimit.limiter import rate_limit
 
 REPORT_MAX_BYTES = 64 * 1024  # a real report is a few hundred bytes; 64 KiB caps abuse
@@ -41,6 +42,18 @@ FIELD_MAX_CHARS = 512  # a logged field is cut here: reports are attacker-contro
 
 logger = logging.getLogger("shipshape.csp")
 
+OPTIONS: tuple[Option, ...] = (
+    REPORT_PATH,
+    # Per client: a page with many violations sends a burst; more is abuse.
+    Option(
+        "SHIPSHAPE_CSP_REPORT_LIMIT",
+        "20/second;120/minute",
+        "limits such as `20/second;120/minute`",
+        "reports accepted per client",
+        is_rate_limits,
+    ),
+)
+
 
 class CSPReports:
     """``POST /csp-report``: logs one line per violation report, answers 204.
@@ -57,9 +70,7 @@ class CSPReports:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
-        # Per client: a page with many violations sends a burst; more is abuse.
-        app.config.setdefault("SHIPSHAPE_CSP_REPORT_LIMIT", "20/second;120/minute")
+        apply(app, OPTIONS)
         if not app.config["SHIPSHAPE_CSP_REPORT_PATH"]:
             return  # reporting turned off
         blueprint = Blueprint("shipshape_csp", __name__)

@@ -33,6 +33,7 @@ from markupsafe import Markup, escape
 from quart import Quart, current_app, request, session
 from werkzeug.exceptions import BadRequest
 
+from shipshape.options import Option, apply, is_name
 from shipshape.pipeline import Pipeline
 from shipshape.policy import ViewPolicy, set_columns
 from shipshape.typing import ViewT
@@ -40,6 +41,18 @@ from shipshape.typing import ViewT
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 SESSION_KEY = "_csrf"
 SECRET_BYTES = 32
+NAME = "letters, digits, `-` and `_`"
+
+OPTIONS: tuple[Option, ...] = (
+    Option("SHIPSHAPE_CSRF_FIELD", "csrf_token", NAME, "the form field of the token", is_name),
+    Option(
+        "SHIPSHAPE_CSRF_HEADER",
+        "X-CSRF-Token",
+        NAME,
+        "the header that JSON and single-page callers send the token in",
+        is_name,
+    ),
+)
 
 
 class CSRFError(BadRequest):
@@ -125,8 +138,7 @@ class CSRFProtect:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        app.config.setdefault("SHIPSHAPE_CSRF_FIELD", "csrf_token")
-        app.config.setdefault("SHIPSHAPE_CSRF_HEADER", "X-CSRF-Token")
+        apply(app, OPTIONS)
         Pipeline.of(app).before("csrf", self.protect)
         app.add_template_global(generate_csrf, "csrf_token")
         app.add_template_global(self.field, "csrf_field")

@@ -15,6 +15,7 @@ from quart import Quart, Response, current_app, jsonify, render_template, reques
 from werkzeug.exceptions import HTTPException
 
 from shipshape.logging import current_request_id
+from shipshape.options import Option, apply, is_prefix, is_text
 from shipshape.pipeline import Pipeline
 from shipshape.policy import PolicyTable, set_columns
 from shipshape.responses import API_MESSAGES, MESSAGES, TITLES, wants_json
@@ -26,6 +27,24 @@ logger = logging.getLogger("shipshape.errors")
 # and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
 _KEPT_HEADERS = frozenset(
     {"allow", "retry-after", "www-authenticate", "ratelimit", "ratelimit-policy"}
+)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "SHIPSHAPE_ERROR_TEMPLATE",
+        "shipshape/error.html",
+        "a template name",
+        "the error page template; it gets `status`, `title` and `message`",
+        is_text,
+    ),
+    Option(
+        "SHIPSHAPE_API_PREFIX",
+        "/api/",
+        "a path ending in `/`",
+        "paths whose errors are always JSON",
+        is_prefix,
+    ),
 )
 
 
@@ -68,8 +87,7 @@ class ErrorPages:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        app.config.setdefault("SHIPSHAPE_ERROR_TEMPLATE", "shipshape/error.html")
-        app.config.setdefault("SHIPSHAPE_API_PREFIX", "/api/")
+        apply(app, OPTIONS)
         self.policies = Pipeline.of(app).policies
         app.register_error_handler(HTTPException, self.handle)
 

@@ -1,26 +1,16 @@
 """``Shipshape(app)``: the one line that turns the production layer on.
 
 Each feature is its own extension, and each can be turned off or tuned
-through ``app.config`` (set before ``Shipshape(app)``; every key below is
-``setdefault``-ed, so the app's values win)::
+through ``app.config``, set before ``Shipshape(app)``; the app's values win
+over the defaults, and every value is checked at start-up::
 
     app.config["SHIPSHAPE_CSRF"] = False          # e.g. a pure token-auth API
     Shipshape(app)
 
-| key | default | feature |
-|---|---|---|
-| ``SHIPSHAPE_ERROR_PAGES`` | on | HTML/JSON error pages (:mod:`shipshape.error_pages`) |
-| ``SHIPSHAPE_CSRF`` | on | app-wide CSRF checks (:mod:`shipshape.csrf`) |
-| ``SHIPSHAPE_HEALTH`` | on | ``/healthz`` and ``/readyz`` (:mod:`shipshape.health`) |
-| ``SHIPSHAPE_ASSETS`` | on | manifest, ``asset()`` and ``assets build`` (:mod:`shipshape.assets`) |
-| ``SHIPSHAPE_STATIC`` | on | serve the asset folder (:mod:`shipshape.static`) |
-| ``SHIPSHAPE_COMPRESSION`` | on | zstd/br/gzip/deflate responses (:mod:`shipshape.compression`) |
-| ``SHIPSHAPE_REQUEST_LOG`` | on | request log lines, ``X-Request-ID`` (:mod:`shipshape.logging`) |
-| ``SHIPSHAPE_HEADERS`` | on | security headers and CSP (:mod:`shipshape.headers`) |
-| ``SHIPSHAPE_CSP_REPORTS`` | on | ``/csp-report`` (:mod:`shipshape.csp_report`) |
-| ``SHIPSHAPE_HOST_CHECK`` | on | ``ALLOWED_HOSTS`` (:mod:`shipshape.hosts`) |
-| ``SHIPSHAPE_FORCE_HTTPS`` | production | HTTP to HTTPS redirect (:mod:`shipshape.https`) |
-| ``MAX_CONTENT_LENGTH`` | 1 MiB | larger request bodies get 413 |
+The switches and the middleware settings are :data:`SWITCHES` and
+:data:`MIDDLEWARE_OPTIONS`; each feature's own keys are its module's
+``OPTIONS``; :data:`ALL_OPTIONS` lists them all, as ``docs/configuration.md``
+does.
 """
 
 from __future__ import annotations
@@ -32,10 +22,12 @@ from typing import Any, cast
 
 from quart import Blueprint, Quart
 
+from shipshape import assets, csp_report, csrf, error_pages, headers, health
 from shipshape.assets import Assets
 from shipshape.check import check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
-from shipshape.config import ConfigError, Settings
+from shipshape.compression.codings import LEVELS_ACCEPTED, checked_levels
+from shipshape.config import Settings
 from shipshape.csp import csp_nonce
 from shipshape.csp_report import CSPReports
 from shipshape.csrf import CSRFProtect
@@ -45,6 +37,17 @@ from shipshape.health import Health
 from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
 from shipshape.logging import RequestLogMiddleware, configure_logging
+from shipshape.options import (
+    ON_IN_PRODUCTION,
+    Derived,
+    Option,
+    apply,
+    flag,
+    is_hosts,
+    is_int,
+    is_paths,
+    items,
+)
 from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter
@@ -52,25 +55,108 @@ from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
 
-DEFAULTS: dict[str, Any] = {
-    "SHIPSHAPE_ERROR_PAGES": True,
-    "SHIPSHAPE_CSRF": True,
-    "SHIPSHAPE_HEALTH": True,
-    "SHIPSHAPE_ASSETS": True,
-    "SHIPSHAPE_REQUEST_LOG": True,
-    "SHIPSHAPE_CONFIGURE_LOGGING": True,
-    "SHIPSHAPE_HEADERS": True,
-    "SHIPSHAPE_CSP_REPORTS": True,
-    "SHIPSHAPE_HOST_CHECK": True,
-    "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": (),
-    "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": LOOPBACK_HOSTS,
-    "SHIPSHAPE_STATIC": True,
-    "SHIPSHAPE_COMPRESSION": True,
-    "SHIPSHAPE_COMPRESSION_MIN_SIZE": MINIMUM_SIZE,
-    "SHIPSHAPE_COMPRESSION_LEVELS": DYNAMIC_LEVELS,
+
+def _feature(key: str, what: str) -> Option:
+    return flag(key, True, what)
+
+
+#: Feature switches, applied before any feature is set up.
+SWITCHES: tuple[Option, ...] = (
+    _feature("SHIPSHAPE_ERROR_PAGES", "HTML/JSON error pages (`shipshape.error_pages`)"),
+    _feature("SHIPSHAPE_CSRF", "app-wide CSRF checks (`shipshape.csrf`)"),
+    _feature("SHIPSHAPE_HEALTH", "`/healthz` and `/readyz` (`shipshape.health`)"),
+    _feature("SHIPSHAPE_ASSETS", "manifest, `asset()` and `assets build` (`shipshape.assets`)"),
+    _feature("SHIPSHAPE_STATIC", "serve `SHIPSHAPE_ASSET_DIR` (`shipshape.static`)"),
+    _feature("SHIPSHAPE_COMPRESSION", "compress dynamic responses (`shipshape.compression`)"),
+    _feature("SHIPSHAPE_REQUEST_LOG", "a log line per request and `X-Request-ID`"),
+    _feature("SHIPSHAPE_CONFIGURE_LOGGING", "JSON lines in production, readable lines otherwise"),
+    _feature(
+        "SHIPSHAPE_HEADERS",
+        "security headers and CSP (docs/security.md); off only behind a proxy that sets them",
+    ),
+    _feature("SHIPSHAPE_CSP_REPORTS", "the `/csp-report` endpoint (`shipshape.csp_report`)"),
+    _feature("SHIPSHAPE_HOST_CHECK", "400 for a `Host` not in `ALLOWED_HOSTS`"),
     # 1 MiB: ample for forms and JSON; uploads should stream to storage instead.
-    "MAX_CONTENT_LENGTH": 1024 * 1024,
-}
+    Option(
+        "MAX_CONTENT_LENGTH",
+        1024 * 1024,
+        "bytes, 1 or more",
+        "larger request bodies get 413; replaces Quart's 16 MiB",
+        is_int(1),
+        shown="1 MiB",
+    ),
+)
+
+
+def _health_paths(app: Quart) -> tuple[str, ...]:
+    return (
+        app.config.get("SHIPSHAPE_HEALTH_PATH", "/healthz"),
+        app.config.get("SHIPSHAPE_READY_PATH", "/readyz"),
+    )
+
+
+def _networks(value: object) -> tuple[str, ...]:
+    networks = tuple(str(item) for item in items(value))
+    parse_networks(networks)  # ValueError for a bad one
+    return networks
+
+
+#: Settings of the byte-level middleware, applied when it is wrapped around the app.
+MIDDLEWARE_OPTIONS: tuple[Option, ...] = (
+    flag(
+        "SHIPSHAPE_FORCE_HTTPS", ON_IN_PRODUCTION, "redirect plain HTTP (301 GET/HEAD, 308 others)"
+    ),
+    Option(
+        "SHIPSHAPE_HTTPS_EXEMPT_HOSTS",
+        LOOPBACK_HOSTS,
+        "host names",
+        "hosts left on HTTP, so `make serve` can be tried locally; `()` for none",
+        is_hosts,
+        shown="`localhost`, `127.0.0.1`, `[::1]`",
+    ),
+    Option(
+        "SHIPSHAPE_HTTPS_EXEMPT_PATHS",
+        Derived(_health_paths, "the health paths"),
+        "paths",
+        "paths left on HTTP, for load-balancer probes",
+        is_paths,
+    ),
+    Option(
+        "SHIPSHAPE_TRUSTED_PROXY_NETWORKS",
+        (),
+        "IP networks such as `10.0.0.0/8`",
+        "networks the direct peer must be in before `TRUSTED_PROXIES` applies",
+        _networks,
+    ),
+    Option(
+        "SHIPSHAPE_COMPRESSION_MIN_SIZE",
+        MINIMUM_SIZE,
+        "bytes, 0 or more",
+        "smaller bodies are sent as they are",
+        is_int(0),
+        shown=f"`{MINIMUM_SIZE}` bytes",
+    ),
+    Option(
+        "SHIPSHAPE_COMPRESSION_LEVELS",
+        DYNAMIC_LEVELS,
+        LEVELS_ACCEPTED,
+        "levels for dynamic bodies, merged over the defaults (docs/compression.md)",
+        checked_levels,
+        shown=", ".join(f"{name} {level}" for name, level in DYNAMIC_LEVELS.items()),
+    ),
+)
+
+#: Every setting, in the order ``docs/configuration.md`` lists them.
+ALL_OPTIONS: tuple[Option, ...] = (
+    *SWITCHES,
+    *error_pages.OPTIONS,
+    *csrf.OPTIONS,
+    *health.OPTIONS,
+    *assets.OPTIONS,
+    *headers.OPTIONS,
+    *(option for option in csp_report.OPTIONS if option not in headers.OPTIONS),
+    *MIDDLEWARE_OPTIONS,
+)
 
 
 class Shipshape:
@@ -96,12 +182,11 @@ class Shipshape:
     def init_app(self, app: Quart) -> None:
         if "shipshape" in app.extensions:
             raise RuntimeError("Shipshape is already initialised on this app")
-        for key, value in DEFAULTS.items():
-            _set_default(app, key, value)
         # Quart's default config carries SECRET_KEY=None; Settings treats it as unset.
         self.settings = settings = Settings.from_mapping(app.config)
         app.config["SECRET_KEY"] = settings.secret_key
         app.config["APP_ENV"] = settings.app_env  # read by features' defaults
+        apply(app, SWITCHES)
         app.config.setdefault("TESTING", settings.app_env == "testing")
         self._configure_session_cookie(app, settings)
         install_session_interface(app)
@@ -138,25 +223,11 @@ class Shipshape:
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:
         """Wrap Quart in the byte-level middleware, in :data:`~shipshape.pipeline.ASGI_LAYERS`
         order (outermost first); a layer that is switched off is left out."""
+        apply(app, MIDDLEWARE_OPTIONS)
         config = app.config
-        config.setdefault("SHIPSHAPE_FORCE_HTTPS", settings.is_production)
-        config.setdefault(
-            "SHIPSHAPE_HTTPS_EXEMPT_PATHS",
-            (
-                config.get("SHIPSHAPE_HEALTH_PATH", "/healthz"),
-                config.get("SHIPSHAPE_READY_PATH", "/readyz"),
-            ),
-        )
-        try:
-            networks = parse_networks(config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"])
-        except ValueError:
-            raise ConfigError(
-                "SHIPSHAPE_TRUSTED_PROXY_NETWORKS",
-                "IP networks such as 10.0.0.0/8",
-                config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"],
-            ) from None
+        networks = parse_networks(config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"])
         api_prefix = config.get("SHIPSHAPE_API_PREFIX", "/api/")
-        headers = self.headers
+        security = self.headers
         layers: dict[str, Callable[[ASGIApp], ASGIApp] | None] = {
             "proxy": partial(
                 ProxyMiddleware, trusted_hops=settings.trusted_proxies, trusted_networks=networks
@@ -184,8 +255,8 @@ class Shipshape:
                 StaticFiles,
                 root=Path(config["SHIPSHAPE_ASSET_DIR"]),
                 prefix=config["SHIPSHAPE_STATIC_URL"],
-                headers=headers.static_headers() if headers is not None else (),
-                hsts=headers.hsts if headers is not None else None,
+                headers=security.static_headers() if security is not None else (),
+                hsts=security.hsts if security is not None else None,
             )
             if self.assets is not None and config["SHIPSHAPE_STATIC"]
             else None,
@@ -197,7 +268,7 @@ class Shipshape:
             )
             if config["SHIPSHAPE_COMPRESSION"]
             else None,
-            "security_headers": SecurityHeadersMiddleware if headers is not None else None,
+            "security_headers": SecurityHeadersMiddleware if security is not None else None,
         }
         if tuple(layers) != ASGI_LAYERS:  # pragma: no cover - a developer's slip, caught in tests
             raise RuntimeError("the ASGI layers must follow shipshape.pipeline.ASGI_LAYERS")

@@ -28,12 +28,22 @@ Why each default (OWASP Secure Headers Project, and the specs cited):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from quart import Quart, Response, request
 
 from shipshape.config import Settings
 from shipshape.csp import API_POLICY, HTML_POLICY, Policy, csp_nonce
+from shipshape.options import (
+    ON_IN_PRODUCTION,
+    Option,
+    apply,
+    flag,
+    is_header_value,
+    is_int,
+    is_optional_path,
+    one_of,
+)
 from shipshape.pipeline import Pipeline
 from shipshape.policy import ViewPolicy, set_columns, view_columns
 from shipshape.typing import ASGIApp, Message, RawHeaders, Receive, Scope, Send, ViewT
@@ -70,23 +80,67 @@ PERMISSIONS_POLICY = ", ".join(
     )
 )
 
-DEFAULTS: dict[str, Any] = {
-    "SHIPSHAPE_CSP_HTML": HTML_POLICY,
-    "SHIPSHAPE_CSP_SPA": HTML_POLICY,
-    "SHIPSHAPE_CSP_API": API_POLICY,
-    "SHIPSHAPE_CSP_REPORT_ONLY": False,
-    "SHIPSHAPE_COOP": "same-origin",
-    "SHIPSHAPE_COEP": "require-corp",
-    "SHIPSHAPE_CORP": "same-origin",
-    "SHIPSHAPE_REFERRER_POLICY": "strict-origin-when-cross-origin",
-    "SHIPSHAPE_FRAME_OPTIONS": "SAMEORIGIN",
-    "SHIPSHAPE_PERMISSIONS_POLICY": PERMISSIONS_POLICY,
+
+def is_policy(value: object) -> Policy | None:
+    if value is not None and not isinstance(value, Policy):
+        raise ValueError("not a Policy")
+    return value
+
+
+POLICY = "a `shipshape.csp.Policy`, or `None` for no CSP"
+#: ``SHIPSHAPE_CSP_REPORT_PATH`` is read here (``report-uri``, ``Reporting-Endpoints``)
+#: and by :mod:`shipshape.csp_report`, which serves it.
+REPORT_PATH = Option(
+    "SHIPSHAPE_CSP_REPORT_PATH",
+    "/csp-report",
+    "a path, or `None` for no reporting",
+    "where browsers send CSP violation reports",
+    is_optional_path,
+)
+OPTIONS: tuple[Option, ...] = (
+    Option("SHIPSHAPE_CSP_HTML", HTML_POLICY, POLICY, "the HTML pages' CSP", is_policy,
+           shown="strict, nonce-based (docs/security.md)"),
+    Option("SHIPSHAPE_CSP_SPA", HTML_POLICY, POLICY, "the single-page app index's CSP",
+           is_policy, shown="as `SHIPSHAPE_CSP_HTML`"),
+    Option("SHIPSHAPE_CSP_API", API_POLICY, POLICY, "the CSP of JSON and other non-HTML responses",
+           is_policy, shown="`default-src 'none'; frame-ancestors 'none'`"),
+    flag("SHIPSHAPE_CSP_REPORT_ONLY", False,
+         "send `Content-Security-Policy-Report-Only` instead (a `check --deploy` warning)"),
+    REPORT_PATH,
+    Option("SHIPSHAPE_COOP", "same-origin",
+           "`same-origin`, `same-origin-allow-popups`, `noopener-allow-popups`, `unsafe-none` "
+           "or `None`",
+           "`Cross-Origin-Opener-Policy`",
+           one_of("same-origin", "same-origin-allow-popups", "noopener-allow-popups",
+                  "unsafe-none")),
+    Option("SHIPSHAPE_COEP", "require-corp",
+           "`require-corp`, `credentialless`, `unsafe-none` or `None`",
+           "`Cross-Origin-Embedder-Policy`; third-party embeds without CORP need it relaxed",
+           one_of("require-corp", "credentialless", "unsafe-none")),
+    Option("SHIPSHAPE_CORP", "same-origin", "`same-origin`, `same-site`, `cross-origin` or `None`",
+           "`Cross-Origin-Resource-Policy`", one_of("same-origin", "same-site", "cross-origin")),
+    Option("SHIPSHAPE_REFERRER_POLICY", "strict-origin-when-cross-origin",
+           "a `Referrer-Policy` token or `None`", "`Referrer-Policy`",
+           one_of("no-referrer", "no-referrer-when-downgrade", "origin", "origin-when-cross-origin",
+                  "same-origin", "strict-origin", "strict-origin-when-cross-origin",
+                  "unsafe-url")),
+    Option("SHIPSHAPE_FRAME_OPTIONS", "SAMEORIGIN", "`DENY`, `SAMEORIGIN` or `None`",
+           "`X-Frame-Options` for old browsers (CSP `frame-ancestors 'none'` is stricter)",
+           one_of("DENY", "SAMEORIGIN")),
+    Option("SHIPSHAPE_PERMISSIONS_POLICY", PERMISSIONS_POLICY, "a header value or `None`",
+           "`Permissions-Policy`", is_header_value, shown="every feature off"),
     # OWASP: "0" turns the removed, exploitable XSS auditor off; see the module doc.
-    "SHIPSHAPE_XSS_PROTECTION": "0",
-    "SHIPSHAPE_HSTS_MAX_AGE": 63072000,  # seconds: two years, the preload list's minimum
-    "SHIPSHAPE_HSTS_INCLUDE_SUBDOMAINS": True,
-    "SHIPSHAPE_HSTS_PRELOAD": False,
-}
+    Option("SHIPSHAPE_XSS_PROTECTION", "0", "`0`, `1`, `1; mode=block` or `None`",
+           "`X-XSS-Protection`; `0` turns the old, exploitable auditor off",
+           one_of("0", "1", "1; mode=block")),
+    flag("SHIPSHAPE_HSTS", ON_IN_PRODUCTION, "`Strict-Transport-Security`, over HTTPS only"),
+    Option("SHIPSHAPE_HSTS_MAX_AGE", 63072000, "whole seconds, 0 or more",
+           "HSTS `max-age`: two years, the preload list's minimum", is_int(0),
+           shown="`63072000` s"),
+    flag("SHIPSHAPE_HSTS_INCLUDE_SUBDOMAINS", True, "HSTS `includeSubDomains`"),
+    flag("SHIPSHAPE_HSTS_PRELOAD", False,
+         "HSTS `preload`; leaving the preload list takes months, so it is opt-in"),
+)  # fmt: skip
 
 
 def header_profile(kind: Profile) -> Callable[[ViewT], ViewT]:
@@ -118,8 +172,7 @@ def security_headers(**overrides: str | None) -> Callable[[ViewT], ViewT]:
 class SecurityHeaders:
     """Adds the profile headers to every response.
 
-    Config: the ``SHIPSHAPE_*`` keys in :data:`DEFAULTS`, plus ``SHIPSHAPE_HSTS``
-    (on in production) and ``SHIPSHAPE_CSP_REPORT_PATH``. A value of ``None``
+    Config: the ``SHIPSHAPE_*`` keys in :data:`OPTIONS`. A value of ``None``
     turns that header off.
     """
 
@@ -139,16 +192,13 @@ class SecurityHeaders:
             self.init_app(app, settings, cdn_origins=cdn_origins)
 
     def init_app(self, app: Quart, settings: Settings, *, cdn_origins: Sequence[str] = ()) -> None:
-        for key, value in DEFAULTS.items():
-            app.config.setdefault(key, value)
+        apply(app, OPTIONS)
         if cdn_origins:  # assets from a CDN: allow its origin for what it serves, nothing more
             for key in ("SHIPSHAPE_CSP_HTML", "SHIPSHAPE_CSP_SPA"):
                 if app.config[key] is not None:
                     app.config[key] = app.config[key].extend(
                         script_src=cdn_origins, style_src=cdn_origins, font_src=cdn_origins
                     )
-        app.config.setdefault("SHIPSHAPE_HSTS", settings.is_production)
-        app.config.setdefault("SHIPSHAPE_CSP_REPORT_PATH", "/csp-report")
         config = app.config
         self.production = settings.is_production
         self.report_path: str | None = config["SHIPSHAPE_CSP_REPORT_PATH"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, jsonify
 
+from shipshape.options import Option, apply, is_path, is_seconds
 from shipshape.typing import ReadinessCheck
 
 logger = logging.getLogger("shipshape.health")
@@ -25,6 +26,19 @@ logger = logging.getLogger("shipshape.health")
 # A readiness probe must answer before the orchestrator's own timeout
 # (Kubernetes' default is 1 s); a check slower than this counts as failed.
 DEFAULT_CHECK_TIMEOUT = 0.9  # seconds
+
+OPTIONS: tuple[Option, ...] = (
+    Option("SHIPSHAPE_HEALTH_PATH", "/healthz", "a path", "the liveness probe", is_path),
+    Option("SHIPSHAPE_READY_PATH", "/readyz", "a path", "the readiness probe", is_path),
+    Option(
+        "SHIPSHAPE_READY_TIMEOUT",
+        DEFAULT_CHECK_TIMEOUT,
+        "seconds, over 0 and at most 60",
+        "time allowed each readiness check, under Kubernetes' 1 s probe timeout",
+        is_seconds(0, 60),
+        shown="`0.9` s",
+    ),
+)
 
 
 class Health:
@@ -40,9 +54,7 @@ class Health:
             self.init_app(app)
 
     def init_app(self, app: Quart) -> None:
-        app.config.setdefault("SHIPSHAPE_HEALTH_PATH", "/healthz")
-        app.config.setdefault("SHIPSHAPE_READY_PATH", "/readyz")
-        app.config.setdefault("SHIPSHAPE_READY_TIMEOUT", DEFAULT_CHECK_TIMEOUT)
+        apply(app, OPTIONS)
         blueprint = Blueprint("shipshape_health", __name__)
         blueprint.add_url_rule(app.config["SHIPSHAPE_HEALTH_PATH"], "healthz", self.healthz)
         blueprint.add_url_rule(app.config["SHIPSHAPE_READY_PATH"], "readyz", self.readyz)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from quart import Quart, render_template_string
 from quart.testing.app import LifespanError
 
-from shipshape.assets import AssetError, Bundle, build, load_manifest
+from shipshape.bundling import AssetError, Bundle, build, read_manifest
 from tests.shipshape.conftest import BUNDLES, MakeApp
 
 
@@ -49,7 +49,7 @@ async def test_cli_build_then_tags_with_sri(
         html = await response.get_data(as_text=True)
     nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
     assert nonce is not None
-    manifest = load_manifest(out)
+    manifest = read_manifest(out)
     assert html == (
         f'<link rel="stylesheet" href="/static/{manifest["site.css"].path}" '
         f'integrity="{manifest["site.css"].integrity}" crossorigin="anonymous" '

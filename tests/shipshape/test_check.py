@@ -18,7 +18,7 @@ PRODUCTION = {
 }
 
 
-def ids(make_app: MakeApp, workers: int = 4, deploy: bool = True, **config: Any) -> set[str]:
+def ids(make_app: MakeApp, workers: int = 1, deploy: bool = True, **config: Any) -> set[str]:
     app = make_app(SHIPSHAPE_ASSETS=False, **{**PRODUCTION, **config})
     settings = app.extensions["shipshape"].settings
     return {f.id for f in run_checks(app, settings, deploy=deploy, workers=workers)}
@@ -46,6 +46,8 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
         ({"ALLOWED_HOSTS": "*"}, 1, {"shipshape.W005"}),
         ({"REDIS_URL": ""}, 4, {"shipshape.W006"}),
         ({"REDIS_URL": ""}, 1, set()),
+        # REDIS_URL is parsed, but nothing uses it yet: the limits are still per process.
+        ({}, 4, {"shipshape.W006"}),
         ({"TRUSTED_PROXIES": 1, "HOST": "0.0.0.0"}, 1, {"shipshape.W007"}),  # noqa: S104
         ({"TRUSTED_PROXIES": 1, "HOST": "localhost"}, 1, set()),
         ({"TRUSTED_PROXIES": 1, "HOST": "::1"}, 1, set()),
@@ -73,7 +75,8 @@ def test_entropy_ranks_keys() -> None:
 @pytest.mark.parametrize(
     ("config", "args", "exit_code", "text"),
     [
-        ({}, ["--deploy", "--workers", "2"], 0, "0 error(s), 0 warning(s)"),
+        ({}, ["--deploy", "--workers", "1"], 0, "0 error(s), 0 warning(s)"),
+        ({}, ["--deploy", "--workers", "2"], 0, "the Redis store is not built yet"),
         ({"SECRET_KEY": "b" * 40}, ["--deploy"], 1, "ERROR   shipshape.E004"),
         ({"REDIS_URL": ""}, ["--workers", "3"], 0, "WARNING shipshape.W006"),
     ],
@@ -117,3 +120,15 @@ def test_config_error_finding() -> None:
     finding = config_error_finding(ValueError("ALLOWED_HOSTS: expected a list"))
     assert (finding.id, finding.severity) == ("shipshape.E000", "error")
     assert "ALLOWED_HOSTS: expected a list" in str(finding)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_a_bad_web_concurrency_is_one_line(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", value)
+    app = make_app(SHIPSHAPE_ASSETS=False, **PRODUCTION)
+    result = CliRunner().invoke(app.cli, ["check"])
+    assert result.exit_code == 2
+    assert "WEB_CONCURRENCY: expected an integer from 1 to 256" in result.output
+    assert "Traceback" not in result.output
