@@ -136,13 +136,20 @@ def get(url: str, accept: str) -> tuple[int, bytes, str]:
         return response.status, response.read(), response.headers.get("Content-Encoding", "")
 
 
-def start(stack: str, run_dir: Path) -> Server:
-    """Start ``stack`` pinned to its CPU; raise :class:`StackError` if it does not answer."""
+def start(stack: str, run_dir: Path, *, source: Path | None = None, name: str = "") -> Server:
+    """Start ``stack`` pinned to its CPU; raise :class:`StackError` if it does not answer.
+
+    ``source`` runs the stack from another checkout (its ``src`` first on the
+    path), ``name`` tells two servers of one stack apart (``bench/revisions.py``).
+    """
     command = STACKS[stack]
+    name = name or stack
     port = free_port()
     gunicorn = stack.startswith("flask")
     bind = ["--bind", f"127.0.0.1:{port}"] if gunicorn else ["--port", str(port)]
     inherited = os.environ.get("PYTHONPATH")
+    paths = [str(source / "src")] if source is not None else []
+    paths += [str(ROOT), inherited] if inherited else [str(ROOT)]
     env = {
         **os.environ,
         "APP_ENV": "production",
@@ -150,18 +157,18 @@ def start(stack: str, run_dir: Path) -> Server:
         "ALLOWED_HOSTS": "127.0.0.1",
         BODY_FILE_KEY: str(body_file(run_dir)),
         STATIC_DIR_KEY: str(DIST),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), inherited] if inherited else [str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join(paths),
     }
-    log = run_dir / f"{stack}.log"
+    log = run_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             ["taskset", "-c", SERVER_CPU, sys.executable, *command, *bind],
-            cwd=ROOT,
+            cwd=source or ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(stack, port, process, log)
+    server = Server(name, port, process, log)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         server.check_running("start-up")
