@@ -21,7 +21,10 @@ help:
 	@echo "make test   - set up, then lint, type-check and run the test suite with coverage"
 	@echo "make serve  - production mode, one worker per core (needs SECRET_KEY)"
 	@echo "make check  - audit the effective deployment configuration"
+	@echo "make assets - rebuild the hashed, minified CSS/JS bundles and their manifest"
 	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
+	@echo "make observatory - grade the production app with the MDN HTTP Observatory (root)"
+	@echo "make clean  - remove .venv, node_modules, built assets and tool caches"
 
 $(PY_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -90,4 +93,6 @@ observatory: setup assets
 	$(PY) scripts/observatory.py
 
 clean:
-	rm -rf $(VENV) node_modules src/app/static/dist .mypy_cache .ruff_cache .pytest_cache .coverage
+	rm -rf $(VENV) node_modules src/app/static/dist .mypy_cache .ruff_cache .pytest_cache \
+		.hypothesis .coverage .coverage.* htmlcov
+	find . -path ./.git -prune -o -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -17,10 +17,20 @@ import uvicorn
 from app import PROJECT_ROOT, create_app
 from shipshape import Shipshape, ShipshapeError
 from shipshape.check import check_command, config_error_finding, report
+from shipshape.config import MAX_WORKERS, parse_workers
 
 
-def _default_workers() -> int:
-    return int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
+def worker_count(text: str) -> int:
+    """``--workers``: the range ``WEB_CONCURRENCY`` accepts; argparse refuses anything else."""
+    try:
+        number = int(text, 10)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 1 to {MAX_WORKERS}, got {text!r}"
+        )
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,10 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="development server with reload")
     serve = commands.add_parser("serve", help="production server, one worker per core")
-    serve.add_argument("--workers", type=int, default=None)
+    serve.add_argument("--workers", type=worker_count, default=None)
     check = commands.add_parser("check", help="audit the configuration")
     check.add_argument("--deploy", action="store_true")
-    check.add_argument("--workers", type=int, default=None)
+    check.add_argument("--workers", type=worker_count, default=None)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -41,13 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         shipshape: Shipshape = app.extensions["shipshape"]
         if args.command != "check" and shipshape.assets is not None:
             shipshape.assets.load(app)
+        # Only serve and check start or audit workers; --workers wins over the variable.
+        workers = 1
+        if args.command != "run":
+            workers = args.workers or parse_workers(os.environ.get("WEB_CONCURRENCY"))
     except ShipshapeError as exc:
         if args.command == "check":  # report it as a finding, like the other problems
             return report([config_error_finding(exc)], print)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = shipshape.settings
-    workers = args.workers if getattr(args, "workers", None) else _default_workers()
 
     if args.command == "check":
         options = ["--workers", str(workers)] + (["--deploy"] if args.deploy else [])

@@ -1,8 +1,9 @@
-"""``python -m app``: start-up validation as a user meets it, in a real process."""
+"""``python -m app`` and the make targets around it, as a user meets them, in real processes."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,20 @@ import pytest
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
+# Settings under which serve would start and check would pass, apart from the workers.
+PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost"}
+
+
+@pytest.fixture(autouse=True)
+def no_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child processes inherit os.environ; a developer's WEB_CONCURRENCY must not leak in."""
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run_app(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -61,11 +76,12 @@ def test_bad_settings_print_one_line_and_exit_2(
 
 
 def test_check_deploy_passes_a_good_production_config() -> None:
+    # One worker: with more, W006 warns that in-memory limits multiply (no Redis store yet).
     result = run_app(
         "check",
         "--deploy",
         "--workers",
-        "2",
+        "1",
         APP_ENV="production",
         SECRET_KEY="9f2c" * 16,
         ALLOWED_HOSTS="example.com",
@@ -94,3 +110,100 @@ def test_quarts_own_cli_prints_a_bad_setting_without_a_traceback(command: list[s
     assert result.returncode == 2
     assert result.stderr.strip() == "Error: SECRET_KEY: expected at least 32 bytes, got '<1 byte>'"
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", "257"])
+def test_serve_refuses_a_bad_web_concurrency_in_one_line(value: str) -> None:
+    # PORT is free, so a regression that starts the server fails on the timeout.
+    result = run_app("serve", **PRODUCTION, PORT=str(free_port()), WEB_CONCURRENCY=value)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: WEB_CONCURRENCY: expected an integer from 1 to 256, got {value!r}"
+    ]
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_check_reports_a_bad_web_concurrency_as_a_finding(value: str) -> None:
+    result = run_app("check", "--deploy", **PRODUCTION, WEB_CONCURRENCY=value)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "ERROR   shipshape.E000  WEB_CONCURRENCY: expected an integer from 1 to 256, "
+        f"got {value!r}",
+        "        fix: fix the variable it names",
+        "1 error(s), 0 warning(s)",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_check_counts_the_workers_from_web_concurrency() -> None:
+    result = run_app("check", "--deploy", **PRODUCTION, WEB_CONCURRENCY="3")
+    assert result.returncode == 0, result.stdout
+    assert "rate limits are kept in memory with 3 workers" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["serve", "check"])
+@pytest.mark.parametrize("value", ["0", "-1", "abc"])
+def test_a_bad_workers_flag_is_refused_by_argparse(command: str, value: str) -> None:
+    result = run_app(command, "--workers", value, **PRODUCTION, PORT=str(free_port()))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"python -m app {command}: error: argument --workers: "
+        f"expected an integer from 1 to 256, got {value!r}"
+    )
+
+
+def test_the_workers_flag_wins_over_a_bad_web_concurrency() -> None:
+    result = run_app("check", "--workers", "2", **PRODUCTION, WEB_CONCURRENCY="abc")
+    assert "with 2 workers" in result.stdout, result.stdout
+    assert "WEB_CONCURRENCY" not in result.stdout
+
+
+def run_make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_make_help_lists_every_command_a_user_runs() -> None:
+    result = run_make()
+    assert result.returncode == 0, result.stderr
+    listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("make ")}
+    assert listed == {"run", "test", "serve", "check", "assets", "bench", "observatory", "clean"}
+
+
+def test_make_clean_removes_what_the_tools_leave_behind(tmp_path: Path) -> None:
+    left_behind = [
+        ".venv/bin",
+        "node_modules/bootstrap",
+        "src/app/static/dist",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".hypothesis/examples",
+        "src/shipshape.egg-info",
+        "other.egg-info",
+    ]
+    kept = ["src/app/static/src", "src/shipshape", "instance", ".git/refs"]
+    for folder in left_behind + kept:
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / ".coverage").write_text("")
+    result = run_make("clean", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    remaining = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
+    assert remaining == {
+        "src",
+        "src/app",
+        "src/app/static",
+        "src/app/static/src",
+        "src/shipshape",
+        "instance",
+        ".git",
+        ".git/refs",
+    }

@@ -1,4 +1,8 @@
-"""Real Chromium against the production app over HTTPS: no CSP violation, Bootstrap works."""
+"""Real Chromium against the production app over HTTPS: no CSP violation, Bootstrap works.
+
+Every console warning or error fails a test: that is where Chromium reports a
+header it cannot parse, such as an unrecognised Permissions-Policy feature.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Response, Route, sync_playwright
 
 from tests.conftest import SECRET
 from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, free_port, run_server
@@ -44,19 +48,28 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 class Watched:
     def __init__(self, page: Page) -> None:
         self.page = page
-        self.console_errors: list[str] = []
+        self.console: list[str] = []  # every console warning and error
         self.page_errors: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.page_errors.append(str(error)))
         page.add_init_script(WATCH_VIOLATIONS)
 
     def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.console_errors.append(message.text)
+        if message.type in ("warning", "error"):
+            url = message.location["url"]  # empty for a header Chromium could not parse
+            self.console.append(f"{message.type}: {message.text}" + (f" ({url})" if url else ""))
 
     def violations(self) -> list[str]:
         result: list[str] = self.page.evaluate("window.__violations")
         return result
+
+
+def load_failed(response: Response) -> str:
+    """What Chromium logs for a page sent with an error status: expected, not a fault."""
+    return (
+        "error: Failed to load resource: the server responded with a status of "
+        f"{response.status} ({response.status_text}) ({response.url})"
+    )
 
 
 @pytest.fixture
@@ -82,8 +95,7 @@ def test_page_loads_without_violations_or_errors(
     assert display == "flex"
     assert watched.page.evaluate("typeof bootstrap") == "object", "Bootstrap's JS ran"
     assert watched.violations() == []
-    not_found = [e for e in watched.console_errors if "404" in e and path == "/no/such/page"]
-    assert [e for e in watched.console_errors if e not in not_found] == []
+    assert watched.console == ([load_failed(response)] if response.status == 404 else [])
     assert watched.page_errors == []
 
 
@@ -97,7 +109,7 @@ def test_navbar_toggler_works_on_a_small_screen(server: Server, watched: Watched
     page.wait_for_selector("#main-nav.show")
     assert menu.is_visible()
     assert page.get_attribute(".navbar-toggler", "aria-expanded") == "true"
-    assert watched.violations() == [] and watched.console_errors == []
+    assert watched.violations() == [] and watched.console == []
 
 
 def test_cookie_form_post_and_dismissible_alert(server: Server, watched: Watched) -> None:
@@ -112,19 +124,22 @@ def test_cookie_form_post_and_dismissible_alert(server: Server, watched: Watched
     assert page.is_checked("#functional-0") and page.is_checked("#analytics-1")
     page.click(".alert-success .btn-close")
     alert.wait_for(state="detached")
-    assert watched.violations() == [] and watched.console_errors == []
+    assert watched.violations() == [] and watched.console == []
 
 
 def test_invalid_form_focuses_the_error_summary(server: Server, watched: Watched) -> None:
     page = watched.page
     page.goto(server.base + "/cookies")
     page.evaluate("document.querySelectorAll('input[type=radio]').forEach(r => r.checked = false)")
-    page.click("button[type=submit]")
+    with page.expect_navigation() as navigation:
+        page.click("button[type=submit]")
+    response = navigation.value
+    assert response is not None and response.status == 422
     page.wait_for_selector("[data-error-summary]")
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
     page.click("[data-error-summary] a[href='#functional']")
     assert page.url.endswith("#functional")
-    assert watched.violations() == []
+    assert watched.violations() == [] and watched.console == [load_failed(response)]
 
 
 def test_cookie_banner_reject_returns_to_the_page(server: Server, watched: Watched) -> None:
@@ -133,9 +148,26 @@ def test_cookie_banner_reject_returns_to_the_page(server: Server, watched: Watch
     page.locator("[data-cookie-banner]").wait_for()
     page.click("[data-cookie-banner] button[value=reject]")
     page.wait_for_url(server.base + "/privacy")
-    assert "You have rejected additional cookies" in page.locator(".alert-success").inner_text()
+    assert "You have rejected analytics cookies" in page.locator(".alert-success").inner_text()
     assert page.locator("[data-cookie-banner]").count() == 0
     session = [c for c in page.context.cookies() if c["name"] == "__Host-session"]
     assert session and session[0]["secure"] and session[0]["httpOnly"]
     assert session[0]["sameSite"] == "Lax"
-    assert watched.violations() == [] and watched.console_errors == []
+    assert watched.violations() == [] and watched.console == []
+
+
+def test_a_header_chromium_cannot_parse_fails_the_watch(server: Server, watched: Watched) -> None:
+    """The watch sees header warnings: the same page with one unknown feature added."""
+
+    def add_unknown_feature(route: Route) -> None:
+        response = route.fetch()
+        headers = dict(response.headers)
+        headers["permissions-policy"] += ", web-share=()"
+        route.fulfill(response=response, headers=headers)
+
+    watched.page.route(server.base + "/privacy", add_unknown_feature)
+    watched.page.goto(server.base + "/privacy", wait_until="load")
+    assert any(
+        "Permissions-Policy" in m and "Unrecognized feature: 'web-share'" in m
+        for m in watched.console
+    ), watched.console

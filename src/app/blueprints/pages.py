@@ -87,9 +87,11 @@ async def banner_choice() -> ResponseReturnValue:
     accepted = banner.choice.data == "accept"
     word = "accepted" if accepted else "rejected"
     await flash(
-        f"You have {word} additional cookies. You can change this on the cookies page.", "success"
+        f"You have {word} analytics cookies. You can change this on the cookies page.", "success"
     )
-    choices = dict.fromkeys(DEFAULT_POLICY, accepted)
+    # The banner asks about analytics only; every other choice stays as saved.
+    saved = read_policy(request.cookies.get(COOKIE_NAME))
+    choices = {name: value == "yes" for name, value in saved.items()} | {"analytics": accepted}
     return save_policy(redirect(safe_next(banner.next.data), 303), choices)
 
 
