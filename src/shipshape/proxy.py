@@ -26,7 +26,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from shipshape.typing import ASGIApp, Receive, Scope, Send
+from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 FORWARDED_PREFIX = b"x-forwarded-"
 _FOR, _PROTO, _HOST = b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"
@@ -104,7 +104,7 @@ class ProxyMiddleware:
         await self.app(scope, receive, send)
 
     def _apply(
-        self, scope: Scope, headers: list[tuple[bytes, bytes]], forwarded: dict[bytes, list[bytes]]
+        self, scope: Scope, headers: RawHeaders, forwarded: dict[bytes, list[bytes]]
     ) -> None:
         hops = self.trusted_hops
         client = _pick(forwarded.get(_FOR, []), hops)

@@ -139,3 +139,15 @@ def test_the_docs_table_is_the_options_table() -> None:
     assert table in DOCS.read_text(encoding="utf-8"), (
         "docs/configuration.md is out of date: paste in the output of `python -m shipshape.options`"
     )
+
+
+def test_check_deploy_names_only_registered_settings() -> None:
+    """check --deploy reads the values these tables checked; every key it names has a row."""
+    import re
+
+    import shipshape.check
+
+    source = Path(shipshape.check.__file__).read_text(encoding="utf-8")
+    named = set(re.findall(r"SHIPSHAPE_[A-Z_]+", source))
+    assert named, "the check reads settings"
+    assert named <= {option.key for option in ALL_OPTIONS}
