@@ -234,3 +234,17 @@ async def test_everything_off(make_app: MakeApp) -> None:
 def test_unknown_profile_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown header profile"):
         header_profile("pdf")  # type: ignore[arg-type]
+
+
+async def test_unrouted_responses_share_one_cached_header_set(make_app: MakeApp) -> None:
+    """404s and 405s have a policy row of their own, so their headers are built once."""
+    app = make_app(SHIPSHAPE_ASSETS=False)
+    async with app.test_app():
+        client = app.test_client()
+        first = await client.get("/nowhere")
+        security = app.extensions["shipshape"].headers
+        cached = security._view_cache[(None, "html")]
+        second = await client.get("/elsewhere")
+        assert security._view_cache[(None, "html")] is cached
+    assert first.status_code == second.status_code == 404
+    assert first.headers["X-Frame-Options"] == second.headers["X-Frame-Options"] == "SAMEORIGIN"
