@@ -75,7 +75,13 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	$(call apt_install,chromium)
 
-pytest: setup assets $(CHROMIUM)
+# The rate-limit store tests run a real redis-server (or valkey-server) that
+# the suite starts itself; one on PATH is used, else Debian's is installed.
+REDIS_SERVER := $(or $(shell command -v valkey-server),$(shell command -v redis-server),/usr/bin/redis-server)
+$(REDIS_SERVER):
+	$(call apt_install,redis-server)
+
+pytest: setup assets $(CHROMIUM) $(REDIS_SERVER)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest

@@ -12,6 +12,7 @@ from quart.testing import QuartClient
 
 from app import create_app
 from shipshape.config import ENV_NAMES
+from tests.servers import RedisServer
 
 # The concrete client: quart.typing's protocol declares `open(json=...)` without
 # its default, so calls through the protocol would have to pass a JSON body.
@@ -29,9 +30,14 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+#: A default limit no test reaches, for tests about something else.
+UNLIMITED = "100000/second"
+
+
 @pytest.fixture
 def app_config() -> dict[str, Any]:
-    return {"APP_ENV": "testing"}
+    # Tests send bursts; the default limits have tests of their own.
+    return {"APP_ENV": "testing", "RATELIMIT_DEFAULT": UNLIMITED}
 
 
 @pytest.fixture
@@ -55,3 +61,12 @@ def csrf_from(html: str) -> str:
     if match is None:
         raise AssertionError("no csrf_token field in the page")
     return match[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server (or valkey-server) for the session."""
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()

@@ -16,7 +16,7 @@ import uvicorn
 
 from app import PROJECT_ROOT, create_app
 from shipshape import Shipshape, ShipshapeError
-from shipshape.check import check_command, config_error_finding, report
+from shipshape.check import check_command, config_error_finding, report, run_checks
 from shipshape.config import MAX_WORKERS, parse_workers
 
 
@@ -66,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = ["--workers", str(workers)] + (["--deploy"] if args.deploy else [])
         return int(check_command(app, settings).main(options, standalone_mode=False) or 0)
 
+    if args.command == "serve":
+        # As Django's runserver does: say what check would, without stopping.
+        # Memory rate limits with several workers (W006) multiply every limit.
+        for finding in run_checks(app, settings, deploy=False, workers=workers):
+            print(f"{finding.severity}: {finding.id} {finding.message}", file=sys.stderr)
     development = args.command == "run"
     uvicorn.run(
         "app:create_app",

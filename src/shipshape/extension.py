@@ -50,7 +50,7 @@ from shipshape.options import (
 )
 from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
-from shipshape.ratelimit import RateLimiter
+from shipshape.ratelimit import RateLimiter, limiter
 from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
@@ -76,6 +76,11 @@ SWITCHES: tuple[Option, ...] = (
     ),
     _feature("SHIPSHAPE_CSP_REPORTS", "the `/csp-report` endpoint (`shipshape.csp_report`)"),
     _feature("SHIPSHAPE_HOST_CHECK", "400 for a `Host` not in `ALLOWED_HOSTS`"),
+    _feature(
+        "SHIPSHAPE_RATELIMIT",
+        "`RATELIMIT_DEFAULT` on every dynamic route, `@rate_limit` and the store "
+        "(`shipshape.ratelimit`)",
+    ),
     # 1 MiB: ample for forms and JSON; uploads should stream to storage instead.
     Option(
         "MAX_CONTENT_LENGTH",
@@ -155,6 +160,7 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *assets.OPTIONS,
     *headers.OPTIONS,
     *(option for option in csp_report.OPTIONS if option not in headers.OPTIONS),
+    *limiter.OPTIONS,
     *MIDDLEWARE_OPTIONS,
 )
 
@@ -213,7 +219,12 @@ class Shipshape:
         if app.config["SHIPSHAPE_HEADERS"]:
             cdn = self.assets.cdn_origins(app) if self.assets is not None else []
             self.headers = SecurityHeaders(app, settings, cdn_origins=cdn)
-        self.ratelimiter = RateLimiter(app)  # per-view limits; defaults are unfinished
+        self.ratelimiter: RateLimiter | None = None
+        if app.config["SHIPSHAPE_RATELIMIT"]:
+            self.ratelimiter = RateLimiter()
+            self.ratelimiter.init_app(app, settings)
+            if self.health is not None:
+                self.health.add_check("ratelimit_store", self.ratelimiter.ready)
         if app.config["SHIPSHAPE_CSP_REPORTS"]:
             CSPReports(app)
         app.cli.add_command(check_command(app, settings))

@@ -19,6 +19,7 @@ from typing import Any
 from quart import Blueprint, Quart, Response, current_app, jsonify
 
 from shipshape.options import Option, apply, is_path, is_seconds
+from shipshape.policy import set_blueprint_columns
 from shipshape.typing import ReadinessCheck
 
 logger = logging.getLogger("shipshape.health")
@@ -56,6 +57,9 @@ class Health:
     def init_app(self, app: Quart) -> None:
         apply(app, OPTIONS)
         blueprint = Blueprint("shipshape_health", __name__)
+        # Probes are exempt from rate limits: an orchestrator polls them often,
+        # and a refused probe would take a healthy process out of service.
+        set_blueprint_columns(blueprint, rate_exempt=True)
         blueprint.add_url_rule(app.config["SHIPSHAPE_HEALTH_PATH"], "healthz", self.healthz)
         blueprint.add_url_rule(app.config["SHIPSHAPE_READY_PATH"], "readyz", self.readyz)
         app.register_blueprint(blueprint)

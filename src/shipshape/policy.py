@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from quart import Quart, current_app, request
+from quart import Blueprint, Quart, current_app, request
 
 from shipshape.typing import ViewT
 
@@ -50,8 +50,10 @@ class ViewPolicy:
     csrf_exempt: bool = False
     #: Answer errors in JSON whatever the client accepts (``@json_errors``).
     json_errors: bool = False
-    #: Limits and key function (:func:`shipshape.ratelimit.rate_limit`), or none.
+    #: Limits and key function (``@rate_limit``, ``limit_blueprint``), or the default's.
     rate_limit: RateRule | None = None
+    #: No rate limit at all, not even the default (``@rate_exempt``).
+    rate_exempt: bool = False
     #: The header profile, or ``None`` to choose by the response's media type.
     header_profile: Profile | None = None
     #: Headers set (a string) or dropped (``None``) for this view.
@@ -60,32 +62,56 @@ class ViewPolicy:
     csp_change: CSPChange | None = None
 
     @classmethod
-    def of(cls, endpoint: str, view: Callable[..., Any] | None) -> ViewPolicy:
-        """The row for ``endpoint`` from what the decorators recorded on ``view``."""
-        columns = dict(view_columns(view)) if view is not None else {}
+    def of(
+        cls, endpoint: str, view: Callable[..., Any] | None, app: Quart | None = None
+    ) -> ViewPolicy:
+        """The row for ``endpoint`` from what the decorators recorded on ``view``.
+
+        Columns set on the view's blueprints (outermost first) apply unless
+        the view sets its own.
+        """
+        columns: dict[str, Any] = {}
+        if app is not None:
+            parts = endpoint.split(".")[:-1]
+            for depth in range(1, len(parts) + 1):
+                blueprint = app.blueprints.get(".".join(parts[:depth]))
+                if blueprint is not None:
+                    columns.update(view_columns(blueprint))
+        if view is not None:
+            columns.update(view_columns(view))
         if "header_overrides" in columns:
             columns["header_overrides"] = MappingProxyType(dict(columns["header_overrides"]))
         if endpoint == "static" or endpoint.endswith(".static"):
             columns.setdefault("header_profile", "static")  # Quart's own static routes
+            columns.setdefault("rate_exempt", True)
         return cls(endpoint=endpoint, **columns)
 
 
 COLUMNS = frozenset(f.name for f in fields(ViewPolicy)) - {"endpoint"}
 
 
-def view_columns(view: Callable[..., Any]) -> Mapping[str, Any]:
-    """The columns recorded on ``view`` so far."""
-    columns: Mapping[str, Any] = getattr(view, POLICY_ATTR, MappingProxyType({}))
+def view_columns(target: object) -> Mapping[str, Any]:
+    """The columns recorded on a view (or a blueprint) so far."""
+    columns: Mapping[str, Any] = getattr(target, POLICY_ATTR, MappingProxyType({}))
     return columns
 
 
 def set_columns(view: ViewT, **columns: Any) -> ViewT:
     """Record policy columns on ``view``; what a per-view decorator does, and all it does."""
+    _record(view, columns)
+    return view
+
+
+def set_blueprint_columns(blueprint: Blueprint, **columns: Any) -> None:
+    """Record policy columns for every view of ``blueprint`` that does not set its own."""
+    _record(blueprint, columns)
+
+
+def _record(target: object, columns: dict[str, Any]) -> None:
     unknown = set(columns) - COLUMNS
     if unknown:
         raise TypeError(f"unknown view policy columns {sorted(unknown)}")
-    setattr(view, POLICY_ATTR, MappingProxyType({**view_columns(view), **columns}))
-    return view
+    setattr(target, POLICY_ATTR, MappingProxyType({**view_columns(target), **columns}))
 
 
 class PolicyTable:
@@ -97,7 +123,8 @@ class PolicyTable:
 
     def build(self, app: Quart) -> None:
         self.rows = {
-            endpoint: ViewPolicy.of(endpoint, view) for endpoint, view in app.view_functions.items()
+            endpoint: ViewPolicy.of(endpoint, view, app)
+            for endpoint, view in app.view_functions.items()
         }
 
     def row(self, endpoint: str | None) -> ViewPolicy:
@@ -106,7 +133,8 @@ class PolicyTable:
             return self.unrouted
         found = self.rows.get(endpoint)
         if found is None:
-            found = ViewPolicy.of(endpoint, current_app.view_functions.get(endpoint))
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            found = ViewPolicy.of(endpoint, app.view_functions.get(endpoint), app)
             self.rows[endpoint] = found
         return found
 

@@ -49,9 +49,8 @@ async def test_home_page_claims_only_what_is_switched_on(client: Client) -> None
     assert "CSRF-protected forms" in claims
     assert csrf_from(await (await client.get("/cookies")).get_data(as_text=True))
     assert "health checks" in claims and (await client.get("/healthz")).status_code == 200
-    # Default limits are not built yet (only /csp-report has one), so no page may claim them.
-    assert "RateLimit-Policy" not in response.headers
-    assert "rate limit" not in claims.lower()
+    assert "rate limits" in claims
+    assert response.headers["RateLimit-Policy"].endswith(";q=100000;w=1"), "the default limit"
 
 
 async def test_bootstrap_is_served_by_the_app_with_sri(client: Client) -> None:

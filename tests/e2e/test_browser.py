@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, Route, sync_playwright
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, UNLIMITED
 from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, free_port, run_server
 
 PAGES = ["/", "/cookies", "/privacy", "/accessibility", "/no/such/page"]
@@ -27,7 +27,13 @@ document.addEventListener("securitypolicyviolation", (e) => {
 @pytest.fixture(scope="module")
 def server(tls: TLS) -> Iterator[Server]:
     port = free_port()
-    env = {"APP_ENV": "production", "SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost"}
+    # A real browser loads pages faster than the default 2/second; limits have their own tests.
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "localhost",
+        "RATELIMIT_DEFAULT": UNLIMITED,
+    }
     command = [
         "-m", "uvicorn", "app:create_app", "--factory", "--port", str(port),
         "--ssl-keyfile", str(tls.key_file), "--ssl-certfile", str(tls.cert_file),

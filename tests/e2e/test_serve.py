@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, UNLIMITED
 from tests.e2e.conftest import Server, fetch, free_port, run_server
 
 
@@ -19,6 +19,7 @@ def server() -> Iterator[Server]:
     env = {
         "APP_ENV": "production",
         "SECRET_KEY": SECRET,
+        "RATELIMIT_DEFAULT": UNLIMITED,  # these tests are about other things
         "ALLOWED_HOSTS": "127.0.0.1,app.example",
         "PORT": str(port),
     }
@@ -89,6 +90,7 @@ def test_several_workers_and_json_logs(server: Server) -> None:
     fetch(server.base + "/privacy")
     output = server.stop()
     assert len(set(re.findall(r"Started server process \[(\d+)\]", output))) == 2
+    assert "warning: shipshape.W006 rate limits are kept in memory with 2 workers" in output
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     privacy = [line for line in lines if line.get("path") == "/privacy"]
     assert privacy and privacy[0]["status"] == 200 and privacy[0]["client"] == "127.0.0.1"

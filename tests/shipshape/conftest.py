@@ -15,6 +15,8 @@ from shipshape.bundling import Bundle
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 MakeApp = Callable[..., Quart]
+#: A default limit no test reaches, for tests about something else.
+UNLIMITED = "100000/second"
 
 #: Bundles over the ``sources`` fixture's files.
 BUNDLES = (
@@ -42,7 +44,15 @@ def sources(tmp_path: Path) -> Path:
 def make_app(tmp_path: Any) -> MakeApp:
     def factory(**config: Any) -> Quart:
         app = Quart(__name__, static_folder=None)
-        app.config.update({"APP_ENV": "testing", "SHIPSHAPE_ASSET_DIR": str(tmp_path), **config})
+        app.config.update(
+            {
+                "APP_ENV": "testing",
+                "SHIPSHAPE_ASSET_DIR": str(tmp_path),
+                # Unit tests send bursts; the default limits have tests of their own.
+                "RATELIMIT_DEFAULT": UNLIMITED,
+                **config,
+            }
+        )
         Shipshape(app)
         return app
 

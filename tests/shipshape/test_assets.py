@@ -43,7 +43,10 @@ async def test_cli_build_then_tags_with_sri(
     async with app.test_app():
         assert await (await app.test_client().get("/readyz")).get_json() == {
             "status": "ok",
-            "checks": {"assets": {"ok": True, "duration_ms": pytest.approx(0, abs=50)}},
+            "checks": {
+                "assets": {"ok": True, "duration_ms": pytest.approx(0, abs=50)},
+                "ratelimit_store": {"ok": True, "duration_ms": pytest.approx(0, abs=50)},
+            },
         }
         response = await app.test_client().get("/")
         html = await response.get_data(as_text=True)

@@ -1,39 +1,77 @@
-"""Per-view rate limits for Quart, with IETF RateLimit headers and a 429 page.
+"""Rate limits for Quart: a default on every route, per-view and per-blueprint limits.
 
 ::
 
-    @app.post("/csp-report")
-    @rate_limit("30/minute")
-    async def report(): ...
+    @app.post("/login")
+    @rate_limit("5/minute", key=client_address)
+    async def login(): ...
 
-A limited view is checked before it runs, keyed by the client address that
-``TRUSTED_PROXIES`` resolves (or by ``key=``, a function of the request).
-Allowed responses carry ``RateLimit-Policy`` and ``RateLimit``
-(draft-ietf-httpapi-ratelimit-headers); a refused request gets 429 with
-``Retry-After`` and the same headers, as the app's HTML or JSON error page.
+    @app.get("/healthz")
+    @rate_exempt
+    async def healthz(): ...
 
-Unfinished (the rate limiting issue): the default ``RATELIMIT_DEFAULT`` limits
-on every dynamic route with exemptions for static files, health checks and
-the SPA shell; per-blueprint limits; Redis/Valkey storage; the store-outage
-policy; legacy ``X-RateLimit-*`` headers.
+    limit_blueprint(api, "10 per 10 seconds", key=user_id)  # key functions may be async
+
+Every dynamic route gets ``RATELIMIT_DEFAULT`` (``2/second;60/minute``),
+keyed by the client address that ``TRUSTED_PROXIES`` resolves, unless it has
+a limit of its own or is exempt. By default all of a client's routes share
+one default bucket, so "60 a minute" means 60 a minute from that client;
+``SHIPSHAPE_RATELIMIT_DEFAULT_SCOPE = "route"`` counts each route apart
+(``docs/ratelimit.md`` says why). A view's own limit always counts per route.
+
+The check runs before CSRF and the view (``shipshape.pipeline``), so a
+refused request costs one store call and no body read. Allowed responses
+carry ``RateLimit-Policy`` and ``RateLimit`` (draft-ietf-httpapi-ratelimit-
+headers), and the legacy ``X-RateLimit-*`` trio when asked; a refused request
+gets 429 with ``Retry-After`` and the same headers. When the store fails,
+``RATELIMIT_ON_STORE_ERROR`` decides (:mod:`shipshape.ratelimit.outage`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, NamedTuple
 
-from quart import Quart, Response, g, request
-from werkzeug.exceptions import TooManyRequests
+from quart import Blueprint, Quart, Response, g, request
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
-from shipshape.config import RateLimit, parse_rate_limits
+from shipshape.config import RateLimit, Settings, parse_rate_limits
+from shipshape.options import Option, apply, flag, is_seconds, one_of
 from shipshape.pipeline import Pipeline
-from shipshape.policy import ViewPolicy, set_columns
+from shipshape.policy import ViewPolicy, set_blueprint_columns, set_columns
 from shipshape.ratelimit.gcra import Decision
+from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
+from shipshape.ratelimit.redis_store import DEFAULT_TIMEOUT, RedisStore
 from shipshape.ratelimit.store import MemoryStore, Store
 from shipshape.typing import ViewT
 
-KeyFunc = Callable[[], str]
+#: Returns the name of the client a limit counts: a string, or an awaitable of one.
+KeyFunc = Callable[[], "str | Awaitable[str]"]
+Scope = Literal["client", "route"]
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "SHIPSHAPE_RATELIMIT_DEFAULT_SCOPE",
+        "client",
+        "`client` or `route`",
+        "`client`: one default bucket per client for all routes; `route`: one per route",
+        one_of("client", "route", none=False),
+    ),
+    flag(
+        "SHIPSHAPE_RATELIMIT_LEGACY_HEADERS",
+        False,
+        "also send `X-RateLimit-Limit`, `-Remaining` and `-Reset`",
+    ),
+    Option(
+        "SHIPSHAPE_RATELIMIT_STORE_TIMEOUT",
+        DEFAULT_TIMEOUT,
+        "seconds, over 0 and at most 5",
+        "how long a Redis call may take before the store counts as failed",
+        is_seconds(0, 5),
+        shown="`0.05` s",
+    ),
+)
 
 
 class RateRule(NamedTuple):
@@ -48,12 +86,23 @@ class RateLimited(TooManyRequests):
 
     slug = "rate_limited"
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, *, legacy: bool = False) -> None:
         super().__init__(retry_after=decision.retry_after)
         self.decision = decision
+        self.legacy = legacy
 
     def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
-        return [*super().get_headers(*args, **kwargs), *rate_limit_headers(self.decision)]
+        headers = rate_limit_headers(self.decision, legacy=self.legacy)
+        return [*super().get_headers(*args, **kwargs), *headers]
+
+
+class RateLimitStoreDown(ServiceUnavailable):
+    """503 with ``Retry-After``: the store failed and the policy is ``closed``."""
+
+    slug = "rate_limit_unavailable"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after=retry_after)
 
 
 def client_address() -> str:
@@ -62,51 +111,116 @@ def client_address() -> str:
 
 
 def rate_limit(spec: str, *, key: KeyFunc = client_address) -> Callable[[ViewT], ViewT]:
-    """Limit one view: ``"30/minute"`` or several, ``"2/second;60/minute"``."""
+    """Limit one view, instead of the default: ``"30/minute"``, ``"2/second;60/minute"``,
+    ``"10 per 10 seconds"``. ``key`` names the client; it may be async."""
     rule = RateRule(parse_rate_limits(spec, name=f"rate_limit({spec!r})"), key)
 
     def decorate(view: ViewT) -> ViewT:
-        return set_columns(view, rate_limit=rule)
+        return set_columns(view, rate_limit=rule, rate_exempt=False)
 
     return decorate
 
 
-def rate_limit_headers(decision: Decision) -> list[tuple[str, str]]:
-    name = f'"{decision.limit.count}-per-{decision.limit.period}s"'
-    return [
-        ("RateLimit-Policy", f"{name};q={decision.limit.count};w={decision.limit.period}"),
+def rate_exempt(view: ViewT) -> ViewT:
+    """No rate limit for this view, not even the default (health probes, for example)."""
+    return set_columns(view, rate_limit=None, rate_exempt=True)
+
+
+def limit_blueprint(blueprint: Blueprint, spec: str, *, key: KeyFunc = client_address) -> None:
+    """Give every view of ``blueprint`` this limit, unless a view sets its own."""
+    rule = RateRule(parse_rate_limits(spec, name=f"limit_blueprint({spec!r})"), key)
+    set_blueprint_columns(blueprint, rate_limit=rule, rate_exempt=False)
+
+
+def rate_limit_headers(decision: Decision, *, legacy: bool = False) -> list[tuple[str, str]]:
+    """The IETF draft's two headers, and the legacy trio when ``legacy``."""
+    limit = decision.limit
+    name = f'"{limit.count}-per-{limit.period}s"'
+    headers = [
+        ("RateLimit-Policy", f"{name};q={limit.count};w={limit.period}"),
         ("RateLimit", f"{name};r={decision.remaining};t={decision.reset}"),
     ]
+    if legacy:
+        headers += [
+            ("X-RateLimit-Limit", str(limit.count)),
+            ("X-RateLimit-Remaining", str(decision.remaining)),
+            ("X-RateLimit-Reset", str(decision.reset)),  # seconds from now, as GitLab sends
+        ]
+    return headers
 
 
 class RateLimiter:
-    """Checks ``@rate_limit`` views before they run; see the module docstring."""
+    """The default, per-view and per-blueprint limits; see the module docstring.
+
+    Arguments:
+        app: the app, or ``None`` to call :meth:`init_app` later.
+        store: where the state lives; by default Redis when ``REDIS_URL`` is
+            set, else this process's memory.
+    """
 
     def __init__(self, app: Quart | None = None, *, store: Store | None = None) -> None:
+        self._given_store = store
         self.store: Store = store or MemoryStore()
+        self.breaker = Breaker(self.store)
+        self.default = RateRule(parse_rate_limits(None), client_address)
+        self.shared_default = True
+        self.legacy = False
+        self.closed = False
         if app is not None:
             self.init_app(app)
 
-    def init_app(self, app: Quart) -> None:
+    def init_app(self, app: Quart, settings: Settings | None = None) -> None:
+        apply(app, OPTIONS)
+        settings = settings or Settings.from_mapping(app.config)
+        if self._given_store is None and settings.redis_url is not None:
+            self.store = RedisStore(
+                settings.redis_url, timeout=app.config["SHIPSHAPE_RATELIMIT_STORE_TIMEOUT"]
+            )
+        self.breaker = Breaker(self.store)
+        self.default = RateRule(settings.ratelimit_default, client_address)
+        self.shared_default = app.config["SHIPSHAPE_RATELIMIT_DEFAULT_SCOPE"] == "client"
+        self.legacy = app.config["SHIPSHAPE_RATELIMIT_LEGACY_HEADERS"]
+        self.closed = settings.ratelimit_on_store_error == "closed"
         app.before_serving(self.store.startup)
         app.after_serving(self.store.shutdown)
         pipeline = Pipeline.of(app)
         pipeline.before("rate_limit", self.check)
         pipeline.after("rate_limit_headers", self.add_headers)
 
+    def rule_for(self, policy: ViewPolicy) -> tuple[str, RateRule] | None:
+        """The bucket and rule that count ``policy``'s requests, or ``None`` when exempt."""
+        if policy.rate_exempt:
+            return None
+        if policy.rate_limit is not None:
+            return policy.endpoint or "", policy.rate_limit
+        bucket = "default" if self.shared_default else f"default:{policy.endpoint or ''}"
+        return bucket, self.default
+
     async def check(self, policy: ViewPolicy) -> None:
-        rule = policy.rate_limit
-        if rule is None:
+        found = self.rule_for(policy)
+        if found is None:
             return
-        decision = await self.store.hit(f"{policy.endpoint}:{rule.key()}", rule.limits)
+        bucket, rule = found
+        key = rule.key()
+        if inspect.isawaitable(key):
+            key = await key
+        try:
+            decision = await self.breaker.hit(f"{bucket}:{key}", rule.limits)
+        except StoreUnavailableError as exc:
+            if self.closed:
+                raise RateLimitStoreDown(exc.retry_after) from exc
+            return  # open: admitted, and the outage was logged once by the breaker
         if not decision.allowed:
-            raise RateLimited(decision)
+            raise RateLimited(decision, legacy=self.legacy)
         g._shipshape_rate_limit = decision
 
-    @staticmethod
-    async def add_headers(policy: ViewPolicy, response: Response) -> Response:
+    async def add_headers(self, policy: ViewPolicy, response: Response) -> Response:
         decision: Decision | None = g.get("_shipshape_rate_limit")
         if decision is not None:
-            for name, value in rate_limit_headers(decision):
+            for name, value in rate_limit_headers(decision, legacy=self.legacy):
                 response.headers[name] = value
         return response
+
+    async def ready(self) -> None:
+        """Readiness: the store answers."""
+        await self.store.ping()

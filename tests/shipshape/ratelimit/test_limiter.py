@@ -1,13 +1,27 @@
 from __future__ import annotations
 
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import pytest
-from quart import Quart, request
+from quart import Blueprint, Quart, request
 
 from shipshape.config import RateLimit
-from shipshape.ratelimit import MemoryStore, rate_limit
+from shipshape.ratelimit import (
+    MemoryStore,
+    RedisStore,
+    limit_blueprint,
+    rate_exempt,
+    rate_limit,
+)
 from shipshape.ratelimit.store import SWEEP_EVERY
 from tests.conftest import client_of
+from tests.servers import RedisServer, free_port
 from tests.shipshape.conftest import MakeApp
+
+_clients = itertools.count(1)
 
 
 @pytest.fixture
@@ -59,10 +73,20 @@ async def test_clients_and_keys_are_counted_apart(app: Quart) -> None:
         assert (await client.get("/per-user?user=a")).status_code == 429
 
 
-async def test_unlimited_views_get_no_headers(app: Quart) -> None:
+async def test_exempt_views_get_no_headers(make_app: MakeApp) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False, RATELIMIT_DEFAULT="1/minute")
+
+    @app.get("/free")
+    @rate_exempt
+    async def free() -> str:
+        return "ok"
+
     async with app.test_app():
-        response = await client_of(app).get("/free")
-    assert "RateLimit" not in response.headers
+        client = client_of(app)
+        responses = [await client.get("/free") for _ in range(3)]
+        probes = [await client.get("/healthz") for _ in range(3)] + [await client.get("/readyz")]
+    assert [r.status_code for r in responses + probes] == [200] * 7
+    assert all("RateLimit" not in r.headers for r in responses + probes)
 
 
 async def test_csp_report_is_rate_limited(make_app: MakeApp) -> None:
@@ -96,3 +120,150 @@ async def test_memory_store_sweeps_expired_clients() -> None:
     await store.startup()
     await store.ping()
     await store.shutdown()
+
+
+@pytest.fixture
+def defaults(make_app: MakeApp) -> Callable[..., Quart]:
+    def build(**config: Any) -> Quart:
+        app = make_app(SHIPSHAPE_ASSETS=False, RATELIMIT_DEFAULT="2/second;3/minute", **config)
+
+        @app.get("/a")
+        async def a() -> str:
+            return "a"
+
+        @app.post("/b")
+        async def b() -> str:
+            return "b"
+
+        @app.get("/own")
+        @rate_limit("10 per 10 seconds")
+        async def own() -> str:
+            return "own"
+
+        return app
+
+    return build
+
+
+async def test_the_default_limits_every_route_and_is_shared_by_a_clients_routes(
+    defaults: Callable[..., Quart],
+) -> None:
+    app = defaults()
+    async with app.test_app():
+        client = client_of(app)
+        first = await client.get("/a")
+        second = await client.post("/b")  # a refused CSRF check still counts: 400
+        third = await client.get("/a")
+        elsewhere = await client.get("/nowhere")  # unrouted requests count too
+        own = await client.get("/own")
+        other_client = await client.get("/a", scope_base={"client": ("192.0.2.50", 1)})
+    assert [first.status_code, second.status_code, third.status_code] == [200, 400, 429]
+    assert elsewhere.status_code == 429
+    assert first.headers["RateLimit-Policy"] == '"2-per-1s";q=2;w=1'
+    assert own.status_code == 200, "a view's own limit replaces the default, per route"
+    assert own.headers["RateLimit-Policy"] == '"10-per-10s";q=10;w=10'
+    assert other_client.status_code == 200
+
+
+async def test_route_scope_counts_each_route_apart(defaults: Callable[..., Quart]) -> None:
+    app = defaults(SHIPSHAPE_RATELIMIT_DEFAULT_SCOPE="route")
+    async with app.test_app():
+        client = client_of(app)
+        statuses = [(await client.get("/a")).status_code for _ in range(3)]
+        other = await client.post("/b")
+    assert statuses == [200, 200, 429]
+    assert other.status_code == 400, "/b has its own default bucket (then CSRF refuses it)"
+
+
+async def test_blueprint_limits_async_keys_and_legacy_headers(make_app: MakeApp) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False, SHIPSHAPE_RATELIMIT_LEGACY_HEADERS=True)
+    api = Blueprint("api", __name__)
+
+    async def user_key() -> str:  # a per-user key, as an app with logins would write it
+        return request.headers.get("X-User", "anonymous")
+
+    @api.get("/api/one")
+    async def one() -> str:
+        return "one"
+
+    @api.get("/api/free")
+    @rate_exempt
+    async def free() -> str:
+        return "free"
+
+    limit_blueprint(api, "1/minute", key=user_key)
+    app.register_blueprint(api)
+    async with app.test_app():
+        client = client_of(app)
+        alice = [await client.get("/api/one", headers={"X-User": "alice"}) for _ in range(2)]
+        bob = await client.get("/api/one", headers={"X-User": "bob"})
+        free_ = [await client.get("/api/free") for _ in range(3)]
+    assert [r.status_code for r in alice] == [200, 429]
+    assert bob.status_code == 200
+    assert alice[0].headers["X-RateLimit-Limit"] == "1"
+    assert alice[0].headers["X-RateLimit-Remaining"] == "0"
+    assert alice[0].headers["X-RateLimit-Reset"] == "60"
+    assert alice[1].headers["Retry-After"] == "60"
+    assert [r.status_code for r in free_] == [200] * 3
+
+
+async def test_a_forged_x_forwarded_for_does_not_make_a_new_client(
+    defaults: Callable[..., Quart],
+) -> None:
+    app = defaults(TRUSTED_PROXIES=0)
+    async with app.test_app():
+        client = client_of(app)
+        statuses = [
+            (await client.get("/a", headers={"X-Forwarded-For": f"198.51.100.{n}"})).status_code
+            for n in range(5)
+        ]
+    assert statuses == [200, 200, 429, 429, 429]
+
+
+@pytest.mark.parametrize("policy", ["open", "closed"])
+async def test_a_dead_store_follows_the_policy_and_never_500s(
+    make_app: MakeApp, policy: str
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = make_app(
+        SHIPSHAPE_ASSETS=False,
+        REDIS_URL=dead,
+        RATELIMIT_DEFAULT="2/second",
+        RATELIMIT_ON_STORE_ERROR=policy,
+    )
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
+    logging.getLogger("shipshape.ratelimit").addHandler(handler)
+    async with app.test_app():
+        client = client_of(app)
+        responses = [
+            await client.get("/nowhere-but-limited", headers={"Accept": "application/json"})
+            for _ in range(10)
+        ]
+        ready = await client.get("/readyz")
+    expected = 404 if policy == "open" else 503  # open: the request goes on to its 404
+    assert [r.status_code for r in responses] == [expected] * 10
+    if policy == "closed":
+        assert all(r.headers["Retry-After"] in ("1", "2") for r in responses)
+        assert (await responses[0].get_json())["code"] == "rate_limit_unavailable"
+    assert ready.status_code == 503
+    assert (await ready.get_json())["checks"]["ratelimit_store"]["ok"] is False
+    logging.getLogger("shipshape.ratelimit").removeHandler(handler)
+    assert len(records) == 1, "one warning per outage, not one per request"
+
+
+async def test_the_redis_store_limits_through_the_app(
+    make_app: MakeApp, redis_server: RedisServer
+) -> None:
+    app = make_app(SHIPSHAPE_ASSETS=False, REDIS_URL=redis_server.url, RATELIMIT_DEFAULT="2/minute")
+    assert isinstance(app.extensions["shipshape"].ratelimiter.store, RedisStore)
+    async with app.test_app():
+        client = client_of(app)
+        key = f"192.0.2.{next(_clients)}"
+        statuses = [
+            (await client.get("/x", scope_base={"client": (key, 1)})).status_code for _ in range(3)
+        ]
+        ready = await client.get("/readyz")
+    assert statuses == [404, 404, 429]
+    assert ready.status_code == 200

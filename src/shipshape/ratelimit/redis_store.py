@@ -1,0 +1,161 @@
+"""Rate-limit state in Redis or Valkey: one Lua script, one round trip per request.
+
+Why not quart-rate-limiter's or Flask-Limiter's Redis storage: the first
+reads the key and writes it back in separate round trips, so two workers
+that read the same value both admit a request (over-admission under load);
+the second runs one round trip per limit. Here one script does the whole
+GCRA step for every limit of the route, atomically on the server:
+
+* the time comes from the server's ``TIME``, so hosts with skewed clocks
+  agree on one timeline;
+* a client's TATs for one route (or for the shared default) live in one hash,
+  a field per limit, with a TTL of the time until the last one is reached,
+  so nothing grows without bound;
+* the script returns the TATs it read and the time it used; the Python side
+  runs the same arithmetic (:func:`shipshape.ratelimit.gcra.decide`) on them
+  to build the headers, so the two cannot disagree on a decision;
+* ``EVALSHA`` is sent first; only after a ``NOSCRIPT`` (a restarted or
+  flushed server) is the script sent again with ``EVAL``. redis-py's own
+  ``Script`` helper would load the script and retry, three round trips.
+
+Values cross the script boundary as strings with microsecond precision:
+Redis truncates a Lua number to an integer when it is passed to a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from hashlib import sha1
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
+from redis.retry import Retry
+
+from shipshape.config import RateLimit
+from shipshape.ratelimit.gcra import Decision, decide
+from shipshape.ratelimit.store import Clock, Store
+
+PREFIX = "shipshape:rl:"
+#: Seconds a command may take before the store counts as failed: a slow store
+#: must not hold a worker (the outage policy decides what happens next).
+DEFAULT_TIMEOUT = 0.05
+
+# KEYS[1] the hash; ARGV: now ('' for the server's clock), count1, period1, count2,
+# period2, ... (periods in seconds). Returns {now, tat1, tat2, ...}, the TATs as they
+# were *before* this request.
+GCRA_SCRIPT = """
+local now
+if ARGV[1] == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+else
+  now = tonumber(ARGV[1])
+end
+-- Rounded as it is returned, so that the caller's arithmetic uses the same number.
+now = tonumber(string.format('%.6f', now))
+local n = (#ARGV - 1) / 2
+local fields = {}
+for i = 1, n do fields[i] = ARGV[2 * i] .. '/' .. ARGV[2 * i + 1] end
+local stored = redis.call('HMGET', KEYS[1], unpack(fields))
+local read = {string.format('%.6f', now)}
+local advanced = {}
+local wait = 0
+local last = now
+for i = 1, n do
+  local count = tonumber(ARGV[2 * i])
+  local period = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(stored[i]) or now
+  read[i + 1] = string.format('%.6f', tat)
+  local new_tat = math.max(tat, now) + period / count
+  wait = math.max(wait, new_tat - period - now)
+  advanced[i] = new_tat
+  if new_tat > last then last = new_tat end
+end
+if wait <= 0 then
+  local pairs_ = {}
+  for i = 1, n do
+    pairs_[2 * i - 1] = fields[i]
+    pairs_[2 * i] = string.format('%.6f', advanced[i])
+  end
+  redis.call('HSET', KEYS[1], unpack(pairs_))
+  redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) * 1000) + 1)
+end
+return read
+"""
+SCRIPT_SHA = sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+
+def client_url(url: str) -> str:
+    """redis-py speaks ``redis://``, ``rediss://`` and ``unix://``; Valkey's map onto them."""
+    if url.startswith("valkeys://"):
+        return "rediss://" + url.removeprefix("valkeys://")
+    if url.startswith("valkey://"):
+        return "redis://" + url.removeprefix("valkey://")
+    return url
+
+
+class RedisStore(Store):
+    """GCRA state shared by every worker and host that uses the same server.
+
+    Arguments:
+        url: ``redis://``, ``rediss://``, ``unix://``, ``valkey://`` or ``valkeys://``.
+        timeout: seconds for connecting and for each command.
+        prefix: prepended to every key.
+        clock: for tests only, a clock to use instead of the server's ``TIME``.
+
+    The connection pool is made in :meth:`startup`, in the worker that serves,
+    so that forked workers never share sockets.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        prefix: str = PREFIX,
+        clock: Clock | None = None,
+    ) -> None:
+        self.url = client_url(url)
+        self.clock = clock
+        self.timeout = timeout
+        self.prefix = prefix
+        self.client: Redis | None = None
+
+    async def startup(self) -> None:
+        self.client = Redis.from_url(
+            self.url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            # One reconnect for a pooled connection the server closed; no more,
+            # so a dead store costs one timeout before the breaker takes over.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+
+    async def shutdown(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    def _client(self) -> Redis:
+        if self.client is None:
+            raise RuntimeError("the Redis store is used before the app started serving")
+        return self.client
+
+    async def ping(self) -> None:
+        await self._client().ping()
+
+    async def hit(self, key: str, limits: Sequence[RateLimit]) -> Decision:
+        client = self._client()
+        args: list[str | int] = [f"{self.clock():.6f}" if self.clock is not None else ""]
+        for limit in limits:
+            args += [limit.count, limit.period]
+        name = self.prefix + key
+        try:
+            reply = await client.evalsha(SCRIPT_SHA, 1, name, *args)
+        except NoScriptError:
+            reply = await client.eval(GCRA_SCRIPT, 1, name, *args)
+        now, *tats = (float(value) for value in reply)
+        decision, _ = decide(tats, limits, now)
+        return decision

@@ -1,0 +1,229 @@
+"""Both stores against the same GCRA tables; the Redis store against a real server."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+import redis
+
+from shipshape.config import RateLimit
+from shipshape.ratelimit import MemoryStore, RedisStore, Store
+from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
+from shipshape.ratelimit.redis_store import PREFIX, client_url
+from tests.servers import RedisServer
+
+PER_SECOND = RateLimit(2, 1)
+PER_MINUTE = RateLimit(5, 60)
+_keys = itertools.count()
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0  # a wall-clock time, as the server's TIME gives
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(
+    request: pytest.FixtureRequest, redis_server: RedisServer, clock: FrozenClock
+) -> AsyncIterator[Store]:
+    made: Store = (
+        MemoryStore(clock=clock)
+        if request.param == "memory"
+        else RedisStore(redis_server.url, clock=clock, timeout=1.0)
+    )
+    await made.startup()
+    yield made
+    await made.shutdown()
+
+
+def fresh_key() -> str:
+    return f"test:{next(_keys)}"
+
+
+@pytest.mark.parametrize(
+    ("times", "limits", "expected"),
+    [
+        ([0, 0, 0], [PER_SECOND], [True, True, False]),
+        ([0, 0, 0.5], [PER_SECOND], [True, True, True]),  # one slot back after 0.5 s
+        ([0, 0, 1, 1, 2, 2], [PER_SECOND], [True] * 6),
+        ([0, 0, 1, 1, 2, 2], [PER_SECOND, PER_MINUTE], [True] * 5 + [False]),
+        ([0, 0.1, 0.2, 0.3, 0.4, 0.5], [PER_SECOND, PER_MINUTE],
+         [True, True, False, False, False, True]),
+    ],
+)  # fmt: skip
+async def test_gcra_tables(
+    store: Store,
+    clock: FrozenClock,
+    times: list[float],
+    limits: list[RateLimit],
+    expected: list[bool],
+) -> None:
+    key, start, allowed = fresh_key(), clock.now, []
+    for offset in times:
+        clock.now = start + offset
+        allowed.append((await store.hit(key, limits)).allowed)
+    assert allowed == expected
+
+
+async def test_a_refusal_charges_nothing(store: Store, clock: FrozenClock) -> None:
+    """Ten a second for a minute against 2/second;5/minute: a burst of 5, then one per 12 s."""
+    key, start = fresh_key(), clock.now
+    admitted = 0
+    for tick in range(600):
+        clock.now = start + tick / 10
+        admitted += (await store.hit(key, [PER_SECOND, PER_MINUTE])).allowed
+    assert admitted == 9
+
+
+async def test_headers_and_retry_after_agree_between_stores(
+    store: Store, clock: FrozenClock
+) -> None:
+    key = fresh_key()
+    first = await store.hit(key, [PER_SECOND, PER_MINUTE])
+    await store.hit(key, [PER_SECOND, PER_MINUTE])
+    refused = await store.hit(key, [PER_SECOND, PER_MINUTE])
+    assert (first.allowed, first.limit, first.remaining, first.reset) == (True, PER_SECOND, 1, 1)
+    assert (refused.allowed, refused.remaining, refused.retry_after) == (False, 0, 1)
+
+
+def commands(counter: redis.Redis) -> dict[str, int]:
+    """Calls per command so far; ``counter`` keeps one connection, so its handshake is past."""
+    stats = counter.info("commandstats")
+    return {name: int(value["calls"]) for name, value in stats.items()}
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    changed = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    changed.pop("cmdstat_info", None)  # the counting itself
+    return changed
+
+
+async def test_exactly_one_round_trip_per_request(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, timeout=1.0)
+    await store.startup()
+    try:
+        await store.hit(fresh_key(), [PER_SECOND])  # connects; may load the script
+        counter = redis.Redis.from_url(redis_server.url)
+        before = commands(counter)
+        for _ in range(20):
+            await store.hit(fresh_key(), [PER_SECOND, PER_MINUTE])
+        after = commands(counter)
+    finally:
+        await store.shutdown()
+    # One EVALSHA a request; the HMGET/HSET/PEXPIRE/TIME run inside it, on the server.
+    assert delta(before, after).get("cmdstat_evalsha") == 20
+    assert {k for k in delta(before, after) if not k.startswith("cmdstat_evalsha")} <= {
+        "cmdstat_hmget",
+        "cmdstat_hset",
+        "cmdstat_pexpire",
+        "cmdstat_time",
+    }, "only the script's own commands, no second round trip"
+
+
+async def test_after_a_script_flush_the_script_is_sent_once_with_eval(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisStore(redis_server.url, timeout=1.0)
+    await store.startup()
+    try:
+        counter = redis.Redis.from_url(redis_server.url)
+        counter.script_flush()
+        before = commands(counter)
+        decision = await store.hit(fresh_key(), [PER_SECOND])
+        after = commands(counter)
+        again = await store.hit(fresh_key(), [PER_SECOND])
+    finally:
+        await store.shutdown()
+    assert decision.allowed and again.allowed
+    changed = delta(before, after)
+    assert changed.get("cmdstat_eval") == 1 and "cmdstat_script|load" not in changed
+
+
+async def test_keys_expire_when_every_limit_is_replenished(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, timeout=1.0)
+    await store.startup()
+    key = fresh_key()
+    try:
+        await store.hit(key, [PER_SECOND, PER_MINUTE])
+    finally:
+        await store.shutdown()
+    ttl = redis.Redis.from_url(redis_server.url).pttl(PREFIX + key)
+    assert 0 < ttl <= 12_001, "a TTL of one minute's interval (12 s), so nothing is kept forever"
+
+
+async def test_the_server_clock_decides(redis_server: RedisServer) -> None:
+    """Without a test clock the script reads the server's TIME: two stores share one timeline."""
+    first, second = RedisStore(redis_server.url), RedisStore(redis_server.url, timeout=1.0)
+    await first.startup()
+    await second.startup()
+    key = fresh_key()
+    try:
+        results = [
+            (await first.hit(key, [PER_SECOND])).allowed,
+            (await second.hit(key, [PER_SECOND])).allowed,
+            (await first.hit(key, [PER_SECOND])).allowed,
+        ]
+    finally:
+        await first.shutdown()
+        await second.shutdown()
+    assert results == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("valkey://cache:6379/0", "redis://cache:6379/0"),
+        ("valkeys://cache:6380", "rediss://cache:6380"),
+        ("rediss://cache", "rediss://cache"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+    ],
+)
+def test_valkey_urls(url: str, expected: str) -> None:
+    assert client_url(url) == expected
+
+
+async def test_an_outage_is_skipped_logged_once_and_recovered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = RedisServer()
+    server.start()
+    clock = FrozenClock()
+    store = RedisStore(server.url, timeout=0.05)
+    breaker = Breaker(store, clock=clock)
+    await store.startup()
+    caplog.set_level(logging.WARNING, "shipshape.ratelimit")
+    try:
+        assert (await breaker.hit(fresh_key(), [PER_SECOND])).allowed
+        server.stop()
+        with pytest.raises(StoreUnavailableError) as first:
+            await breaker.hit(fresh_key(), [PER_SECOND])
+        assert first.value.retry_after == 1
+        for _ in range(50):  # during the back-off the store is not even tried
+            with pytest.raises(StoreUnavailableError):
+                await breaker.hit(fresh_key(), [PER_SECOND])
+        clock.now += 1.5  # back-off over; the store is still down: a longer back-off
+        with pytest.raises(StoreUnavailableError) as second:
+            await breaker.hit(fresh_key(), [PER_SECOND])
+        assert second.value.retry_after == 2
+        server.start()  # same port
+        clock.now += 2.5
+        assert (await breaker.hit(fresh_key(), [PER_SECOND])).allowed
+        assert not breaker.failing
+    finally:
+        await store.shutdown()
+        server.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "shipshape.ratelimit"]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("rate-limit store failed")
+    assert lines[1] == "rate-limit store is back after 2 failed checks"
