@@ -18,7 +18,14 @@ from shipshape.logging import current_request_id
 from shipshape.options import Option, apply, is_prefix, is_text
 from shipshape.pipeline import Pipeline
 from shipshape.policy import PolicyTable, set_columns
-from shipshape.responses import API_MESSAGES, MESSAGES, TITLES, wants_json
+from shipshape.responses import (
+    API_MESSAGES,
+    MESSAGES,
+    TITLES,
+    json_error,
+    plain_page,
+    wants_json,
+)
 from shipshape.typing import ViewT
 
 logger = logging.getLogger("shipshape.errors")
@@ -75,7 +82,9 @@ class ErrorPages:
     """Registers the HTML/JSON error handler on an app.
 
     An exception class may set ``slug`` (the JSON ``code``), ``title`` and
-    ``description`` to control what the page says.
+    ``description`` to control what the page says, and ``plain_page = True``
+    for a small page made once instead of the template (refusals that must
+    stay cheap under a flood, such as 429).
 
     Config: ``SHIPSHAPE_ERROR_TEMPLATE`` (the page template, rendered with
     ``status``, ``title`` and ``message``) and ``SHIPSHAPE_API_PREFIX``.
@@ -83,6 +92,7 @@ class ErrorPages:
 
     def __init__(self, app: Quart | None = None) -> None:
         self.policies = PolicyTable()
+        self._plain: dict[tuple[int, str, str, bool], bytes] = {}
         if app is not None:
             self.init_app(app)
 
@@ -112,7 +122,16 @@ class ErrorPages:
         else:
             stock = (API_MESSAGES.get(status) if json else None) or MESSAGES.get(status)
             message = stock or error.description or title
-        if json:
+        if getattr(error, "plain_page", False):
+            # Refusals that must stay cheap under a flood (429, a store outage's
+            # 503): bytes made once, no template, no session, no CSRF token.
+            key = (status, error_slug(error), message, json)
+            plain = self._plain.get(key)
+            if plain is None:
+                made = json_error(status, key[1], message) if json else plain_page(status, message)
+                plain = self._plain[key] = made
+            response = Response(plain, mimetype="application/json" if json else "text/html")
+        elif json:
             response = jsonify({"error": status, "code": error_slug(error), "message": message})
         else:
             body = await render_template(

@@ -58,6 +58,20 @@ def wants_json(path: str, accept: str | None, api_prefix: str) -> bool:
     return best == "application/json"
 
 
+def plain_page(status: int, message: str) -> bytes:
+    """A small HTML error page that loads nothing: cheap, and safe before or outside the app."""
+    title = escape(TITLES.get(status, "Error"))
+    return (
+        '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n'
+        f"<title>{title}</title>\n<h1>{title}</h1>\n<p>{escape(message)}</p>\n</html>\n"
+    ).encode()
+
+
+def json_error(status: int, code: str, message: str) -> bytes:
+    """The JSON error shape: ``{"error": status, "code": slug, "message": text}``."""
+    return json.dumps({"error": status, "code": code, "message": message}).encode()
+
+
 async def respond(send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
     """Send a whole response: the start message, then the body in one piece."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -76,14 +90,10 @@ async def error(
 ) -> None:
     """An error answered before the app runs, as JSON or HTML like the app's own."""
     if wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix):
-        body = json.dumps({"error": status, "code": code, "message": message}).encode()
+        body = json_error(status, code, message)
         kind: RawHeaders = [(b"content-type", b"application/json")]
     else:
-        title = escape(TITLES.get(status, "Error"))
-        body = (
-            '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n'
-            f"<title>{title}</title>\n<h1>{title}</h1>\n<p>{escape(message)}</p>\n</html>\n"
-        ).encode()
+        body = plain_page(status, message)
         kind = [
             (b"content-type", b"text/html; charset=utf-8"),
             (b"content-security-policy", _HTML_CSP),

@@ -11,7 +11,7 @@ from quart import Quart, url_for
 from quart import request as quart_request
 
 from app import create_app
-from tests.conftest import SECRET, client_of, csrf_from
+from tests.conftest import SECRET, UNLIMITED, client_of, csrf_from
 
 NONCE_RE = re.compile(r"'nonce-([A-Za-z0-9_-]{22})'")
 MODES = {
@@ -26,7 +26,13 @@ MODES = {
 
 @pytest.fixture(params=["development", "production"], name="mode_app")
 async def _mode_app(request: pytest.FixtureRequest) -> AsyncIterator[Quart]:
-    app = create_app({**MODES[request.param], "SHIPSHAPE_CONFIGURE_LOGGING": False})
+    app = create_app(
+        {
+            **MODES[request.param],
+            "SHIPSHAPE_CONFIGURE_LOGGING": False,
+            "RATELIMIT_DEFAULT": UNLIMITED,  # every route, quickly; limits have their own tests
+        }
+    )
 
     @app.get("/_where")
     async def where() -> dict[str, Any]:

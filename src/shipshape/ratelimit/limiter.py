@@ -85,6 +85,7 @@ class RateLimited(TooManyRequests):
     """429 with ``Retry-After`` and the RateLimit headers."""
 
     slug = "rate_limited"
+    plain_page = True  # a flood of 429s must cost little: no template (error_pages)
 
     def __init__(self, decision: Decision, *, legacy: bool = False) -> None:
         super().__init__(retry_after=decision.retry_after)
@@ -100,6 +101,7 @@ class RateLimitStoreDown(ServiceUnavailable):
     """503 with ``Retry-After``: the store failed and the policy is ``closed``."""
 
     slug = "rate_limit_unavailable"
+    plain_page = True
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after=retry_after)

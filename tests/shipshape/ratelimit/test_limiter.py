@@ -267,3 +267,29 @@ async def test_the_redis_store_limits_through_the_app(
         ready = await client.get("/readyz")
     assert statuses == [404, 404, 429]
     assert ready.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "snippet"),
+    [
+        ("text/html", "text/html; charset=utf-8", b"<h1>Too many requests</h1>"),
+        ("application/json", "application/json", b'"code": "rate_limited"'),
+    ],
+)
+async def test_a_429_is_small_made_once_and_keeps_the_security_headers(
+    defaults: Callable[..., Quart], accept: str, content_type: str, snippet: bytes
+) -> None:
+    """A flood of refusals must cost little: no template, no session, no CSRF token."""
+    app = defaults(SHIPSHAPE_ERROR_TEMPLATE="no-such-template.html")  # would 500 if rendered
+    async with app.test_app():
+        client = client_of(app)
+        await client.get("/a")
+        await client.get("/a")
+        refused = [await client.get("/a", headers={"Accept": accept}) for _ in range(2)]
+    bodies = [await r.get_data(as_text=False) for r in refused]
+    assert [r.status_code for r in refused] == [429, 429]
+    assert bodies[0] == bodies[1] and snippet in bodies[0] and len(bodies[0]) < 300
+    assert refused[0].content_type == content_type
+    assert "Set-Cookie" not in refused[0].headers
+    assert "default-src 'none'" in refused[0].headers["Content-Security-Policy"]
+    assert refused[0].headers["Retry-After"] == "1"
