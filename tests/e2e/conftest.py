@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,25 +15,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import trustme
 
+from tests.servers import die_with_parent
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # If pytest is killed, the kernel stops the server too.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -59,16 +49,19 @@ def fetch(
 class Server:
     base: str
     process: subprocess.Popen[bytes]
+    output: IO[bytes]  # a file, not a pipe: a full pipe would block a chatty server
 
     def stop(self) -> str:
         """Stop the server and return everything it printed."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            return self.process.communicate(timeout=15)[0].decode()
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.communicate()[0].decode()
+            self.process.wait()
+        self.output.seek(0)
+        return self.output.read().decode(errors="replace")
 
 
 @contextmanager
@@ -79,15 +72,16 @@ def run_server(
     base: str,
     context: ssl.SSLContext | None = None,
 ) -> Iterator[Server]:
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the server below
     process = subprocess.Popen(
         [sys.executable, *command],
         cwd=ROOT,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads started yet
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads started yet
     )
-    server = Server(base, process)
+    server = Server(base, process, output)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -102,6 +96,7 @@ def run_server(
         yield server
     finally:
         server.stop()
+        output.close()
 
 
 @dataclass

@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Response, Route, sync_playwright
 
 from tests.conftest import SECRET, UNLIMITED
-from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, free_port, run_server
+from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, run_server
+from tests.servers import free_port
 
 PAGES = ["/", "/cookies", "/privacy", "/accessibility", "/no/such/page"]
 WATCH_VIOLATIONS = """

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import SECRET, UNLIMITED
-from tests.e2e.conftest import Server, fetch, free_port, run_server
+from tests.e2e.conftest import Server, fetch, run_server
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,141 @@
+"""Rate limits in real server processes sharing a real Redis: exact, unspoofable, outage-safe."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+import pytest
+
+from tests.conftest import SECRET
+from tests.e2e.conftest import Server, run_server
+from tests.servers import RedisServer, free_port
+
+PATH = "/privacy"  # a dynamic page with only the default limit
+
+
+@contextmanager
+def serve(redis_url: str, *, workers: int, limit: str, on_error: str = "open") -> Iterator[Server]:
+    port = free_port()
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PORT": str(port),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_DEFAULT": limit,
+        "RATELIMIT_ON_STORE_ERROR": on_error,
+        "TRUSTED_PROXIES": "0",
+    }
+    with run_server(
+        ["-m", "app", "serve", "--workers", str(workers)], env, base=f"http://127.0.0.1:{port}"
+    ) as server:
+        yield server
+
+
+def hammer(
+    servers: list[Server], clients: int, each: int, *, forge: bool = True
+) -> tuple[Counter[int], float, float]:
+    """``clients`` threads, each sending ``each`` GETs over keep-alive, spread over ``servers``.
+
+    Returns the statuses (a 429 or 503 without ``Retry-After`` counts as its
+    negative), and the seconds from the last first request to the
+    first last answer (inner) and from the first request to the last answer
+    (outer): every admitted request was decided inside the outer window.
+    """
+    statuses: Counter[int] = Counter()
+    starts: list[float] = []
+    ends: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+
+    def client(number: int) -> None:
+        server = servers[number % len(servers)]
+        host, port = server.base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine: Counter[int] = Counter()
+        barrier.wait()
+        first = time.monotonic()
+        for _ in range(each):
+            headers = {"Host": "127.0.0.1", "Accept": "application/json"}
+            if forge:  # TRUSTED_PROXIES=0: must not make a new client
+                headers["X-Forwarded-For"] = f"203.0.113.{random.randrange(1, 255)}"  # noqa: S311
+            connection.request("GET", PATH, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            # A refusal without its Retry-After is counted apart, as a failure.
+            refused = response.status in (429, 503)
+            missing = refused and response.getheader("Retry-After") is None
+            mine[-response.status if missing else response.status] += 1
+        last = time.monotonic()
+        connection.close()
+        with lock:
+            statuses.update(mine)
+            starts.append(first)
+            ends.append(last)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses, min(ends) - max(starts), max(ends) - min(starts)
+
+
+def test_two_servers_with_two_workers_each_admit_exactly_what_gcra_allows(
+    redis_server: RedisServer,
+) -> None:
+    """8 clients x 500 requests, one client address, forged X-Forwarded-For, 100/minute."""
+    redis_server_url = redis_server.url.replace("/0", "/1")  # a database of its own
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(serve(redis_server_url, workers=2, limit="100/minute"))
+            for _ in range(2)
+        ]
+        statuses, inner, outer = hammer(servers, clients=8, each=500)
+    assert set(statuses) <= {200, 429}, statuses
+    assert sum(statuses.values()) == 4000
+    # GCRA at 100/minute: a burst of 100, then one every 0.6 s of the window.
+    low, high = 100 + int(max(inner, 0) / 0.6), 100 + int(outer / 0.6) + 1
+    assert low <= statuses[200] <= high, (statuses, inner, outer)
+
+
+@pytest.mark.parametrize("policy", ["open", "closed"])
+def test_redis_dies_under_load_and_comes_back(policy: str) -> None:
+    redis = RedisServer()
+    redis.start()
+    try:
+        with ExitStack() as stack:
+            server = stack.enter_context(
+                serve(redis.url, workers=1, limit="5/second", on_error=policy)
+            )
+            before, _, _ = hammer([server], clients=2, each=50, forge=False)
+            assert before[429] > 0, "limited while the store is up"
+            redis.stop()
+            during, _, _ = hammer([server], clients=2, each=50, forge=False)
+            redis.start()  # the same port
+            # The breaker tries the store again once its back-off (1 s, doubling
+            # while failures go on, 30 s at most) is over; no restart is needed.
+            deadline = time.monotonic() + 35
+            while True:
+                after, _, _ = hammer([server], clients=2, each=20, forge=False)
+                if 429 in after or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            after, _, _ = hammer([server], clients=2, each=20, forge=False)
+            output = server.stop()
+    finally:
+        redis.close()
+    if policy == "open":
+        assert set(during) == {200}, during
+    else:
+        assert set(during) == {503}, during
+    assert set(after) <= {200, 429} and after[429] > 0, "limits apply again, no restart"
+    assert output.count("rate-limit store failed") == 1, output
+    assert output.count("rate-limit store is back") == 1
+    assert "Traceback" not in output
