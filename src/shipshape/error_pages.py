@@ -29,6 +29,7 @@ from shipshape.responses import (
 from shipshape.typing import ViewT
 
 logger = logging.getLogger("shipshape.errors")
+PLAIN_CACHE_SIZE = 64  # plain pages kept: a few statuses x JSON or HTML, with room to spare
 
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
 # and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
@@ -128,8 +129,9 @@ class ErrorPages:
             key = (status, error_slug(error), message, json)
             plain = self._plain.get(key)
             if plain is None:
-                made = json_error(status, key[1], message) if json else plain_page(status, message)
-                plain = self._plain[key] = made
+                plain = json_error(status, key[1], message) if json else plain_page(status, message)
+                if len(self._plain) < PLAIN_CACHE_SIZE:  # bounded, whatever the messages
+                    self._plain[key] = plain
             response = Response(plain, mimetype="application/json" if json else "text/html")
         elif json:
             response = jsonify({"error": status, "code": error_slug(error), "message": message})
