@@ -22,8 +22,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from bench.run import measure_round_robin, paired_ratios, report_failure
-from bench.stacks import DIST, ROOT, Server, StackError, require_tools, start
+from bench.load import paired_ratios
+from bench.run import measure_round_robin
+from bench.stacks import DIST, ROOT, Server, StackError, report_failure, require_tools, start
 
 SCENARIOS = {
     "home, br": ("/", "br"),

@@ -30,17 +30,19 @@ Stacks:
 * ``starlette``: Starlette with ``GZipMiddleware`` and ``StaticFiles``;
 * ``raw-asgi``: bytes compressed once at start-up, the ceiling.
 
+Then the rate-limit scenarios (``bench/ratelimit/``: Shipshape's Redis store
+against quart-rate-limiter and Flask-Limiter, and a 429 next to a 200).
+
 Run with ``make bench`` (``python -m bench.run``); results go to ``bench/results/*.md``.
+``--only pages`` or ``--only ratelimit`` runs one part.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -48,7 +50,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import ratelimit
 from bench.levels import report as levels_report
+from bench.load import paired_ratios, wrk_run
 from bench.stacks import (
     DIST,
     LOAD_CPU,
@@ -59,11 +63,14 @@ from bench.stacks import (
     StackError,
     capture_home,
     get,
+    report_failure,
     require_tools,
     start,
 )
 
 RESULTS = ROOT / "bench" / "results"
+#: What ``--only`` chooses: the page and static-file scenarios, or the rate-limit ones.
+PARTS = ("pages", "ratelimit")
 BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox send
 
 #: (label, Shipshape stack, peer stack) compared in ``compression.md``.
@@ -93,49 +100,12 @@ class Result:
         return statistics.median(self.rounds)
 
 
-def paired_ratios(mine: Result, peer: Result) -> list[float]:
-    """Round-by-round ratios: the two stacks of a pair run back to back.
-
-    The machine's speed drifts by a fifth or more over a run; a ratio taken
-    within one round cancels most of that, where a ratio of two medians does not.
-    """
-    return sorted(a / b for a, b in zip(mine.rounds, peer.rounds, strict=True))
-
-
-def report_failure(exc: StackError, failed: dict[str, str]) -> None:
-    """Show a failed stack's output now; the run goes on without it and the report says so."""
-    print(f"FAILED {exc}", file=sys.stderr)
-    failed[exc.stack] = exc.reason
-
-
 def wrk(
     server: Server, path: str, accept: str, seconds: int, connections: int, scenario: str
 ) -> tuple[float, int]:
-    completed = subprocess.run(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-         "-H", f"Accept-Encoding: {accept}", server.url + path],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    # A server that died answers nothing: that is its failure, not a rate of zero.
-    server.check_running(scenario)
-    output = completed.stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if completed.returncode or found is None:
-        said = (completed.stderr or output).strip().splitlines() or ["no output"]
-        raise server.failed(
-            f"wrk failed in {scenario} (exit status {completed.returncode}): {said[-1]}"
-        )
-    rps = float(found[1])
-    if rps == 0:
-        raise server.failed(f"answered no requests under load in {scenario}")
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    count = int(errors[1]) if errors else 0
-    if socket_errors:
-        count += sum(int(n) for n in socket_errors.groups()[:1])  # failed connects only
-    return rps, count
+    """Requests/second, and the errors: non-2xx/3xx answers and failed connects."""
+    run = wrk_run(server, path, {"Accept-Encoding": accept}, seconds, connections, scenario)
+    return run.rps, run.non_2xx_3xx + run.connect_errors
 
 
 def first_answer(server: Server, scenario: str, path: str, accept: str) -> tuple[bytes, str]:
@@ -233,14 +203,28 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--stacks", default=",".join(STACKS))
+    parser.add_argument("--stacks", default=",".join(STACKS), help="for the page scenarios")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        help="pages: static.md, compression.md, levels.md; ratelimit: ratelimit.md "
+        "(python -m bench.ratelimit); both by default",
+    )
     args = parser.parse_args()
     stacks = args.stacks.split(",")
     unknown = [stack for stack in stacks if stack not in STACKS]
     if unknown:
         parser.error(f"unknown stacks {', '.join(unknown)}; choose from {', '.join(STACKS)}")
     require_tools("taskset", "wrk")
+    status = 0
+    if args.only in (None, "pages"):
+        status |= run_pages(stacks, args)
+    if args.only in (None, "ratelimit"):
+        status |= ratelimit.run(args)
+    return status
 
+
+def run_pages(stacks: list[str], args: argparse.Namespace) -> int:
     manifest = json.loads((DIST / "manifest.json").read_text())
     css = "/static/" + manifest["bootstrap.css"]["path"]
     scenarios = {

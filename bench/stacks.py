@@ -1,10 +1,15 @@
 """The stacks under test and how to start them: one pinned server process each.
 
-Shared by ``bench/run.py`` (every stack) and ``bench/levels.py`` (the page
-capture). Each run keeps its scratch files in its own directory, made by the
-harness: the captured home page, which reaches the peers through
-``BENCH_BODY_FILE`` in their environment, and each server's output, which
-is shown when that server fails.
+Shared by ``bench/run.py`` (every stack), ``bench/levels.py`` (the page
+capture) and ``bench/ratelimit/`` (the rate-limit stacks, which find the run's
+redis-server through ``BENCH_REDIS_URL``). Each run keeps its scratch files in
+its own directory, made by the harness: the captured home page, which reaches
+the peers through ``BENCH_BODY_FILE`` in their environment, and each server's
+output, which is shown when that server fails.
+
+Every server gets ``RATELIMIT_DEFAULT`` set far above any load here, so that
+Shipshape's default limit (2/second;60/minute per client) counts every request
+(the check is part of the cost) but refuses none.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers.common import BODY_FILE_KEY, STATIC_DIR_KEY
+from bench.peers.common import ADMIT_ALL, BODY_FILE_KEY, STATIC_DIR_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "src" / "app" / "static" / "dist"
@@ -58,6 +64,28 @@ STACKS: dict[str, list[str]] = {
     "starlette": [*UVICORN, "--factory", "bench.peers.starlette_stack:create_app"],
     "raw-asgi": [*UVICORN, "--factory", "bench.peers.raw_asgi:create_app"],
 }
+RATELIMIT = "bench.peers.shipshape_ratelimit"
+#: The rate-limit scenarios' stacks (``bench/ratelimit.py``); each reads ``BENCH_REDIS_URL``.
+RATELIMIT_STACKS: dict[str, list[str]] = {
+    # Each limiter, and the same app without it (its baseline).
+    "quart-rate-limiter": [*UVICORN, "--factory", "bench.peers.quart_ratelimit:create_app"],
+    "quart-unlimited": [*UVICORN, "--factory", "bench.peers.quart_ratelimit:create_unlimited_app"],
+    "shipshape-ratelimit": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_app"],
+    "shipshape-exempt": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_exempt_app"],
+    "flask-limiter": [*GUNICORN, "bench.peers.flask_ratelimit:create_app()"],
+    "flask-limiter-bare": [*GUNICORN, "bench.peers.flask_ratelimit:create_app(headers=False)"],
+    "flask-unlimited": [*GUNICORN, "bench.peers.flask_ratelimit:create_app(limiter=False)"],
+    # The example app plus a route that refuses all but its first request.
+    "shipshape-example-redis": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_example_app"],
+    "shipshape-example-memory": [
+        *SHIPSHAPE,
+        "--factory",
+        f"{RATELIMIT}:create_example_app_memory",
+    ],  # fmt: skip
+}
+#: Every stack's rate limit admits the whole load unless a scenario says otherwise: the
+#: default (2/second;60/minute per client) would refuse nearly all of wrk's requests.
+RATELIMIT_DEFAULT = ADMIT_ALL
 
 
 class StackError(Exception):
@@ -136,13 +164,27 @@ def get(url: str, accept: str) -> tuple[int, bytes, str]:
         return response.status, response.read(), response.headers.get("Content-Encoding", "")
 
 
-def start(stack: str, run_dir: Path, *, source: Path | None = None, name: str = "") -> Server:
+def report_failure(exc: StackError, failed: dict[str, str]) -> None:
+    """Show a failed stack's output now; the run goes on without it and the report says so."""
+    print(f"FAILED {exc}", file=sys.stderr)
+    failed[exc.stack] = exc.reason
+
+
+def start(
+    stack: str,
+    run_dir: Path,
+    *,
+    source: Path | None = None,
+    name: str = "",
+    environ: Mapping[str, str] | None = None,
+) -> Server:
     """Start ``stack`` pinned to its CPU; raise :class:`StackError` if it does not answer.
 
     ``source`` runs the stack from another checkout (its ``src`` first on the
-    path), ``name`` tells two servers of one stack apart (``bench/revisions.py``).
+    path), ``name`` tells two servers of one stack apart (``bench/revisions.py``),
+    ``environ`` adds to the server's environment (``BENCH_REDIS_URL``).
     """
-    command = STACKS[stack]
+    command = STACKS[stack] if stack in STACKS else RATELIMIT_STACKS[stack]
     name = name or stack
     port = free_port()
     gunicorn = stack.startswith("flask")
@@ -155,9 +197,11 @@ def start(stack: str, run_dir: Path, *, source: Path | None = None, name: str = 
         "APP_ENV": "production",
         "SECRET_KEY": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
+        "RATELIMIT_DEFAULT": RATELIMIT_DEFAULT,
         BODY_FILE_KEY: str(body_file(run_dir)),
         STATIC_DIR_KEY: str(DIST),
         "PYTHONPATH": os.pathsep.join(paths),
+        **(environ or {}),
     }
     log = run_dir / f"{name}.log"
     with log.open("wb") as out:

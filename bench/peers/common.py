@@ -1,8 +1,8 @@
 """What every peer serves: the bytes the benchmark harness captured from Shipshape.
 
-The harness names the files in the environment of each server it starts
-(``bench/stacks.py``); the peers read them in their app factories, never on
-import.
+The harness names the files, and for the rate-limit stacks the Redis server,
+in the environment of each server it starts (``bench/stacks.py``); the peers
+read them in their app factories, never on import.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ from pathlib import Path
 
 BODY_FILE_KEY = "BENCH_BODY_FILE"
 STATIC_DIR_KEY = "BENCH_STATIC_DIR"
+REDIS_URL_KEY = "BENCH_REDIS_URL"
+#: The limit of the rate-limit scenarios' route: high enough that every request is admitted.
+ADMIT_ALL = "1000000/second"
+#: What the rate-limit peers answer: a tiny JSON body, the same bytes on every stack.
+TINY_JSON = b'{"ok":true}'
 
 
 def home_body(environ: Mapping[str, str] = os.environ) -> bytes:
@@ -27,3 +32,14 @@ def home_body(environ: Mapping[str, str] = os.environ) -> bytes:
 
 def static_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get(STATIC_DIR_KEY, "src/app/static/dist")).resolve()
+
+
+def redis_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The redis-server that ``python -m bench.ratelimit`` starts for its run."""
+    url = environ.get(REDIS_URL_KEY)
+    if not url:
+        raise RuntimeError(
+            f"{REDIS_URL_KEY} is not set; it names the redis-server that "
+            "`python -m bench.ratelimit` starts and sets for each server it starts"
+        )
+    return url
