@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from shipshape.config import RateLimit
 
 
+TOLERANCE = 1e-6  # seconds; far below any rate a limit can express
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome for one request, with what the RateLimit headers report."""
@@ -42,11 +45,14 @@ def decide(
     wait = 0.0
     for tat, limit in zip(tats, limits, strict=True):
         interval = limit.period / limit.count
-        new_tat = max(tat, now) + interval
-        conforms_at = new_tat - limit.period
-        wait = max(wait, conforms_at - now)
-        advanced.append(new_tat)
-    allowed = wait <= 0
+        advanced.append(max(tat, now) + interval)
+        # The time until this request conforms: max(TAT, now) + interval - period - now,
+        # summed in an order that keeps small differences exact. (now + 3600) - 3600
+        # is not always now in floating point, and refused a new client's first request.
+        wait = max(wait, max(tat - now, 0.0) + interval - limit.period)
+    # Within a microsecond counts as on time: at epoch-sized clocks a double resolves
+    # only about 0.2 us, so an exact boundary must not hinge on the last bit.
+    allowed = wait <= TOLERANCE
     stored = advanced if allowed else [max(tat, now) for tat in tats]
     tightest = min(
         range(len(limits)),

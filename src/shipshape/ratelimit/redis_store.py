@@ -33,7 +33,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from shipshape.config import RateLimit
-from shipshape.ratelimit.gcra import Decision, decide
+from shipshape.ratelimit.gcra import TOLERANCE, Decision, decide
 from shipshape.ratelimit.store import Clock, Store
 
 PREFIX = "shipshape:rl:"
@@ -44,7 +44,7 @@ DEFAULT_TIMEOUT = 0.05
 # KEYS[1] the hash; ARGV: now ('' for the server's clock), count1, period1, count2,
 # period2, ... (periods in seconds). Returns {now, tat1, tat2, ...}, the TATs as they
 # were *before* this request.
-GCRA_SCRIPT = """
+GCRA_SCRIPT_TEMPLATE = """
 local now
 if ARGV[1] == '' then
   local t = redis.call('TIME')
@@ -67,12 +67,14 @@ for i = 1, n do
   local period = tonumber(ARGV[2 * i + 1])
   local tat = tonumber(stored[i]) or now
   read[i + 1] = string.format('%.6f', tat)
-  local new_tat = math.max(tat, now) + period / count
-  wait = math.max(wait, new_tat - period - now)
+  local interval = period / count
+  local new_tat = math.max(tat, now) + interval
+  -- As gcra.decide sums it, so that both sides reach the same decision.
+  wait = math.max(wait, math.max(tat - now, 0) + interval - period)
   advanced[i] = new_tat
   if new_tat > last then last = new_tat end
 end
-if wait <= 0 then
+if wait <= {tolerance} then
   local pairs_ = {}
   for i = 1, n do
     pairs_[2 * i - 1] = fields[i]
@@ -83,6 +85,7 @@ if wait <= 0 then
 end
 return read
 """
+GCRA_SCRIPT = GCRA_SCRIPT_TEMPLATE.replace("{tolerance}", f"{TOLERANCE:.6f}")
 SCRIPT_SHA = sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import logging
 from collections.abc import AsyncIterator
 
@@ -227,3 +228,23 @@ async def test_an_outage_is_skipped_logged_once_and_recovered(
     assert len(lines) == 2, lines
     assert lines[0].startswith("rate-limit store failed")
     assert lines[1] == "rate-limit store is back after 2 failed checks"
+
+
+@pytest.mark.parametrize("limit", [RateLimit(1, 3600), RateLimit(1, 60), RateLimit(3, 1)])
+async def test_a_new_clients_first_requests_pass_at_any_clock_value(
+    store: Store, clock: FrozenClock, limit: RateLimit
+) -> None:
+    """Regression: (now + 3600) - 3600 != now in floating point refused first requests.
+
+    Seen with the memory store's monotonic clock (thousands of seconds) about
+    one time in four; the whole burst must pass at every clock value.
+    """
+    rng = random.Random(7)  # noqa: S311 - test data, not secrets
+    refused = []
+    for now in [2600.123456, 1.1, 1_800_000_000.0] + [rng.uniform(1, 2e9) for _ in range(40)]:
+        clock.now = round(now, 6)  # as the Redis store's clock reaches the script
+        key = fresh_key()
+        burst = [(await store.hit(key, [limit])).allowed for _ in range(limit.count + 1)]
+        if burst != [True] * limit.count + [False]:
+            refused.append((clock.now, burst))
+    assert refused == []
