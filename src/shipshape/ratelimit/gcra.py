@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from shipshape.config import RateLimit
 
-
 TOLERANCE = 1e-6  # seconds; far below any rate a limit can express
 
 
