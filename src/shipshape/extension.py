@@ -51,6 +51,7 @@ from shipshape.options import (
 from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter, limiter
+from shipshape.ratelimit.middleware import RateLimitMiddleware
 from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
@@ -270,6 +271,16 @@ class Shipshape:
                 hsts=security.hsts if security is not None else None,
             )
             if self.assets is not None and config["SHIPSHAPE_STATIC"]
+            else None,
+            "rate_limit": partial(
+                RateLimitMiddleware,
+                quart=app,
+                limiter=self.ratelimiter,
+                headers=security.plain_headers() if security is not None else (),
+                hsts=security.hsts_bytes if security is not None else None,
+                api_prefix=api_prefix,
+            )
+            if self.ratelimiter is not None
             else None,
             "compression": partial(
                 CompressionMiddleware,

@@ -254,6 +254,14 @@ class SecurityHeaders:
             return policy.render()
         return policy.render_for_page(report_path=self.report_path, upgrade=self.production)
 
+    def plain_headers(self) -> RawHeaders:
+        """The API profile with its CSP, for small pages that load nothing (refusals)."""
+        headers = list(self.profiles["api"])
+        template = self.csp_templates["api"]
+        if template is not None:
+            headers.append((self.csp_header, template))
+        return [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers]
+
     def static_headers(self) -> list[tuple[str, str]]:
         """The static profile with its CSP, for the static-files middleware."""
         headers = list(self.profiles["static"])

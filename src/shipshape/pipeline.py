@@ -27,12 +27,13 @@ ASGI_LAYERS = (
     "host_check",  # Host allow-list, 400 (shipshape.hosts)
     "https_redirect",  # plain HTTP to HTTPS, 301/308 (shipshape.https)
     "static",  # built files, precompressed at build time (shipshape.static)
+    "rate_limit",  # 429 before Quart runs, for rules keyed by address (shipshape.ratelimit)
     "compression",  # dynamic responses (shipshape.compression)
     "security_headers",  # the headers the after-view step chose (shipshape.headers)
 )
 #: Request hooks before the view, in order: the cheapest refusal first.
 BEFORE_VIEW = (
-    "rate_limit",  # 429 before anything reads the body (shipshape.ratelimit)
+    "rate_limit",  # 429 for rules with a key function of their own (shipshape.ratelimit)
     "csrf",  # 400 before the view runs (shipshape.csrf)
 )
 #: Response hooks after the view (and after an error page), in order.

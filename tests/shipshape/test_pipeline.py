@@ -25,6 +25,7 @@ def test_the_order_is_the_stated_one(make_app: MakeApp) -> None:
         "host_check",
         "https_redirect",
         "static",
+        "rate_limit",
         "compression",
         "security_headers",
     )
@@ -46,6 +47,7 @@ def test_switched_off_layers_are_left_out(make_app: MakeApp) -> None:
         "proxy",
         "host_check",
         "static",
+        "rate_limit",
         "security_headers",
     )
 

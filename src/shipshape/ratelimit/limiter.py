@@ -33,7 +33,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, NamedTuple
 
-from quart import Blueprint, Quart, Response, g, request
+from quart import Blueprint, Quart, Response, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from shipshape.config import RateLimit, Settings, parse_rate_limits
@@ -49,6 +49,9 @@ from shipshape.typing import ViewT
 #: Returns the name of the client a limit counts: a string, or an awaitable of one.
 KeyFunc = Callable[[], "str | Awaitable[str]"]
 Scope = Literal["client", "route"]
+#: Scope entries: the request was counted (by the ASGI layer), and the allowed decision.
+CHECKED = "shipshape.rate_limit_checked"
+DECISION = "shipshape.rate_limit"
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -105,6 +108,7 @@ class RateLimitStoreDown(ServiceUnavailable):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after=retry_after)
+        self.seconds = retry_after
 
 
 def client_address() -> str:
@@ -198,7 +202,20 @@ class RateLimiter:
         bucket = "default" if self.shared_default else f"default:{policy.endpoint or ''}"
         return bucket, self.default
 
+    async def count(self, bucket: str, key: str, rule: RateRule) -> Decision | None:
+        """Count one request for ``key``: the decision, or ``None`` when the store is down
+        and the policy is ``open``; :class:`RateLimitStoreDown` when it is ``closed``."""
+        try:
+            return await self.breaker.hit(f"{bucket}:{key}", rule.limits)
+        except StoreUnavailableError as exc:
+            if self.closed:
+                raise RateLimitStoreDown(exc.retry_after) from exc
+            return None  # open: admitted, and the outage was logged once by the breaker
+
     async def check(self, policy: ViewPolicy) -> None:
+        """The pipeline step, for requests the ASGI layer did not decide (custom keys)."""
+        if CHECKED in request.scope:
+            return
         found = self.rule_for(policy)
         if found is None:
             return
@@ -206,18 +223,15 @@ class RateLimiter:
         key = rule.key()
         if inspect.isawaitable(key):
             key = await key
-        try:
-            decision = await self.breaker.hit(f"{bucket}:{key}", rule.limits)
-        except StoreUnavailableError as exc:
-            if self.closed:
-                raise RateLimitStoreDown(exc.retry_after) from exc
-            return  # open: admitted, and the outage was logged once by the breaker
+        decision = await self.count(bucket, key, rule)
+        if decision is None:
+            return
         if not decision.allowed:
             raise RateLimited(decision, legacy=self.legacy)
-        g._shipshape_rate_limit = decision
+        request.scope[DECISION] = decision  # type: ignore[literal-required]
 
     async def add_headers(self, policy: ViewPolicy, response: Response) -> Response:
-        decision: Decision | None = g.get("_shipshape_rate_limit")
+        decision: Decision | None = request.scope.get(DECISION)  # type: ignore[assignment]
         if decision is not None:
             for name, value in rate_limit_headers(decision, legacy=self.legacy):
                 response.headers[name] = value

@@ -293,3 +293,21 @@ async def test_a_429_is_small_made_once_and_keeps_the_security_headers(
     assert "Set-Cookie" not in refused[0].headers
     assert "default-src 'none'" in refused[0].headers["Content-Security-Policy"]
     assert refused[0].headers["Retry-After"] == "1"
+
+
+async def test_refusals_keyed_by_address_never_reach_quart(defaults: Callable[..., Quart]) -> None:
+    """The ASGI layer answers them, so a flood costs no request context, hooks or template."""
+    app = defaults()
+    reached: list[str] = []
+
+    @app.before_request
+    async def count() -> None:
+        reached.append(request.path)
+
+    async with app.test_app():
+        client = client_of(app)
+        statuses = [(await client.get("/a")).status_code for _ in range(5)]
+        head = await client.head("/a")
+    assert statuses == [200, 200, 429, 429, 429]
+    assert reached == ["/a", "/a"], "only admitted requests ran in Quart"
+    assert head.status_code == 429 and await head.get_data() == b""
