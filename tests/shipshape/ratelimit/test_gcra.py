@@ -18,17 +18,19 @@ def run(times: list[float], limits: list[RateLimit]) -> list[bool]:
     return allowed
 
 
-@pytest.mark.parametrize(
-    ("times", "limits", "expected"),
-    [
-        ([0, 0, 0], [PER_SECOND], [True, True, False]),
-        ([0, 0, 0.5], [PER_SECOND], [True, True, True]),  # one slot back after 0.5 s
-        ([0, 0, 1, 1, 2, 2], [PER_SECOND], [True] * 6),
-        ([0, 0, 1, 1, 2, 2], [PER_SECOND, PER_MINUTE], [True] * 5 + [False]),
-        ([0, 0.1, 0.2, 0.3, 0.4, 0.5], [PER_SECOND, PER_MINUTE],
-         [True, True, False, False, False, True]),
-    ],
-)  # fmt: skip
+#: (request times, limits, which are allowed): run by decide() here and by both stores
+#: in test_stores.py.
+CONFORMANCE = [
+    ([0, 0, 0], [PER_SECOND], [True, True, False]),
+    ([0, 0, 0.5], [PER_SECOND], [True, True, True]),  # one slot back after 0.5 s
+    ([0, 0, 1, 1, 2, 2], [PER_SECOND], [True] * 6),
+    ([0, 0, 1, 1, 2, 2], [PER_SECOND, PER_MINUTE], [True] * 5 + [False]),
+    ([0, 0.1, 0.2, 0.3, 0.4, 0.5], [PER_SECOND, PER_MINUTE],
+     [True, True, False, False, False, True]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("times", "limits", "expected"), CONFORMANCE)
 def test_conformance(times: list[float], limits: list[RateLimit], expected: list[bool]) -> None:
     assert run(times, limits) == expected
 

@@ -15,9 +15,8 @@ from shipshape.ratelimit import MemoryStore, RedisStore, Store
 from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
 from shipshape.ratelimit.redis_store import PREFIX, client_url
 from tests.servers import RedisServer
+from tests.shipshape.ratelimit.test_gcra import CONFORMANCE, PER_MINUTE, PER_SECOND
 
-PER_SECOND = RateLimit(2, 1)
-PER_MINUTE = RateLimit(5, 60)
 _keys = itertools.count()
 
 
@@ -52,17 +51,7 @@ def fresh_key() -> str:
     return f"test:{next(_keys)}"
 
 
-@pytest.mark.parametrize(
-    ("times", "limits", "expected"),
-    [
-        ([0, 0, 0], [PER_SECOND], [True, True, False]),
-        ([0, 0, 0.5], [PER_SECOND], [True, True, True]),  # one slot back after 0.5 s
-        ([0, 0, 1, 1, 2, 2], [PER_SECOND], [True] * 6),
-        ([0, 0, 1, 1, 2, 2], [PER_SECOND, PER_MINUTE], [True] * 5 + [False]),
-        ([0, 0.1, 0.2, 0.3, 0.4, 0.5], [PER_SECOND, PER_MINUTE],
-         [True, True, False, False, False, True]),
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize(("times", "limits", "expected"), CONFORMANCE)
 async def test_gcra_tables(
     store: Store,
     clock: FrozenClock,
