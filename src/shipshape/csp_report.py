@@ -99,7 +99,7 @@ class CSPReports:
             raise RequestEntityTooLarge()
         try:
             payload = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested thousands deep: refused, never a 500
             raise BadRequest("The report is not valid JSON.") from None
         reports = self._reports(payload)
         if reports is None:

@@ -319,9 +319,10 @@ class SecurityHeaders:
 class SecurityHeadersMiddleware:
     """Appends the headers :meth:`SecurityHeaders.apply` chose, at response start.
 
-    A header the app already set is kept; ``Server`` is removed. Responses
-    that never passed through Quart (redirects, host errors, static files
-    with their own profile) are left as they are.
+    A header the app already set is kept; ``Server`` is removed; a response
+    that sets a cookie and says nothing of caching gets ``Cache-Control:
+    private``. Responses that never passed through Quart (redirects, host
+    errors, static files with their own profile) are left as they are.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -343,6 +344,10 @@ class SecurityHeadersMiddleware:
                         current.append((name, value.replace(b"{nonce}", nonce) if nonce else value))
                 if hsts is not None and b"strict-transport-security" not in present:
                     current.append((b"strict-transport-security", hsts))
+                if b"set-cookie" in present and b"cache-control" not in present:
+                    # A response that sets a cookie (a new session, with its CSRF
+                    # secret) is for this client only: no shared cache may keep it.
+                    current.append((b"cache-control", b"private"))
                 message["headers"] = current
             await send(message)
 

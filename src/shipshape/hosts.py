@@ -2,7 +2,8 @@
 
 A forged ``Host`` poisons caches and absolute URLs (password-reset links,
 redirects). :class:`AllowedHostsMiddleware` answers 400 to any request whose
-host, after proxy resolution, is not on the list. Entries are exact names,
+host, after proxy resolution, is not on the list, is malformed (only a valid
+port may follow the name), or comes in two ``Host`` lines (RFC 9112 §3.2). Entries are exact names,
 ``.example.com`` (the domain and every subdomain), or ``*`` (any host: an
 explicit opt-out that ``check --deploy`` flags)::
 
@@ -12,6 +13,7 @@ explicit opt-out that ``check --deploy`` flags)::
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from shipshape.responses import error
@@ -21,13 +23,23 @@ from shipshape.typing import ASGIApp, Receive, Scope, Send
 logger = logging.getLogger("shipshape.hosts")
 
 
+# A name or a bracketed IPv6 address, then at most a port (RFC 9110 §7.2, RFC 3986 §3.2.2).
+# No user info, no second colon, no spaces: anything else is not a Host header.
+_HOST_RE = re.compile(
+    r"^(?P<name>[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9.])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+)
+
+
 def split_host(host: str) -> str:
-    """``Example.COM:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        end = host.find("]")
-        return host[: end + 1] if end != -1 else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    """``Example.COM:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``.
+
+    A malformed value (a bogus port, user info, two hosts joined from two
+    ``Host`` lines) gives ``""``, which no allow-list entry matches.
+    """
+    match = _HOST_RE.match(host.strip().lower())
+    if match is None or (match["port"] is not None and int(match["port"]) > 65535):
+        return ""
+    return match["name"]
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:

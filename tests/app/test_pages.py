@@ -272,8 +272,15 @@ async def test_banner_shows_until_a_choice_is_saved(client: Client) -> None:
         ("reject", "/\\evil.example", "/cookies", {"functional": False, "analytics": False}),
         ("accept", "https://evil.example/", "/cookies", {"functional": False, "analytics": True}),
         ("accept", "", "/cookies", {"functional": False, "analytics": True}),
+        # Regression: browsers drop a tab, so "/\t/evil" read as "//evil" (open redirect).
+        ("accept", "/\t/evil.example", "/cookies", {"functional": False, "analytics": True}),
+        ("accept", "/\n/evil.example", "/cookies", {"functional": False, "analytics": True}),
+        ("accept", "/privacy\r\nSet-Cookie: x=1", "/cookies",
+         {"functional": False, "analytics": True}),
+        ("accept", "/\x00", "/cookies", {"functional": False, "analytics": True}),
+        ("accept", "/a\\b", "/cookies", {"functional": False, "analytics": True}),
     ],
-)
+)  # fmt: skip
 async def test_banner_choice(
     client: Client, choice: str, next_path: str, location: str, saved: dict[str, bool]
 ) -> None:

@@ -169,3 +169,13 @@ async def test_production_form_post_over_https(mode_app: Quart) -> None:
         headers={"Origin": "https://localhost", "Sec-Fetch-Site": "same-origin"},
     )
     assert response.status_code == 303
+
+
+async def test_a_page_that_sets_a_cookie_is_private(mode_app: Quart) -> None:
+    """Regression: pages setting a new session cookie carried no Cache-Control at all."""
+    client = mode_app.test_client()
+    fresh = await client.get("/", scheme="https")
+    assert "Set-Cookie" in fresh.headers
+    assert fresh.headers["Cache-Control"] == "private"
+    probe = await client.get("/healthz", scheme="https")
+    assert probe.headers["Cache-Control"] == "no-store", "a view's own choice is kept"

@@ -76,6 +76,8 @@ async def test_good_reports_are_logged_once_each(
         ("application/reports+json", b"42", 400),
         ("text/plain", json.dumps(CSP2).encode(), 400),
         ("application/csp-report", b'{"csp-report": {"a": "' + b"x" * 70_000 + b'"}}', 413),
+        # Regression: nested 30,000 deep (60 KB, under the cap) was a 500 (RecursionError).
+        ("application/reports+json", b"[" * 30_000 + b"]" * 30_000, 400),
     ],
 )
 async def test_bad_reports(app: Quart, content_type: str, body: bytes, status: int) -> None:

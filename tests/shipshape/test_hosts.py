@@ -15,8 +15,17 @@ from tests.shipshape.conftest import asgi_call, recorder
         ("example.com", "example.com"),
         ("[::1]:8080", "[::1]"),
         ("[::1]", "[::1]"),
-        ("[::1", "[::1"),
-        ("::1", "::1"),
+        ("localhost:5000", "localhost"),
+        # Malformed: never matches an allow-list entry, "*" included.
+        ("[::1", ""),
+        ("::1", ""),
+        ("localhost:abc", ""),
+        ("localhost:80:80", ""),
+        ("localhost:99999", ""),
+        ("user@localhost", ""),
+        ("localhost, evil.example", ""),  # two Host lines, joined
+        ("local host", ""),
+        ("localhost:", ""),
     ],
 )
 def test_split_host(host: str, expected: str) -> None:
@@ -37,6 +46,8 @@ def test_split_host(host: str, expected: str) -> None:
         ("anything.test", ["*"], True),
         ("", ["*"], False),
         ("[::1]:5000", ["[::1]"], True),
+        ("localhost:bogus", ["*"], False),
+        ("evil.example@localhost", ["localhost"], False),
     ],
 )
 def test_host_allowed(host: str, allowed: list[str], ok: bool) -> None:
@@ -120,3 +131,14 @@ async def test_refusal_is_a_page_for_browsers_and_json_for_apis(
         assert b"This host name is not served here." in result.body
     else:
         assert json.loads(result.body)["code"] == "host_not_allowed"
+
+
+async def test_two_host_lines_are_refused() -> None:
+    """RFC 9112 §3.2: a request with more than one Host line is a 400."""
+    inner, seen = recorder()
+    result = await asgi_call(
+        AllowedHostsMiddleware(inner, allowed=["*"]),
+        seen,
+        headers=[("Host", "app.example"), ("Host", "evil.example")],
+    )
+    assert result.status == 400 and result.seen is None

@@ -47,8 +47,20 @@ async def cookie_banner() -> dict[str, bool]:
 
 
 def safe_next(target: str | None) -> str:
-    """A same-site path to return to; anything else (``//evil``, ``https://…``) is /cookies."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+    """A same-site path to return to; anything else is /cookies.
+
+    Refused: other sites (``//evil``, ``https://…``), backslashes (``/\\evil``,
+    which browsers read as ``//evil``), and every control character: browsers
+    drop a tab or newline from a URL, so ``/<tab>/evil.example`` would become the
+    protocol-relative ``//evil.example``, and CR or LF cannot go in a header.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return target
     return "/cookies"
 

@@ -1,0 +1,132 @@
+"""Hostile inputs against the real production server (issue 14's findings, each fixed).
+
+Raw requests over a socket, so that neither the client library nor the test
+client tidies up what a hostile client would send.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import SECRET, UNLIMITED
+from tests.e2e.conftest import Server, run_server
+from tests.servers import free_port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    port = free_port()
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "PORT": str(port),
+        "RATELIMIT_DEFAULT": UNLIMITED,  # these tests are about other things
+    }
+    with run_server(
+        ["-m", "app", "serve", "--workers", "1"], env, base=f"http://127.0.0.1:{port}"
+    ) as running:
+        yield running
+
+
+def raw(server: Server, request: bytes) -> tuple[int, str, bytes]:
+    """Send ``request`` as it is; the status, the header block and the body."""
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head.decode("latin-1"), body
+
+
+def get(path: str, *headers: str) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", *headers, "Connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "host_lines",
+    [
+        ["Host: 127.0.0.1:abc"],  # a bogus port
+        ["Host: 127.0.0.1:80:80"],
+        ["Host: evil.example@127.0.0.1"],  # user info
+        ["Host: 127.0.0.1", "Host: evil.example"],  # two Host lines (RFC 9112 §3.2)
+    ],
+)
+def test_only_a_valid_host_and_port_pass(server: Server, host_lines: list[str]) -> None:
+    status, head, body = raw(server, get("/privacy", *host_lines, "Accept: text/html"))
+    assert status == 400, head
+    assert b"This host name is not served here." in body
+
+
+def test_a_valid_host_with_a_port_is_served(server: Server) -> None:
+    status, _, _ = raw(server, get("/privacy", "Host: 127.0.0.1:8000"))
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/\t/evil.example", "/\n/evil.example", "/privacy\r\nSet-Cookie: x=1", "/\\evil.example"],
+)
+def test_the_banners_next_never_leaves_the_site(server: Server, target: str) -> None:
+    """Regression: a tab in ``next`` made a protocol-relative redirect; CR/LF made a 500."""
+    status, head, body = raw(server, get("/", "Host: 127.0.0.1"))
+    assert status == 200
+    cookie = re.search(r"(?im)^set-cookie: (__Host-session=[^;]+)", head)
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', body)
+    assert cookie is not None and token is not None
+    form = "&".join(
+        f"{name}={value}"
+        for name, value in (
+            ("csrf_token", token[1].decode()),
+            ("choice", "accept"),
+            ("next", "".join(f"%{b:02X}" for b in target.encode())),
+        )
+    )
+    request = (
+        "POST /cookies HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        f"Cookie: {cookie[1]}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n{form}"
+    ).encode()
+    status, head, _ = raw(server, request)
+    assert status == 303, head
+    assert re.search(r"(?im)^location: /cookies\r?$", head), head
+
+
+def test_a_csp_report_nested_thousands_deep_is_a_400(server: Server) -> None:
+    """Regression: json.loads raised RecursionError, and the server answered 500."""
+    body = b"[" * 30_000 + b"]" * 30_000
+    request = (
+        b"POST /csp-report HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/reports+json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    status, _, answer = raw(server, request)
+    assert status == 400
+    assert json.loads(answer)["code"] == "bad_request"
+
+
+def test_a_range_with_thousands_of_digits_is_ignored(server: Server) -> None:
+    """Regression: int() of a 5,000-digit number raised, and the connection dropped."""
+    status, head, body = raw(server, get("/static/manifest.json", "Host: 127.0.0.1"))
+    assert status == 200
+    digits = "9" * 5000
+    status, head, ranged = raw(
+        server, get("/static/manifest.json", "Host: 127.0.0.1", f"Range: bytes={digits}-")
+    )
+    assert status == 200 and ranged == body, head
+
+
+def test_pages_that_set_a_cookie_are_private(server: Server) -> None:
+    status, head, _ = raw(server, get("/", "Host: 127.0.0.1"))
+    assert status == 200
+    assert re.search(r"(?im)^set-cookie: __Host-session=", head)
+    assert re.search(r"(?im)^cache-control: private\r?$", head), head
