@@ -145,10 +145,11 @@ class Assets:
         self._tags.clear()
         self.loaded = True
 
-    async def ready(self) -> None:
+    async def ready(self) -> str | None:
         """Readiness: the manifest was loaded and checked at start-up."""
         if not self.loaded:
             raise AssetError("the asset manifest is not loaded")
+        return None
 
     async def startup_check(self) -> None:
         self.load(current_app._get_current_object())  # type: ignore[attr-defined]

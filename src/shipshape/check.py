@@ -98,17 +98,12 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "list the site's host names in ALLOWED_HOSTS",
         )
     if workers > 1 and _limits_in_memory(app):
-        unused = (
-            " (REDIS_URL is set, but the Redis store is not built yet)"
-            if (settings.redis_url is not None)
-            else ""
-        )
         add(
             "shipshape.W006",
             "warning",
             f"rate limits are kept in memory with {workers} workers, so each limit "
-            f"is multiplied by {workers}{unused}",
-            "run one worker, or share the limits in Redis once the Redis store lands",
+            f"is multiplied by {workers}",
+            "set REDIS_URL to share the limits between workers and hosts",
         )
     if settings.trusted_proxies > 0 and not _is_loopback(settings.host):
         add(

@@ -38,6 +38,7 @@ REPORT_FIELDS = (
     "lineNumber",
     "disposition",
 )
+MAX_REPORTS = 100  # per request: a browser batches a few; more is a way to flood the log
 FIELD_MAX_CHARS = 512  # a logged field is cut here: reports are attacker-controlled
 
 logger = logging.getLogger("shipshape.csp")
@@ -104,6 +105,8 @@ class CSPReports:
         reports = self._reports(payload)
         if reports is None:
             raise BadRequest("The report has an unknown shape.")
+        if len(reports) > MAX_REPORTS:  # a log line each: a flood in one body is refused
+            raise BadRequest(f"At most {MAX_REPORTS} reports a request.")
         for body in reports:
             logger.warning(
                 "csp violation",

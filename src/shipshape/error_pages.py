@@ -34,7 +34,16 @@ PLAIN_CACHE_SIZE = 64  # plain pages kept: a few statuses x JSON or HTML, with r
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
 # and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
 _KEPT_HEADERS = frozenset(
-    {"allow", "retry-after", "www-authenticate", "ratelimit", "ratelimit-policy"}
+    {
+        "allow",
+        "retry-after",
+        "www-authenticate",
+        "ratelimit",
+        "ratelimit-policy",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    }
 )
 
 

@@ -25,8 +25,9 @@ logger = logging.getLogger("shipshape.hosts")
 
 # A name or a bracketed IPv6 address, then at most a port (RFC 9110 §7.2, RFC 3986 §3.2.2).
 # No user info, no second colon, no spaces: anything else is not a Host header.
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"  # 1-63 characters (RFC 1035 §2.3.4)
 _HOST_RE = re.compile(
-    r"^(?P<name>[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9.])?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$"
+    rf"(?P<name>(?:{_LABEL}\.)*{_LABEL}\.?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?"
 )
 
 
@@ -36,7 +37,7 @@ def split_host(host: str) -> str:
     A malformed value (a bogus port, user info, two hosts joined from two
     ``Host`` lines) gives ``""``, which no allow-list entry matches.
     """
-    match = _HOST_RE.match(host.strip().lower())
+    match = _HOST_RE.fullmatch(host.strip().lower())
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return ""
     return match["name"]

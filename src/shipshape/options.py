@@ -121,12 +121,12 @@ def is_seconds(low: float, high: float) -> Check:
     return check
 
 
-_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 
 
 def is_path(value: object) -> str:
     """An absolute URL path such as ``/healthz``: no host, query, space or control character."""
-    if not isinstance(value, str) or not _PATH_RE.match(value) or value.startswith("//"):
+    if not isinstance(value, str) or not _PATH_RE.fullmatch(value) or value.startswith("//"):
         raise ValueError("not a path")
     return value
 

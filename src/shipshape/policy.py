@@ -83,7 +83,8 @@ class ViewPolicy:
             columns["header_overrides"] = MappingProxyType(dict(columns["header_overrides"]))
         if endpoint == "static" or endpoint.endswith(".static"):
             columns.setdefault("header_profile", "static")  # Quart's own static routes
-            columns.setdefault("rate_exempt", True)
+            # Files are never limited, whatever their blueprint's limit says.
+            columns["rate_exempt"], columns["rate_limit"] = True, None
         return cls(endpoint=endpoint, **columns)
 
 

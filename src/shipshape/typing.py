@@ -17,5 +17,6 @@ RawHeaders = list[tuple[bytes, bytes]]
 #: A view function, as the per-view policy decorators take and return it.
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
 
-#: A readiness check: returns normally when the dependency is usable, raises otherwise.
-ReadinessCheck = Callable[[], Awaitable[None]]
+#: A readiness check: raises when the dependency makes the app unusable; returns
+#: ``None``, or a note when it is degraded but the app still serves.
+ReadinessCheck = Callable[[], Awaitable[str | None]]

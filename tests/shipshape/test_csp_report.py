@@ -76,6 +76,12 @@ async def test_good_reports_are_logged_once_each(
         ("application/reports+json", b"42", 400),
         ("text/plain", json.dumps(CSP2).encode(), 400),
         ("application/csp-report", b'{"csp-report": {"a": "' + b"x" * 70_000 + b'"}}', 413),
+        # One body of many tiny reports would write a log line each.
+        (
+            "application/reports+json",
+            json.dumps([{"type": "csp-violation", "body": {}}] * 101).encode(),
+            400,
+        ),
         # Regression: nested 30,000 deep (60 KB, under the cap) was a 500 (RecursionError).
         ("application/reports+json", b"[" * 30_000 + b"]" * 30_000, 400),
     ],

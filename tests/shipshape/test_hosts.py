@@ -26,6 +26,10 @@ from tests.shipshape.conftest import asgi_call, recorder
         ("localhost, evil.example", ""),  # two Host lines, joined
         ("local host", ""),
         ("localhost:", ""),
+        ("example.com.", "example.com."),  # the root label: allowed, stripped when matched
+        ("example.com..", ""),
+        ("a..example.com", ""),
+        ("x" * 64 + ".example.com", ""),  # a label is at most 63 characters
     ],
 )
 def test_split_host(host: str, expected: str) -> None:

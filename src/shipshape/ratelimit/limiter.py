@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from quart import Blueprint, Quart, Response, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
@@ -48,7 +48,6 @@ from shipshape.typing import ViewT
 
 #: Returns the name of the client a limit counts: a string, or an awaitable of one.
 KeyFunc = Callable[[], "str | Awaitable[str]"]
-Scope = Literal["client", "route"]
 #: Scope entries: the request was counted (by the ASGI layer), and the allowed decision.
 CHECKED = "shipshape.rate_limit_checked"
 DECISION = "shipshape.rate_limit"
@@ -197,8 +196,8 @@ class RateLimiter:
         """The bucket and rule that count ``policy``'s requests, or ``None`` when exempt."""
         if policy.rate_exempt:
             return None
-        if policy.rate_limit is not None:
-            return policy.endpoint or "", policy.rate_limit
+        if policy.rate_limit is not None:  # prefixed: no endpoint can share the default's
+            return f"route:{policy.endpoint or ''}", policy.rate_limit
         bucket = "default" if self.shared_default else f"default:{policy.endpoint or ''}"
         return bucket, self.default
 
@@ -237,6 +236,18 @@ class RateLimiter:
                 response.headers[name] = value
         return response
 
-    async def ready(self) -> None:
-        """Readiness: the store answers."""
-        await self.store.ping()
+    async def ready(self) -> str | None:
+        """Readiness: the store answers.
+
+        With ``RATELIMIT_ON_STORE_ERROR=closed`` a dead store makes requests
+        fail, so the host is not ready. With ``open`` it still serves (without
+        limits): reporting it unready would take every host of the site out of
+        rotation at once, so it is reported as degraded instead.
+        """
+        try:
+            await self.store.ping()
+        except Exception as exc:
+            if self.closed:
+                raise
+            return f"store unreachable ({type(exc).__name__}); requests are admitted unlimited"
+        return None

@@ -34,7 +34,7 @@ from shipshape.ratelimit.limiter import (
     rate_limit_headers,
 )
 from shipshape.responses import MESSAGES, json_error, plain_page, respond, wants_json
-from shipshape.scope import header
+from shipshape.scope import header, request_host
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 
@@ -68,21 +68,25 @@ class RateLimitMiddleware:
         self.hsts = hsts
         self.api_prefix = api_prefix
         self._bodies: dict[tuple[int, bool], bytes] = {}
+        self.quart_routes_by_host = bool(
+            quart.url_map.host_matching
+            or quart.subdomain_matching
+            or quart.config.get("SERVER_NAME")
+        )
 
     def _endpoint(self, scope: Scope) -> str | None:
-        host = header(scope, b"host") or ""
-        adapter = self.quart.url_map.bind(
-            host, scope.get("root_path") or None, url_scheme=scope.get("scheme", "http")
-        )
         try:
+            adapter = self.quart.url_map.bind(
+                request_host(scope), url_scheme=scope.get("scheme", "http")
+            )
             endpoint, _ = adapter.match(scope.get("path", "/"), scope.get("method", "GET"))
-        except HTTPException:  # 404, 405, or a redirect: Quart answers it, as unrouted
+        except HTTPException:  # 404, 405, a redirect, a bad host: Quart answers it, unrouted
             return None
         return str(endpoint)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.policies.rows:
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not self.policies.rows or not self.routes_like_quart(scope):
+            await self.app(scope, receive, send)  # the pipeline's step inside Quart decides
             return
         endpoint = self._endpoint(scope)
         policy = self.policies.unrouted if endpoint is None else self.policies.rows.get(endpoint)
@@ -108,6 +112,16 @@ class RateLimitMiddleware:
         if decision is not None:
             scope[DECISION] = decision
         await self.app(scope, receive, send)
+
+    def routes_like_quart(self, scope: Scope) -> bool:
+        """Whether matching the raw path finds the endpoint Quart will find.
+
+        Not under a ``root_path`` (a mount prefix Quart strips first), nor
+        with ``SERVER_NAME``, subdomain or host matching, which Quart applies
+        with rules of its own: those requests are left to the step inside
+        Quart, which routes exactly as Quart does.
+        """
+        return not (scope.get("root_path") or self.quart_routes_by_host)
 
     def _wants_json(self, scope: Scope) -> bool:
         return wants_json(scope.get("path", ""), header(scope, b"accept"), self.api_prefix)

@@ -3,8 +3,11 @@
 A store that does not answer within its timeout fails the request's check.
 After a failure the breaker stays open for a back-off (1 s, doubling up to
 30 s while failures go on), and checks during it fail at once instead of
-each waiting for the timeout again; the first check after the back-off tries
-the store, and one success closes the breaker. What a failed check means is
+each waiting for the timeout again; when the back-off is over, one check
+tries the store (the others fail at once until it answers), and one success
+closes the breaker. Calls that were already in flight when the state
+changed change nothing, so a burst of requests caught by an outage counts as
+one failure, not as twenty doublings of the back-off. What a failed check means is
 the app's policy (``RATELIMIT_ON_STORE_ERROR``): ``open`` admits the request,
 ``closed`` refuses it with 503 and ``Retry-After``. Either way it is never a
 500, and an outage is logged once when it starts and once when it ends.
@@ -50,8 +53,12 @@ class Breaker:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.clock = clock
-        self.failures = 0
+        self.failures = 0  # failed probes in this outage; 0 while the store answers
         self.open_until = 0.0
+        # Bumped at every change of state: a call that started before the last
+        # change (many were in flight when the store died) changes nothing.
+        self.epoch = 0
+        self.probing = False
 
     @property
     def failing(self) -> bool:
@@ -64,17 +71,28 @@ class Breaker:
         now = self.clock()
         if now < self.open_until:
             raise StoreUnavailableError(math.ceil(self.open_until - now))
+        probe = self.failing
+        if probe:  # back-off over: one request tries the store, the others wait for it
+            if self.probing:
+                raise StoreUnavailableError(1)
+            self.probing = True
+        epoch = self.epoch
         try:
             result = await call()
         except Exception as exc:  # any store failure: timeouts, resets, refused, bad replies
-            self._failed(now, exc)
-            raise StoreUnavailableError(math.ceil(self.open_until - now)) from exc
-        if self.failures:
+            if epoch == self.epoch:
+                self._failed(exc)
+            raise StoreUnavailableError(max(1, math.ceil(self.open_until - now))) from exc
+        finally:
+            if probe:
+                self.probing = False
+        if self.failures and epoch == self.epoch:
             logger.warning("rate-limit store is back after %d failed checks", self.failures)
             self.failures = 0
+            self.epoch += 1
         return result
 
-    def _failed(self, now: float, exc: Exception) -> None:
+    def _failed(self, exc: Exception) -> None:
         backoff = min(self.first_backoff * 2**self.failures, self.max_backoff)
         if not self.failures:
             logger.warning(
@@ -85,4 +103,5 @@ class Breaker:
                 backoff,
             )
         self.failures += 1
-        self.open_until = now + backoff
+        self.epoch += 1
+        self.open_until = self.clock() + backoff

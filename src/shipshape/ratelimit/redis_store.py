@@ -28,9 +28,10 @@ from collections.abc import Sequence
 from hashlib import sha1
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
-from redis.retry import Retry
 
 from shipshape.config import RateLimit
 from shipshape.ratelimit.gcra import TOLERANCE, Decision, decide
@@ -130,9 +131,11 @@ class RedisStore(Store):
             self.url,
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
-            # One reconnect for a pooled connection the server closed; no more,
-            # so a dead store costs one timeout before the breaker takes over.
-            retry=Retry(NoBackoff(), 1),
+            # One reconnect for a pooled connection the server closed (a restart,
+            # a failover, an idle timeout); no more, so a dead store costs one
+            # timeout before the breaker takes over. Not after a timeout: the
+            # script may have run, and sending it again would count twice.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
         )
 

@@ -1,9 +1,9 @@
 """Rate-limit storage: one small interface, with serving-lifecycle hooks.
 
-Only the in-memory store exists yet. The Redis/Valkey store (one Lua script
-per request, shared across workers and hosts) and the open/closed policy with
-a circuit breaker for store outages are unfinished: they land with the rate
-limiting issue.
+:class:`MemoryStore` keeps the state in this process;
+:class:`~shipshape.ratelimit.redis_store.RedisStore` shares it between
+workers and hosts. What happens when a store fails is
+:mod:`shipshape.ratelimit.outage`'s business.
 """
 
 from __future__ import annotations

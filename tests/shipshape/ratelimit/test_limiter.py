@@ -247,8 +247,12 @@ async def test_a_dead_store_follows_the_policy_and_never_500s(
     if policy == "closed":
         assert all(r.headers["Retry-After"] in ("1", "2") for r in responses)
         assert (await responses[0].get_json())["code"] == "rate_limit_unavailable"
-    assert ready.status_code == 503
-    assert (await ready.get_json())["checks"]["ratelimit_store"]["ok"] is False
+    store_check = (await ready.get_json())["checks"]["ratelimit_store"]
+    if policy == "closed":  # requests fail: the host is not ready
+        assert ready.status_code == 503 and store_check["ok"] is False
+    else:  # it serves, without limits: degraded, not unready (or every host leaves at once)
+        assert ready.status_code == 200 and store_check["ok"] is True
+        assert "admitted unlimited" in store_check["degraded"]
     logging.getLogger("shipshape.ratelimit").removeHandler(handler)
     assert len(records) == 1, "one warning per outage, not one per request"
 
@@ -311,3 +315,72 @@ async def test_refusals_keyed_by_address_never_reach_quart(defaults: Callable[..
     assert statuses == [200, 200, 429, 429, 429]
     assert reached == ["/a", "/a"], "only admitted requests ran in Quart"
     assert head.status_code == 429 and await head.get_data() == b""
+
+
+@pytest.mark.parametrize("root_path", ["", "/pre"])
+async def test_under_a_root_path_each_view_keeps_its_own_policy(
+    make_app: MakeApp, root_path: str
+) -> None:
+    """Regression: the ASGI layer matched the raw path, so under a mount prefix every
+    request looked unrouted: exempt views were limited and per-user limits bypassed."""
+    app = make_app(SHIPSHAPE_ASSETS=False, RATELIMIT_DEFAULT="1/minute")
+
+    @app.get("/free")
+    @rate_exempt
+    async def free() -> str:
+        return "free"
+
+    @app.get("/mine")
+    @rate_limit("1/minute", key=lambda: request.headers.get("X-User", "anonymous"))
+    async def mine() -> str:
+        return "mine"
+
+    async with app.test_app():
+        client = client_of(app)
+
+        async def status(path: str, user: str = "anonymous") -> int:
+            response = await client.get(
+                root_path + path, root_path=root_path, headers={"X-User": user}
+            )
+            return response.status_code
+
+        free_ = [await status("/free") for _ in range(3)]
+        alice = [await status("/mine", "alice") for _ in range(2)]
+        bob = await status("/mine", "bob")
+    assert free_ == [200, 200, 200]
+    assert alice == [200, 429]
+    assert bob == 200
+
+
+@pytest.mark.parametrize("host", ["example.com..", "a..example.com", "x" * 64 + ".example.com"])
+async def test_a_malformed_host_is_a_400_not_a_500(make_app: MakeApp, host: str) -> None:
+    """Regression: such a host passed the allow-list and Werkzeug's IDNA step raised."""
+    app = make_app(SHIPSHAPE_ASSETS=False, ALLOWED_HOSTS="*")
+    async with app.test_app():
+        response = await client_of(app).get("/x", headers={"Host": host})
+    assert response.status_code == 400
+
+
+async def test_the_quart_step_also_refuses_before_csrf_and_keeps_legacy_headers(
+    make_app: MakeApp,
+) -> None:
+    """Rules with their own key are decided inside Quart, still before CSRF reads the body."""
+    app = make_app(SHIPSHAPE_ASSETS=False, SHIPSHAPE_RATELIMIT_LEGACY_HEADERS=True)
+
+    @app.post("/keyed")
+    @rate_limit("2/minute", key=lambda: request.headers.get("X-User", "anonymous"))
+    async def keyed() -> str:
+        return "saved"
+
+    async with app.test_app():
+        client = client_of(app)
+        responses = [
+            await client.post("/keyed", form={"csrf_token": "forged"}, headers={"X-User": "u"})
+            for _ in range(4)
+        ]
+    assert [r.status_code for r in responses] == [400, 400, 429, 429]
+    refused = responses[2]
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert "Retry-After" in refused.headers
+    assert b"<h1>Too many requests</h1>" in await refused.get_data(), "the plain page"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import redis
 
 from shipshape.config import RateLimit
 from shipshape.ratelimit import MemoryStore, RedisStore, Store
+from shipshape.ratelimit.gcra import Decision
 from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
 from shipshape.ratelimit.redis_store import PREFIX, client_url
 from tests.servers import RedisServer
@@ -237,3 +239,64 @@ async def test_a_new_clients_first_requests_pass_at_any_clock_value(
         if burst != [True] * limit.count + [False]:
             refused.append((clock.now, burst))
     assert refused == []
+
+
+async def test_a_restarted_server_costs_one_reconnect_not_an_outage() -> None:
+    """Regression: the sync Retry given to the asyncio client never retried, so a pooled
+    connection the server had closed opened the breaker."""
+    server = RedisServer()
+    server.start()
+    store = RedisStore(server.url, timeout=1.0)
+    breaker = Breaker(store)
+    await store.startup()
+    try:
+        assert (await breaker.hit(fresh_key(), [PER_SECOND])).allowed
+        server.stop()
+        server.start()  # same port; the pooled connection is dead
+        assert (await breaker.hit(fresh_key(), [PER_SECOND])).allowed
+        assert not breaker.failing
+    finally:
+        await store.shutdown()
+        server.close()
+
+
+class FailingStore(MemoryStore):
+    """Fails every call after a pause, as a store that dies under load does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def hit(self, key: str, limits: Sequence[RateLimit]) -> Decision:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        raise ConnectionError("gone")
+
+
+async def test_a_burst_caught_by_an_outage_counts_once() -> None:
+    """Regression: each in-flight failure doubled the back-off (20 calls: 30 s at once)
+    and a stale success reset it, logging the outage twice."""
+    clock = FrozenClock()
+    store = FailingStore()
+    breaker = Breaker(store, clock=clock)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign,assignment]
+    logging.getLogger("shipshape.ratelimit").addHandler(handler)
+    try:
+        results = await asyncio.gather(
+            *(breaker.hit(fresh_key(), [PER_SECOND]) for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(r, StoreUnavailableError) for r in results)
+        assert breaker.failures == 1 and breaker.open_until == clock.now + 1
+        clock.now += 1.5  # back-off over: one probe goes to the store, the rest wait
+        calls = store.calls
+        probes = await asyncio.gather(
+            *(breaker.hit(fresh_key(), [PER_SECOND]) for _ in range(5)), return_exceptions=True
+        )
+        assert store.calls == calls + 1
+        assert all(isinstance(r, StoreUnavailableError) for r in probes)
+        assert breaker.failures == 2 and breaker.open_until == clock.now + 2
+    finally:
+        logging.getLogger("shipshape.ratelimit").removeHandler(handler)
+    assert len(records) == 1
