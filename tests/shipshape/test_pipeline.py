@@ -158,7 +158,7 @@ async def test_after_hooks_see_error_responses(make_app: MakeApp) -> None:
     app = make_app(SHIPSHAPE_ASSETS=False)
 
     @app.get("/once")
-    @rate_limit("1/minute")
+    @rate_limit("1/minute", key=lambda: "everyone")  # a key function: decided inside Quart
     async def once() -> Response:
         return Response("ok")
 
