@@ -94,15 +94,21 @@ def test_two_servers_with_two_workers_each_admit_exactly_what_gcra_allows(
     redis_server_url = redis_server.url.replace("/0", "/1")  # a database of its own
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(serve(redis_server_url, workers=2, limit="100/minute"))
+            stack.enter_context(
+                # closed: a check the store could not answer in time (a worker this
+                # loaded can miss the 50 ms) is refused, never admitted unlimited
+                serve(redis_server_url, workers=2, limit="100/minute", on_error="closed")
+            )
             for _ in range(2)
         ]
         statuses, inner, outer = hammer(servers, clients=8, each=500)
-    assert set(statuses) <= {200, 429}, statuses
+    assert set(statuses) <= {200, 429, 503}, statuses
     assert sum(statuses.values()) == 4000
     # GCRA at 100/minute: a burst of 100, then one every 0.6 s of the window.
     low, high = 100 + int(max(inner, 0) / 0.6), 100 + int(outer / 0.6) + 1
-    assert low <= statuses[200] <= high, (statuses, inner, outer)
+    assert statuses[200] <= high, (statuses, inner, outer)  # never more than the limit
+    if not statuses[503]:  # and, when the store always answered, no fewer
+        assert low <= statuses[200], (statuses, inner, outer)
 
 
 @pytest.mark.parametrize("policy", ["open", "closed"])

@@ -30,7 +30,9 @@ gets 429 with ``Retry-After`` and the same headers. When the store fails,
 from __future__ import annotations
 
 import inspect
+import ipaddress
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from quart import Blueprint, Quart, Response, request
@@ -111,8 +113,28 @@ class RateLimitStoreDown(ServiceUnavailable):
 
 
 def client_address() -> str:
-    """The default key: the client IP as the proxy setting resolved it."""
-    return request.remote_addr or "unknown"
+    """The default key: the client IP as the proxy setting resolved it (see :func:`client_key`)."""
+    return client_key(request.remote_addr)
+
+
+@lru_cache(maxsize=4096)
+def client_key(address: str | None) -> str:
+    """An IPv4 address as it is; an IPv6 address as its /64.
+
+    A host is given a whole /64 (RFC 6177), so one client can rotate through
+    2**64 addresses: counting each apart would let it walk out of any limit.
+    """
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # a unix socket path, or a name a test server made up
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def rate_limit(spec: str, *, key: KeyFunc = client_address) -> Callable[[ViewT], ViewT]:

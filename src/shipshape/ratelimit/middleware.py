@@ -31,6 +31,7 @@ from shipshape.ratelimit.limiter import (
     RateLimiter,
     RateLimitStoreDown,
     client_address,
+    client_key,
     rate_limit_headers,
 )
 from shipshape.responses import MESSAGES, json_error, plain_page, respond, wants_json
@@ -98,7 +99,8 @@ class RateLimitMiddleware:
         client = scope.get("client")
         scope[CHECKED] = True
         try:
-            decision = await self.limiter.count(bucket, client[0] if client else "unknown", rule)
+            key = client_key(client[0] if client else None)
+            decision = await self.limiter.count(bucket, key, rule)
         except RateLimitStoreDown as exc:
             json = policy.json_errors or self._wants_json(scope)
             await self._refuse(scope, send, 503, "rate_limit_unavailable", json, exc.seconds)

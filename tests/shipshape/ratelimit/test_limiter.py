@@ -16,6 +16,7 @@ from shipshape.ratelimit import (
     rate_exempt,
     rate_limit,
 )
+from shipshape.ratelimit.limiter import client_key
 from shipshape.ratelimit.store import SWEEP_EVERY
 from tests.conftest import client_of
 from tests.servers import RedisServer, free_port
@@ -384,3 +385,31 @@ async def test_the_quart_step_also_refuses_before_csrf_and_keeps_legacy_headers(
     assert refused.headers["X-RateLimit-Remaining"] == "0"
     assert "Retry-After" in refused.headers
     assert b"<h1>Too many requests</h1>" in await refused.get_data(), "the plain page"
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),  # an IPv4 client on a dual-stack socket
+        (None, "unknown"),
+        ("", "unknown"),
+    ],
+)
+def test_client_keys(address: str | None, key: str) -> None:
+    assert client_key(address) == key
+
+
+async def test_an_ipv6_client_cannot_rotate_out_of_its_limit(
+    defaults: Callable[..., Quart],
+) -> None:
+    app = defaults()
+    async with app.test_app():
+        client = client_of(app)
+        statuses = [
+            (await client.get("/a", scope_base={"client": (f"2001:db8::{n:x}", 1)})).status_code
+            for n in range(1, 5)
+        ]
+    assert statuses == [200, 200, 429, 429]
