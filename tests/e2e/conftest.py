@@ -20,7 +20,8 @@ from typing import IO
 import pytest
 import trustme
 
-from tests.servers import die_with_parent
+from tests.conftest import SECRET, UNLIMITED
+from tests.servers import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -131,3 +132,23 @@ def chromium_path() -> str:
             "runs as root; otherwise run `apt-get install chromium`"
         )
     return CHROMIUM
+
+
+@contextmanager
+def serve_production(workers: int, **env: str) -> Iterator[Server]:
+    """``python -m app serve`` on a free port, production, with ``env`` over the defaults."""
+    port = free_port()
+    settings = {
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "RATELIMIT_DEFAULT": UNLIMITED,  # tests about something else; limits have their own
+        **env,
+        "PORT": str(port),
+    }
+    with run_server(
+        ["-m", "app", "serve", "--workers", str(workers)],
+        settings,
+        base=f"http://127.0.0.1:{port}",
+    ) as server:
+        yield server

@@ -13,24 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import SECRET, UNLIMITED
-from tests.e2e.conftest import Server, run_server
-from tests.servers import free_port
+from tests.e2e.conftest import Server, serve_production
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    port = free_port()
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "PORT": str(port),
-        "RATELIMIT_DEFAULT": UNLIMITED,  # these tests are about other things
-    }
-    with run_server(
-        ["-m", "app", "serve", "--workers", "1"], env, base=f"http://127.0.0.1:{port}"
-    ) as running:
+    with serve_production(1) as running:
         yield running
 
 

@@ -12,28 +12,20 @@ from contextlib import ExitStack, contextmanager
 
 import pytest
 
-from tests.conftest import SECRET
-from tests.e2e.conftest import Server, run_server
-from tests.servers import RedisServer, free_port
+from tests.e2e.conftest import Server, serve_production
+from tests.servers import RedisServer
 
 PATH = "/privacy"  # a dynamic page with only the default limit
 
 
 @contextmanager
 def serve(redis_url: str, *, workers: int, limit: str, on_error: str = "open") -> Iterator[Server]:
-    port = free_port()
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "PORT": str(port),
-        "REDIS_URL": redis_url,
-        "RATELIMIT_DEFAULT": limit,
-        "RATELIMIT_ON_STORE_ERROR": on_error,
-        "TRUSTED_PROXIES": "0",
-    }
-    with run_server(
-        ["-m", "app", "serve", "--workers", str(workers)], env, base=f"http://127.0.0.1:{port}"
+    with serve_production(
+        workers,
+        REDIS_URL=redis_url,
+        RATELIMIT_DEFAULT=limit,
+        RATELIMIT_ON_STORE_ERROR=on_error,
+        TRUSTED_PROXIES="0",
     ) as server:
         yield server
 

@@ -9,24 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import SECRET, UNLIMITED
-from tests.e2e.conftest import Server, fetch, run_server
-from tests.servers import free_port
+from tests.e2e.conftest import Server, fetch, serve_production
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    port = free_port()
-    env = {
-        "APP_ENV": "production",
-        "SECRET_KEY": SECRET,
-        "RATELIMIT_DEFAULT": UNLIMITED,  # these tests are about other things
-        "ALLOWED_HOSTS": "127.0.0.1,app.example",
-        "PORT": str(port),
-    }
-    with run_server(
-        ["-m", "app", "serve", "--workers", "2"], env, base=f"http://127.0.0.1:{port}"
-    ) as running:
+    with serve_production(2, ALLOWED_HOSTS="127.0.0.1,app.example") as running:
         yield running
 
 
