@@ -22,14 +22,12 @@ from shipshape.responses import (
     API_MESSAGES,
     MESSAGES,
     TITLES,
-    json_error,
-    plain_page,
+    error_body,
     wants_json,
 )
 from shipshape.typing import ViewT
 
 logger = logging.getLogger("shipshape.errors")
-PLAIN_CACHE_SIZE = 64  # plain pages kept: a few statuses x JSON or HTML, with room to spare
 
 # Headers an error keeps from its exception (``Allow`` on 405, ``Retry-After``
 # and ``RateLimit`` on 429, ``WWW-Authenticate`` on 401); the body headers are ours.
@@ -102,7 +100,6 @@ class ErrorPages:
 
     def __init__(self, app: Quart | None = None) -> None:
         self.policies = PolicyTable()
-        self._plain: dict[tuple[int, str, str, bool], bytes] = {}
         if app is not None:
             self.init_app(app)
 
@@ -135,12 +132,7 @@ class ErrorPages:
         if getattr(error, "plain_page", False):
             # Refusals that must stay cheap under a flood (429, a store outage's
             # 503): bytes made once, no template, no session, no CSRF token.
-            key = (status, error_slug(error), message, json)
-            plain = self._plain.get(key)
-            if plain is None:
-                plain = json_error(status, key[1], message) if json else plain_page(status, message)
-                if len(self._plain) < PLAIN_CACHE_SIZE:  # bounded, whatever the messages
-                    self._plain[key] = plain
+            plain = error_body(status, error_slug(error), message, json)
             response = Response(plain, mimetype="application/json" if json else "text/html")
         elif json:
             response = jsonify({"error": status, "code": error_slug(error), "message": message})

@@ -81,6 +81,13 @@ def json_error(status: int, code: str, message: str) -> bytes:
     return json.dumps({"error": status, "code": code, "message": message}).encode()
 
 
+@lru_cache(maxsize=64)  # a few statuses x JSON or HTML, with room for the app's own words
+def error_body(status: int, code: str, message: str, json: bool) -> bytes:
+    """The bytes of an error in either shape, made once for each: refusals under a
+    flood (429s, host errors) cost a dict lookup, not a page build."""
+    return json_error(status, code, message) if json else plain_page(status, message)
+
+
 async def respond(send: Send, status: int, headers: RawHeaders, body: bytes) -> None:
     """Send a whole response: the start message, then the body in one piece."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -98,11 +105,11 @@ async def error(
     headers: RawHeaders | None = None,
 ) -> None:
     """An error answered before the app runs, as JSON or HTML like the app's own."""
-    if wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix):
-        body = json_error(status, code, message)
+    json = wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix)
+    body = error_body(status, code, message, json)
+    if json:
         kind: RawHeaders = [(b"content-type", b"application/json")]
     else:
-        body = plain_page(status, message)
         kind = [
             (b"content-type", b"text/html; charset=utf-8"),
             (b"content-security-policy", _HTML_CSP),

@@ -34,7 +34,7 @@ from shipshape.ratelimit.limiter import (
     client_key,
     rate_limit_headers,
 )
-from shipshape.responses import MESSAGES, json_error, plain_page, respond, wants_json
+from shipshape.responses import MESSAGES, error_body, respond, wants_json
 from shipshape.scope import header, request_host
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
@@ -68,7 +68,6 @@ class RateLimitMiddleware:
         self.headers = list(headers)
         self.hsts = hsts
         self.api_prefix = api_prefix
-        self._bodies: dict[tuple[int, bool], bytes] = {}
         self.quart_routes_by_host = bool(
             quart.url_map.host_matching
             or quart.subdomain_matching
@@ -138,11 +137,7 @@ class RateLimitMiddleware:
         retry_after: int,
         decision: Decision | None = None,
     ) -> None:
-        body = self._bodies.get((status, json))
-        if body is None:
-            message = MESSAGES[status]
-            body = json_error(status, code, message) if json else plain_page(status, message)
-            self._bodies[(status, json)] = body
+        body = error_body(status, code, MESSAGES[status], json)
         headers: RawHeaders = [
             (b"content-type", b"application/json" if json else b"text/html; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
