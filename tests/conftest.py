@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 import pytest
 from quart import Quart
 from quart.testing import QuartClient
 
-from app import create_app
+from app import MIGRATIONS, create_app
+from app.models import Base
 from shipshape.config import ENV_NAMES
-from tests.servers import RedisServer
+from shipshape.database import Migrations, make_engine
+from tests.servers import PostgresServer, RedisServer
 
 # The concrete client: quart.typing's protocol declares `open(json=...)` without
 # its default, so calls through the protocol would have to pass a JSON body.
@@ -23,10 +29,13 @@ SECRET = "s" * 8 + "0123456789abcdef0123456789abcdef"  # 40 bytes, test only
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's or CI's APP_ENV, SECRET_KEY, PORT and so on."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> Iterator[None]:
+    """No test sees the developer's or CI's APP_ENV, SECRET_KEY, PORT and so on, and
+    none touches the developer's database: every app, and every process a test
+    starts, gets a migrated SQLite copy of its own unless the test says otherwise."""
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
     yield
 
 
@@ -34,10 +43,76 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 UNLIMITED = "100000/second"
 
 
+async def migrate(url: str) -> None:
+    """Apply the example app's migrations to the database at ``url``."""
+    engine = make_engine(url, timeout=5, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Migrations(MIGRATIONS, Base.metadata).upgrade)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once; each test gets a copy (a copy costs less
+    than running the migrations again)."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    asyncio.run(migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
 @pytest.fixture
-def app_config() -> dict[str, Any]:
+def sqlite_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "app.db"  # not in tmp_path: tests list that
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A migrated database on the session's server, made once."""
+    asyncio.run(migrate(postgres_server.url()))
+    return postgres_server.url()
+
+
+@pytest.fixture
+async def postgres_url(postgres_template: str) -> str:
+    """The session's migrated PostgreSQL database, emptied for this test."""
+    connection = await asyncpg.connect(postgres_template.replace("+asyncpg", ""))
+    try:
+        await connection.execute("TRUNCATE things")
+    finally:
+        await connection.close()
+    return postgres_template
+
+
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """The app's database; modules about data run on both engines (``on_both_engines``)."""
+    return sqlite_url
+
+
+#: Use as a module's ``database_url`` fixture to run each of its tests on SQLite and PostgreSQL.
+@pytest.fixture(params=["sqlite", "postgresql"])
+def on_both_engines(request: pytest.FixtureRequest) -> str:
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
     # Tests send bursts; the default limits have tests of their own.
-    return {"APP_ENV": "testing", "RATELIMIT_DEFAULT": UNLIMITED}
+    return {"APP_ENV": "testing", "RATELIMIT_DEFAULT": UNLIMITED, "DATABASE_URL": database_url}
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ even if pytest is killed.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -77,6 +78,79 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def postgres_bin() -> Path:
+    """The newest Debian PostgreSQL's bin folder; `make test` installs the package."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
+    )
+    if not found:
+        raise AssertionError(
+            "PostgreSQL is missing: `make test` installs Debian's postgresql package when it "
+            "runs as root; otherwise run `apt-get install postgresql`"
+        )
+    return found[-1].parent
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a loopback port; restartable.
+
+    initdb and postgres refuse to run as root, so as root they run as the
+    ``postgres`` user, in a folder made under /tmp (pytest's own tmp folders
+    are private to root). fsync is off: the data is thrown away anyway.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="shipshape-pg-"))
+        self.data = self.folder / "data"
+        self.bin = postgres_bin()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            self.user = "postgres"
+            shutil.chown(self.folder, self.user, self.user)
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                   "-A", "trust", "-E", "UTF8", "--no-sync"])  # fmt: skip
+
+    def _run(self, command: list[str]) -> None:
+        subprocess.run(command, check=True, capture_output=True, user=self.user, group=self.user)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-h", "127.0.0.1", "-k", str(self.folder),
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            user=self.user,
+            group=self.user,
+            preexec_fn=die_with_parent,
+        )  # fmt: skip
+        pid_file = self.data / "postmaster.pid"
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if pid_file.exists() and "ready" in pid_file.read_text(errors="replace"):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise AssertionError(f"postgres did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions now
             self.process.wait(10)
             self.process = None
 

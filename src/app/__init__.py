@@ -9,16 +9,21 @@ how tests and embedders set values::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from quart import Quart
+from quart_schema import Info, OpenAPIProvider, QuartSchema
+from werkzeug.routing import Rule
 
+from app.models import Base
 from shipshape import Shipshape, environ_config
 from shipshape.bundling import Bundle
+from shipshape.database import Database
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Bootstrap comes from npm (package-lock.json pins it) and is served by the
 # app itself: no CDN, so no third-party origin in the CSP and no outage or
@@ -47,13 +52,36 @@ BUNDLES = (
     ),
     Bundle("app.css", ("src/app/static/src/css/*.css",)),
     Bundle("app.js", ("src/app/static/src/js/*.js",)),
+    # /docs: Swagger UI, served by the app like Bootstrap, started by our own script.
+    Bundle(
+        "swagger-ui.css",
+        ("node_modules/swagger-ui-dist/swagger-ui.css",),
+        minify=False,
+        cdn=JSDELIVR + "swagger-ui-dist@{version}/swagger-ui.css",
+    ),
+    Bundle(
+        "swagger-ui.js",
+        ("node_modules/swagger-ui-dist/swagger-ui-bundle.js",),
+        minify=False,
+        cdn=JSDELIVR + "swagger-ui-dist@{version}/swagger-ui-bundle.js",
+    ),
+    Bundle("api-docs.js", ("src/app/static/src/docs/*.js",)),
 )
+OPENAPI_PATH = "/openapi.json"
+API_DOCS_PATH = "/docs"
+
+
+class APIOnly(OpenAPIProvider):
+    """The OpenAPI document describes the JSON API, not the HTML pages beside it."""
+
+    def generate_rules(self) -> Iterable[Rule]:
+        return (rule for rule in super().generate_rules() if rule.rule.startswith("/api/"))
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the app from the environment, overlaid by ``config``."""
     # Static files are served by Shipshape's middleware, not Quart's route.
-    app = Quart(__name__, static_folder=None)
+    app = Quart(__name__, static_folder=None, instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(
         SHIPSHAPE_ASSET_BUNDLES=BUNDLES,
         SHIPSHAPE_ASSET_ROOT=str(PROJECT_ROOT),
@@ -65,8 +93,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         app.config.update(config)
     shipshape = Shipshape(app)
     app.debug = shipshape.settings.is_development
+    Database(app, metadata=Base.metadata, migrations=MIGRATIONS)
+    QuartSchema(
+        app,
+        info=Info(title="Shipshape Things API", version="1.0"),
+        openapi_path=OPENAPI_PATH,
+        # The stock pages load their scripts from CDNs with inline code, which
+        # the CSP refuses: /docs is the app's own page (app.blueprints.pages).
+        swagger_ui_path=None,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        openapi_provider_class=APIOnly,
+    )
 
-    from app.blueprints import pages
+    from app.blueprints import api, pages, things
 
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(things.blueprint)
+    app.register_blueprint(api.blueprint)
     return app

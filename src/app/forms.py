@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from wtforms import HiddenField, RadioField
+from wtforms import Field, HiddenField, RadioField, StringField, TextAreaField
 
 # types-WTForms still describes WTForms 3.2, which has no SelectChoice;
 # WTForms 3.3 deprecates (value, label) tuples in its favour.
@@ -13,6 +13,8 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.form import BaseForm
 from wtforms.validators import InputRequired, StopValidation, ValidationError
 
+from app.models import DESCRIPTION_MAX, NAME_MAX
+from app.things import check_description, check_name
 from shipshape import AsyncForm
 
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
@@ -69,3 +71,42 @@ class CookieBannerForm(AsyncForm):
         message="Choose accept or reject",
     )
     next = HiddenField()
+
+
+class Checked:
+    """A WTForms validator that runs one of :mod:`app.things`' rules and keeps
+    the value it returns (the stripped name), so the pages and the API share
+    one definition of what is valid."""
+
+    def __init__(self, rule: Callable[[object], str]) -> None:
+        self.rule = rule
+        self.field_flags = {"required": True} if rule is check_name else {}
+
+    def __call__(self, form: BaseForm, field: Field) -> None:
+        try:
+            field.data = self.rule(field.data)
+        except ValueError as exc:
+            raise StopValidation(str(exc)) from exc
+
+
+class ThingForm(AsyncForm):
+    name = StringField(
+        "Name",
+        validators=[Checked(check_name)],
+        description=f"Up to {NAME_MAX} characters. No two things may share a name.",
+        render_kw={"maxlength": NAME_MAX, "autocomplete": "off"},
+    )
+    description = TextAreaField(
+        "Description",
+        validators=[Checked(check_description)],
+        description=f"Optional, up to {DESCRIPTION_MAX:,} characters.",
+        render_kw={"rows": 5, "maxlength": DESCRIPTION_MAX},
+    )
+    version = HiddenField()
+
+    def seen_version(self) -> int | None:
+        """The version the editor started from, or ``None`` when the field was tampered with."""
+        raw = self.version.data
+        if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 10:
+            return int(raw)
+        return None

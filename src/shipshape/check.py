@@ -114,6 +114,9 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "bind to a private address only the proxy can reach, or set TRUSTED_PROXIES=0",
         )
     findings.extend(_security_findings(app, settings, deploy=deploy))
+    if deploy:
+        for deploy_check in getattr(app.extensions.get("shipshape"), "deploy_checks", ()):
+            findings.extend(deploy_check())
     return findings
 
 

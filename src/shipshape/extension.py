@@ -24,7 +24,7 @@ from quart import Blueprint, Quart
 
 from shipshape import assets, csp_report, csrf, error_pages, headers, health
 from shipshape.assets import Assets
-from shipshape.check import check_command
+from shipshape.check import Finding, check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
 from shipshape.compression.codings import LEVELS_ACCEPTED, checked_levels
 from shipshape.config import Settings
@@ -183,6 +183,9 @@ class Shipshape:
         self.health: Health | None = None
         self.assets: Assets | None = None
         self.headers: SecurityHeaders | None = None
+        #: More ``check --deploy`` findings, from features that know their own
+        #: state (the database's migrations); each is called only with --deploy.
+        self.deploy_checks: list[Callable[[], list[Finding]]] = []
         if app is not None:
             self.init_app(app)
 

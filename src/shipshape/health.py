@@ -92,13 +92,25 @@ class Health:
         try:
             note = await asyncio.wait_for(check(), timeout)
         except Exception as exc:  # any failure means "not ready"; the probe never 500s
-            error = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            error = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
             logger.warning("readiness check failed: %s", error, exc_info=exc)
             return {"ok": False, "error": error, "duration_ms": _ms(start)}
         result: dict[str, Any] = {"ok": True, "duration_ms": _ms(start)}
         if note:
             result["degraded"] = note  # serving, but say so
         return result
+
+
+def _reason(error: Exception) -> str:
+    """What the probe says about a failed check: the class name, and the
+    message when the check wrote one for operators (:class:`NotReadyError`)."""
+    if isinstance(error, NotReadyError):
+        return f"{type(error).__name__}: {error}"
+    return type(error).__name__
+
+
+class NotReadyError(Exception):
+    """Raised by a readiness check whose message is safe to show in ``/readyz``."""
 
 
 def _ms(start: float) -> float:

@@ -75,7 +75,7 @@ def test_bad_settings_print_one_line_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
-def test_check_deploy_passes_a_good_production_config() -> None:
+def test_check_deploy_passes_a_good_production_config(sqlite_url: str) -> None:
     # One worker: with more, W006 warns that in-memory limits multiply (no Redis store yet).
     result = run_app(
         "check",
@@ -86,6 +86,7 @@ def test_check_deploy_passes_a_good_production_config() -> None:
         SECRET_KEY="9f2c" * 16,
         ALLOWED_HOSTS="example.com",
         REDIS_URL="redis://cache:6379/0",
+        DATABASE_URL=sqlite_url,  # migrated
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s), 0 warning(s)" in result.stdout

@@ -115,3 +115,10 @@ async def privacy() -> str:
 @blueprint.get("/accessibility")
 async def accessibility() -> str:
     return await render_template("accessibility.html")
+
+
+@blueprint.get("/docs")
+async def api_docs() -> str:
+    """The Things API's interactive documentation (Swagger UI, from the app's own assets)."""
+    openapi_path = current_app.extensions["QUART_SCHEMA"].openapi_path
+    return await render_template("api_docs.html", openapi_path=openapi_path)

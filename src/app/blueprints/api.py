@@ -1,0 +1,302 @@
+"""The Things JSON API under ``/api/things``, described at ``/openapi.json``.
+
+quart-schema validates request bodies against the pydantic models below and
+writes the OpenAPI document from them; the rules themselves (what a name may
+be) are :mod:`app.things`' own, shared with the pages. Every error is the
+app's JSON shape, ``{"error": status, "code": slug, "message": text}``, with
+``fields`` for invalid input and ``current`` for a stale version:
+
+=====  ======================  ==================================================
+ 400   ``bad_request``,        a body that is not JSON, a bad list parameter, no
+       ``invalid_query``,      valid ``X-CSRF-Token`` (:mod:`shipshape.csrf`; as on the
+       ``csrf_failed``         pages, a CSRF failure is a 400, and this API has no
+                               permissions to refuse with 403)
+ 404   ``not_found``           no such thing
+ 409   ``conflict``,           the version sent is not the current one; a name taken
+       ``name_taken``
+ 412   ``precondition_failed`` ``If-Match`` names another version
+ 413   ``request_too_large``   a body over :data:`BODY_MAX` bytes
+ 415   ``unsupported_media``   a body that is not ``application/json``
+ 422   ``invalid``             fields that break the schema, with ``fields``
+ 428   ``version_required``    a replace without ``If-Match`` or ``version``
+ 429   ``rate_limited``        over the client's limits (``RATELIMIT_DEFAULT``)
+=====  ======================  ==================================================
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from quart import Blueprint, Response, jsonify, request
+from quart.typing import ResponseReturnValue
+from quart_schema import (
+    RequestSchemaValidationError,
+    document_querystring,
+    document_response,
+    tag_blueprint,
+    validate_request,
+)
+
+from app import things
+from app.models import Thing
+from app.things import DuplicateNameError, InvalidQueryError, ListQuery, StaleVersionError
+from shipshape.csrf import generate_csrf
+from shipshape.database import current_database, current_session
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+tag_blueprint(blueprint, ["things"])
+
+BODY_MAX = 64 * 1024  # bytes: a thing is at most about 12 KiB of JSON
+
+Name = Annotated[str, AfterValidator(things.check_name)]
+Description = Annotated[str, AfterValidator(things.check_description)]
+
+
+class ThingIn(BaseModel):
+    """A new thing. ``name`` is stripped; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    name: Name
+    description: Description = ""
+
+
+class ThingReplace(ThingIn):
+    """A whole thing, and the version it was read at (or send ``If-Match``)."""
+
+    version: int | None = None
+
+
+class ThingOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ThingList(BaseModel):
+    items: list[ThingOut]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+class ListArgs(BaseModel):
+    q: str | None = None
+    sort: Literal["name", "-name", "created", "-created"] | None = None
+    page: int | None = None
+
+
+class Error(BaseModel):
+    error: int
+    code: str
+    message: str
+    fields: dict[str, list[str]] | None = None
+    current: ThingOut | None = None
+
+
+class CSRFToken(BaseModel):
+    csrf_token: str
+
+
+def api_error(status: int, code: str, message: str, **extra: Any) -> Response:
+    response = jsonify({"error": status, "code": code, "message": message, **extra})
+    response.status_code = status
+    return response
+
+
+def _etag(thing: Thing) -> str:
+    return f'"{thing.version}"'
+
+
+def one_thing(thing: Thing, status: int = 200) -> Response:
+    response = jsonify(things.to_json(thing))
+    response.status_code = status
+    response.headers["ETag"] = _etag(thing)
+    return response
+
+
+def conflict(exc: StaleVersionError) -> Response:
+    return api_error(
+        409,
+        "conflict",
+        f"The thing was changed since the version you sent; it is now at version "
+        f"{exc.current.version}.",
+        current=things.to_json(exc.current),
+    )
+
+
+def name_taken(exc: DuplicateNameError) -> Response:
+    return api_error(409, "name_taken", exc.message, fields={"name": [exc.message]})
+
+
+async def find(thing_id: str) -> Thing | Response:
+    thing = await things.get_thing(await current_session(), things.parse_id(thing_id))
+    if thing is None:
+        return api_error(404, "not_found", "There is no thing with this id.")
+    return thing
+
+
+@blueprint.before_request
+async def json_bodies_only() -> Response | None:
+    """Writes take JSON of a bounded size; anything else is refused before it is read."""
+    request.max_content_length = BODY_MAX
+    if request.method in {"POST", "PUT", "PATCH"} and not request.is_json:
+        return api_error(415, "unsupported_media", "Send the body as application/json.")
+    return None
+
+
+@blueprint.errorhandler(RequestSchemaValidationError)
+async def invalid(error: RequestSchemaValidationError) -> Response:
+    fields: dict[str, list[str]] = {}
+    problem = error.validation_error
+    if isinstance(problem, ValidationError):
+        for item in problem.errors(include_url=False):
+            where = ".".join(str(part) for part in item["loc"]) or "body"
+            context = item.get("ctx", {})
+            if item["type"] == "value_error" and "error" in context:
+                message = str(context["error"])  # app.things' own wording
+            elif item["type"] == "extra_forbidden":
+                message = "Unknown field"
+            else:
+                message = item["msg"]
+            fields.setdefault(where, []).append(message)
+    else:
+        fields["body"] = ["Send a JSON object"]
+    return api_error(422, "invalid", "Some fields are not valid.", fields=fields)
+
+
+@blueprint.get("/csrf-token")
+@document_response(CSRFToken)
+async def csrf_token() -> ResponseReturnValue:
+    """The token to send in ``X-CSRF-Token`` with every write (bound to the session cookie)."""
+    response = jsonify({"csrf_token": generate_csrf()})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/things")
+@document_querystring(ListArgs)
+@document_response(ThingList)
+@document_response(Error, 400)
+async def list_things() -> ResponseReturnValue:
+    """A page of things (25 a page), filtered by name and sorted; past the last page, none."""
+    try:
+        query = ListQuery.from_args(request.args)
+    except InvalidQueryError as exc:
+        return api_error(400, "invalid_query", str(exc), fields={exc.field: [str(exc)]})
+    page = await things.list_things(await current_session(), query)
+    return jsonify(
+        {
+            "items": [things.to_json(thing) for thing in page.items],
+            "total": page.total,
+            "page": page.page,
+            "pages": page.pages,
+            "per_page": page.per_page,
+        }
+    )
+
+
+@blueprint.post("/things")
+@validate_request(ThingIn)
+@document_response(ThingOut, 201)
+@document_response(Error, 409)
+@document_response(Error, 422)
+async def create_thing(data: ThingIn) -> ResponseReturnValue:
+    """Add a thing."""
+    try:
+        thing = await things.create_thing(await current_session(), data.name, data.description)
+    except DuplicateNameError as exc:
+        return name_taken(exc)
+    await current_database().commit()
+    response = one_thing(thing, 201)
+    response.headers["Location"] = f"/api/things/{thing.id}"
+    return response
+
+
+@blueprint.get("/things/<thing_id>")
+@document_response(ThingOut)
+@document_response(Error, 404)
+async def get_thing(thing_id: str) -> ResponseReturnValue:
+    """One thing; its ``ETag`` is its version, for ``If-Match``."""
+    found = await find(thing_id)
+    return found if isinstance(found, Response) else one_thing(found)
+
+
+def if_match() -> int | None | Literal["*"]:
+    """The version ``If-Match`` names: a number, ``*`` (any), or ``None`` when absent."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if raw == "*":
+        return "*"
+    digits = raw.removeprefix('"').removesuffix('"')
+    if raw.startswith('"') and raw.endswith('"') and digits.isascii() and digits.isdigit():
+        return int(digits[:9])
+    return -1  # an ETag this API never sent: matches no version
+
+
+@blueprint.put("/things/<thing_id>")
+@validate_request(ThingReplace)
+@document_response(ThingOut)
+@document_response(Error, 404)
+@document_response(Error, 409)
+@document_response(Error, 412)
+@document_response(Error, 422)
+@document_response(Error, 428)
+async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
+    """Replace a thing's name and description, made against the version it was read at."""
+    found = await find(thing_id)
+    if isinstance(found, Response):
+        return found
+    header = if_match()
+    if isinstance(header, int) and header != found.version:
+        return api_error(
+            412,
+            "precondition_failed",
+            f"If-Match names another version; the thing is at version {found.version}.",
+            current=things.to_json(found),
+        )
+    seen = found.version if header is not None else data.version
+    if seen is None:
+        return api_error(
+            428, "version_required", "Send If-Match or the version the change was made against."
+        )
+    try:
+        await things.update_thing(await current_session(), found, data.name, data.description, seen)
+    except DuplicateNameError as exc:
+        return name_taken(exc)
+    except StaleVersionError as exc:
+        return conflict(exc)
+    await current_database().commit()
+    return one_thing(found)
+
+
+@blueprint.delete("/things/<thing_id>")
+@document_response(Error, 404)
+@document_response(Error, 412)
+async def delete_thing(thing_id: str) -> ResponseReturnValue:
+    """Delete a thing; with ``If-Match``, only at that version."""
+    found = await find(thing_id)
+    if isinstance(found, Response):
+        return found
+    header = if_match()
+    if isinstance(header, int) and header != found.version:
+        return api_error(
+            412,
+            "precondition_failed",
+            f"If-Match names another version; the thing is at version {found.version}.",
+            current=things.to_json(found),
+        )
+    try:
+        await things.delete_thing(await current_session(), found, None)
+    except StaleVersionError as exc:
+        return conflict(exc)
+    await current_database().commit()
+    return Response(status=204)

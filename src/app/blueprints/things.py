@@ -1,0 +1,128 @@
+"""The Things pages: list, CSV, create, view, edit and delete, on Bootstrap forms.
+
+Every write is one transaction that the view commits when all of it is done;
+anything else rolls back (:mod:`shipshape.database`). CSRF is checked before
+any view runs, and no view here is exempt. Names are user text: the templates
+escape them, flash messages included.
+"""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from quart.typing import ResponseReturnValue
+from werkzeug.exceptions import BadRequest
+
+from app import things
+from app.forms import ThingForm
+from app.models import Thing
+from app.things import DuplicateNameError, InvalidQueryError, ListQuery, StaleVersionError
+from shipshape.database import current_database, current_session
+
+blueprint = Blueprint("things", __name__, url_prefix="/things")
+
+
+def list_query() -> ListQuery:
+    try:
+        return ListQuery.from_args(request.args)
+    except InvalidQueryError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+async def find(thing_id: str) -> Thing:
+    thing = await things.get_thing(await current_session(), things.parse_id(thing_id))
+    if thing is None:
+        abort(404, "There is no such thing. It may have been deleted.")
+    return thing
+
+
+@blueprint.get("/")
+async def index() -> ResponseReturnValue:
+    query = list_query()
+    page = await things.list_things(await current_session(), query)
+    if query.page > page.pages:
+        abort(404, f"There is no page {query.page}: the list has {page.pages}.")
+    return await render_template(
+        "things/list.html", page=page, query=query, sorts=things.SORT_LABELS
+    )
+
+
+@blueprint.get("/download")
+async def download() -> Response:
+    query = list_query()
+    rows = await things.all_things(await current_session(), query)
+    response = Response(things.to_csv(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="things.csv"'
+    return response
+
+
+@blueprint.route("/new", methods=["GET", "POST"])
+async def create() -> ResponseReturnValue:
+    form = await ThingForm.from_request()
+    if form.validate_on_submit():
+        try:
+            thing = await things.create_thing(
+                await current_session(), form.name.data, form.description.data
+            )
+        except DuplicateNameError as exc:
+            form.name.errors = [exc.message]
+        else:
+            await current_database().commit()
+            await flash(f"“{thing.name}” was added.", "success")
+            return redirect(url_for("things.show", thing_id=thing.id))
+    return await render_template("things/form.html", form=form, thing=None)
+
+
+@blueprint.get("/<thing_id>")
+async def show(thing_id: str) -> ResponseReturnValue:
+    return await render_template("things/detail.html", thing=await find(thing_id))
+
+
+@blueprint.route("/<thing_id>/edit", methods=["GET", "POST"])
+async def edit(thing_id: str) -> ResponseReturnValue:
+    thing = await find(thing_id)
+    form = await ThingForm.from_request(obj=thing)
+    newer: Thing | None = None
+    if form.validate_on_submit():
+        seen = form.seen_version()
+        if seen is None:
+            raise BadRequest("The form was changed in a way it cannot be. Reload it and try again.")
+        try:
+            await things.update_thing(
+                await current_session(), thing, form.name.data, form.description.data, seen
+            )
+        except DuplicateNameError as exc:
+            form.name.errors = [exc.message]
+        except StaleVersionError as exc:
+            newer = exc.current
+            # Keep what this person typed; the next save is made against the newer version.
+            form.version.data = str(newer.version)
+        else:
+            await current_database().commit()
+            await flash(f"“{thing.name}” was saved.", "success")
+            return redirect(url_for("things.show", thing_id=thing.id))
+    status = 409 if newer is not None else 200
+    page = await render_template("things/form.html", form=form, thing=thing, newer=newer)
+    return page, status
+
+
+@blueprint.route("/<thing_id>/delete", methods=["GET", "POST"])
+async def delete(thing_id: str) -> ResponseReturnValue:
+    thing = await find(thing_id)
+    form = await ThingForm.from_request(obj=thing)
+    changed = False
+    if request.method == "POST":
+        seen = form.seen_version()
+        if seen is None:
+            raise BadRequest("The form was changed in a way it cannot be. Reload it and try again.")
+        name = thing.name
+        try:
+            await things.delete_thing(await current_session(), thing, seen)
+        except StaleVersionError as exc:
+            thing, changed = exc.current, True
+            form = ThingForm(obj=thing)
+        else:
+            await current_database().commit()
+            await flash(f"“{name}” was deleted.", "success")
+            return redirect(url_for("things.index"))
+    page = await render_template("things/delete.html", thing=thing, form=form, changed=changed)
+    return page, 409 if changed else 200

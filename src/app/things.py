@@ -1,0 +1,291 @@
+"""The Things catalogue's rules, in one place for the pages and the JSON API.
+
+What a valid name and description are (:func:`check_name`,
+:func:`check_description`), how the list is filtered, sorted and paged
+(:class:`ListQuery`), and the writes with their two refusals: a name already
+taken (:class:`DuplicateNameError`) and an edit made against a version that is no
+longer current (:class:`StaleVersionError`). Every query is built by SQLAlchemy with
+bound parameters; the name filter escapes ``%`` and ``_``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import unicodedata
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.models import DESCRIPTION_MAX, NAME_MAX, Thing, name_key, utcnow
+
+PER_PAGE = 25
+QUERY_MAX = 200  # characters of a name filter
+PAGE_MAX = 1_000_000
+SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    "name": (Thing.name_key.asc(), Thing.id.asc()),
+    "-name": (Thing.name_key.desc(), Thing.id.desc()),
+    "created": (Thing.created_at.asc(), Thing.id.asc()),
+    "-created": (Thing.created_at.desc(), Thing.id.desc()),
+}
+SORT_LABELS = {
+    "name": "Name, A to Z",
+    "-name": "Name, Z to A",
+    "created": "Oldest first",
+    "-created": "Newest first",
+}
+DEFAULT_SORT = "name"
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Line breaks a description may hold; every other control character is refused.
+DESCRIPTION_CONTROLS = frozenset("\n\r\t")
+
+
+class InvalidQueryError(ValueError):
+    """A list parameter that cannot be read; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class DuplicateNameError(Exception):
+    message = "A thing with this name already exists. Choose another name."
+
+
+class StaleVersionError(Exception):
+    """The thing changed since the caller read it; ``current`` is what it is now."""
+
+    def __init__(self, current: Thing) -> None:
+        super().__init__(f"thing {current.id} is at version {current.version}")
+        self.current = current
+
+
+def _bad_characters(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
+    """Why ``value`` cannot be stored as text, or ``None``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. JSON's "\ud800"
+        return "contains characters that are not valid text"
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        return "contains control characters"
+    return None
+
+
+def check_name(raw: object) -> str:
+    """The name to store (stripped), or ``ValueError`` with the message to show."""
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise ValueError("Enter the name as text")
+    name = raw.strip()
+    if not name:
+        raise ValueError("Enter a name")
+    if len(name) > NAME_MAX:
+        raise ValueError(f"Name must be {NAME_MAX} characters or fewer")
+    problem = _bad_characters(name)
+    if problem:
+        raise ValueError(f"Name {problem}")
+    return name
+
+
+def check_description(raw: object) -> str:
+    """The description to store (as typed), or ``ValueError`` with the message to show."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise ValueError("Enter the description as text")
+    if len(raw) > DESCRIPTION_MAX:
+        raise ValueError(f"Description must be {DESCRIPTION_MAX:,} characters or fewer")
+    problem = _bad_characters(raw, DESCRIPTION_CONTROLS)
+    if problem:
+        raise ValueError(f"Description {problem}")
+    return raw
+
+
+def parse_id(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A name filter, a sort and a page number, as the list page and the API read them."""
+
+    q: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> ListQuery:
+        q = args.get("q", "").strip()
+        if len(q) > QUERY_MAX:
+            raise InvalidQueryError("q", f"The filter must be {QUERY_MAX} characters or fewer")
+        if _bad_characters(q):
+            raise InvalidQueryError("q", "The filter contains characters that cannot be searched")
+        sort = args.get("sort") or DEFAULT_SORT
+        if sort not in SORTS:
+            raise InvalidQueryError("sort", f"Sort by one of: {', '.join(SORTS)}")
+        raw_page = args.get("page") or "1"
+        if not (raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 7):
+            raise InvalidQueryError("page", "The page must be a whole number from 1")
+        page = int(raw_page)
+        if not 1 <= page <= PAGE_MAX:
+            raise InvalidQueryError("page", "The page must be a whole number from 1")
+        return cls(q, sort, page)
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """The query string's values, without defaults, for links that keep them."""
+        values = {"q": self.q, "sort": self.sort, "page": str(self.page)} | {
+            k: str(v) for k, v in changes.items()
+        }
+        defaults = {"q": "", "sort": DEFAULT_SORT, "page": "1"}
+        return {k: v for k, v in values.items() if v != defaults[k]}
+
+    def where(self) -> list[ColumnElement[bool]]:
+        if not self.q:
+            return []
+        return [Thing.name_key.contains(name_key(self.q), autoescape=True)]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Thing]
+    total: int
+    page: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+async def list_things(session: AsyncSession, query: ListQuery) -> Page:
+    total = await session.scalar(select(func.count()).select_from(Thing).where(*query.where()))
+    rows = await session.scalars(
+        select(Thing)
+        .where(*query.where())
+        .order_by(*SORTS[query.sort])
+        .limit(PER_PAGE)
+        .offset((query.page - 1) * PER_PAGE)
+    )
+    return Page(rows.all(), total or 0, query.page)
+
+
+async def all_things(session: AsyncSession, query: ListQuery) -> Sequence[Thing]:
+    rows = await session.scalars(select(Thing).where(*query.where()).order_by(*SORTS[query.sort]))
+    return rows.all()
+
+
+async def get_thing(session: AsyncSession, thing_id: uuid.UUID | None) -> Thing | None:
+    if thing_id is None:
+        return None
+    return await session.get(Thing, thing_id)
+
+
+async def _name_taken(session: AsyncSession, name: str, other_than: uuid.UUID | None) -> bool:
+    found = await session.scalar(select(Thing.id).where(Thing.name_key == name_key(name)))
+    return found is not None and found != other_than
+
+
+async def _flush(session: AsyncSession) -> None:
+    """Flush, turning a lost race for the unique name into :class:`DuplicateNameError`."""
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise DuplicateNameError from exc
+
+
+async def create_thing(session: AsyncSession, name: str, description: str) -> Thing:
+    if await _name_taken(session, name, None):
+        raise DuplicateNameError
+    thing = Thing(name=name, name_key=name_key(name), description=description)
+    session.add(thing)
+    await _flush(session)
+    return thing
+
+
+async def update_thing(
+    session: AsyncSession, thing: Thing, name: str, description: str, seen_version: int
+) -> Thing:
+    """Apply an edit made against ``seen_version``; :class:`StaleVersionError` if that is stale."""
+    if thing.version != seen_version:
+        raise StaleVersionError(thing)
+    if await _name_taken(session, name, thing.id):
+        raise DuplicateNameError
+    if (thing.name, thing.description) == (name, description):
+        return thing  # nothing changed: no new version
+    thing.name, thing.name_key, thing.description = name, name_key(name), description
+    thing.updated_at = utcnow()
+    try:
+        await _flush(session)
+    except StaleDataError:  # another edit landed between our read and our write
+        await session.rollback()
+        current = await session.get(Thing, thing.id, populate_existing=True)
+        if current is None:
+            raise
+        raise StaleVersionError(current) from None
+    return thing
+
+
+async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | None) -> None:
+    if seen_version is not None and thing.version != seen_version:
+        raise StaleVersionError(thing)
+    await session.delete(thing)
+    try:
+        await session.flush()
+    except StaleDataError:
+        await session.rollback()
+        current = await session.get(Thing, thing.id, populate_existing=True)
+        if current is None:
+            return  # someone else deleted it: the caller's wish came true
+        raise StaleVersionError(current) from None
+
+
+def neutralise(cell: str) -> str:
+    """A cell that a spreadsheet will show as text, never run as a formula."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+CSV_COLUMNS = ("id", "name", "description", "created_at", "updated_at", "version")
+
+
+def to_csv(things: Sequence[Thing]) -> str:
+    """The things as CSV, with a BOM so that spreadsheets read it as UTF-8."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for thing in things:
+        writer.writerow(
+            [
+                str(thing.id),
+                neutralise(thing.name),
+                neutralise(thing.description),
+                thing.created_at.isoformat(),
+                thing.updated_at.isoformat(),
+                thing.version,
+            ]
+        )
+    return out.getvalue()
+
+
+def to_json(thing: Thing) -> dict[str, Any]:
+    return {
+        "id": str(thing.id),
+        "name": thing.name,
+        "description": thing.description,
+        "created_at": thing.created_at.isoformat(),
+        "updated_at": thing.updated_at.isoformat(),
+        "version": thing.version,
+    }

@@ -1,0 +1,398 @@
+"""A SQL database for a Quart app: one engine per worker, one transaction per request,
+Alembic migrations, and a clear 503 (never a 500) while the database is away.
+
+SQLAlchemy 2's asyncio engine does the work; this module only fits it to the
+app's life cycle, as Flask-SQLAlchemy does for Flask, but async and with the
+operational parts that a production app needs:
+
+* ``DATABASE_URL`` chooses the engine: SQLite through aiosqlite (a relative
+  path is taken from the directory that holds the app's ``instance/`` folder,
+  which is created) or PostgreSQL through asyncpg. Each worker process makes
+  its engine when serving starts and disposes of it when serving stops.
+* :meth:`Database.session` gives the request's one session, in one
+  transaction that begins on first use. The view calls :meth:`Database.commit`
+  once its work is complete; whatever was not committed is rolled back when
+  the request ends, so a failed request saves nothing (not half of anything).
+* A database that cannot be reached (refused, timed out, restarted) answers
+  503 with the app's error page or JSON, and one warning line without a
+  traceback; the pool checks connections before use (``pool_pre_ping``), so
+  the app recovers by itself when the database is back.
+* Migrations are Alembic's, run over the app's own engine. Development applies
+  them when serving starts (``SHIPSHAPE_DB_MIGRATE``); production runs
+  ``quart --app app db upgrade`` once per deploy. ``/readyz`` and
+  ``check --deploy`` report a database that is behind the code::
+
+    db = Database(app, metadata=Base.metadata, migrations=Path(__file__).parent / "migrations")
+
+    @app.post("/things")
+    async def create():
+        session = await db.session()
+        session.add(Thing(...))
+        await db.commit()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from quart import Quart, current_app, g
+from quart.typing import ResponseReturnValue
+from sqlalchemy import MetaData, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from werkzeug.exceptions import ServiceUnavailable
+
+from shipshape.check import Finding
+from shipshape.config import Settings
+from shipshape.exceptions import ShipshapeError
+from shipshape.health import NotReadyError
+from shipshape.logging import current_request_id
+from shipshape.options import ON_IN_DEVELOPMENT, Option, apply, flag, is_int, is_seconds
+
+logger = logging.getLogger("shipshape.database")
+
+OPTIONS: tuple[Option, ...] = (
+    flag(
+        "SHIPSHAPE_DB_MIGRATE",
+        ON_IN_DEVELOPMENT,
+        "apply the migrations when serving starts (production runs `quart --app app db upgrade`)",
+    ),
+    Option(
+        "SHIPSHAPE_DB_TIMEOUT",
+        5.0,
+        "seconds, over 0 and at most 60",
+        "the longest wait to connect, for a pooled connection, or for one statement",
+        is_seconds(0, 60),
+        shown="`5` s",
+    ),
+    Option(
+        "SHIPSHAPE_DB_POOL_SIZE",
+        5,
+        "an integer from 1 to 100",
+        "connections each worker keeps open to PostgreSQL (up to twice as many under load)",
+        is_int(1, 100),
+    ),
+)
+
+#: Errors that mean "the database is not there right now", not "this query is wrong".
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+_SESSION = "_shipshape_db_session"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database could not be reached; nothing was saved."""
+
+    slug = "database_unavailable"
+    description = "The database is unavailable right now. Nothing was saved; please try again."
+
+
+class MigrationsBehindError(NotReadyError):
+    """The database's schema is older (or other) than the code's migrations."""
+
+
+def resolve_url(url: str, instance_path: str) -> str:
+    """``url`` with a relative SQLite path taken from the instance folder's parent.
+
+    The default ``sqlite+aiosqlite:///instance/app.db`` so names the app's
+    ``instance/`` folder wherever the server was started from; that folder is
+    created.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    path = Path(parsed.database)
+    if parsed.database == ":memory:" or path.is_absolute():
+        return url
+    path = Path(instance_path).parent / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return parsed.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys on, and writers wait for each other instead of failing at once."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")  # readers don't block the writer
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()
+
+
+def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
+    """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": timeout})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,  # a connection the server dropped is replaced, not used
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+    )
+
+
+class Migrations:
+    """Alembic's scripts in ``folder``, run over a connection of the app's engine."""
+
+    def __init__(self, folder: Path, metadata: MetaData) -> None:
+        self.folder = folder
+        self.metadata = metadata
+
+    def config(self, connection: Connection | None = None) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(self.folder))
+        # env.py runs over this connection and compares against this metadata.
+        config.attributes["connection"] = connection
+        config.attributes["target_metadata"] = self.metadata
+        return config
+
+    def heads(self) -> set[str]:
+        return set(ScriptDirectory.from_config(self.config()).get_heads())
+
+    @staticmethod
+    def current(connection: Connection) -> set[str]:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+    def upgrade(self, connection: Connection, target: str = "head") -> None:
+        command.upgrade(self.config(connection), target)
+
+    def downgrade(self, connection: Connection, target: str) -> None:
+        command.downgrade(self.config(connection), target)
+
+    def behind(self, connection: Connection) -> str | None:
+        """Why the schema does not match the code, or ``None`` when it does."""
+        current, heads = self.current(connection), self.heads()
+        if current == heads:
+            return None
+        at = ", ".join(sorted(current)) or "empty"
+        return f"the database is at {at}; the code needs {', '.join(sorted(heads))}"
+
+
+class Database:
+    """The app's SQL database (see the module docstring).
+
+    Config: ``DATABASE_URL`` (through :class:`~shipshape.config.Settings`),
+    ``SHIPSHAPE_DB_MIGRATE``, ``SHIPSHAPE_DB_TIMEOUT`` and ``SHIPSHAPE_DB_POOL_SIZE``.
+    """
+
+    engine: AsyncEngine | None
+
+    def __init__(self, app: Quart | None = None, *, metadata: MetaData, migrations: Path) -> None:
+        self.migrations = Migrations(migrations, metadata)
+        self.engine = None
+        self.url = ""
+        self.timeout = 5.0
+        self.pool_size = 5
+        self.migrate_on_start = False
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Quart) -> None:
+        apply(app, OPTIONS)
+        shipshape = app.extensions["shipshape"]
+        settings: Settings = shipshape.settings
+        self.url = resolve_url(settings.database_url, app.instance_path)
+        self.timeout = float(app.config["SHIPSHAPE_DB_TIMEOUT"])
+        self.pool_size = int(app.config["SHIPSHAPE_DB_POOL_SIZE"])
+        self.migrate_on_start = bool(app.config["SHIPSHAPE_DB_MIGRATE"])
+        app.extensions["database"] = self
+        app.before_serving(self.start)
+        app.after_serving(self.stop)
+        app.teardown_request(self._end_request)
+        for error in UNREACHABLE:
+            app.register_error_handler(error, self._unreachable)
+        app.cli.add_command(self.cli(app))
+        if shipshape.health is not None:
+            shipshape.health.add_check("database", self.ready)
+        shipshape.deploy_checks.append(self.deploy_findings)
+
+    def _make_engine(self) -> AsyncEngine:
+        return make_engine(self.url, timeout=self.timeout, pool_size=self.pool_size)
+
+    async def start(self) -> None:
+        self.engine = self._make_engine()
+        if self.migrate_on_start:
+            await self.upgrade()
+
+    async def stop(self) -> None:
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
+
+    # -- the request's session ------------------------------------------------
+
+    async def session(self) -> AsyncSession:
+        """The request's session; its transaction begins at the first statement."""
+        session: AsyncSession | None = g.get(_SESSION)
+        if session is None:
+            if self.engine is None:
+                raise RuntimeError("the database is used before serving started")
+            session = AsyncSession(self.engine, expire_on_commit=False)
+            setattr(g, _SESSION, session)
+        return session
+
+    async def commit(self) -> None:
+        """Commit the request's work, all of it at once."""
+        session: AsyncSession | None = g.get(_SESSION)
+        if session is not None:
+            await session.commit()
+
+    async def _end_request(self, _error: BaseException | None) -> None:
+        session: AsyncSession | None = g.pop(_SESSION, None)
+        if session is not None:
+            try:
+                await session.close()  # rolls back whatever was not committed
+            except UNREACHABLE:
+                logger.debug("closing a session of an unreachable database", exc_info=True)
+
+    async def _unreachable(self, error: Exception) -> ResponseReturnValue:
+        if isinstance(error, DBAPIError) and not isinstance(
+            error, OperationalError | InterfaceError
+        ):  # pragma: no cover - the tuple registered above holds no other DBAPIError
+            raise error
+        logger.warning(
+            "database unavailable: %s",
+            _one_line(error),
+            extra={"request_id": current_request_id()},
+        )
+        return await current_app.handle_http_exception(DatabaseUnavailable())  # type: ignore[return-value]
+
+    # -- migrations and readiness ---------------------------------------------
+
+    async def upgrade(self, target: str = "head") -> None:
+        """Apply the migrations up to ``target``, in one transaction."""
+        engine = self.engine or self._make_engine()
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(self.migrations.upgrade, target)
+        finally:
+            if engine is not self.engine:
+                await engine.dispose()
+
+    async def downgrade(self, target: str) -> None:
+        engine = self._make_engine()
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(self.migrations.downgrade, target)
+        finally:
+            await engine.dispose()
+
+    async def behind(self, engine: AsyncEngine) -> str | None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            return await connection.run_sync(self.migrations.behind)
+
+    async def ready(self) -> None:
+        """Readiness: the database answers and its schema matches the code."""
+        if self.engine is None:
+            raise RuntimeError("the database engine is not started")
+        reason = await self.behind(self.engine)
+        if reason is not None:
+            raise MigrationsBehindError(reason)
+
+    async def probe(self) -> str | None:
+        """:meth:`behind`, over an engine of its own (outside serving)."""
+        engine = self._make_engine()
+        try:
+            return await self.behind(engine)
+        finally:
+            await engine.dispose()
+
+    def deploy_findings(self) -> list[Finding]:
+        """``check --deploy``'s findings about the database."""
+        try:
+            reason = asyncio.run(self.probe())
+        except UNREACHABLE as exc:
+            return [
+                Finding(
+                    "shipshape.E014",
+                    "error",
+                    f"the database cannot be reached: {_one_line(exc)}",
+                    "check DATABASE_URL and that the database server is running",
+                )
+            ]
+        if reason is None:
+            return []
+        return [
+            Finding(
+                "shipshape.E015",
+                "error",
+                f"the database is behind the code's migrations: {reason}",
+                "run `quart --app app db upgrade` (make db-upgrade)",
+            )
+        ]
+
+    def cli(self, app: Quart) -> click.Group:
+        database = self
+
+        @click.group("db", help="Database migrations (Alembic).")
+        def group() -> None:
+            pass
+
+        def run(action: Callable[[], Any]) -> Any:
+            async def in_app() -> Any:
+                async with app.app_context():
+                    return await action()
+
+            try:
+                return asyncio.run(in_app())
+            except UNREACHABLE as exc:
+                raise ShipshapeError(f"the database cannot be reached: {_one_line(exc)}") from exc
+
+        @group.command("upgrade", help="Apply the migrations up to TARGET (the newest by default).")
+        @click.argument("target", default="head")
+        def upgrade(target: str) -> None:
+            run(lambda: database.upgrade(target))
+            click.echo(f"database upgraded to {target}")
+
+        @group.command("downgrade", help="Undo migrations down to TARGET (`base` undoes all).")
+        @click.argument("target")
+        def downgrade(target: str) -> None:
+            run(lambda: database.downgrade(target))
+            click.echo(f"database downgraded to {target}")
+
+        @group.command("status", help="Say whether the database is behind the code.")
+        def status() -> None:
+            reason = run(database.probe)
+            if reason is not None:
+                raise ShipshapeError(reason)
+            click.echo("the database is up to date")
+
+        return group
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's first line, without SQLAlchemy's "(Background on this error…)" tail."""
+    text_ = str(error.orig if isinstance(error, DBAPIError) else error) or type(error).__name__
+    return text_.strip().splitlines()[0] if text_.strip() else type(error).__name__
+
+
+def current_database() -> Database:
+    """The current app's :class:`Database`."""
+    database: Database = current_app.extensions["database"]
+    return database
+
+
+async def current_session() -> AsyncSession:
+    """The current request's session (see :meth:`Database.session`)."""
+    return await current_database().session()
