@@ -14,13 +14,14 @@ NODE_STAMP := node_modules/.installed
 ASSETS     := src/app/static/dist/manifest.json
 ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
 
-.PHONY: help setup assets run serve check test lint typecheck pytest bench observatory clean
+.PHONY: help setup assets run serve check db-upgrade test lint typecheck pytest bench observatory clean
 
 help:
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
 	@echo "make test   - set up, then lint, type-check and run the test suite with coverage"
 	@echo "make serve  - production mode, one worker per core (needs SECRET_KEY)"
 	@echo "make check  - audit the effective deployment configuration"
+	@echo "make db-upgrade - apply the database migrations (DATABASE_URL, else SQLite in instance/)"
 	@echo "make assets - rebuild the hashed, minified CSS/JS bundles and their manifest"
 	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
 	@echo "make observatory - grade the production app with the MDN HTTP Observatory (root)"
@@ -48,11 +49,15 @@ assets: $(ASSETS)
 run: setup assets
 	$(PY) -m app run
 
-serve: setup assets
+# Production applies migrations as a step of its own; `make serve` runs it first.
+serve: setup assets db-upgrade
 	APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}" $(PY) -m app serve
 
 check: setup assets
 	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
+
+db-upgrade: setup
+	$(BIN)/quart --app app db upgrade
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check src tests scripts bench
@@ -81,7 +86,13 @@ REDIS_SERVER := $(or $(shell command -v valkey-server),$(shell command -v redis-
 $(REDIS_SERVER):
 	$(call apt_install,redis-server)
 
-pytest: setup assets $(CHROMIUM) $(REDIS_SERVER)
+# The database tests run a real PostgreSQL server that the suite starts itself
+# (Debian's binaries: initdb and postgres, not the system service).
+POSTGRES := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres)),/usr/lib/postgresql/15/bin/postgres)
+$(POSTGRES):
+	$(call apt_install,postgresql)
+
+pytest: setup assets $(CHROMIUM) $(REDIS_SERVER) $(POSTGRES)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest
