@@ -103,7 +103,7 @@ def database_url(sqlite_url: str) -> str:
 
 
 #: Use as a module's ``database_url`` fixture to run each of its tests on SQLite and PostgreSQL.
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def on_both_engines(request: pytest.FixtureRequest) -> str:
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
