@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from quart import Blueprint, Quart
+from quart import Request as QuartRequest
 
 from shipshape import assets, csp_report, csrf, error_pages, headers, health
 from shipshape.assets import Assets
@@ -52,6 +53,7 @@ from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter, limiter
 from shipshape.ratelimit.middleware import RateLimitMiddleware
+from shipshape.request import Request
 from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, ReadinessCheck
@@ -200,6 +202,8 @@ class Shipshape:
         app.config.setdefault("TESTING", settings.app_env == "testing")
         self._configure_session_cookie(app, settings)
         install_session_interface(app)
+        if app.request_class is QuartRequest:  # an app's own class is left alone
+            app.request_class = Request
         app.extensions["shipshape"] = self
         # Request hooks run in the pipeline's stated order, not in the order
         # the features below happen to be set up.

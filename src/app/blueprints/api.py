@@ -39,6 +39,7 @@ from quart_schema import (
     tag_blueprint,
     validate_request,
 )
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import things
 from app.models import Thing
@@ -144,10 +145,19 @@ async def find(thing_id: str) -> Thing | Response:
 
 @blueprint.before_request
 async def json_bodies_only() -> Response | None:
-    """Writes take JSON of a bounded size; anything else is refused before it is read."""
-    request.max_content_length = BODY_MAX
-    if request.method in {"POST", "PUT", "PATCH"} and not request.is_json:
+    """Writes take JSON of a bounded size; anything else is refused before it is parsed.
+
+    A declared length over the cap is refused unread; a chunked body is read
+    (MAX_CONTENT_LENGTH, 1 MiB, bounds that) and then measured.
+    """
+    if request.method not in {"POST", "PUT", "PATCH"}:
+        return None
+    if request.content_length is not None and request.content_length > BODY_MAX:
+        raise RequestEntityTooLarge()
+    if not request.is_json:
         return api_error(415, "unsupported_media", "Send the body as application/json.")
+    if len(await request.get_data()) > BODY_MAX:
+        raise RequestEntityTooLarge()
     return None
 
 
@@ -161,6 +171,8 @@ async def invalid(error: RequestSchemaValidationError) -> Response:
             context = item.get("ctx", {})
             if item["type"] == "value_error" and "error" in context:
                 message = str(context["error"])  # app.things' own wording
+            elif item["type"] == "model_type" and not item["loc"]:
+                message = "Send a JSON object"
             elif item["type"] == "extra_forbidden":
                 message = "Unknown field"
             else:

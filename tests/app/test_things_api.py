@@ -1,0 +1,303 @@
+"""The Things JSON API, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from markupsafe import escape
+
+import pytest
+from quart import Quart
+
+from tests.app.test_things_pages import count, stored
+from app import create_app
+from tests.conftest import Client, client_of
+
+
+@pytest.fixture
+def database_url(on_both_engines: str) -> str:
+    return on_both_engines
+
+
+async def csrf_headers(client: Client) -> dict[str, str]:
+    response = await client.get("/api/csrf-token")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    return {"X-CSRF-Token": (await response.get_json())["csrf_token"]}
+
+
+async def post(client: Client, body: Any, **headers: str) -> tuple[int, Any]:
+    response = await client.post(
+        "/api/things", json=body, headers={**await csrf_headers(client), **headers}
+    )
+    return response.status_code, await response.get_json()
+
+
+async def new(client: Client, name: str, description: str = "") -> dict[str, Any]:
+    status, body = await post(client, {"name": name, "description": description})
+    assert status == 201, body
+    return dict(body)
+
+
+def assert_error(body: Any, status: int, code: str) -> None:
+    assert isinstance(body, dict)
+    assert body["error"] == status and body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+
+
+async def test_crud_through_the_api(app: Quart, client: Client) -> None:
+    headers = await csrf_headers(client)
+    response = await client.post(
+        "/api/things", json={"name": " Kettle ", "description": "Boils."}, headers=headers
+    )
+    assert response.status_code == 201
+    thing = await response.get_json()
+    assert response.headers["Location"] == f"/api/things/{thing['id']}"
+    assert response.headers["ETag"] == '"1"'
+    assert uuid.UUID(thing["id"])
+    assert (thing["name"], thing["description"], thing["version"]) == ("Kettle", "Boils.", 1)
+    assert thing["created_at"].endswith("+00:00")
+
+    got = await client.get(f"/api/things/{thing['id']}")
+    assert got.status_code == 200 and await got.get_json() == thing
+
+    replaced = await client.put(
+        f"/api/things/{thing['id']}",
+        json={"name": "Teapot", "description": "Brews."},
+        headers={**headers, "If-Match": '"1"'},
+    )
+    body = await replaced.get_json()
+    assert replaced.status_code == 200, body
+    assert (body["name"], body["version"]) == ("Teapot", 2) and replaced.headers["ETag"] == '"2"'
+
+    replaced = await client.put(
+        f"/api/things/{thing['id']}",
+        json={"name": "Teapot", "description": "Brews tea.", "version": 2},
+        headers=headers,
+    )
+    assert (await replaced.get_json())["version"] == 3
+
+    deleted = await client.delete(f"/api/things/{thing['id']}", headers=headers)
+    assert deleted.status_code == 204 and await deleted.get_data() == b""
+    gone = await client.get(f"/api/things/{thing['id']}")
+    assert gone.status_code == 404
+    assert_error(await gone.get_json(), 404, "not_found")
+    assert await count(app) == 0
+
+
+async def test_the_list_pages_filters_and_sorts_with_a_total(client: Client) -> None:
+    for n in range(30):
+        await new(client, f"Item {n:02d}")
+    await new(client, "Other")
+    body = await (await client.get("/api/things")).get_json()
+    assert (body["total"], body["page"], body["pages"], body["per_page"]) == (31, 1, 2, 25)
+    assert [item["name"] for item in body["items"]][:2] == ["Item 00", "Item 01"]
+    assert len(body["items"]) == 25
+    body = await (await client.get("/api/things?q=item&sort=-name&page=2")).get_json()
+    assert body["total"] == 30 and [i["name"] for i in body["items"]] == [
+        "Item 04", "Item 03", "Item 02", "Item 01", "Item 00"
+    ]  # fmt: skip
+    past = await (await client.get("/api/things?page=9")).get_json()
+    assert past["items"] == [] and past["total"] == 31  # past the last page: none, not an error
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("page=0", "page"), ("page=x", "page"), ("sort=id", "sort"), ("q=" + "x" * 201, "q")],
+)
+async def test_a_bad_list_parameter_is_a_400_naming_it(
+    client: Client, query: str, field: str
+) -> None:
+    response = await client.get(f"/api/things?{query}")
+    body = await response.get_json()
+    assert response.status_code == 400
+    assert_error(body, 400, "invalid_query")
+    assert list(body["fields"]) == [field]
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({}, {"name": ["Field required"]}),
+        ({"name": ""}, {"name": ["Enter a name"]}),
+        ({"name": "   "}, {"name": ["Enter a name"]}),
+        ({"name": "x" * 65}, {"name": ["Name must be 64 characters or fewer"]}),
+        ({"name": 5}, {"name": ["Input should be a valid string"]}),
+        ({"name": None}, {"name": ["Input should be a valid string"]}),
+        ({"name": ["a"]}, {"name": ["Input should be a valid string"]}),
+        ({"name": "a\u0000b"}, {"name": ["Name contains control characters"]}),
+        ({"name": "\ud800"}, {"name": ["Name contains characters that are not valid text"]}),
+        ({"name": "ok", "description": "d" * 2001},
+         {"description": ["Description must be 2,000 characters or fewer"]}),
+        ({"name": "ok", "description": 1}, {"description": ["Input should be a valid string"]}),
+        ({"name": "ok", "colour": "red"}, {"colour": ["Unknown field"]}),
+        ({"name": "ok", "id": str(uuid.uuid4())}, {"id": ["Unknown field"]}),
+        ([], {"body": ["Send a JSON object"]}),
+        ("name", {"body": ["Send a JSON object"]}),
+        (None, {"body": ["Send a JSON object"]}),
+    ],
+)  # fmt: skip
+async def test_invalid_bodies_are_a_422_naming_each_field(
+    app: Quart, client: Client, body: Any, fields: dict[str, list[str]]
+) -> None:
+    status, answer = await post(client, body)
+    assert status == 422, answer
+    assert_error(answer, 422, "invalid")
+    assert answer["fields"] == fields
+    assert await count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["<script>alert(1)</script>", "' OR '1'='1", "Robert'); DROP TABLE things;--", "🚢 ünï"],
+)
+async def test_payloads_are_stored_exactly_as_typed(
+    app: Quart, client: Client, name: str
+) -> None:
+    thing = await new(client, name, description=name)
+    assert thing["name"] == name and thing["description"] == name
+    assert [(t.name, t.description) for t in await stored(app)] == [(name, name)]
+    listed = await (await client.get("/api/things?" + urlencode({"q": name}))).get_json()
+    assert [item["name"] for item in listed["items"]] == [name]  # found by itself, literally
+    html = await (await client.get(f"/things/{thing['id']}")).get_data(as_text=True)
+    assert f'<h1 class="text-break">{escape(name)}</h1>' in html
+    assert "<script>alert(1)" not in html
+
+
+async def test_a_duplicate_name_is_a_409_naming_the_field(app: Quart, client: Client) -> None:
+    await new(client, "Kettle")
+    status, body = await post(client, {"name": "KETTLE"})
+    assert status == 409
+    assert_error(body, 409, "name_taken")
+    assert list(body["fields"]) == ["name"]
+    assert await count(app) == 1
+
+
+async def test_versions_if_match_and_their_errors(app: Quart, client: Client) -> None:
+    headers = await csrf_headers(client)
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    change = {"name": "Kettle", "description": "new"}
+
+    missing = await client.put(url, json=change, headers=headers)
+    assert missing.status_code == 428
+    assert_error(await missing.get_json(), 428, "version_required")
+
+    for etag in ('"7"', 'W/"1"', '"abc"', "1"):
+        stale = await client.put(url, json=change, headers={**headers, "If-Match": etag})
+        body = await stale.get_json()
+        assert stale.status_code == 412, etag
+        assert_error(body, 412, "precondition_failed")
+        assert body["current"]["version"] == 1
+
+    stale = await client.put(url, json={**change, "version": 5}, headers=headers)
+    body = await stale.get_json()
+    assert stale.status_code == 409
+    assert_error(body, 409, "conflict")
+    assert body["current"] == thing  # the newer values, so the caller can merge
+
+    anyway = await client.put(url, json=change, headers={**headers, "If-Match": "*"})
+    assert anyway.status_code == 200 and (await anyway.get_json())["version"] == 2
+
+    refused = await client.delete(url, headers={**headers, "If-Match": '"1"'})
+    assert refused.status_code == 412
+    assert [(t.description, t.version) for t in await stored(app)] == [("new", 2)]
+    assert (await client.delete(url, headers={**headers, "If-Match": '"2"'})).status_code == 204
+
+
+@pytest.mark.parametrize("thing_id", ["nope", str(uuid.uuid4()), "1"])
+async def test_unknown_ids_are_a_404_for_every_method(client: Client, thing_id: str) -> None:
+    headers = await csrf_headers(client)
+    url = f"/api/things/{thing_id}"
+    for response in (
+        await client.get(url),
+        await client.put(url, json={"name": "x", "version": 1}, headers=headers),
+        await client.delete(url, headers=headers),
+    ):
+        assert response.status_code == 404
+        assert_error(await response.get_json(), 404, "not_found")
+
+
+async def test_a_body_that_is_not_json_is_a_415_or_400(app: Quart, client: Client) -> None:
+    headers = await csrf_headers(client)
+    form = await client.post("/api/things", form={"name": "x"}, headers=headers)
+    assert form.status_code == 415
+    assert_error(await form.get_json(), 415, "unsupported_media")
+    for raw in (b"{not json", b'{"name": "\xff\xfe"}', b"\x00"):
+        broken = await client.post(
+            "/api/things",
+            data=raw,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert broken.status_code == 400, raw
+        assert (await broken.get_json())["error"] == 400
+    deep = "[" * 100_000 + "]" * 100_000
+    nested = await client.post(
+        "/api/things", data=deep, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert nested.status_code in (400, 413)
+    assert await count(app) == 0
+
+
+async def test_a_body_over_the_cap_is_a_413(app: Quart, client: Client) -> None:
+    big = json.dumps({"name": "x", "description": "d" * 70_000})
+    response = await client.post(
+        "/api/things",
+        data=big,
+        headers={**await csrf_headers(client), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert (await response.get_json())["error"] == 413
+    assert await count(app) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-CSRF-Token": "forged"}, {"Origin": "https://evil.example"},
+     {"Sec-Fetch-Site": "cross-site"}],
+)  # fmt: skip
+async def test_writes_without_a_valid_csrf_token_are_refused(
+    app: Quart, client: Client, headers: dict[str, str]
+) -> None:
+    thing = await new(client, "Kettle")
+    if "Origin" in headers or "Sec-Fetch-Site" in headers:
+        headers = {**headers, **await csrf_headers(client)}  # a good token does not help
+    url = f"/api/things/{thing['id']}"
+    for response in (
+        await client.post("/api/things", json={"name": "New"}, headers=headers),
+        await client.put(url, json={"name": "New", "version": 1}, headers=headers),
+        await client.delete(url, headers=headers),
+    ):
+        assert response.status_code == 400
+        assert_error(await response.get_json(), 400, "csrf_failed")
+    assert [(t.name, t.version) for t in await stored(app)] == [("Kettle", 1)]
+
+
+async def test_another_sessions_token_is_refused(app: Quart, client: Client) -> None:
+    stranger = client_of(app)
+    status, body = await post(client, {"name": "x"}, **await csrf_headers(stranger))
+    assert status == 400 and body["code"] == "csrf_failed"
+
+
+async def test_the_api_is_rate_limited_by_default(database_url: str) -> None:
+    app = create_app({"APP_ENV": "testing", "DATABASE_URL": database_url})
+    async with app.test_app():
+        client = client_of(app)
+        statuses = [(await client.get("/api/things")).status_code for _ in range(4)]
+        assert statuses[:2] == [200, 200] and statuses[-1] == 429
+        body = await (await client.get("/api/things")).get_json()
+        assert_error(body, 429, "rate_limited")
+
+
+async def test_openapi_describes_the_api_only(client: Client) -> None:
+    spec = await (await client.get("/openapi.json")).get_json()
+    assert spec["info"]["title"] == "Shipshape Things API"
+    assert set(spec["paths"]) == {"/api/csrf-token", "/api/things", "/api/things/{thing_id}"}
+    operations = spec["paths"]["/api/things/{thing_id}"]
+    assert {"get", "put", "delete"} <= set(operations)
+    put = operations["put"]
+    assert {"200", "404", "409", "412", "422", "428"} <= set(put["responses"])
+    assert "requestBody" in put
