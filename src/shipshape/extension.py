@@ -20,10 +20,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+from markupsafe import Markup
 from quart import Blueprint, Quart
 from quart import Request as QuartRequest
 
-from shipshape import assets, csp_report, csrf, error_pages, headers, health
+from shipshape import assets, csp_report, csrf, database, error_pages, headers, health
 from shipshape.assets import Assets
 from shipshape.check import Finding, check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
@@ -164,6 +165,7 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *headers.OPTIONS,
     *(option for option in csp_report.OPTIONS if option not in headers.OPTIONS),
     *limiter.OPTIONS,
+    *database.OPTIONS,  # applied by Database(app), when the app has one
     *MIDDLEWARE_OPTIONS,
 )
 
@@ -217,6 +219,9 @@ class Shipshape:
             ErrorPages(app)
         if app.config["SHIPSHAPE_CSRF"]:
             self.csrf = CSRFProtect(app)
+        else:  # templates written for CSRF still render, with no token in them
+            app.add_template_global(lambda: "", "csrf_token")
+            app.add_template_global(lambda: Markup(""), "csrf_field")
         if app.config["SHIPSHAPE_HEALTH"]:
             self.health = Health(app)
         if app.config["SHIPSHAPE_ASSETS"]:

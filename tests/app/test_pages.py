@@ -386,3 +386,12 @@ async def test_pages_are_compressed_and_tokens_differ_per_response(client: Clien
             "/cookies", form={"functional": "no", "analytics": "no", "csrf_token": token}
         )
         assert response.status_code == 303
+
+
+async def test_pages_render_with_csrf_switched_off() -> None:
+    app = create_app({"APP_ENV": "testing", "SHIPSHAPE_CSRF": False})
+    async with app.test_app():
+        response = await app.test_client().get("/")
+        html = await response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "data-cookie-banner" in html and 'name="csrf_token"' not in html

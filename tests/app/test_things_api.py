@@ -7,13 +7,12 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
-from markupsafe import escape
-
 import pytest
+from markupsafe import escape
 from quart import Quart
 
-from tests.app.test_things_pages import count, stored
 from app import create_app
+from tests.app.test_things_pages import count, stored
 from tests.conftest import Client, client_of
 
 
@@ -154,9 +153,7 @@ async def test_invalid_bodies_are_a_422_naming_each_field(
     "name",
     ["<script>alert(1)</script>", "' OR '1'='1", "Robert'); DROP TABLE things;--", "🚢 ünï"],
 )
-async def test_payloads_are_stored_exactly_as_typed(
-    app: Quart, client: Client, name: str
-) -> None:
+async def test_payloads_are_stored_exactly_as_typed(app: Quart, client: Client, name: str) -> None:
     thing = await new(client, name, description=name)
     assert thing["name"] == name and thing["description"] == name
     assert [(t.name, t.description) for t in await stored(app)] == [(name, name)]

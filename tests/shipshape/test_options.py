@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from sqlalchemy import MetaData
 
-from shipshape import ConfigError
+from shipshape import ConfigError, database
 from shipshape.csp import HTML_POLICY
+from shipshape.database import Database
 from shipshape.extension import ALL_OPTIONS
 from shipshape.options import Derived, Option, apply, flag, is_int, markdown_table
 from tests.shipshape.conftest import MakeApp
@@ -42,6 +44,9 @@ BAD: dict[str, list[Any]] = {
     "SHIPSHAPE_HEALTH_PATH": ["healthz", "/health z", "https://x/", ""],
     "SHIPSHAPE_READY_PATH": [None, "/ready?x=1"],
     "SHIPSHAPE_READY_TIMEOUT": [0, -1, 61, "1", True],
+    "SHIPSHAPE_DB_MIGRATE": ["yes", 1, None],
+    "SHIPSHAPE_DB_TIMEOUT": [0, -1, 61, "5", True],
+    "SHIPSHAPE_DB_POOL_SIZE": [0, 101, "5", 2.5, True],
     "SHIPSHAPE_ASSET_BUNDLES": [["app.css"], 3],
     "SHIPSHAPE_ASSET_ROOT": [None, "", 3],
     "SHIPSHAPE_ASSET_DIR": [None, ""],
@@ -81,6 +86,9 @@ BAD: dict[str, list[Any]] = {
 }
 
 
+DATABASE_KEYS = {option.key for option in database.OPTIONS}
+
+
 def test_every_setting_has_bad_values_in_the_table() -> None:
     keys = [option.key for option in ALL_OPTIONS]
     assert len(keys) == len(set(keys)), "each key has one home"
@@ -94,7 +102,12 @@ def test_a_bad_value_stops_start_up_with_one_line(
     make_app: MakeApp, key: str, value: object
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        make_app(**{key: value})
+        if key in DATABASE_KEYS:  # applied by Database(app), not by Shipshape(app)
+            app = make_app()
+            app.config[key] = value
+            Database(app, metadata=MetaData(), migrations=Path("."))
+        else:
+            make_app(**{key: value})
     message = str(caught.value)
     assert message.startswith(f"{key}: expected ")
     assert "\n" not in message and "`" not in message

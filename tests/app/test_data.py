@@ -1,0 +1,271 @@
+"""The data layer (shipshape.database) under the example app: transactions,
+migrations on both engines, readiness, check --deploy and the db commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from quart import Quart
+from sqlalchemy import func, inspect, select
+
+from app import MIGRATIONS, PROJECT_ROOT, create_app
+from app.models import Base, Thing
+from shipshape.database import (
+    Migrations,
+    current_database,
+    current_session,
+    make_engine,
+    resolve_url,
+)
+from tests.conftest import UNLIMITED, Client, client_of, migrate
+from tests.servers import PostgresServer
+
+
+async def things_in(url: str) -> int:
+    engine = make_engine(url, timeout=5, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(Thing)) or 0)
+    finally:
+        await engine.dispose()
+
+
+def add_routes(app: Quart) -> None:
+    """Views that write, then fail or forget to commit."""
+
+    @app.post("/_test/write-then-fail")
+    async def write_then_fail() -> str:
+        session = await current_session()
+        session.add(Thing(name="first", name_key="first"))
+        await session.flush()  # the row is written inside the transaction...
+        session.add(Thing(name="second", name_key="second"))
+        await session.flush()
+        raise RuntimeError("...and the view fails before it commits")
+
+    @app.post("/_test/forget-to-commit")
+    async def forget() -> str:
+        session = await current_session()
+        session.add(Thing(name="lost", name_key="lost"))
+        await session.flush()
+        return "ok"
+
+    @app.post("/_test/commit")
+    async def commit() -> str:
+        session = await current_session()
+        session.add(Thing(name="kept", name_key="kept"))
+        await current_database().commit()
+        return "ok"
+
+
+@pytest.fixture
+def database_url(on_both_engines: str) -> str:
+    return on_both_engines
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
+    return {
+        "APP_ENV": "testing",
+        "RATELIMIT_DEFAULT": UNLIMITED,
+        "DATABASE_URL": database_url,
+        "SHIPSHAPE_CSRF": False,  # these routes are about transactions
+        "PROPAGATE_EXCEPTIONS": False,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Quart]:
+    application = create_app(app_config)
+    add_routes(application)
+    yield application
+
+
+async def test_one_transaction_per_request_nothing_is_half_saved(
+    app: Quart, database_url: str
+) -> None:
+    async with app.test_app():
+        client = client_of(app)
+        assert (await client.post("/_test/write-then-fail")).status_code == 500
+        assert await things_in(database_url) == 0  # neither row, though both were flushed
+        assert (await client.post("/_test/forget-to-commit")).status_code == 200
+        assert await things_in(database_url) == 0  # not committed: rolled back at the end
+        assert (await client.post("/_test/commit")).status_code == 200
+        assert await things_in(database_url) == 1
+
+
+async def test_migrations_run_from_an_empty_database_and_back(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    else:
+        connection = await asyncpg.connect(postgres_server.url().replace("+asyncpg", ""))
+        await connection.execute("DROP DATABASE IF EXISTS empty_db")
+        await connection.execute("CREATE DATABASE empty_db")
+        await connection.close()
+        url = postgres_server.url("empty_db")
+    migrations = Migrations(MIGRATIONS, Base.metadata)
+    engine = make_engine(url, timeout=5, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == set()
+            reason = await connection.run_sync(migrations.behind)
+            assert reason == "the database is at empty; the code needs 0001"
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.behind) is None
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert "things" in tables
+            # The migrations build exactly what the models describe.
+            columns = await connection.run_sync(
+                lambda c: {col["name"] for col in inspect(c).get_columns("things")}
+            )
+            assert columns == set(Thing.__table__.columns.keys())
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.downgrade, "base")
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert "things" not in tables
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+    finally:
+        await engine.dispose()
+
+
+async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    app = create_app({"APP_ENV": "testing", "DATABASE_URL": url})
+    async with app.test_app():
+        response = await client_of(app).get("/readyz")
+        body = await response.get_json()
+    assert response.status_code == 503
+    assert body["checks"]["database"]["error"] == (
+        "MigrationsBehindError: the database is at empty; the code needs 0001"
+    )
+
+
+async def test_development_applies_the_migrations_when_serving_starts(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"
+    app = create_app({"APP_ENV": "development", "DATABASE_URL": url})
+    async with app.test_app():
+        response = await client_of(app).get("/readyz")
+        assert (await response.get_json())["checks"]["database"]["ok"] is True
+    assert await things_in(url) == 0  # the table exists
+
+
+def test_a_relative_sqlite_path_is_taken_from_the_instance_folders_parent(
+    tmp_path: Path,
+) -> None:
+    instance = tmp_path / "project" / "instance"
+    url = resolve_url("sqlite+aiosqlite:///instance/app.db", str(instance))
+    assert url == f"sqlite+aiosqlite:///{instance / 'app.db'}"
+    assert instance.is_dir()  # made, so SQLite can create the file
+    absolute = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    assert resolve_url(absolute, str(instance)) == absolute
+    assert resolve_url("sqlite+aiosqlite:///:memory:", str(instance)).endswith(":memory:")
+    pg = "postgresql+asyncpg://u:p@db/app"
+    assert resolve_url(pg, str(instance)) == pg
+
+
+def test_the_example_app_keeps_sqlite_in_the_projects_instance_folder() -> None:
+    app = create_app({"APP_ENV": "testing", "DATABASE_URL": "sqlite+aiosqlite:///instance/x.db"})
+    assert app.extensions["database"].url == (
+        f"sqlite+aiosqlite:///{PROJECT_ROOT / 'instance' / 'x.db'}"
+    )
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quart", "--app", "app", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "APP_ENV": "production", "SECRET_KEY": "9f2c" * 16,
+             "ALLOWED_HOSTS": "example.com", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
+def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    behind = run_cli("db", "status", DATABASE_URL=url)
+    assert behind.returncode == 2
+    assert "the database is at empty; the code needs 0001" in behind.stderr
+    assert "Traceback" not in behind.stderr
+
+    deploy = run_cli("check", "--deploy", DATABASE_URL=url)
+    assert "shipshape.E015  the database is behind the code's migrations" in deploy.stdout
+    assert "fix: run `quart --app app db upgrade` (make db-upgrade)" in deploy.stdout
+    assert deploy.returncode == 1
+
+    upgraded = run_cli("db", "upgrade", DATABASE_URL=url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "database upgraded to head" in upgraded.stdout
+    assert run_cli("db", "status", DATABASE_URL=url).stdout.strip() == "the database is up to date"
+    deploy = run_cli("check", "--deploy", DATABASE_URL=url)
+    assert "shipshape.E01" not in deploy.stdout
+
+    downgraded = run_cli("db", "downgrade", "base", DATABASE_URL=url)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert run_cli("db", "status", DATABASE_URL=url).returncode == 2
+
+
+def test_the_db_commands_and_check_name_an_unreachable_database() -> None:
+    url = "postgresql+asyncpg://nobody@127.0.0.1:9/nothing"  # port 9: discard, never listening
+    upgrade = run_cli("db", "upgrade", DATABASE_URL=url)
+    assert upgrade.returncode == 2
+    assert upgrade.stderr.startswith("Error: the database cannot be reached:")
+    assert "Traceback" not in upgrade.stderr
+    deploy = run_cli("check", "--deploy", DATABASE_URL=url)
+    assert "shipshape.E014  the database cannot be reached" in deploy.stdout
+
+
+async def test_an_unreachable_database_is_a_503_page_or_json_then_recovers() -> None:
+    """A server of its own, stopped and started under the app."""
+    server = PostgresServer()
+    server.start()
+    try:
+        await migrate(server.url())
+        app = create_app(
+            {"APP_ENV": "testing", "DATABASE_URL": server.url(), "RATELIMIT_DEFAULT": UNLIMITED,
+             "SHIPSHAPE_DB_TIMEOUT": 1}
+        )  # fmt: skip
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logging.getLogger("shipshape.database").addHandler(handler)
+        try:
+            async with app.test_app():
+                client: Client = client_of(app)
+                assert (await client.get("/things/")).status_code == 200
+                server.stop()
+                page = await client.get("/things/")
+                html = await page.get_data(as_text=True)
+                assert page.status_code == 503
+                assert "The database is unavailable right now. Nothing was saved" in html
+                api = await client.get("/api/things")
+                assert api.status_code == 503
+                assert (await api.get_json())["code"] == "database_unavailable"
+                ready = await (await client.get("/readyz")).get_json()
+                assert ready["checks"]["database"]["ok"] is False
+                server.start()
+                assert (await client.get("/things/")).status_code == 200  # by itself
+                assert (await client.get("/api/things")).status_code == 200
+        finally:
+            logging.getLogger("shipshape.database").removeHandler(handler)
+        warnings = [r for r in records if r.levelno == logging.WARNING]
+        assert len(warnings) == 2  # one line per failed request
+        assert all(r.getMessage().startswith("database unavailable: ") for r in warnings)
+        assert all(r.exc_info is None for r in warnings)  # no traceback
+    finally:
+        server.close()
