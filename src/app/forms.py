@@ -104,6 +104,10 @@ class ThingForm(AsyncForm):
     )
     version = HiddenField()
 
+    def values(self) -> tuple[str, str]:
+        """The checked name and description (after :meth:`validate`)."""
+        return self.name.data or "", self.description.data or ""
+
     def seen_version(self) -> int | None:
         """The version the editor started from, or ``None`` when the field was tampered with."""
         raw = self.version.data

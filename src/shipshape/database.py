@@ -86,7 +86,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 #: Errors that mean "the database is not there right now", not "this query is wrong".
-UNREACHABLE: tuple[type[BaseException], ...] = (
+UNREACHABLE: tuple[type[Exception], ...] = (
     OperationalError,
     InterfaceError,
     PoolTimeout,

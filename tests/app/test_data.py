@@ -183,6 +183,15 @@ def test_the_example_app_keeps_sqlite_in_the_projects_instance_folder() -> None:
     )
 
 
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "quart", "--app", "app", *args],
@@ -240,9 +249,8 @@ async def test_an_unreachable_database_is_a_503_page_or_json_then_recovers() -> 
             {"APP_ENV": "testing", "DATABASE_URL": server.url(), "RATELIMIT_DEFAULT": UNLIMITED,
              "SHIPSHAPE_DB_TIMEOUT": 1}
         )  # fmt: skip
-        records: list[logging.LogRecord] = []
-        handler = logging.Handler()
-        handler.emit = records.append  # type: ignore[method-assign]
+        handler = Recorder()
+        records = handler.records
         logging.getLogger("shipshape.database").addHandler(handler)
         try:
             async with app.test_app():

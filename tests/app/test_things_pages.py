@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.models import Thing
 from shipshape.database import current_database
-from tests.conftest import Client, csrf_from
+from tests.conftest import Client, client_of, csrf_from
 
 XSS = '<script>alert("x")</script>'
 SUMMARY_LINK_RE = re.compile(r'<li><a class="alert-link" href="#(\w+)">([^<]+)</a></li>')
@@ -368,7 +368,7 @@ async def test_csrf_refusals_save_nothing(
     app: Quart, client: Client, extra: dict[str, str], headers: dict[str, str]
 ) -> None:
     thing_id = await create(client, "Kettle")
-    other = app.test_client()
+    other = client_of(app)
     other_token = await token(other)
     mine = await token(client)
     values = {k: {"MINE": mine, "OTHER": other_token}.get(v, v) for k, v in extra.items()}

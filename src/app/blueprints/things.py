@@ -60,9 +60,7 @@ async def create() -> ResponseReturnValue:
     form = await ThingForm.from_request()
     if form.validate_on_submit():
         try:
-            thing = await things.create_thing(
-                await current_session(), form.name.data, form.description.data
-            )
+            thing = await things.create_thing(await current_session(), *form.values())
         except DuplicateNameError as exc:
             form.name.errors = [exc.message]
         else:
@@ -87,9 +85,7 @@ async def edit(thing_id: str) -> ResponseReturnValue:
         if seen is None:
             raise BadRequest("The form was changed in a way it cannot be. Reload it and try again.")
         try:
-            await things.update_thing(
-                await current_session(), thing, form.name.data, form.description.data, seen
-            )
+            await things.update_thing(await current_session(), thing, *form.values(), seen)
         except DuplicateNameError as exc:
             form.name.errors = [exc.message]
         except StaleVersionError as exc:
