@@ -62,6 +62,21 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_database(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated SQLite copy in ``DATABASE_URL`` for the whole session, so that a
+    server a module-scoped fixture starts never touches the project's own
+    ``instance/app.db``; each test then gets a copy of its own (``clean_environ``)."""
+    path = tmp_path_factory.mktemp("session-db") / "app.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite+aiosqlite:///{path}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", url)
+        yield url
+
+
 @pytest.fixture
 def sqlite_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     path = tmp_path_factory.mktemp("db") / "app.db"  # not in tmp_path: tests list that

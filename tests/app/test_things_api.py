@@ -222,7 +222,7 @@ async def test_a_body_that_is_not_json_is_a_415_or_400(app: Quart, client: Clien
     headers = await csrf_headers(client)
     form = await client.post("/api/things", form={"name": "x"}, headers=headers)
     assert form.status_code == 415
-    assert_error(await form.get_json(), 415, "unsupported_media")
+    assert_error(await form.get_json(), 415, "unsupported_media_type")
     for raw in (b"{not json", b'{"name": "\xff\xfe"}', b"\x00"):
         broken = await client.post(
             "/api/things",

@@ -4,23 +4,10 @@ quart-schema validates request bodies against the pydantic models below and
 writes the OpenAPI document from them; the rules themselves (what a name may
 be) are :mod:`app.things`' own, shared with the pages. Every error is the
 app's JSON shape, ``{"error": status, "code": slug, "message": text}``, with
-``fields`` for invalid input and ``current`` for a stale version:
+``fields`` for invalid input and ``current`` for a stale version.
 
-=====  ======================  ==================================================
- 400   ``bad_request``,        a body that is not JSON, a bad list parameter, no
-       ``invalid_query``,      valid ``X-CSRF-Token`` (:mod:`shipshape.csrf`; as on the
-       ``csrf_failed``         pages, a CSRF failure is a 400, and this API has no
-                               permissions to refuse with 403)
- 404   ``not_found``           no such thing
- 409   ``conflict``,           the version sent is not the current one; a name taken
-       ``name_taken``
- 412   ``precondition_failed`` ``If-Match`` names another version
- 413   ``request_too_large``   a body over :data:`BODY_MAX` bytes
- 415   ``unsupported_media``   a body that is not ``application/json``
- 422   ``invalid``             fields that break the schema, with ``fields``
- 428   ``version_required``    a replace without ``If-Match`` or ``version``
- 429   ``rate_limited``        over the client's limits (``RATELIMIT_DEFAULT``)
-=====  ======================  ==================================================
+The statuses and codes are listed in ``docs/things.md``; the tests hold the
+API to them.
 """
 
 from __future__ import annotations
@@ -155,7 +142,7 @@ async def json_bodies_only() -> Response | None:
     if request.content_length is not None and request.content_length > BODY_MAX:
         raise RequestEntityTooLarge()
     if not request.is_json:
-        return api_error(415, "unsupported_media", "Send the body as application/json.")
+        return api_error(415, "unsupported_media_type", "Send the body as application/json.")
     if len(await request.get_data()) > BODY_MAX:
         raise RequestEntityTooLarge()
     return None
