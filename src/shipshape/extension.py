@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from quart import Blueprint, Quart
 
-from shipshape import assets, csp_report, csrf, error_pages, headers, health
+from shipshape import assets, csp_report, csrf, error_pages, headers, health, spa
 from shipshape.assets import Assets
 from shipshape.check import check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
@@ -162,6 +162,7 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *headers.OPTIONS,
     *(option for option in csp_report.OPTIONS if option not in headers.OPTIONS),
     *limiter.OPTIONS,
+    *spa.OPTIONS,
     *MIDDLEWARE_OPTIONS,
 )
 
@@ -272,6 +273,10 @@ class Shipshape:
             )
             if self.assets is not None and config["SHIPSHAPE_STATIC"]
             else None,
+            # Before the rate limit (exempt: a page load fetches the index and
+            # its chunks at once) and outside compression (its files are
+            # precompressed; it compresses the index itself, with these settings).
+            "spa": spa.middleware(app, security=security, api_prefix=api_prefix),
             "rate_limit": partial(
                 RateLimitMiddleware,
                 quart=app,

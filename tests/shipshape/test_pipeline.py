@@ -25,6 +25,7 @@ def test_the_order_is_the_stated_one(make_app: MakeApp) -> None:
         "host_check",
         "https_redirect",
         "static",
+        "spa",
         "rate_limit",
         "compression",
         "security_headers",
