@@ -141,7 +141,7 @@ _NONCED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
 # A segment "." or "..", a backslash, an empty segment or a control character:
 # never a route of the frontend, so never the index (and never a file: only
 # names the scan found are files).
-_ODD_PATH_RE = re.compile(r"(^|/)\.\.?(/|$)|\\|//|[\x00-\x1f\x7f]")
+_ODD_PATH_RE = re.compile(r"(^|/)\.\.?(/|$)|\\|//|^/|[\x00-\x1f\x7f]")
 
 
 class SPAError(ShipshapeError, RuntimeError):
