@@ -16,6 +16,7 @@ from shipshape.config import ConfigError
 from shipshape.csrf import SESSION_KEY, unmask
 from shipshape.sessions import CookieSessions
 from shipshape.spa import SPAError, accepts_html, main, prepare_index
+from tests.conftest import client_of
 from tests.shipshape.conftest import (
     SPA_CHUNK,
     SPA_SCRIPT,
@@ -66,7 +67,7 @@ async def get(app: Quart, path: str, *, method: str = "GET", **headers: str) -> 
     """One request through the whole stack; ``Accept_Encoding=`` names ``Accept-Encoding``."""
     named = {name.replace("_", "-"): value for name, value in headers.items()}
     async with app.test_app():
-        return await app.test_client().open(path, method=method, headers=named)
+        return await client_of(app).open(path, method=method, headers=named)
 
 
 def nonces_in(html: str, tag: str) -> list[str | None]:
@@ -265,7 +266,7 @@ async def test_build_files_are_precompressed(
         assert response.status_code == 200
         assert response.headers.get("Content-Encoding") == coding
         assert response.headers["Vary"] == "Accept-Encoding"
-        body = await response.get_data()
+        body = await response.get_data(as_text=False)
         assert (decompress(body, coding) if coding else body) == SPA_SCRIPT_BODY
         etag = response.headers["ETag"]
         assert not etag.startswith("W/"), "dynamic compression never touched it"
@@ -553,9 +554,9 @@ def test_off_by_default(make_app: MakeApp) -> None:
     assert "spa" not in make_app(SHIPSHAPE_SPA_DIR="").extensions["shipshape"].asgi_layers
 
 
-def test_the_session_must_be_a_signed_cookie(make_app: MakeApp, spa_build: Path) -> None:
+def test_the_session_must_be_a_signed_cookie() -> None:
     app = Quart(__name__)
-    app.session_interface = SessionInterface()
+    app.session_interface = SessionInterface()  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="signed-cookie sessions"):
         CookieSessions(app)
 
