@@ -136,6 +136,7 @@ _TAG_RE = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)(\s[^>]*?)?(/?)>")
 _NONCE_ATTR_RE = re.compile(r"""\snonce\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE)
 _REL_RE = re.compile(r"""\brel\s*=\s*["']?([^"'>]+)""", re.IGNORECASE)
 _URL_RE = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_LOADED_RE = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)  # what the page loads
 _HEAD_END_RE = re.compile(r"</head\s*>", re.IGNORECASE)
 _NONCED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
 # A segment "." or "..", a backslash, an empty segment or a control character:
@@ -214,7 +215,7 @@ def load_build(
         if key.startswith(assets + "/"):
             entry.cache_control = IMMUTABLE  # Vite names every file there by its content hash
     prefix = "/" if mount == "/" else mount + "/"
-    for url in _URL_RE.findall(html):
+    for url in (found[1] for tag in _LOADED_RE.findall(html) for found in _URL_RE.finditer(tag)):
         if url.startswith(("http:", "https:", "//", "data:", "#")):
             continue
         path = url.split("#", 1)[0].split("?", 1)[0]

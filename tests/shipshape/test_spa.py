@@ -527,7 +527,7 @@ def test_a_missing_or_broken_build_stops_start_up(
 
 def test_external_and_fragment_links_need_no_file(make_app: MakeApp, spa_build: Path) -> None:
     index = spa_build / "index.html"
-    extra = '<link rel="preconnect" href="https://fonts.example"><a href="#main">skip</a>'
+    extra = '<link rel="preconnect" href="https://fonts.example"><a href="/elsewhere">x</a>'
     index.write_text(index.read_text().replace("</HEAD>", extra + "</HEAD>"))
     app = make_app(SHIPSHAPE_SPA_DIR=spa_build, SHIPSHAPE_SPA_MOUNT="/app")
     assert "spa" in app.extensions["shipshape"].asgi_layers
