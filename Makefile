@@ -66,7 +66,7 @@ frontend: $(FRONTEND_BUILD)
 # The app (which serves the last build at /app/) and, in front of it, Vite's
 # dev server with hot reload; Ctrl-C stops both.
 frontend-dev: setup assets frontend
-	@echo "Vite: http://$(HOST):5173/app/ (the app: http://$(HOST):$(PORT))"
+	@echo "Vite: http://$(HOST):$${VITE_PORT:-5173}/app/ (the app: http://$(HOST):$(PORT))"
 	$(PY) -m app run & app=$$!; trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
 		cd frontend && VITE_HOST=$(HOST) npm run --silent dev
 
