@@ -13,8 +13,12 @@ PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ASSETS     := src/app/static/dist/manifest.json
 ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
+# The example single-page frontend (frontend/, Vite): its own npm install and build.
+FRONTEND_NODE  := frontend/node_modules/.installed
+FRONTEND_BUILD := frontend/dist/index.html
+FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null)
 
-.PHONY: help setup assets run serve check db-upgrade test lint typecheck pytest bench observatory clean
+.PHONY: help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest bench observatory clean
 
 help:
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
@@ -23,6 +27,8 @@ help:
 	@echo "make check  - audit the effective deployment configuration"
 	@echo "make db-upgrade - apply the database migrations (DATABASE_URL, else SQLite in instance/)"
 	@echo "make assets - rebuild the hashed, minified CSS/JS bundles and their manifest"
+	@echo "make frontend - build the example single-page frontend (frontend/dist)"
+	@echo "make frontend-dev - the app plus Vite's dev server at http://$(HOST):5173/app/"
 	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
 	@echo "make observatory - grade the production app with the MDN HTTP Observatory (root)"
 	@echo "make clean  - remove .venv, node_modules, built assets and tool caches"
@@ -46,17 +52,36 @@ $(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC)
 
 assets: $(ASSETS)
 
-run: setup assets
+$(FRONTEND_NODE): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# vite build, then .br/.gz/.zst siblings made by Shipshape's own compressor at its build levels.
+$(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC)
+	cd frontend && npm run --silent build
+	$(PY) -m shipshape.spa precompress frontend/dist
+	touch $@
+
+frontend: $(FRONTEND_BUILD)
+
+# The app (which serves the last build at /app/) and, in front of it, Vite's
+# dev server with hot reload; Ctrl-C stops both.
+frontend-dev: setup assets frontend
+	@echo "Vite: http://$(HOST):$${VITE_PORT:-5173}/app/ (the app: http://$(HOST):$(PORT))"
+	$(PY) -m app run & app=$$!; trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
+		cd frontend && VITE_HOST=$(HOST) npm run --silent dev
+
+run: setup assets frontend
 	$(PY) -m app run
 
 # Production applies migrations as a step of its own; `make serve` runs it first.
-serve: setup assets db-upgrade
+serve: setup assets frontend db-upgrade
 	APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}" $(PY) -m app serve
 
-check: setup assets
+check: setup assets frontend
 	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
 
-db-upgrade: setup
+db-upgrade: setup assets frontend
 	$(BIN)/quart --app app db upgrade
 
 lint: $(PY_STAMP)
@@ -92,7 +117,7 @@ POSTGRES := $(or $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres)),/us
 $(POSTGRES):
 	$(call apt_install,postgresql)
 
-pytest: setup assets $(CHROMIUM) $(REDIS_SERVER) $(POSTGRES)
+pytest: setup assets frontend $(CHROMIUM) $(REDIS_SERVER) $(POSTGRES)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest
@@ -102,14 +127,14 @@ WRK := /usr/bin/wrk
 $(WRK):
 	$(call apt_install,wrk)
 
-bench: setup assets $(WRK)
+bench: setup assets frontend $(WRK)
 	$(PY) -m bench.run
 
 # Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
-observatory: setup assets
+observatory: setup assets frontend
 	$(PY) scripts/observatory.py
 
 clean:
-	rm -rf $(VENV) node_modules src/app/static/dist .mypy_cache .ruff_cache .pytest_cache \
+	rm -rf $(VENV) node_modules frontend/node_modules frontend/dist src/app/static/dist .mypy_cache .ruff_cache .pytest_cache \
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./.git -prune -o -name '*.egg-info' -type d -prune -exec rm -rf {} +

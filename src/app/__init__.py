@@ -87,6 +87,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         SHIPSHAPE_ASSET_ROOT=str(PROJECT_ROOT),
         SHIPSHAPE_ASSET_DIR=str(Path(app.root_path) / "static" / "dist"),
         SHIPSHAPE_ERROR_TEMPLATE="error.html",
+        # The example single-page frontend (frontend/, built by `make frontend`).
+        SHIPSHAPE_SPA_DIR=str(PROJECT_ROOT / "frontend" / "dist"),
+        SHIPSHAPE_SPA_MOUNT="/app",
+        SHIPSHAPE_SPA_BUILD_COMMAND="make frontend",
     )
     app.config.update(environ_config(os.environ))
     if config:

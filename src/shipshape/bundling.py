@@ -38,7 +38,9 @@ from shipshape.exceptions import ShipshapeError
 
 MANIFEST_NAME = "manifest.json"
 HASH_CHARS = 16  # 64 bits of SHA-256: collisions are out of reach for a site's assets
-COMPRESSIBLE = frozenset({".css", ".js", ".svg", ".json", ".txt", ".html", ".xml", ".map"})
+COMPRESSIBLE = frozenset(
+    {".css", ".js", ".mjs", ".svg", ".json", ".webmanifest", ".txt", ".html", ".xml", ".map"}
+)
 _SOURCE_MAP_RE = re.compile(rb"\n?/[*/]# sourceMappingURL=[^\n]*(\*/)?\s*$")
 _CSS_URL_RE = re.compile(rb"""url\(\s*(['"]?)([^'")]+?)\1\s*\)""")
 _EXTERNAL = (b"data:", b"http:", b"https:", b"//", b"/", b"#")
@@ -273,6 +275,36 @@ class Builder:
             sizes = [entry.encodings.get(c) for c in ("br", "gzip", "zstd")]
             cells = " ".join(f"{s:>9}" if s is not None else f"{'-':>9}" for s in sizes)
             self.echo(f"{entry.path:<40} {entry.size:>9} {cells}")
+
+
+def precompress(folder: Path, *, echo: Echo | None = None) -> dict[str, dict[str, int]]:
+    """Give every compressible file below ``folder`` its ``.br``, ``.gz`` and ``.zst``
+    siblings at the build levels, each kept only when smaller, as :class:`Builder` does.
+
+    For a build made by another tool (the single-page frontend's ``vite
+    build``): ``python -m shipshape.spa precompress frontend/dist``. Returns
+    each file's sibling sizes, keyed by its path relative to ``folder``.
+    """
+    echo = echo or (lambda line: None)
+    done: dict[str, dict[str, int]] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path.suffix not in COMPRESSIBLE:
+            continue
+        data = path.read_bytes()
+        sizes = {}
+        for coding, suffix in SUFFIXES.items():
+            sibling = Path(str(path) + suffix)
+            blob = compress(data, coding, BUILD_LEVELS[coding])
+            if len(blob) < len(data):
+                _write_if_changed(sibling, blob)
+                sizes[coding] = len(blob)
+            elif sibling.is_file():  # an older, larger sibling must not be served
+                sibling.unlink()
+        key = path.relative_to(folder).as_posix()
+        done[key] = sizes
+        cells = " ".join(f"{sizes.get(c, '-'):>9}" for c in ("br", "gzip", "zstd"))
+        echo(f"{key:<40} {len(data):>9} {cells}")
+    return done
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:

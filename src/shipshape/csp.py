@@ -126,11 +126,16 @@ HTML_POLICY = Policy.of(
 API_POLICY = Policy.of({"default-src": ["'none'"], "frame-ancestors": ["'none'"]})
 
 
+def new_nonce() -> str:
+    """A fresh nonce, for a response made outside Quart (the single-page index)."""
+    return secrets.token_urlsafe(NONCE_BYTES)
+
+
 def csp_nonce() -> str:
     """This request's nonce, created on first use; the CSP header carries the same."""
     nonce: str | None = g.get("_shipshape_csp_nonce")
     if nonce is None:
-        nonce = secrets.token_urlsafe(NONCE_BYTES)
+        nonce = new_nonce()
         g._shipshape_csp_nonce = nonce
     return nonce
 

@@ -93,18 +93,31 @@ def unmask(token: str) -> bytes | None:
     return _xor(pad, masked)
 
 
-def _session_secret(create: bool) -> bytes | None:
-    stored = session.get(SESSION_KEY)
+def secret_from(stored: object) -> bytes | None:
+    """The CSRF secret kept in a session under :data:`SESSION_KEY`, or ``None`` if unusable.
+
+    Shared with the single-page index (:mod:`shipshape.spa`), which reads the
+    session cookie before Quart runs.
+    """
     if isinstance(stored, str):
         try:
             secret = bytes.fromhex(stored)
         except ValueError:
-            secret = b""
+            return None
         if len(secret) == SECRET_BYTES:
             return secret
-    if not create:
-        return None
-    secret = secrets.token_bytes(SECRET_BYTES)
+    return None
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(SECRET_BYTES)
+
+
+def _session_secret(create: bool) -> bytes | None:
+    secret = secret_from(session.get(SESSION_KEY))
+    if secret is not None or not create:
+        return secret
+    secret = new_secret()
     session[SESSION_KEY] = secret.hex()
     return secret
 

@@ -24,7 +24,7 @@ from markupsafe import Markup
 from quart import Blueprint, Quart
 from quart import Request as QuartRequest
 
-from shipshape import assets, csp_report, csrf, database, error_pages, headers, health
+from shipshape import assets, csp_report, csrf, database, error_pages, headers, health, spa
 from shipshape.assets import Assets
 from shipshape.check import Finding, check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
@@ -166,6 +166,7 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *(option for option in csp_report.OPTIONS if option not in headers.OPTIONS),
     *limiter.OPTIONS,
     *database.OPTIONS,  # applied by Database(app), when the app has one
+    *spa.OPTIONS,
     *MIDDLEWARE_OPTIONS,
 )
 
@@ -284,6 +285,10 @@ class Shipshape:
             )
             if self.assets is not None and config["SHIPSHAPE_STATIC"]
             else None,
+            # Before the rate limit (exempt: a page load fetches the index and
+            # its chunks at once) and outside compression (its files are
+            # precompressed; it compresses the index itself, with these settings).
+            "spa": spa.middleware(app, security=security, api_prefix=api_prefix),
             "rate_limit": partial(
                 RateLimitMiddleware,
                 quart=app,

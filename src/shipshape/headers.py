@@ -270,6 +270,12 @@ class SecurityHeaders:
             headers.append((self.csp_header, template))
         return headers
 
+    def profile_headers(self, kind: Profile) -> RawHeaders:
+        """A profile's headers with its CSP, ``{nonce}`` left to fill in, for a page made
+        before Quart runs (the single-page index, :mod:`shipshape.spa`)."""
+        headers, _ = self._for_view(ViewPolicy(endpoint=f"shipshape.profile.{kind}"), kind)
+        return list(headers)
+
     @staticmethod
     def profile_of(policy: ViewPolicy, response: Response) -> Profile:
         """The view's own profile, else ``html`` for HTML responses and ``api`` for the rest."""

@@ -27,6 +27,7 @@ ASGI_LAYERS = (
     "host_check",  # Host allow-list, 400 (shipshape.hosts)
     "https_redirect",  # plain HTTP to HTTPS, 301/308 (shipshape.https)
     "static",  # built files, precompressed at build time (shipshape.static)
+    "spa",  # the single-page frontend's index and build, never rate-limited (shipshape.spa)
     "rate_limit",  # 429 before Quart runs, for rules keyed by address (shipshape.ratelimit)
     "compression",  # dynamic responses (shipshape.compression)
     "security_headers",  # the headers the after-view step chose (shipshape.headers)

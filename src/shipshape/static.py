@@ -156,6 +156,8 @@ class StaticFiles:
         headers: extra headers for every file (the static security profile).
         hsts: the ``Strict-Transport-Security`` value for HTTPS requests.
         memory_limit: files up to this many bytes are held in memory.
+        files: a table :func:`scan` made already (the single-page build's), instead of
+            scanning ``root``.
     """
 
     def __init__(
@@ -167,10 +169,11 @@ class StaticFiles:
         headers: Iterable[tuple[str, str]] = (),
         hsts: str | None = None,
         memory_limit: int = 1024 * 1024,
+        files: dict[str, StaticFile] | None = None,
     ) -> None:
         self.app = app
         self.prefix = prefix if prefix.endswith("/") else prefix + "/"
-        self.files = scan(root, memory_limit=memory_limit)
+        self.files = files if files is not None else scan(root, memory_limit=memory_limit)
         self.extra: RawHeaders = [(k.lower().encode(), v.encode()) for k, v in headers]
         self.hsts = hsts.encode() if hsts else None
 

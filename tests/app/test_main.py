@@ -177,7 +177,8 @@ def test_make_help_lists_every_command_a_user_runs() -> None:
     assert result.returncode == 0, result.stderr
     listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("make ")}
     assert listed == {
-        "run", "test", "serve", "check", "db-upgrade", "assets", "bench", "observatory", "clean"
+        "run", "test", "serve", "check", "db-upgrade", "assets", "frontend", "frontend-dev",
+        "bench", "observatory", "clean",
     }  # fmt: skip
 
 
@@ -186,6 +187,8 @@ def test_make_clean_removes_what_the_tools_leave_behind(tmp_path: Path) -> None:
         ".venv/bin",
         "node_modules/bootstrap",
         "src/app/static/dist",
+        "frontend/node_modules/vite",
+        "frontend/dist/assets",
         ".mypy_cache",
         ".ruff_cache",
         ".pytest_cache",
@@ -193,7 +196,7 @@ def test_make_clean_removes_what_the_tools_leave_behind(tmp_path: Path) -> None:
         "src/shipshape.egg-info",
         "other.egg-info",
     ]
-    kept = ["src/app/static/src", "src/shipshape", "instance", ".git/refs"]
+    kept = ["src/app/static/src", "src/shipshape", "frontend/src", "instance", ".git/refs"]
     for folder in left_behind + kept:
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / ".coverage").write_text("")
@@ -206,6 +209,8 @@ def test_make_clean_removes_what_the_tools_leave_behind(tmp_path: Path) -> None:
         "src/app/static",
         "src/app/static/src",
         "src/shipshape",
+        "frontend",
+        "frontend/src",
         "instance",
         ".git",
         ".git/refs",

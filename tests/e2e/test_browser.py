@@ -178,3 +178,66 @@ def test_a_header_chromium_cannot_parse_fails_the_watch(server: Server, watched:
         "Permissions-Policy" in m and "Unrecognized feature: 'web-share'" in m
         for m in watched.console
     ), watched.console
+
+
+# The single-page frontend at /app (frontend/, built by `make frontend`). The Things
+# API may not exist in this build: these tests assert only what the frontend itself does.
+
+
+def api_failures(watched: Watched) -> list[str]:
+    """Console lines other than the browser's note of a failed /api/ call (an error state)."""
+    return [m for m in watched.console if not ("status of" in m and "/api/things" in m)]
+
+
+def test_frontend_deep_link_renders_without_violations(server: Server, watched: Watched) -> None:
+    page = watched.page
+    response = page.goto(server.base + "/app/things/new", wait_until="load")
+    assert response is not None and response.status == 200
+    assert "'nonce-" in response.headers["content-security-policy"]
+    page.locator("form #name").wait_for()
+    assert page.locator("h1").inner_text() == "New thing"
+    assert page.title() == "New thing · Things · Shipshape"
+    # Bootstrap from the build: the navbar is dark and flex.
+    assert page.eval_on_selector(".navbar", "e => getComputedStyle(e).display") == "flex"
+    token = page.eval_on_selector('meta[name="csrf-token"]', "m => m.content")
+    assert len(token) > 40
+    page.reload(wait_until="load")  # the deep link survives a reload
+    page.locator("form #name").wait_for()
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
+
+
+def test_frontend_routes_on_the_client_and_shows_the_api_state(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if r.resource_type == "document" else None)
+    page.click("text=Cancel")  # a client-side navigation: no document is loaded
+    page.wait_for_url(server.base + "/app/")
+    page.wait_for_function("!document.querySelector('main .spinner-border')")
+    assert requests == []
+    assert page.locator("h1").inner_text() == "Things"
+    failed = page.locator("[data-error-state]")
+    if failed.count():  # no API yet: a clear error, not a blank page
+        assert "404" in failed.inner_text()
+    page.go_back()
+    page.locator("form #name").wait_for()
+    page.goto(server.base + "/app/no/such/view", wait_until="load")
+    assert page.locator("h1").inner_text() == "Page not found"
+    assert watched.violations() == [] and api_failures(watched) == []
+    assert watched.page_errors == []
+
+
+def test_frontend_reloads_once_when_a_chunk_is_gone(server: Server, watched: Watched) -> None:
+    """After a deploy the old index names chunks that 404: reload once, then say so."""
+    page = watched.page
+    page.route("**/app/assets/form-*.js", lambda route: route.fulfill(status=404, body="gone"))
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    page.goto(server.base + "/app/", wait_until="load")
+    page.click("text=New thing")
+    page.get_by_text("This page could not be loaded").wait_for()
+    assert loads == [server.base + "/app/", server.base + "/app/things/new"], "one reload"
+    assert watched.violations() == [] and watched.page_errors == []

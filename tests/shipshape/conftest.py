@@ -147,3 +147,55 @@ def http_scope(
         "server": ("127.0.0.1", 5000),
         "extensions": {},
     }
+
+
+#: The fixture build's files, as Vite names them (8-character content hashes under assets/).
+SPA_SCRIPT = "assets/index-Bq3xK9aZ.js"
+SPA_CHUNK = "assets/things-C4mPq1xY.js"
+SPA_STYLE = "assets/index-D9eRt2uV.css"
+SPA_SCRIPT_BODY = b"".join(b"export const thing%d = %d;\n" % (i, i) for i in range(300))
+
+
+def write_spa_build(folder: Path, base: str = "/app/") -> Path:
+    """A small frontend build like ``vite build`` makes, with its precompressed siblings."""
+    from shipshape.bundling import precompress
+
+    (folder / "assets").mkdir(parents=True)
+    (folder / ".vite").mkdir()
+    padding = "".join(
+        f"<!-- {i:03d} keeps the index above the compression minimum -->\n" for i in range(12)
+    )
+    (folder / "index.html").write_text(
+        '<!doctype html>\n<html lang="en">\n  <head>\n'
+        '    <meta charset="UTF-8" />\n'
+        '    <meta property="csp-nonce" nonce="PLACEHOLDER" />\n'
+        f'    <link rel="icon" type="image/svg+xml" href="{base}favicon.svg" />\n'
+        f'    <link rel="manifest" href="{base}manifest.webmanifest" />\n'
+        "    <title>Things</title>\n"
+        f'    <script type="module" crossorigin src="{base}{SPA_SCRIPT}"></script>\n'
+        f'    <link rel="modulepreload" crossorigin href="{base}{SPA_CHUNK}">\n'
+        f'    <link rel="stylesheet" crossorigin href="{base}{SPA_STYLE}">\n'
+        "    <style>#app{min-height:100vh}</style>\n"
+        f"{padding}"
+        '  </HEAD>\n  <body>\n    <div id="app"></div>\n  </body>\n</html>\n',
+        encoding="utf-8",
+    )
+    (folder / SPA_SCRIPT).write_bytes(SPA_SCRIPT_BODY)
+    (folder / SPA_CHUNK).write_bytes(b"export const chunk = 1;\n")
+    (folder / SPA_STYLE).write_bytes(b"body{margin:0}\n" * 60)
+    (folder / "favicon.svg").write_bytes(b'<svg xmlns="http://www.w3.org/2000/svg"/>')
+    (folder / "manifest.webmanifest").write_text('{"name": "Things", "start_url": "/app/"}')
+    (folder / "robots.txt").write_text("User-agent: *\nDisallow:\n")
+    (folder / "service-worker.js").write_text("self.addEventListener('fetch', () => {});\n")
+    (folder / "logo-0123456789abcdef.png").write_bytes(b"\x89PNG fake")
+    (folder / ".vite" / "manifest.json").write_text("{}")
+    secret = folder.parent / "secret.txt"
+    secret.write_text("top secret")
+    (folder / "leak.txt").symlink_to(secret)
+    precompress(folder)
+    return folder
+
+
+@pytest.fixture
+def spa_build(tmp_path: Path) -> Path:
+    return write_spa_build(tmp_path / "dist")

@@ -74,6 +74,10 @@ BAD: dict[str, list[Any]] = {
     "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": [["local host"], 3],
     "SHIPSHAPE_HTTPS_EXEMPT_PATHS": [["healthz"], 3],
     "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": [["10.0.0.0/33"], ["proxy.local"], 3],
+    "SHIPSHAPE_SPA_DIR": [3, ["frontend/dist"]],
+    "SHIPSHAPE_SPA_MOUNT": ["app", "/app/../x", "//evil", "/a pp", 3],
+    "SHIPSHAPE_SPA_ASSETS": ["../assets", "", "/assets", None],
+    "SHIPSHAPE_SPA_BUILD_COMMAND": ["", " ", 3],
     "SHIPSHAPE_COMPRESSION_MIN_SIZE": [-1, "500"],
     "SHIPSHAPE_COMPRESSION_LEVELS": [
         {"br": 99},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from quart import Quart, Response
@@ -16,7 +17,7 @@ from shipshape.typing import Message, Receive, Scope
 from tests.shipshape.conftest import MakeApp, asgi_of, http_scope
 
 
-def test_the_order_is_the_stated_one(make_app: MakeApp) -> None:
+def test_the_order_is_the_stated_one(make_app: MakeApp, spa_build: Path) -> None:
     assert BEFORE_VIEW == ("rate_limit", "csrf")
     assert AFTER_VIEW == ("rate_limit_headers", "security_headers")
     assert ASGI_LAYERS == (
@@ -25,11 +26,18 @@ def test_the_order_is_the_stated_one(make_app: MakeApp) -> None:
         "host_check",
         "https_redirect",
         "static",
+        "spa",
         "rate_limit",
         "compression",
         "security_headers",
     )
-    app = make_app(APP_ENV="production", SECRET_KEY="k" * 40, ALLOWED_HOSTS="app.example")
+    app = make_app(
+        APP_ENV="production",
+        SECRET_KEY="k" * 40,
+        ALLOWED_HOSTS="app.example",
+        SHIPSHAPE_SPA_DIR=spa_build,
+        SHIPSHAPE_SPA_MOUNT="/app",
+    )
     assert Pipeline.of(app).order == (BEFORE_VIEW, AFTER_VIEW)
     assert app.extensions["shipshape"].asgi_layers == ASGI_LAYERS
 

@@ -1,0 +1,71 @@
+import "bootstrap/dist/css/bootstrap.min.css";
+import "./style.css";
+
+import { h } from "./dom";
+import { BASE, href, match, start, type Route } from "./router";
+import { reloadOnce, rendered, watchPreloadErrors } from "./reload";
+import type { View } from "./views/view";
+
+watchPreloadErrors();
+
+const root = document.getElementById("app") as HTMLElement;
+const main = h("main", { id: "main", class: "container flex-grow-1 py-4", tabindex: "-1" });
+
+function navbar(): HTMLElement {
+  const link = (path: string, label: string, current: boolean) =>
+    h("li", { class: "nav-item" }, h("a", { class: current ? "nav-link active" : "nav-link", href: path, "aria-current": current ? "page" : undefined }, label));
+  return h(
+    "header",
+    {},
+    h(
+      "nav",
+      { class: "navbar navbar-expand navbar-dark bg-dark", "aria-label": "Main" },
+      h(
+        "div",
+        { class: "container" },
+        h("a", { class: "navbar-brand", href: "/" }, "Shipshape"),
+        h("ul", { class: "navbar-nav ms-auto" }, link("/", "Home", false), link(href("/"), "Things app", true)),
+      ),
+    ),
+  );
+}
+
+const loaders: Record<Route["view"], () => Promise<{ default: View }>> = {
+  list: () => import("./views/list"),
+  detail: () => import("./views/detail"),
+  new: () => import("./views/form"),
+  edit: () => import("./views/form"),
+  missing: () => import("./views/missing"),
+};
+
+let generation = 0;
+
+async function render(): Promise<void> {
+  const current = ++generation;
+  const route = match(location.pathname);
+  let view: View;
+  try {
+    view = (await loaders[route.view]()).default;
+  } catch (error) {
+    if (reloadOnce()) return;
+    main.replaceChildren(
+      h("h1", { tabindex: "-1" }, "This page could not be loaded"),
+      h("div", { class: "alert alert-danger", role: "alert" }, "Part of the app is missing, perhaps after an update. ", h("a", { href: location.href }, "Reload the page"), "."),
+    );
+    console.warn("chunk failed to load", error);
+    return;
+  }
+  if (current !== generation) return; // a later navigation won
+  await view(main, route);
+  if (current !== generation) return;
+  rendered();
+  main.querySelector<HTMLElement>("h1")?.focus();
+}
+
+root.replaceChildren(
+  h("a", { class: "visually-hidden-focusable position-absolute top-0 start-0 m-2 p-2 bg-white", href: "#main" }, "Skip to main content"),
+  navbar(),
+  main,
+  h("footer", { class: "border-top py-3 mt-auto bg-light" }, h("div", { class: "container small text-body-secondary" }, `Shipshape · single-page example served at ${BASE}/`)),
+);
+start(() => void render());

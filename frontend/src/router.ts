@@ -1,0 +1,60 @@
+// Client-side routes under the mount (import.meta.env.BASE_URL, "/app/").
+// Each view is its own chunk, loaded on first use: after a deploy, a browser
+// still holding the old index asks for chunks that are gone, and gets 404.
+
+export const BASE = import.meta.env.BASE_URL.replace(/\/$/, ""); // "/app"
+
+export type Route =
+  | { view: "list" }
+  | { view: "new" }
+  | { view: "detail"; id: string }
+  | { view: "edit"; id: string }
+  | { view: "missing" };
+
+export function match(pathname: string): Route {
+  const path = pathname.startsWith(BASE) ? pathname.slice(BASE.length) : pathname;
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts.length === 0) return { view: "list" };
+  if (parts[0] !== "things") return { view: "missing" };
+  if (parts.length === 1) return { view: "list" };
+  if (parts.length === 2) return parts[1] === "new" ? { view: "new" } : { view: "detail", id: parts[1] };
+  if (parts.length === 3 && parts[2] === "edit") return { view: "edit", id: parts[1] };
+  return { view: "missing" };
+}
+
+/** The URL of a route, under the mount. */
+export function href(path: string): string {
+  return BASE + path;
+}
+
+let onNavigate: () => void = () => undefined;
+
+export function start(render: () => void): void {
+  onNavigate = render;
+  window.addEventListener("popstate", render);
+  // Links inside the app change the route without reloading the page.
+  document.addEventListener("click", (event) => {
+    const link = (event.target as Element | null)?.closest?.("a");
+    if (
+      !link ||
+      event.defaultPrevented ||
+      event.button !== 0 ||
+      event.metaKey || event.ctrlKey || event.shiftKey || event.altKey ||
+      link.target ||
+      (link.hash !== "" && link.pathname === location.pathname) ||
+      link.origin !== location.origin ||
+      !(link.pathname === BASE || link.pathname.startsWith(BASE + "/"))
+    ) {
+      return;
+    }
+    event.preventDefault();
+    navigate(link.pathname + link.search);
+  });
+  render();
+}
+
+export function navigate(url: string, { replace = false } = {}): void {
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  onNavigate();
+}

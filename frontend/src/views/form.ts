@@ -1,0 +1,88 @@
+import { ApiError, things, type Thing } from "../api";
+import { h } from "../dom";
+import { href, navigate } from "../router";
+import type { View } from "./view";
+import { errorState, loading, title } from "./common";
+
+const LIMITS = { name: 64, description: 2000 };
+
+const form: View = async (main, route) => {
+  const editing = route.view === "edit" ? route.id : null;
+  let thing: Thing | null = null;
+  if (editing !== null) {
+    main.replaceChildren(title("Edit thing"), loading());
+    try {
+      thing = await things.get(editing);
+    } catch (error) {
+      main.replaceChildren(title("Edit thing"), errorState(error, () => void form(main, route)));
+      return;
+    }
+  }
+  let version = thing?.version ?? 0;
+
+  const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
+  const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: LIMITS.description });
+  description.value = thing?.description ?? "";
+  const summary = h("div", { "aria-live": "assertive" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save changes" : "Create thing");
+
+  const field = (input: HTMLInputElement | HTMLTextAreaElement, label: string, help: string) =>
+    h("div", { class: "mb-3" }, h("label", { class: "form-label", for: input.id }, label), input, h("div", { class: "form-text", id: `${input.id}-help` }, help), h("div", { class: "invalid-feedback", id: `${input.id}-error` }));
+
+  const showErrors = (fields: Record<string, string[]>) => {
+    for (const input of [name, description]) {
+      const messages = fields[input.name] ?? [];
+      input.classList.toggle("is-invalid", messages.length > 0);
+      input.setAttribute("aria-invalid", String(messages.length > 0));
+      const feedback = main.querySelector(`#${input.id}-error`);
+      if (feedback) feedback.textContent = messages.join(" ");
+    }
+    const named = Object.entries(fields).filter(([, messages]) => messages.length > 0);
+    if (named.length === 0) return;
+    summary.replaceChildren(
+      h("div", { class: "alert alert-danger", role: "alert", tabindex: "-1", "data-error-summary": true },
+        h("h2", { class: "h6" }, "There is a problem"),
+        h("ul", { class: "mb-0" }, ...named.map(([key, messages]) => h("li", {}, h("a", { href: `#${key}` }, messages.join(" ")))))),
+    );
+    summary.querySelector<HTMLElement>("[data-error-summary]")?.focus();
+  };
+
+  const onsubmit = async (event: Event) => {
+    event.preventDefault();
+    summary.replaceChildren();
+    const input = { name: name.value.trim(), description: description.value };
+    const local: Record<string, string[]> = {};
+    if (!input.name) local.name = ["Enter a name."];
+    if (Object.keys(local).length > 0) return showErrors(local);
+    submit.disabled = true;
+    try {
+      const saved = editing ? await things.update(editing, { ...input, version }) : await things.create(input);
+      navigate(href(`/things/${encodeURIComponent(saved.id)}`), { replace: editing !== null });
+    } catch (error) {
+      submit.disabled = false;
+      if (error instanceof ApiError && error.status === 422) return showErrors(error.fields);
+      if (error instanceof ApiError && error.status === 409 && error.current) {
+        const current = error.current;
+        summary.replaceChildren(
+          h("div", { class: "alert alert-warning", role: "alert", "data-conflict": true },
+            h("p", {}, "Someone else changed this thing while you were editing it. Their version is named “", current.name, "”."),
+            h("button", { type: "button", class: "btn btn-outline-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); } }, "Load their version"),
+            h("button", { type: "button", class: "btn btn-outline-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); } }, "Keep mine, save over theirs")),
+        );
+        return;
+      }
+      summary.replaceChildren(errorState(error));
+    }
+  };
+
+  main.replaceChildren(
+    title(editing ? `Edit ${thing?.name ?? "thing"}` : "New thing"),
+    summary,
+    h("form", { novalidate: true, onsubmit: (event: Event) => void onsubmit(event) },
+      field(name, "Name", `Up to ${LIMITS.name} characters.`),
+      field(description, "Description", `Optional, up to ${LIMITS.description} characters.`),
+      h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel"))),
+  );
+};
+
+export default form;
