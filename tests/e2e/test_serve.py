@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,6 +76,19 @@ def test_no_path_escapes_the_static_root_over_a_real_socket(server: Server, targ
     status = int(response.split(b" ", 2)[1])
     assert status in (400, 404), (target, response[:200])
     assert b"root:" not in response and b"[project]" not in response
+
+
+def test_a_worker_that_dies_is_started_again(server: Server) -> None:
+    spawned = re.findall(r"Spawning worker-1 with PID: (\d+)", server.printed())
+    os.kill(int(spawned[-1]), signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while "Respawning worker-1" not in server.printed():
+        assert time.monotonic() < deadline, server.printed()
+        time.sleep(0.1)
+    while len(re.findall(r"Started worker-1", server.printed())) < 2:
+        assert time.monotonic() < deadline, server.printed()
+        time.sleep(0.1)
+    assert all(fetch(server.base + "/healthz")[0] == 200 for _ in range(4))
 
 
 def test_several_workers_and_json_logs(server: Server) -> None:
