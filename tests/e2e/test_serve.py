@@ -12,7 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import Server, fetch, serve_production
+from tests.conftest import UNLIMITED
+from tests.e2e.conftest import Server, fetch, run_server, serve_production
+from tests.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,15 @@ def test_several_workers_and_json_logs(server: Server) -> None:
     privacy = [line for line in lines if line.get("path") == "/privacy"]
     assert privacy and privacy[0]["status"] == 200 and privacy[0]["client"] == "127.0.0.1"
     assert {"request_id", "method", "duration_ms", "time", "level"} <= privacy[0].keys()
+
+
+def test_run_serves_development_with_reload() -> None:
+    """``make run`` stays uvicorn with reload, readable lines and no server header."""
+    port = free_port()
+    env = {"APP_ENV": "development", "PORT": str(port), "RATELIMIT_DEFAULT": UNLIMITED}
+    with run_server(["-m", "app", "run"], env, base=f"http://127.0.0.1:{port}") as server:
+        status, headers, _ = fetch(server.base + "/privacy")
+        output = server.stop()
+    assert status == 200 and "server" not in {k.lower() for k in headers}
+    assert "Will watch for changes in these directories" in output
+    assert "INFO shipshape.request request GET /privacy 200 " in output
