@@ -3,11 +3,12 @@
 ``make serve`` needs a server that bounds, by itself, what a hostile client
 can make a worker hold: the header block's size and field count, the time to
 send it, an idle keep-alive connection and the number of open connections.
-granian (hyper underneath) does all five with its own settings; uvicorn with
-httptools bounds none of the header limits, and uvicorn's h11 mode and
-hypercorn have no connection bound and parse a header block of any size that
-arrives in one read (docs/security.md, "Limits and timeouts", has what each
-did). The limits map onto granian's settings like so:
+granian (hyper underneath) does all five with its own settings. uvicorn with
+httptools bounds neither the header block nor the time to send it; uvicorn's
+h11 mode and hypercorn parse a block past their byte bound when it arrives
+in one read, count no fields, and keep any number of idle connections
+(docs/security.md, "Limits and timeouts", has what each did). The limits map
+onto granian's settings like so:
 
 - header bytes: ``http1_settings.max_buffer_size``; a request line and
   headers that do not fit get 431 and the connection is closed;
@@ -21,7 +22,7 @@ did). The limits map onto granian's settings like so:
 Only HTTP/1.1 is served: HTTP/2 over cleartext is only reached by prior
 knowledge, and granian bounds its header lists at 16 MiB. The server's own log
 lines go through :class:`~shipshape.logging.JsonLineFormatter` in
-production, so every line of the production log is one JSON object::
+production, next to Shipshape's own::
 
     serve("app:create_app", host="0.0.0.0", port=8000, workers=2,
           limits=settings.server, json_lines=True)
