@@ -2,7 +2,9 @@
 
 The settings and the asset manifest are checked here, in the parent process,
 before any server starts, so a bad value prints one line naming it and exits
-with status 2 instead of a traceback from every worker.
+with status 2 instead of a traceback from every worker. ``run`` is uvicorn
+with reload, for development; ``serve`` is granian with the ``SERVER_*``
+limits (:mod:`shipshape.server`), for production.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from app import PROJECT_ROOT, create_app
-from shipshape import Shipshape, ShipshapeError
+from shipshape import Shipshape, ShipshapeError, server
 from shipshape.check import check_command, config_error_finding, report, run_checks
 from shipshape.config import MAX_WORKERS, parse_workers
 
@@ -71,25 +73,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Memory rate limits with several workers (W006) multiply every limit.
         for finding in run_checks(app, settings, deploy=False, workers=workers):
             print(f"{finding.severity}: {finding.id} {finding.message}", file=sys.stderr)
-    development = args.command == "run"
+        server.serve(
+            "app:create_app",
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            limits=settings.server,
+            json_lines=settings.is_production,
+        )
+        return 0
+
+    src = str(PROJECT_ROOT / "src")
     uvicorn.run(
         "app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
-        reload=development,
-        reload_dirs=[str(PROJECT_ROOT / "src")] if development else None,
+        reload=True,
+        reload_dirs=[src],
         # A changed template, stylesheet or script restarts the worker, whose
         # start-up rebuilds the assets; the build output must not retrigger it.
-        reload_includes=["*.py", "*.html", "*.css", "*.js"] if development else None,
-        reload_excludes=["*/static/dist/*", "*.min.*"] if development else None,
-        workers=None if development else workers,
-        loop="auto" if development else "uvloop",
-        http="auto" if development else "httptools",
-        # Shipshape logs each request itself, with the client address that
-        # TRUSTED_PROXIES resolves, so the server neither logs nor trusts proxies.
-        access_log=False,
-        proxy_headers=False,
+        reload_includes=["*.py", "*.html", "*.css", "*.js"],
+        reload_excludes=["*/static/dist/*", "*.min.*"],
+        access_log=False,  # Shipshape logs each request itself
+        proxy_headers=False,  # TRUSTED_PROXIES decides, not the server
         server_header=False,
     )
     return 0

@@ -41,6 +41,9 @@ ENV_NAMES = (
     "RATELIMIT_ON_STORE_ERROR",
     "HOST",
     "PORT",
+    "SERVER_MAX_HEADER_BYTES",
+    "SERVER_HEADER_TIMEOUT",
+    "SERVER_MAX_CONNECTIONS",
 )
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///instance/app.db"
@@ -89,6 +92,67 @@ class RateLimit:
         return f"{self.count}/{self.period}s"
 
 
+# What one production worker lets a client hold (docs/security.md, "Limits and
+# timeouts"). The request line and headers together: 16 KiB is Node.js's
+# default and twice what Apache allows one field; a browser's headers with a
+# few cookies take 1-4 KiB. The server (granian, on hyper) cannot buffer less
+# than 8 KiB.
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024  # bytes
+MIN_MAX_HEADER_BYTES = 8 * 1024
+MAX_MAX_HEADER_BYTES = 1024 * 1024
+# From the moment a connection opens, or its previous response ends, to the
+# last byte of the next request's headers: it cuts off slowloris senders and
+# idle keep-alive connections alike (the server counts both with one timer).
+# 10 s lets a lossy mobile link retransmit a few times; it is what a slow
+# sender can hold a connection for, and how long a browser may keep one idle.
+DEFAULT_HEADER_TIMEOUT = 10.0  # seconds
+MAX_HEADER_TIMEOUT = 60.0  # seconds; granian's own upper bound
+# Open connections per worker, idle ones included; more wait in the listen
+# backlog until one closes. Each costs a file descriptor, and 1024 is the usual
+# soft limit per process; a worker serves about a thousand pages a second, so
+# a thousand connections are never all busy.
+DEFAULT_MAX_CONNECTIONS = 1000  # per worker
+MAX_MAX_CONNECTIONS = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """The bounds the production server (``make serve``) puts on each client.
+
+    Read from ``SERVER_MAX_HEADER_BYTES``, ``SERVER_HEADER_TIMEOUT`` and
+    ``SERVER_MAX_CONNECTIONS``; the header count is fixed at 100 by the server.
+    """
+
+    max_header_bytes: int
+    header_timeout: float  # seconds
+    max_connections: int  # per worker
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> ServerLimits:
+        return cls(
+            max_header_bytes=parse_int(
+                values.get("SERVER_MAX_HEADER_BYTES"),
+                "SERVER_MAX_HEADER_BYTES",
+                DEFAULT_MAX_HEADER_BYTES,
+                MIN_MAX_HEADER_BYTES,
+                MAX_MAX_HEADER_BYTES,
+            ),
+            header_timeout=parse_seconds(
+                values.get("SERVER_HEADER_TIMEOUT"),
+                "SERVER_HEADER_TIMEOUT",
+                DEFAULT_HEADER_TIMEOUT,
+                MAX_HEADER_TIMEOUT,
+            ),
+            max_connections=parse_int(
+                values.get("SERVER_MAX_CONNECTIONS"),
+                "SERVER_MAX_CONNECTIONS",
+                DEFAULT_MAX_CONNECTIONS,
+                1,
+                MAX_MAX_CONNECTIONS,
+            ),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every variable of the env table, parsed and checked."""
@@ -104,6 +168,7 @@ class Settings:
     ratelimit_on_store_error: StoreErrorPolicy
     host: str
     port: int
+    server: ServerLimits
 
     @property
     def is_production(self) -> bool:
@@ -132,6 +197,7 @@ class Settings:
             ),
             host=parse_host(values.get("HOST")),
             port=parse_int(values.get("PORT"), "PORT", 5000, 1, 65535),
+            server=ServerLimits.from_mapping(values),
         )
 
 
@@ -180,6 +246,22 @@ def parse_int(value: object, name: str, default: int, low: int, high: int) -> in
         raise ConfigError(name, f"an integer from {low} to {high}", value) from None
     if not low <= number <= high:
         raise ConfigError(name, f"an integer from {low} to {high}", value)
+    return number
+
+
+def parse_seconds(value: object, name: str, default: float, high: float) -> float:
+    """A duration in seconds from 0.1 to ``high``: ``10``, ``2.5``."""
+    if _blank(value):
+        return default
+    accepts = f"a number of seconds from 0.1 to {high:g}"
+    if isinstance(value, bool):
+        raise ConfigError(name, accepts, value)
+    try:
+        number = float(value) if isinstance(value, int | float) else float(str(value).strip())
+    except ValueError:
+        raise ConfigError(name, accepts, value) from None
+    if not 0.1 <= number <= high:  # NaN fails this too
+        raise ConfigError(name, accepts, value)
     return number
 
 

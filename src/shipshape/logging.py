@@ -81,6 +81,9 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
+_REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})
+
+
 class ReadableFormatter(logging.Formatter):
     """``INFO shipshape.request GET /path 200 3.1ms client=… id=…`` for humans.
 
@@ -91,9 +94,14 @@ class ReadableFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
         if "status" in fields and "request_id" in fields:
+            # A client that went away or an unfinished response adds its own fields.
+            notes = "".join(
+                f" {key}={value}" for key, value in fields.items() if key in _REQUEST_NOTES
+            )
             return super().format(record) + (
                 f" {fields['method']} {fields['path']} {fields['status']}"
                 f" {fields['duration_ms']}ms client={fields['client']} id={fields['request_id']}"
+                + notes
             )
         message = super().format(record)
         first, newline, rest = message.partition("\n")  # a traceback follows the first line
@@ -142,34 +150,60 @@ class RequestLogMiddleware:
         await _RequestLog(scope, self.trust_inbound_id).run(self.app, receive, send)
 
 
+# nginx's "client closed request": the client went away before the response ended.
+CLIENT_CLOSED = 499
+
+
 class _RequestLog:
+    """One request's line, which says what the client was actually sent.
+
+    The status is the app's only if its response ended while the client was
+    still there. A client that went away first (the server's
+    ``http.disconnect``, or an ``OSError`` from ``send`` as ASGI 2.4 servers
+    raise) is logged as 499 with ``disconnected`` and the ``app_status`` the
+    app had started, if any; a response the app began but did not finish is
+    logged with ``incomplete`` at ERROR.
+    """
+
     def __init__(self, scope: Scope, trust_inbound_id: bool) -> None:
         self.scope = scope
         self.start = time.perf_counter()
-        self.status = 0
+        self.status = 0  # the status the app started, 0 before it does
+        self.complete = False  # the last body chunk went out to a connected client
+        self.disconnected = False
         self.logged = False
         inbound = header(scope, REQUEST_ID_HEADER) if trust_inbound_id else None
         valid = inbound is not None and _INBOUND_ID_RE.match(inbound)
         self.request_id = inbound if valid and inbound is not None else secrets.token_hex(16)
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+            return message
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", ()) if k != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, self.request_id.encode("ascii")))
                 message["headers"] = headers
-            await send(message)
+            try:
+                await send(message)
+            except OSError:
+                self.disconnected = True
+                raise
             if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.complete = not self.disconnected
                 self.log()
 
         token = _request_id.set(self.request_id)
         try:
-            await app(self.scope, receive, send_wrapper)
+            await app(self.scope, receive_wrapper, send_wrapper)
         finally:
             _request_id.reset(token)
-            if not self.logged:  # the app raised, or the client went away mid-body
-                self.status = self.status or 500
+            if not self.logged:  # the app raised, or the client went away first
                 self.log()
 
     def log(self) -> None:
@@ -183,5 +217,17 @@ class _RequestLog:
             "duration_ms": round((time.perf_counter() - self.start) * 1000, 2),
             "client": client[0] if client else None,
         }
-        level = logging.ERROR if self.status >= 500 else logging.INFO
+        level = logging.INFO
+        if self.disconnected and not self.complete:
+            fields["status"] = CLIENT_CLOSED
+            fields["disconnected"] = True
+            if self.status:
+                fields["app_status"] = self.status
+        elif not self.complete:  # the app raised before or during its response
+            fields["status"] = self.status or 500
+            if self.status:
+                fields["incomplete"] = True
+            level = logging.ERROR
+        elif self.status >= 500:
+            level = logging.ERROR
         logger.log(level, "request", extra=fields)

@@ -61,6 +61,16 @@ def run_module(module: str, *args: str, **env: str) -> subprocess.CompletedProce
             {"SECRET_KEY": SECRET, "ALLOWED_HOSTS": ""},
             "error: ALLOWED_HOSTS: expected a comma-separated list",
         ),
+        (
+            "serve",
+            {"SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost", "SERVER_HEADER_TIMEOUT": "0"},
+            "error: SERVER_HEADER_TIMEOUT: expected a number of seconds from 0.1 to 60, got '0'",
+        ),
+        (
+            "serve",
+            {"SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost", "SERVER_MAX_HEADER_BYTES": "1k"},
+            "error: SERVER_MAX_HEADER_BYTES: expected an integer from 8192 to 1048576, got '1k'",
+        ),
     ],
 )
 def test_bad_settings_print_one_line_and_exit_2(

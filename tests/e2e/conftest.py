@@ -52,6 +52,11 @@ class Server:
     process: subprocess.Popen[bytes]
     output: IO[bytes]  # a file, not a pipe: a full pipe would block a chatty server
 
+    def printed(self) -> str:
+        """Everything the server has printed so far, while it runs."""
+        # pread: seeking would move the offset the server writes at, which it shares.
+        return os.pread(self.output.fileno(), 1 << 24, 0).decode(errors="replace")
+
     def stop(self) -> str:
         """Stop the server and return everything it printed."""
         if self.process.poll() is None:

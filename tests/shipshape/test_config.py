@@ -8,6 +8,7 @@ from shipshape.config import (
     DEFAULT_DATABASE_URL,
     ConfigError,
     RateLimit,
+    ServerLimits,
     Settings,
     environ_config,
 )
@@ -27,6 +28,9 @@ def test_defaults_in_development() -> None:
     assert settings.ratelimit_default == (RateLimit(2, 1), RateLimit(60, 60))
     assert settings.ratelimit_on_store_error == "open"
     assert (settings.host, settings.port) == ("127.0.0.1", 5000)
+    assert settings.server == ServerLimits(
+        max_header_bytes=16384, header_timeout=10.0, max_connections=1000
+    )
     assert settings.is_development and not settings.is_production
 
 
@@ -47,8 +51,12 @@ def test_production_with_everything_set() -> None:
             "RATELIMIT_ON_STORE_ERROR": "closed",
             "HOST": "0.0.0.0",  # noqa: S104 - a bind address, not a listen call
             "PORT": 8080,
+            "SERVER_MAX_HEADER_BYTES": "8192",
+            "SERVER_HEADER_TIMEOUT": " 2.5 ",
+            "SERVER_MAX_CONNECTIONS": 64,
         }
     )
+    assert settings.server == ServerLimits(8192, 2.5, 64)
     assert settings.is_production and not settings.secret_key_generated
     assert settings.allowed_hosts == ("example.com", ".example.org")
     assert settings.ratelimit_default == (RateLimit(10, 1), RateLimit(100, 300))
@@ -100,6 +108,16 @@ def test_settings_are_frozen() -> None:
         ({"RATELIMIT_DEFAULT": "2/second;"}, "RATELIMIT_DEFAULT", "count/"),
         ({"RATELIMIT_ON_STORE_ERROR": "maybe"}, "RATELIMIT_ON_STORE_ERROR", "open or closed"),
         ({"HOST": "bad host!"}, "HOST", "IP address or host name"),
+        ({"SERVER_MAX_HEADER_BYTES": "8191"}, "SERVER_MAX_HEADER_BYTES", "from 8192 to 1048576"),
+        ({"SERVER_MAX_HEADER_BYTES": "16k"}, "SERVER_MAX_HEADER_BYTES", "integer"),
+        ({"SERVER_MAX_HEADER_BYTES": 2**20 + 1}, "SERVER_MAX_HEADER_BYTES", "integer"),
+        ({"SERVER_HEADER_TIMEOUT": "0"}, "SERVER_HEADER_TIMEOUT", "seconds from 0.1 to 60"),
+        ({"SERVER_HEADER_TIMEOUT": "61"}, "SERVER_HEADER_TIMEOUT", "seconds"),
+        ({"SERVER_HEADER_TIMEOUT": "10s"}, "SERVER_HEADER_TIMEOUT", "seconds"),
+        ({"SERVER_HEADER_TIMEOUT": "nan"}, "SERVER_HEADER_TIMEOUT", "seconds"),
+        ({"SERVER_HEADER_TIMEOUT": True}, "SERVER_HEADER_TIMEOUT", "seconds"),
+        ({"SERVER_MAX_CONNECTIONS": "0"}, "SERVER_MAX_CONNECTIONS", "from 1 to 65535"),
+        ({"SERVER_MAX_CONNECTIONS": "lots"}, "SERVER_MAX_CONNECTIONS", "integer"),
     ],
 )
 def test_bad_values_fail_with_one_line(values: dict[str, Any], name: str, fragment: str) -> None:

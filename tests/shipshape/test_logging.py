@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from quart import Quart
+from quart import Quart, request
 
+from shipshape.csrf import csrf_exempt
 from shipshape.logging import RequestLogMiddleware, configure_logging, current_request_id
-from shipshape.typing import Message, Receive, Scope, Send
+from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 from tests.shipshape.conftest import MakeApp
 
 
@@ -24,6 +27,20 @@ def app(make_app: MakeApp) -> Quart:
     @app.get("/crash")
     async def crash() -> str:
         raise RuntimeError("boom")
+
+    @app.post("/upload")
+    @csrf_exempt
+    async def upload() -> str:
+        return str(len(await request.get_data()))
+
+    @app.get("/stream")
+    async def stream() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first"
+            await asyncio.Event().wait()  # until the client goes away
+            yield b"never"  # pragma: no cover - cancelled before
+
+        return chunks()
 
     return app
 
@@ -83,6 +100,138 @@ async def test_crash_is_logged_as_500(app: Quart, caplog: pytest.LogCaptureFixtu
     (record,) = request_records(caplog)
     assert record.__dict__["status"] == 500
     assert record.levelno == logging.ERROR
+
+
+async def test_a_client_gone_before_the_body_arrived_is_499_not_500(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: the view was cancelled, and the line said 500 at ERROR."""
+    caplog.set_level(logging.INFO, "shipshape.request")
+    client = app.test_client()
+    async with app.test_app(), client.request("/upload", method="POST") as connection:
+        await connection.send(b"part of a body")
+        await connection.disconnect()
+    (record,) = request_records(caplog)
+    fields = record.__dict__
+    assert (fields["status"], fields["disconnected"], record.levelno) == (499, True, logging.INFO)
+    assert "app_status" not in fields and "incomplete" not in fields
+
+
+async def test_a_client_gone_mid_response_is_499_with_the_apps_status(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+    async with app.test_app(), app.test_client().request("/stream") as connection:
+        await connection.send_complete()
+        assert await connection.receive() == b"first"
+        await connection.disconnect()
+    (record,) = request_records(caplog)
+    fields = record.__dict__
+    assert (fields["status"], fields["app_status"], fields["disconnected"]) == (499, 200, True)
+
+
+async def test_a_finished_response_keeps_its_status(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+    async with app.test_app():
+        response = await app.test_client().post("/upload", data=b"12345")
+    assert await response.get_data() == b"5"
+    (record,) = request_records(caplog)
+    assert record.__dict__["status"] == 200
+    assert "disconnected" not in record.__dict__
+
+
+async def _call(inner: ASGIApp, send: Send, messages: list[Message] | None = None) -> None:
+    queue = list(messages or [{"type": "http.request", "body": b"", "more_body": False}])
+
+    async def receive() -> Message:
+        return queue.pop(0)
+
+    scope: Scope = {"type": "http", "method": "GET", "path": "/x", "headers": []}
+    await RequestLogMiddleware(inner)(scope, receive, send)
+
+
+async def test_a_server_that_raises_on_a_closed_connection_is_logged_as_499(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ASGI 2.4: ``send`` may raise an ``OSError`` once the client has gone."""
+    caplog.set_level(logging.INFO, "shipshape.request")
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 303, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def closed(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            raise ConnectionResetError("gone")
+
+    with pytest.raises(ConnectionResetError):
+        await _call(inner, closed)
+    (record,) = request_records(caplog)
+    assert (record.__dict__["status"], record.__dict__["app_status"]) == (499, 303)
+
+
+async def test_a_disconnect_seen_before_the_last_chunk_means_it_never_arrived(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server such as granian lets ``send`` succeed after the client has gone."""
+    caplog.set_level(logging.INFO, "shipshape.request")
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        assert (await receive())["type"] == "http.disconnect"
+        await send({"type": "http.response.start", "status": 303, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def accept(message: Message) -> None:
+        sent.append(message)
+
+    messages: list[Message] = [
+        {"type": "http.request", "body": b"", "more_body": False},
+        {"type": "http.disconnect"},
+    ]
+    await _call(inner, accept, messages)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    (record,) = request_records(caplog)
+    assert (record.__dict__["status"], record.__dict__["app_status"]) == (499, 303)
+
+
+async def test_a_response_the_app_did_not_finish_is_incomplete_at_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"half", "more_body": True})
+        raise RuntimeError("boom")
+
+    async def accept(message: Message) -> None:
+        pass
+
+    with pytest.raises(RuntimeError):
+        await _call(inner, accept)
+    (record,) = request_records(caplog)
+    assert (record.__dict__["status"], record.__dict__["incomplete"]) == (200, True)
+    assert record.levelno == logging.ERROR and "disconnected" not in record.__dict__
+
+
+def test_readable_request_lines_show_a_client_that_went_away(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=False)
+    fields = {
+        "request_id": "abc", "method": "POST", "path": "/cookies", "status": 499,
+        "duration_ms": 1.5, "client": "10.0.0.1", "disconnected": True, "app_status": 303,
+    }  # fmt: skip
+    logging.getLogger("shipshape.request").info("request", extra=fields)
+    assert capsys.readouterr().err.strip() == (
+        "INFO shipshape.request request POST /cookies 499 1.5ms client=10.0.0.1 id=abc"
+        " disconnected=True app_status=303"
+    )
 
 
 def _emit(json_lines: bool, capsys: pytest.CaptureFixture[str]) -> str:

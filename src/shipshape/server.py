@@ -1,0 +1,110 @@
+"""The production server: granian, bounded by :class:`~shipshape.config.ServerLimits`.
+
+``make serve`` needs a server that bounds, by itself, what a hostile client
+can make a worker hold: the header block's size and field count, the time to
+send it, an idle keep-alive connection and the number of open connections.
+granian (hyper underneath) does all five with its own settings. uvicorn with
+httptools bounds neither the header block nor the time to send it; uvicorn's
+h11 mode and hypercorn parse a block past their byte bound when it arrives
+in one read, count no fields, and keep any number of idle connections
+(docs/security.md, "Limits and timeouts", has what each did). The limits map
+onto granian's settings like so:
+
+- header bytes: ``http1_settings.max_buffer_size``; a request line and
+  headers that do not fit get 431 and the connection is closed;
+- header count: fixed at 100 by hyper, answered with 431;
+- header time: ``http1_settings.header_read_timeout``, counted from when the
+  connection opens or the previous response ends, so it is also the
+  keep-alive idle limit;
+- connections: ``backpressure``, per worker; the others wait in the listen
+  backlog until one closes.
+
+Only HTTP/1.1 is served: HTTP/2 over cleartext is only reached by prior
+knowledge, and granian bounds its header lists at 16 MiB. The server's own log
+lines go through :class:`~shipshape.logging.JsonLineFormatter` in
+production, next to Shipshape's own::
+
+    serve("app:create_app", host="0.0.0.0", port=8000, workers=2,
+          limits=settings.server, json_lines=True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from granian import Granian
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+
+from shipshape.config import ServerLimits
+
+# The loggers granian writes to: its own (Rust and Python) and the access log.
+GRANIAN_LOGGERS = ("_granian", "granian.access")
+
+
+def log_config(*, json_lines: bool) -> dict[str, Any] | None:
+    """A ``logging.config.dictConfig`` for granian's processes, or ``None`` for its own.
+
+    With ``json_lines`` the server's records, and anything that reaches the
+    root logger (asyncio's "Task exception was never retrieved", a library's
+    warnings), become JSON lines on stderr, next to Shipshape's request lines.
+    """
+    if not json_lines:
+        return None
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["request_id"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "shipshape.logging.RequestIdFilter"}},
+        "formatters": {"json": {"()": "shipshape.logging.JsonLineFormatter"}},
+        "handlers": {"json": handler},
+        "loggers": {
+            name: {"handlers": ["json"], "level": "INFO", "propagate": False}
+            for name in GRANIAN_LOGGERS
+        },
+        "root": {"handlers": ["json"], "level": "WARNING"},
+    }
+
+
+def granian_options(limits: ServerLimits) -> dict[str, Any]:
+    """The keyword arguments of ``granian.Granian`` that enforce ``limits``."""
+    return {
+        "http": HTTPModes.http1,
+        "http1_settings": HTTP1Settings(
+            header_read_timeout=round(limits.header_timeout * 1000),  # milliseconds
+            max_buffer_size=limits.max_header_bytes,
+        ),
+        "backpressure": limits.max_connections,
+    }
+
+
+def serve(
+    target: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    limits: ServerLimits,
+    json_lines: bool,
+) -> None:
+    """Serve the app that the factory ``target`` (``module:function``) builds, until stopped."""
+    Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=workers,
+        # uvicorn's supervisor restarts a worker that dies; granian only when asked.
+        respawn_failed_workers=True,
+        # Shipshape logs each request itself, with the client address that
+        # TRUSTED_PROXIES resolves, so the server writes no access log.
+        log_access=False,
+        log_dictconfig=log_config(json_lines=json_lines),
+        **granian_options(limits),
+    ).serve()
