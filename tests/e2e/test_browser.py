@@ -238,9 +238,7 @@ def test_frontend_reloads_once_when_a_chunk_is_gone(server: Server, watched: Wat
 # The Things pages (server-rendered forms) and the API's docs page.
 
 
-def test_things_create_edit_and_delete_through_the_forms(
-    server: Server, watched: Watched
-) -> None:
+def test_things_create_edit_and_delete_through_the_forms(server: Server, watched: Watched) -> None:
     page = watched.page
     name = f"Kettle {free_port()}"  # the module's server keeps its data between tests
     page.goto(server.base + "/things/")
