@@ -34,7 +34,10 @@ Then the rate-limit scenarios (``bench/ratelimit/``: Shipshape's Redis store
 against quart-rate-limiter and Flask-Limiter, and a 429 next to a 200).
 
 Run with ``make bench`` (``python -m bench.run``); results go to ``bench/results/*.md``.
-``--only pages`` or ``--only ratelimit`` runs one part.
+Then the Things scenarios (``bench/things.py``: the list page and the JSON list
+over one seeded SQLite file, against the template stack with Flask-SQLAlchemy).
+
+``--only pages``, ``--only ratelimit`` or ``--only things`` runs one part.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ from bench.stacks import (
 
 RESULTS = ROOT / "bench" / "results"
 #: What ``--only`` chooses: the page and static-file scenarios, or the rate-limit ones.
-PARTS = ("pages", "ratelimit")
+PARTS = ("pages", "ratelimit", "things")
 BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox send
 
 #: (label, Shipshape stack, peer stack) compared in ``compression.md``.
@@ -208,7 +211,7 @@ def main() -> int:
         "--only",
         choices=PARTS,
         help="pages: static.md, compression.md, levels.md; ratelimit: ratelimit.md "
-        "(python -m bench.ratelimit); both by default",
+        "(python -m bench.ratelimit); things: things.md (python -m bench.things); all by default",
     )
     args = parser.parse_args()
     stacks = args.stacks.split(",")
@@ -221,6 +224,10 @@ def main() -> int:
         status |= run_pages(stacks, args)
     if args.only in (None, "ratelimit"):
         status |= ratelimit.run(args)
+    if args.only in (None, "things"):
+        from bench import things  # it imports this module's measuring
+
+        status |= things.run(args)
     return status
 
 

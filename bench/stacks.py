@@ -83,6 +83,11 @@ RATELIMIT_STACKS: dict[str, list[str]] = {
         f"{RATELIMIT}:create_example_app_memory",
     ],  # fmt: skip
 }
+#: The Things scenarios' stacks (``bench/things.py``); each reads the seeded database.
+THINGS_STACKS: dict[str, list[str]] = {
+    "shipshape-things": [*SHIPSHAPE, "--factory", "app:create_app"],
+    "flask-things": [*GUNICORN, "bench.peers.flask_things:create_app()"],
+}
 #: Every stack's rate limit admits the whole load unless a scenario says otherwise: the
 #: default (2/second;60/minute per client) would refuse nearly all of wrk's requests.
 RATELIMIT_DEFAULT = ADMIT_ALL
@@ -184,7 +189,7 @@ def start(
     path), ``name`` tells two servers of one stack apart (``bench/revisions.py``),
     ``environ`` adds to the server's environment (``BENCH_REDIS_URL``).
     """
-    command = STACKS[stack] if stack in STACKS else RATELIMIT_STACKS[stack]
+    command = {**STACKS, **RATELIMIT_STACKS, **THINGS_STACKS}[stack]
     name = name or stack
     port = free_port()
     gunicorn = stack.startswith("flask")

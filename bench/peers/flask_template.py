@@ -26,10 +26,12 @@ from app import PROJECT_ROOT
 from bench.peers.common import static_dir
 
 
-def create_app() -> Flask:
+def page_app(name: str) -> Flask:
+    """Flask with the template repository's page extensions, rendering the example
+    app's templates: Compress, Talisman with nonces, Flask-WTF, Flask-Assets."""
     static = static_dir()
     app = Flask(
-        __name__,
+        name,
         static_folder=str(static),
         static_url_path="/static",
         template_folder=str(PROJECT_ROOT / "src" / "app" / "templates"),
@@ -56,9 +58,9 @@ def create_app() -> Flask:
     assets = Environment(app)
     assets.directory = str(static)
     assets.url = "/static"
-    for name, entry in json.loads((static / "manifest.json").read_text()).items():
-        if name.endswith((".css", ".js")):
-            assets.register(name, Bundle(entry["path"]))
+    for name_, entry in json.loads((static / "manifest.json").read_text()).items():
+        if name_.endswith((".css", ".js")):
+            assets.register(name_, Bundle(entry["path"]))
 
     @app.template_global()
     def asset(name: str) -> Markup:
@@ -72,6 +74,12 @@ def create_app() -> Flask:
     @app.template_global()
     def csrf_field() -> Markup:
         return Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+
+    return app
+
+
+def create_app() -> Flask:
+    app = page_app(__name__)
 
     @app.get("/")
     def home() -> str:
