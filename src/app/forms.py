@@ -78,7 +78,7 @@ class Checked:
     the value it returns (the stripped name), so the pages and the API share
     one definition of what is valid."""
 
-    def __init__(self, rule: Callable[[object], str]) -> None:
+    def __init__(self, rule: Callable[[str | None], str]) -> None:
         self.rule = rule
         self.field_flags = {"required": True} if rule is check_name else {}
 

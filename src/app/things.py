@@ -79,13 +79,9 @@ def _bad_characters(value: str, allowed: frozenset[str] = frozenset()) -> str | 
     return None
 
 
-def check_name(raw: object) -> str:
+def check_name(raw: str | None) -> str:
     """The name to store (stripped), or ``ValueError`` with the message to show."""
-    if raw is None:
-        raw = ""
-    if not isinstance(raw, str):
-        raise ValueError("Enter the name as text")
-    name = raw.strip()
+    name = (raw or "").strip()
     if not name:
         raise ValueError("Enter a name")
     if len(name) > NAME_MAX:
@@ -96,12 +92,10 @@ def check_name(raw: object) -> str:
     return name
 
 
-def check_description(raw: object) -> str:
+def check_description(raw: str | None) -> str:
     """The description to store (as typed), or ``ValueError`` with the message to show."""
     if raw is None:
         return ""
-    if not isinstance(raw, str):
-        raise ValueError("Enter the description as text")
     if len(raw) > DESCRIPTION_MAX:
         raise ValueError(f"Description must be {DESCRIPTION_MAX:,} characters or fewer")
     problem = _bad_characters(raw, DESCRIPTION_CONTROLS)
@@ -225,13 +219,14 @@ async def update_thing(
         raise DuplicateNameError
     if (thing.name, thing.description) == (name, description):
         return thing  # nothing changed: no new version
+    thing_id = thing.id  # a rollback expires the object: read it before
     thing.name, thing.name_key, thing.description = name, name_key(name), description
     thing.updated_at = utcnow()
     try:
         await _flush(session)
     except StaleDataError:  # another edit landed between our read and our write
         await session.rollback()
-        current = await session.get(Thing, thing.id, populate_existing=True)
+        current = await session.get(Thing, thing_id, populate_existing=True)
         if current is None:
             raise
         raise StaleVersionError(current) from None
@@ -241,12 +236,13 @@ async def update_thing(
 async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | None) -> None:
     if seen_version is not None and thing.version != seen_version:
         raise StaleVersionError(thing)
+    thing_id = thing.id  # a rollback expires the object: read it before
     await session.delete(thing)
     try:
         await session.flush()
     except StaleDataError:
         await session.rollback()
-        current = await session.get(Thing, thing.id, populate_existing=True)
+        current = await session.get(Thing, thing_id, populate_existing=True)
         if current is None:
             return  # someone else deleted it: the caller's wish came true
         raise StaleVersionError(current) from None

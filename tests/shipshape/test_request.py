@@ -1,0 +1,60 @@
+"""shipshape.request: a JSON body that cannot be read is a 400, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from quart import Quart, request
+
+from shipshape import Shipshape
+from shipshape.request import Request
+
+BAD_BODIES = [b'{"a": "\xff"}', b"[" * 50_000 + b"]" * 50_000]
+
+
+def make() -> Quart:
+    app = Quart(__name__, static_folder=None)
+    app.config.update(
+        APP_ENV="testing", SHIPSHAPE_CSRF=False, SHIPSHAPE_ASSETS=False,
+        RATELIMIT_DEFAULT="100000/second",
+    )  # fmt: skip
+    Shipshape(app)
+
+    @app.post("/loud")
+    async def loud() -> dict[str, Any]:
+        return {"got": await request.get_json()}
+
+    @app.post("/silent")
+    async def silent() -> dict[str, Any]:
+        return {"got": await request.get_json(silent=True)}
+
+    return app
+
+
+def test_shipshape_installs_its_request_class_but_keeps_an_apps_own() -> None:
+    assert make().request_class is Request
+
+    class Mine(Request):
+        pass
+
+    app = Quart(__name__, static_folder=None)
+    app.request_class = Mine
+    app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)
+    Shipshape(app)
+    assert app.request_class is Mine
+
+
+@pytest.mark.parametrize("body", BAD_BODIES)
+async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(body: bytes) -> None:
+    app = make()
+    client = app.test_client()
+    headers = {"Content-Type": "application/json"}
+    loud = await client.post("/loud", data=body, headers=headers)
+    assert loud.status_code == 400
+    message = await loud.get_data(as_text=True)
+    assert "not valid UTF-8" in message or "nested too deeply" in message
+    silent = await client.post("/silent", data=body, headers=headers)
+    assert silent.status_code == 200 and await silent.get_json() == {"got": None}
+    good = await client.post("/loud", json={"a": 1})
+    assert await good.get_json() == {"got": {"a": 1}}
