@@ -3,8 +3,9 @@
 Issue 12's scenario, measured as ``bench/run.py`` measures: one worker per
 server pinned to CPU 1, wrk pinned to CPU 0, both servers up for the whole
 run, the repeats taken in turns, and the comparison read as round-by-round
-ratios. Both stacks read one SQLite file, seeded here with 100 things, and
-answer with a count and a page of 25 rows:
+ratios. Both stacks read one database, seeded here with 100 things, and
+answer with a count and a page of 25 rows; first over a SQLite file, then
+over a PostgreSQL server started for the run:
 
 * ``things-page``: ``GET /things/``, the list page (25 rows, filter form,
   pagination), with ``Accept-Encoding: br``;
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -36,8 +38,9 @@ from app import MIGRATIONS
 from app.models import Base, Thing
 from bench.load import paired_ratios
 from bench.peers.flask_things import DATABASE_KEY
-from bench.stacks import ROOT, Server, StackError, report_failure, require_tools, start
+from bench.stacks import LOAD_CPU, ROOT, Server, StackError, report_failure, require_tools, start
 from shipshape.database import Migrations, make_engine
+from tests.servers import PostgresServer
 
 if TYPE_CHECKING:
     from bench.run import Result
@@ -45,13 +48,14 @@ if TYPE_CHECKING:
 RESULTS = ROOT / "bench" / "results"
 SEEDED = 100  # things: four pages of 25
 SCENARIOS = {"things-page": "/things/", "things-api": "/api/things"}
+ENGINES = ("sqlite", "postgresql")
 PAIR = ("shipshape-things", "flask-things")
 TARGET = 2.0  # issue 12: at least 2x the template stack on both
 
 
-async def seed(path: Path) -> None:
-    """A migrated SQLite file with ``SEEDED`` things, as the example app makes them."""
-    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=5, pool_size=1)
+async def seed(url: str) -> None:
+    """A migrated database with ``SEEDED`` things, as the example app makes them."""
+    engine = make_engine(url, timeout=5, pool_size=1)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(Migrations(MIGRATIONS, Base.metadata).upgrade)
@@ -70,16 +74,49 @@ async def seed(path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.run import measure_round_robin  # bench.run imports this module for --only
-
+    """Both scenarios on SQLite, then on PostgreSQL; 1 if a stack failed."""
     require_tools("taskset", "wrk")
     run_dir = Path(tempfile.mkdtemp(prefix="shipshape-bench-things-"))
-    database = run_dir / "things.db"
-    asyncio.run(seed(database))
-    environ = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}", DATABASE_KEY: str(database)}
-    servers: dict[str, Server] = {}
-    failed: dict[str, str] = {}
     results: dict[tuple[str, str], Result] = {}
+    failed: dict[str, str] = {}
+    postgres = PostgresServer()
+    try:
+        database = run_dir / "things.db"
+        measure(run_dir, "sqlite", f"sqlite+aiosqlite:///{database}",
+                f"sqlite:///{database}", args, results, failed)  # fmt: skip
+        postgres.start()
+        # The database beside the load generator, so that the server's core is its own.
+        assert postgres.process is not None  # noqa: S101 - started just above
+        os.sched_setaffinity(postgres.process.pid, {int(LOAD_CPU)})
+        measure(run_dir, "postgresql", postgres.url(),
+                postgres.url().replace("+asyncpg", "+psycopg"), args, results, failed)  # fmt: skip
+    finally:
+        postgres.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "things.md").write_text(report(results, failed, args))
+    if failed:
+        print(f"{', '.join(sorted(failed))} failed (output above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def measure(
+    run_dir: Path,
+    engine: str,
+    ours: str,
+    theirs: str,
+    args: argparse.Namespace,
+    results: dict[tuple[str, str], Result],
+    failed: dict[str, str],
+) -> None:
+    """Seed the database at ``ours`` (``theirs`` is the same one, for Flask-SQLAlchemy's
+    sync driver), then run the scenarios on both stacks in turns."""
+    from bench.run import measure_round_robin  # bench.run imports this module for --only
+
+    asyncio.run(seed(ours))
+    environ = {"DATABASE_URL": ours, DATABASE_KEY: theirs}
+    servers: dict[str, Server] = {}
     try:
         for stack in PAIR:
             try:
@@ -88,18 +125,12 @@ def run(args: argparse.Namespace) -> int:
                 report_failure(exc, failed)
         for scenario, path in SCENARIOS.items():
             serving = {s: server for s, server in servers.items() if s not in failed}
-            for result in measure_round_robin(serving, scenario, path, "br", args, failed):
-                results[result.stack, scenario] = result
+            label = f"{scenario}-{engine}"
+            for result in measure_round_robin(serving, label, path, "br", args, failed):
+                results[result.stack, label] = result
     finally:
         for server in servers.values():
             server.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "things.md").write_text(report(results, failed, args))
-    if failed:
-        print(f"{', '.join(sorted(failed))} failed (output above)", file=sys.stderr)
-        return 1
-    return 0
 
 
 def report(
@@ -111,22 +142,25 @@ def report(
         f"Measured {when} by `python -m bench.things --seconds {args.seconds} --repeats "
         f"{args.repeats} --connections {args.connections}`: wrk with {args.connections} "
         "connections pinned to CPU 0, each server one worker pinned to CPU 1, the rounds "
-        "taken in turns. Both stacks read one SQLite file seeded with "
-        f"{SEEDED} things and answer with a count and 25 rows, with `Accept-Encoding: br`. "
+        "taken in turns. Both stacks read one database seeded with "
+        f"{SEEDED} things (a SQLite file, then a PostgreSQL server on CPU 0 beside wrk; "
+        "Shipshape through aiosqlite and asyncpg, Flask-SQLAlchemy through sqlite3 and "
+        "psycopg) and answer with a count and 25 rows, with `Accept-Encoding: br`. "
         "The machine has 2 cores and is noisy: read the round-by-round ratios.\n",
         "| scenario | `shipshape-things` req/s | `flask-things` req/s | × flask, median "
         "| × flask, round by round | bytes (ours / theirs) |",
         "|---|---:|---:|---:|---|---|",
     ]
-    for scenario, path in SCENARIOS.items():
+    for scenario, path in [(f"{s}-{e}", p) for e in ENGINES for s, p in SCENARIOS.items()]:
+        engine = scenario.rsplit("-", 1)[1]
         mine, peer = results.get((PAIR[0], scenario)), results.get((PAIR[1], scenario))
         if mine is None or peer is None:
             reasons = "; ".join(f"`{s}` failed: {r}" for s, r in failed.items())
-            lines.append(f"| `{path}` | – | – | – | {reasons or 'no result'} | – |")
+            lines.append(f"| `{path}`, {engine} | – | – | – | {reasons or 'no result'} | – |")
             continue
         paired = paired_ratios(mine, peer)
         lines.append(
-            f"| `{path}` | {mine.rps:,.0f} | {peer.rps:,.0f} "
+            f"| `{path}`, {engine} | {mine.rps:,.0f} | {peer.rps:,.0f} "
             f"| **{statistics.median(paired):.2f}×** | {', '.join(f'{r:.2f}' for r in paired)} "
             f"| {mine.body_bytes:,} / {peer.body_bytes:,} |"
         )

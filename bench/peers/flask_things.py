@@ -26,12 +26,12 @@ from app.models import Base, Thing
 from bench.peers.common import ADMIT_ALL
 from bench.peers.flask_template import page_app
 
-DATABASE_KEY = "BENCH_THINGS_DB"  # the seeded SQLite file (bench/things.py)
+DATABASE_KEY = "BENCH_THINGS_DB"  # the seeded database's sync URL (bench/things.py)
 
 
 def create_app() -> Flask:
     app = page_app(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{os.environ[DATABASE_KEY]}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = os.environ[DATABASE_KEY]
     db = SQLAlchemy(app, metadata=Base.metadata)
     Limiter(get_remote_address, app=app, default_limits=[ADMIT_ALL], storage_uri="memory://")
 
