@@ -10,6 +10,7 @@ compares two stacks measured in the same rounds.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -107,3 +108,10 @@ def cpu_seconds(pid: int) -> float:
         tree.update(children)
         frontier += children
     return sum(times.get(member, 0) for member in tree) / TICKS
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every harness shares: how long, how often, how many connections."""
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)

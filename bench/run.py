@@ -55,7 +55,7 @@ from pathlib import Path
 
 from bench import ratelimit
 from bench.levels import report as levels_report
-from bench.load import paired_ratios, wrk_run
+from bench.load import add_load_arguments, paired_ratios, wrk_run
 from bench.stacks import (
     DIST,
     LOAD_CPU,
@@ -203,9 +203,7 @@ def measure_all(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
+    add_load_arguments(parser)
     parser.add_argument("--stacks", default=",".join(STACKS), help="for the page scenarios")
     parser.add_argument(
         "--only",

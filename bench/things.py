@@ -36,7 +36,7 @@ from sqlalchemy import insert
 
 from app import MIGRATIONS
 from app.models import Base, Thing
-from bench.load import paired_ratios
+from bench.load import add_load_arguments, paired_ratios
 from bench.peers.flask_things import DATABASE_KEY
 from bench.stacks import LOAD_CPU, ROOT, Server, StackError, report_failure, require_tools, start
 from shipshape.database import Migrations, make_engine
@@ -170,9 +170,7 @@ def report(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
+    add_load_arguments(parser)
     return run(parser.parse_args())
 
 

@@ -34,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.load import add_load_arguments
 from bench.ratelimit.measure import measure
 from bench.ratelimit.report import report
 from bench.stacks import ROOT, require_tools
@@ -60,7 +61,5 @@ def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
+    add_load_arguments(parser)
     return run(parser.parse_args())

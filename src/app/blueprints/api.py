@@ -241,6 +241,18 @@ def if_match() -> int | None | Literal["*"]:
     return -1  # an ETag this API never sent: matches no version
 
 
+def other_version(found: Thing, header: int | None | Literal["*"]) -> Response | None:
+    """412 when ``If-Match`` names a version other than the current one."""
+    if isinstance(header, int) and header != found.version:
+        return api_error(
+            412,
+            "precondition_failed",
+            f"If-Match names another version; the thing is at version {found.version}.",
+            current=things.to_json(found),
+        )
+    return None
+
+
 @blueprint.put("/things/<thing_id>")
 @validate_request(ThingReplace)
 @document_response(ThingOut)
@@ -255,13 +267,8 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
     if isinstance(found, Response):
         return found
     header = if_match()
-    if isinstance(header, int) and header != found.version:
-        return api_error(
-            412,
-            "precondition_failed",
-            f"If-Match names another version; the thing is at version {found.version}.",
-            current=things.to_json(found),
-        )
+    if (refused := other_version(found, header)) is not None:
+        return refused
     seen = found.version if header is not None else data.version
     if seen is None:
         return api_error(
@@ -286,13 +293,8 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     if isinstance(found, Response):
         return found
     header = if_match()
-    if isinstance(header, int) and header != found.version:
-        return api_error(
-            412,
-            "precondition_failed",
-            f"If-Match names another version; the thing is at version {found.version}.",
-            current=things.to_json(found),
-        )
+    if (refused := other_version(found, header)) is not None:
+        return refused
     try:
         await things.delete_thing(await current_session(), found, None)
     except StaleVersionError as exc:
