@@ -46,7 +46,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
-$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC)
+# `quart --app app` builds the whole app, whose SPA layer reads the frontend build.
+$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD)
 	APP_ENV=development $(BIN)/quart --app app assets build
 	touch $@
 

@@ -37,7 +37,10 @@ Run with ``make bench`` (``python -m bench.run``); results go to ``bench/results
 Then the Things scenarios (``bench/things.py``: the list page and the JSON list
 over one seeded SQLite file, against the template stack with Flask-SQLAlchemy).
 
-``--only pages``, ``--only ratelimit`` or ``--only things`` runs one part.
+Then the single-page frontend (``bench/spa.py``: a deep link and the hashed
+bundle against tozo's way of serving the same build and a raw ASGI app).
+
+``--only pages``, ``--only ratelimit``, ``--only things`` or ``--only spa`` runs one part.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ from bench.stacks import (
 
 RESULTS = ROOT / "bench" / "results"
 #: What ``--only`` chooses: the page and static-file scenarios, or the rate-limit ones.
-PARTS = ("pages", "ratelimit", "things")
+PARTS = ("pages", "ratelimit", "things", "spa")
 BROWSER_ACCEPT = "gzip, deflate, br, zstd"  # what current Chrome and Firefox send
 
 #: (label, Shipshape stack, peer stack) compared in ``compression.md``.
@@ -209,7 +212,8 @@ def main() -> int:
         "--only",
         choices=PARTS,
         help="pages: static.md, compression.md, levels.md; ratelimit: ratelimit.md "
-        "(python -m bench.ratelimit); things: things.md (python -m bench.things); all by default",
+        "(python -m bench.ratelimit); things: things.md (python -m bench.things); "
+        "spa: spa.md (python -m bench.spa); all by default",
     )
     args = parser.parse_args()
     stacks = args.stacks.split(",")
@@ -226,6 +230,10 @@ def main() -> int:
         from bench import things  # it imports this module's measuring
 
         status |= things.run(args)
+    if args.only in (None, "spa"):
+        from bench import spa
+
+        status |= spa.run(args)
     return status
 
 

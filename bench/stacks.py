@@ -88,6 +88,12 @@ THINGS_STACKS: dict[str, list[str]] = {
     "shipshape-things": [*SHIPSHAPE, "--factory", "app:create_app"],
     "flask-things": [*GUNICORN, "bench.peers.flask_things:create_app()"],
 }
+#: The single-page frontend's stacks (``bench/spa.py``), serving ``frontend/dist`` at /app.
+SPA_STACKS: dict[str, list[str]] = {
+    "shipshape-spa": [*SHIPSHAPE, "--factory", "app:create_app"],
+    "tozo-spa": [*UVICORN, "--factory", "bench.peers.tozo_spa:create_app"],
+    "raw-spa": [*UVICORN, "--factory", "bench.peers.raw_spa:create_app"],
+}
 #: Every stack's rate limit admits the whole load unless a scenario says otherwise: the
 #: default (2/second;60/minute per client) would refuse nearly all of wrk's requests.
 RATELIMIT_DEFAULT = ADMIT_ALL
@@ -189,7 +195,7 @@ def start(
     path), ``name`` tells two servers of one stack apart (``bench/revisions.py``),
     ``environ`` adds to the server's environment (``BENCH_REDIS_URL``).
     """
-    command = {**STACKS, **RATELIMIT_STACKS, **THINGS_STACKS}[stack]
+    command = {**STACKS, **RATELIMIT_STACKS, **THINGS_STACKS, **SPA_STACKS}[stack]
     name = name or stack
     port = free_port()
     gunicorn = stack.startswith("flask")
