@@ -43,7 +43,9 @@ INSTALL = {
 UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
            "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
 GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
-# As `python -m app serve` runs it: Shipshape resolves proxies itself (TRUSTED_PROXIES).
+# uvicorn with httptools, as `python -m app serve` ran until it moved to granian for its
+# limits (docs/security.md); the peers run on uvicorn too, so the ratios compare the apps.
+# Measuring the servers themselves is issue 15's. Shipshape resolves proxies itself.
 SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
 # Peers are app factories, so that each reads the run's files when it starts, not on import.
 STACKS: dict[str, list[str]] = {
