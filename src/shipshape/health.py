@@ -78,7 +78,7 @@ class Health:
     async def readyz(self) -> Response:
         timeout = float(current_app.config["SHIPSHAPE_READY_TIMEOUT"])
         names = list(self.checks)
-        results = await asyncio.gather(*(self._run(self.checks[n], timeout) for n in names))
+        results = await asyncio.gather(*(self._run(n, self.checks[n], timeout) for n in names))
         checks = dict(zip(names, results, strict=True))
         ready = all(result["ok"] for result in results)
         response = jsonify({"status": "ok" if ready else "unavailable", "checks": checks})
@@ -87,13 +87,20 @@ class Health:
         return response
 
     @staticmethod
-    async def _run(check: ReadinessCheck, timeout: float) -> dict[str, Any]:
+    async def _run(name: str, check: ReadinessCheck, timeout: float) -> dict[str, Any]:
         start = time.perf_counter()
         try:
             note = await asyncio.wait_for(check(), timeout)
         except Exception as exc:  # any failure means "not ready"; the probe never 500s
             error = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
-            logger.warning("readiness check failed: %s", error, exc_info=exc)
+            # An orchestrator probes every few seconds: one line each, the traceback
+            # only for whoever turns on DEBUG, not a page of it per probe.
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            logger.warning(
+                "readiness check %s failed: %s%s", name, error,
+                f" ({detail})" if detail and detail not in error else "",
+            )  # fmt: skip
+            logger.debug("readiness check %s failed", name, exc_info=exc)
             return {"ok": False, "error": error, "duration_ms": _ms(start)}
         result: dict[str, Any] = {"ok": True, "duration_ms": _ms(start)}
         if note:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from quart import Quart
@@ -80,3 +81,37 @@ def test_checks_need_health_on(make_app: MakeApp) -> None:
     app = make_app(SHIPSHAPE_HEALTH=False, SHIPSHAPE_ASSETS=False)
     with pytest.raises(RuntimeError, match="SHIPSHAPE_HEALTH"):
         app.extensions["shipshape"].add_readiness_check("db", ok)
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_failed_check_logs_one_line_per_probe_and_no_traceback(app: Quart) -> None:
+    app.extensions["shipshape"].add_readiness_check("store", broken)
+    recorder = Recorder()
+    logger = logging.getLogger("shipshape.health")
+    logger.addHandler(recorder)
+    level = logger.level
+    try:
+        async with app.test_app():
+            client = app.test_client()
+            for _ in range(3):
+                assert (await client.get("/readyz")).status_code == 503
+            warnings = [r for r in recorder.records if r.levelno == logging.WARNING]
+            assert [r.getMessage() for r in warnings] == [
+                "readiness check store failed: ConnectionError (refused)"
+            ] * 3
+            assert all(r.exc_info is None for r in warnings)
+            logger.setLevel(logging.DEBUG)  # whoever wants the traceback turns on DEBUG
+            await client.get("/readyz")
+            debug = [r for r in recorder.records if r.levelno == logging.DEBUG]
+            assert debug and debug[-1].exc_info is not None
+    finally:
+        logger.removeHandler(recorder)
+        logger.setLevel(level)
