@@ -60,6 +60,10 @@ class DuplicateNameError(Exception):
     message = "A thing with this name already exists. Choose another name."
 
 
+class ThingGoneError(Exception):
+    """The thing was deleted by another request while this one worked on it."""
+
+
 class StaleVersionError(Exception):
     """The thing changed since the caller read it; ``current`` is what it is now."""
 
@@ -191,13 +195,17 @@ async def _name_taken(session: AsyncSession, name: str, other_than: uuid.UUID | 
     return found is not None and found != other_than
 
 
-async def _flush(session: AsyncSession) -> None:
-    """Flush, turning a lost race for the unique name into :class:`DuplicateNameError`."""
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        await session.rollback()
-        raise DuplicateNameError from exc
+def _name_clash(error: IntegrityError) -> bool:
+    """Whether the unique index on the name refused the row (and not another constraint)."""
+    return "name_key" in str(error.orig)
+
+
+async def _reload(session: AsyncSession, thing_id: uuid.UUID) -> Thing:
+    """After a rollback: the thing as the database has it now, or :class:`ThingGoneError`."""
+    current = await session.get(Thing, thing_id, populate_existing=True)
+    if current is None:
+        raise ThingGoneError
+    return current
 
 
 async def create_thing(session: AsyncSession, name: str, description: str) -> Thing:
@@ -205,14 +213,26 @@ async def create_thing(session: AsyncSession, name: str, description: str) -> Th
         raise DuplicateNameError
     thing = Thing(name=name, name_key=name_key(name), description=description)
     session.add(thing)
-    await _flush(session)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # lost the race for the name to another request
+        await session.rollback()
+        if _name_clash(exc):
+            raise DuplicateNameError from exc
+        raise
     return thing
 
 
 async def update_thing(
     session: AsyncSession, thing: Thing, name: str, description: str, seen_version: int
 ) -> Thing:
-    """Apply an edit made against ``seen_version``; :class:`StaleVersionError` if that is stale."""
+    """Apply an edit made against ``seen_version``; :class:`StaleVersionError` if that is stale.
+
+    A race lost to another request leaves ``thing`` reloaded as the database has
+    it now, so the caller can still show it: a name taken meanwhile is
+    :class:`DuplicateNameError`, an edit landed meanwhile :class:`StaleVersionError`,
+    and a delete :class:`ThingGoneError`.
+    """
     if thing.version != seen_version:
         raise StaleVersionError(thing)
     if await _name_taken(session, name, thing.id):
@@ -223,13 +243,16 @@ async def update_thing(
     thing.name, thing.name_key, thing.description = name, name_key(name), description
     thing.updated_at = utcnow()
     try:
-        await _flush(session)
-    except StaleDataError:  # another edit landed between our read and our write
+        await session.flush()
+    except IntegrityError as exc:
         await session.rollback()
-        current = await session.get(Thing, thing_id, populate_existing=True)
-        if current is None:
-            raise
-        raise StaleVersionError(current) from None
+        await _reload(session, thing_id)
+        if _name_clash(exc):
+            raise DuplicateNameError from exc
+        raise
+    except StaleDataError:  # another edit or a delete landed between our read and our write
+        await session.rollback()
+        raise StaleVersionError(await _reload(session, thing_id)) from None
     return thing
 
 
@@ -242,8 +265,9 @@ async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | 
         await session.flush()
     except StaleDataError:
         await session.rollback()
-        current = await session.get(Thing, thing_id, populate_existing=True)
-        if current is None:
+        try:
+            current = await _reload(session, thing_id)
+        except ThingGoneError:
             return  # someone else deleted it: the caller's wish came true
         raise StaleVersionError(current) from None
 

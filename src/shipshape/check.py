@@ -115,7 +115,7 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
         )
     findings.extend(_security_findings(app, settings, deploy=deploy))
     if deploy:
-        for deploy_check in getattr(app.extensions.get("shipshape"), "deploy_checks", ()):
+        for deploy_check in app.extensions["shipshape"].deploy_checks:
             findings.extend(deploy_check())
     return findings
 

@@ -10,9 +10,11 @@ operational parts that a production app needs:
   which is created) or PostgreSQL through asyncpg. Each worker process makes
   its engine when serving starts and disposes of it when serving stops.
 * :meth:`Database.session` gives the request's one session, in one
-  transaction that begins on first use. The view calls :meth:`Database.commit`
-  once its work is complete; whatever was not committed is rolled back when
-  the request ends, so a failed request saves nothing (not half of anything).
+  transaction. The view calls :meth:`Database.commit` once its work is
+  complete; whatever was not committed is rolled back when the request ends,
+  so a failed request saves nothing (not half of anything). On SQLite the
+  transaction begins at the first write (pysqlite's own rule), so a request's
+  reads before it see the latest committed data, not a snapshot.
 * A database that cannot be reached (refused, timed out, restarted) answers
   503 with the app's error page or JSON, and one warning line without a
   traceback; the pool checks connections before use (``pool_pre_ping``), so
@@ -57,7 +59,7 @@ from shipshape.check import Finding
 from shipshape.config import Settings
 from shipshape.exceptions import ShipshapeError
 from shipshape.health import NotReadyError
-from shipshape.logging import current_request_id
+from shipshape.logging import current_request_id, first_line
 from shipshape.options import ON_IN_DEVELOPMENT, Option, apply, flag, is_int, is_seconds
 
 logger = logging.getLogger("shipshape.database")
@@ -72,7 +74,8 @@ OPTIONS: tuple[Option, ...] = (
         "SHIPSHAPE_DB_TIMEOUT",
         5.0,
         "seconds, over 0 and at most 60",
-        "the longest wait to connect, for a pooled connection, or for one statement",
+        "the longest wait to connect, for a pooled connection, for SQLite's write lock, "
+        "or for one PostgreSQL statement",
         is_seconds(0, 60),
         shown="`5` s",
     ),
@@ -85,15 +88,52 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-#: Errors that mean "the database is not there right now", not "this query is wrong".
-UNREACHABLE: tuple[type[Exception], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeout,
-    ConnectionError,
-    TimeoutError,
-    OSError,
-)
+#: The errors a database that is away can raise; :func:`is_unreachable` decides.
+UNREACHABLE: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+#: SQLSTATE classes of a server that is not serving now: a connection exception (08),
+#: insufficient resources such as too many connections (53), and operator
+#: intervention such as shutting down or starting up (57P).
+UNAVAILABLE_STATES = ("08", "53", "57P")
+#: SQLite's codes for a file it cannot use now (busy, locked, missing, full, read-only);
+#: a table that is missing means migrations not yet applied, and counts too.
+SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL",
+    "SQLITE_READONLY", "SQLITE_NOTADB",
+)  # fmt: skip
+#: Where a refused or timed-out connection comes from; the same errors raised by
+#: the app's own code (a file, a slow upstream) are not the database's.
+DRIVERS = frozenset({"sqlalchemy", "asyncpg", "aiosqlite"})
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means "the database is not there right now", not "this is wrong".
+
+    SQLite's codes of :data:`SQLITE_UNAVAILABLE` (not its syntax errors, which
+    it also calls ``OperationalError``); SQLAlchemy's ``OperationalError`` and
+    ``InterfaceError`` from other drivers; a pool that stays empty; any driver
+    error with a SQLSTATE of :data:`UNAVAILABLE_STATES` or that cost the
+    connection (asyncpg's "the database system is shutting down" arrives as a
+    plain ``DBAPIError``); and an ``OSError`` or ``TimeoutError`` raised inside
+    a driver (asyncpg's refused connect is not wrapped).
+    """
+    if isinstance(error, DBAPIError):
+        sqlite = getattr(error.orig, "sqlite_errorname", None)
+        if sqlite is not None:  # SQLite says OperationalError for a syntax error too
+            return str(sqlite).startswith(SQLITE_UNAVAILABLE) or "no such table" in str(error.orig)
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        state = str(getattr(error.orig, "sqlstate", None) or "")
+        return error.connection_invalidated or state.startswith(UNAVAILABLE_STATES)
+    if isinstance(error, OSError | TimeoutError):
+        frame = error.__traceback__
+        while frame is not None:
+            if str(frame.tb_frame.f_globals.get("__name__", "")).split(".")[0] in DRIVERS:
+                return True
+            frame = frame.tb_next
+    return False
+
+
 _SESSION = "_shipshape_db_session"
 
 
@@ -126,20 +166,24 @@ def resolve_url(url: str, instance_path: str) -> str:
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """Foreign keys on, and writers wait for each other instead of failing at once."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.execute("PRAGMA journal_mode = WAL")  # readers don't block the writer
-    cursor.execute("PRAGMA busy_timeout = 5000")
-    cursor.close()
+def _sqlite_pragmas(timeout: float) -> Callable[[Any, Any], None]:
+    """Foreign keys on, and a writer waits up to ``timeout`` for another instead of failing."""
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")  # readers don't block the writer
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        cursor.close()
+
+    return on_connect
 
 
 def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": timeout})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))
         return engine
     return create_async_engine(
         url,
@@ -157,6 +201,7 @@ class Migrations:
     def __init__(self, folder: Path, metadata: MetaData) -> None:
         self.folder = folder
         self.metadata = metadata
+        self._heads: frozenset[str] | None = None
 
     def config(self, connection: Connection | None = None) -> Config:
         config = Config()
@@ -167,7 +212,10 @@ class Migrations:
         return config
 
     def heads(self) -> set[str]:
-        return set(ScriptDirectory.from_config(self.config()).get_heads())
+        """The code's newest revisions, read from the scripts once (``/readyz`` asks often)."""
+        if self._heads is None:
+            self._heads = frozenset(ScriptDirectory.from_config(self.config()).get_heads())
+        return set(self._heads)
 
     @staticmethod
     def current(connection: Connection) -> set[str]:
@@ -209,7 +257,9 @@ class Database:
 
     def init_app(self, app: Quart) -> None:
         apply(app, OPTIONS)
-        shipshape = app.extensions["shipshape"]
+        shipshape = app.extensions.get("shipshape")
+        if shipshape is None:
+            raise RuntimeError("Database(app) needs Shipshape(app) first")
         settings: Settings = shipshape.settings
         self.url = resolve_url(settings.database_url, app.instance_path)
         self.timeout = float(app.config["SHIPSHAPE_DB_TIMEOUT"])
@@ -242,7 +292,7 @@ class Database:
     # -- the request's session ------------------------------------------------
 
     async def session(self) -> AsyncSession:
-        """The request's session; its transaction begins at the first statement."""
+        """The request's session (one per request; see the module docstring)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is None:
             if self.engine is None:
@@ -266,13 +316,11 @@ class Database:
                 logger.debug("closing a session of an unreachable database", exc_info=True)
 
     async def _unreachable(self, error: Exception) -> ResponseReturnValue:
-        if isinstance(error, DBAPIError) and not isinstance(
-            error, OperationalError | InterfaceError
-        ):  # pragma: no cover - the tuple registered above holds no other DBAPIError
-            raise error
+        if not is_unreachable(error):
+            raise error  # a real error: the app's 500, with its traceback in the log
         logger.warning(
             "database unavailable: %s",
-            _one_line(error),
+            first_line(error),
             extra={"request_id": current_request_id()},
         )
         return await current_app.handle_http_exception(DatabaseUnavailable())  # type: ignore[return-value]
@@ -280,7 +328,8 @@ class Database:
     # -- migrations and readiness ---------------------------------------------
 
     async def upgrade(self, target: str = "head") -> None:
-        """Apply the migrations up to ``target``, in one transaction."""
+        """Apply the migrations up to ``target``: in one transaction on PostgreSQL; on
+        SQLite each DDL statement commits by itself (pysqlite), as Alembic documents."""
         engine = self.engine or self._make_engine()
         try:
             async with engine.begin() as connection:
@@ -323,11 +372,13 @@ class Database:
         try:
             reason = asyncio.run(self.probe())
         except UNREACHABLE as exc:
+            if not is_unreachable(exc):
+                raise
             return [
                 Finding(
                     "shipshape.E014",
                     "error",
-                    f"the database cannot be reached: {_one_line(exc)}",
+                    f"the database cannot be reached: {first_line(exc)}",
                     "check DATABASE_URL and that the database server is running",
                 )
             ]
@@ -357,7 +408,9 @@ class Database:
             try:
                 return asyncio.run(in_app())
             except UNREACHABLE as exc:
-                raise ShipshapeError(f"the database cannot be reached: {_one_line(exc)}") from exc
+                if not is_unreachable(exc):
+                    raise
+                raise ShipshapeError(f"the database cannot be reached: {first_line(exc)}") from exc
 
         @group.command("upgrade", help="Apply the migrations up to TARGET (the newest by default).")
         @click.argument("target", default="head")
@@ -379,12 +432,6 @@ class Database:
             click.echo("the database is up to date")
 
         return group
-
-
-def _one_line(error: BaseException) -> str:
-    """An error's first line, without SQLAlchemy's "(Background on this error…)" tail."""
-    text_ = str(error.orig if isinstance(error, DBAPIError) else error) or type(error).__name__
-    return text_.strip().splitlines()[0] if text_.strip() else type(error).__name__
 
 
 def current_database() -> Database:

@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Quart, Response, current_app, jsonify
 
+from shipshape.logging import first_line
 from shipshape.options import Option, apply, is_path, is_seconds
 from shipshape.policy import set_blueprint_columns
 from shipshape.typing import ReadinessCheck
@@ -95,10 +96,10 @@ class Health:
             error = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
             # An orchestrator probes every few seconds: one line each, the traceback
             # only for whoever turns on DEBUG, not a page of it per probe.
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            detail = first_line(exc)
             logger.warning(
                 "readiness check %s failed: %s%s", name, error,
-                f" ({detail})" if detail and detail not in error else "",
+                f" ({detail})" if detail not in error else "",
             )  # fmt: skip
             logger.debug("readiness check %s failed", name, exc_info=exc)
             return {"ok": False, "error": error, "duration_ms": _ms(start)}

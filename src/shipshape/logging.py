@@ -231,3 +231,13 @@ class _RequestLog:
         elif self.status >= 500:
             level = logging.ERROR
         logger.log(level, "request", extra=fields)
+
+
+def first_line(error: BaseException) -> str:
+    """An error's message, first line only, for a one-line log entry; else its class name.
+
+    SQLAlchemy's errors are read through to the driver's (``orig``), without
+    their "(Background on this error…)" tail.
+    """
+    message = str(getattr(error, "orig", None) or error).strip()
+    return message.splitlines()[0] if message else type(error).__name__

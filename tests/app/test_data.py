@@ -3,6 +3,7 @@ migrations on both engines, readiness, check --deploy and the db commands."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -13,8 +14,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from quart import Quart
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
@@ -56,6 +59,24 @@ def add_routes(app: Quart) -> None:
         session.add(Thing(name="lost", name_key="lost"))
         await session.flush()
         return "ok"
+
+    @app.get("/_test/own-errors/<kind>")
+    async def own_errors(kind: str) -> str:
+        if kind == "file":
+            Path("/nonexistent/shipshape/x").read_text()
+        elif kind == "timeout":
+            await asyncio.wait_for(asyncio.sleep(1), 0.001)
+        else:
+            session = await current_session()
+            await session.execute(text("SELEC 1"))  # a bug in the app's SQL
+        return "unreachable"
+
+    @app.get("/_test/terminate")
+    async def terminate() -> str:
+        """PostgreSQL ends this request's connection mid-query (57P01, "admin shutdown")."""
+        session = await current_session()
+        await session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return "unreachable"
 
     @app.post("/_test/commit")
     async def commit() -> str:
@@ -101,6 +122,29 @@ async def test_one_transaction_per_request_nothing_is_half_saved(
         assert await things_in(database_url) == 1
 
 
+@pytest.mark.parametrize("kind", ["file", "timeout", "sql"])
+async def test_the_apps_own_errors_stay_500s_not_database_503s(app: Quart, kind: str) -> None:
+    """An OSError, a TimeoutError or a SQL syntax error of the app's own is a bug to see."""
+    async with app.test_app():
+        response = await client_of(app).get(f"/_test/own-errors/{kind}")
+    assert response.status_code == 500
+
+
+async def test_a_connection_postgres_ends_mid_query_is_a_503_then_recovers(
+    postgres_url: str,
+) -> None:
+    app = create_app(
+        {"APP_ENV": "testing", "RATELIMIT_DEFAULT": UNLIMITED, "DATABASE_URL": postgres_url}
+    )
+    add_routes(app)
+    async with app.test_app():
+        client = client_of(app)
+        ended = await client.get("/_test/terminate", headers={"Accept": "application/json"})
+        assert ended.status_code == 503
+        assert (await ended.get_json())["code"] == "database_unavailable"
+        assert (await client.get("/things/")).status_code == 200  # a new connection
+
+
 async def test_migrations_run_from_an_empty_database_and_back(
     database_url: str, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
@@ -125,11 +169,14 @@ async def test_migrations_run_from_an_empty_database_and_back(
             assert await connection.run_sync(migrations.behind) is None
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
             assert "things" in tables
-            # The migrations build exactly what the models describe.
-            columns = await connection.run_sync(
-                lambda c: {col["name"] for col in inspect(c).get_columns("things")}
+            # The migrations build exactly what the models describe: Alembic's own
+            # autogenerate comparison finds nothing to add, drop or alter.
+            differences = await connection.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+                )
             )
-            assert columns == set(Thing.__table__.columns.keys())
+            assert differences == []
         async with engine.begin() as connection:
             await connection.run_sync(migrations.downgrade, "base")
         async with engine.connect() as connection:

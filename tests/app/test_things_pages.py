@@ -270,6 +270,8 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
     names = ["=SUM(A1)", "+1", "-2", "@cmd", "\tTab", "plain", "cmd|' /C calc'!A0"]
     for name in names:
         await create(client, name, description=name if name != "plain" else "=1+1")
+    await create(client, "tabbed", description="\t=tab")
+    await create(client, "returned", description="\r=cr")
     response = await client.get("/things/download?sort=-name")
     assert response.status_code == 200
     assert response.content_type == "text/csv; charset=utf-8"
@@ -280,17 +282,20 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
     assert rows[0] == ["id", "name", "description", "created_at", "updated_at", "version"]
     by_name = {row[1]: row[2] for row in rows[1:]}
     assert set(by_name) == {"'=SUM(A1)", "'+1", "'-2", "'@cmd", "Tab", "plain",
-                            "cmd|' /C calc'!A0"}  # fmt: skip
+                            "cmd|' /C calc'!A0", "tabbed", "returned"}  # fmt: skip
     assert by_name["plain"] == "'=1+1"
+    assert (by_name["tabbed"], by_name["returned"]) == ("'\t=tab", "'\r=cr")
     for row in rows[1:]:
         assert not row[1].startswith(("=", "+", "-", "@", "\t", "\r"))
+        assert not row[2].startswith(("=", "+", "-", "@", "\t", "\r"))
     # The name filter and the sort carry over; "-name" puts the plain names first.
     filtered = await (await client.get("/things/download?q=cmd&sort=name")).get_data(as_text=True)
     assert [r[1] for r in csv.reader(io.StringIO(filtered.removeprefix("\ufeff")))][1:] == [
         "'@cmd",
         "cmd|' /C calc'!A0",
     ]
-    assert [r[1] for r in rows[1:]][0] == "Tab"  # a tab is stripped from a name's ends
+    # Z to A by case-folded name; the tab was stripped from the ends of "\tTab".
+    assert [r[1] for r in rows[1:]][:2] == ["tabbed", "Tab"]
 
 
 async def test_the_list_filters_sorts_and_pages(app: Quart, client: Client) -> None:

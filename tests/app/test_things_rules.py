@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import things
 from app.models import Thing, UTCDateTime
-from app.things import DuplicateNameError, StaleVersionError
+from app.things import DuplicateNameError, StaleVersionError, ThingGoneError
 from shipshape.database import make_engine
 
 
@@ -119,3 +119,30 @@ def test_times_are_stored_in_utc_and_read_back_aware() -> None:
         kind.process_bind_param(datetime(2026, 1, 1), dialect)  # noqa: DTZ001 - the point
     naive = datetime(2026, 1, 1, 12)  # noqa: DTZ001 - as SQLite returns it
     assert kind.process_result_value(naive, dialect) == datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+async def test_an_edit_that_loses_the_race_to_a_delete_is_gone(engine: AsyncEngine) -> None:
+    thing = await add(engine, "Kettle")
+    async with AsyncSession(engine) as mine, AsyncSession(engine) as theirs:
+        seen = await mine.get(Thing, thing.id)
+        other = await theirs.get(Thing, thing.id)
+        assert seen is not None and other is not None
+        await things.delete_thing(theirs, other, 1)
+        await theirs.commit()
+        with pytest.raises(ThingGoneError):
+            await things.update_thing(mine, seen, "Kettle 2", "", 1)
+
+
+async def test_a_rename_that_loses_the_race_for_the_name_keeps_the_thing_usable(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thing = await add(engine, "Kettle")
+    async with AsyncSession(engine) as mine:
+        seen = await mine.get(Thing, thing.id)
+        assert seen is not None
+        monkeypatch.setattr(things, "_name_taken", _never_taken)
+        await add(engine, "Teapot")  # lands between my check and my write
+        with pytest.raises(DuplicateNameError):
+            await things.update_thing(mine, seen, "TEAPOT", "", 1)
+        # Reloaded, not expired: the page can still show it (no lazy load, no 500).
+        assert (seen.name, seen.version) == ("Kettle", 1)

@@ -10,7 +10,10 @@ from quart import Quart, request
 from shipshape import Shipshape
 from shipshape.request import Request
 
-BAD_BODIES = [b'{"a": "\xff"}', b"[" * 50_000 + b"]" * 50_000]
+BAD_BODIES = [
+    (b'{"a": "\xff"}', "The request body is not valid UTF-8 text."),
+    (b"[" * 50_000 + b"]" * 50_000, "The JSON is nested too deeply."),
+]
 
 
 def make() -> Quart:
@@ -45,8 +48,10 @@ def test_shipshape_installs_its_request_class_but_keeps_an_apps_own() -> None:
     assert app.request_class is Mine
 
 
-@pytest.mark.parametrize("body", BAD_BODIES)
-async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(body: bytes) -> None:
+@pytest.mark.parametrize(("body", "message"), BAD_BODIES)
+async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(
+    body: bytes, message: str
+) -> None:
     app = make()
     client = app.test_client()
     headers = {"Content-Type": "application/json"}

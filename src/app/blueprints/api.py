@@ -30,7 +30,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app import things
 from app.models import Thing
-from app.things import DuplicateNameError, InvalidQueryError, ListQuery, StaleVersionError
+from app.things import (
+    DuplicateNameError,
+    InvalidQueryError,
+    ListQuery,
+    StaleVersionError,
+    ThingGoneError,
+)
 from shipshape.csrf import generate_csrf
 from shipshape.database import current_database, current_session
 
@@ -123,10 +129,14 @@ def name_taken(exc: DuplicateNameError) -> Response:
     return api_error(409, "name_taken", exc.message, fields={"name": [exc.message]})
 
 
+def not_found() -> Response:
+    return api_error(404, "not_found", "There is no thing with this id.")
+
+
 async def find(thing_id: str) -> Thing | Response:
     thing = await things.get_thing(await current_session(), things.parse_id(thing_id))
     if thing is None:
-        return api_error(404, "not_found", "There is no thing with this id.")
+        return not_found()
     return thing
 
 
@@ -236,8 +246,11 @@ def if_match() -> int | None | Literal["*"]:
     if raw == "*":
         return "*"
     digits = raw.removeprefix('"').removesuffix('"')
-    if raw.startswith('"') and raw.endswith('"') and digits.isascii() and digits.isdigit():
-        return int(digits[:9])
+    if (
+        raw.startswith('"') and raw.endswith('"')
+        and digits.isascii() and digits.isdigit() and len(digits) <= 9
+    ):  # fmt: skip
+        return int(digits)
     return -1  # an ETag this API never sent: matches no version
 
 
@@ -280,6 +293,8 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
         return name_taken(exc)
     except StaleVersionError as exc:
         return conflict(exc)
+    except ThingGoneError:
+        return not_found()
     await current_database().commit()
     return one_thing(found)
 

@@ -15,10 +15,18 @@ from werkzeug.exceptions import BadRequest
 from app import things
 from app.forms import ThingForm
 from app.models import Thing
-from app.things import DuplicateNameError, InvalidQueryError, ListQuery, StaleVersionError
+from app.things import (
+    DuplicateNameError,
+    InvalidQueryError,
+    ListQuery,
+    StaleVersionError,
+    ThingGoneError,
+)
 from shipshape.database import current_database, current_session
 
 blueprint = Blueprint("things", __name__, url_prefix="/things")
+GONE = "There is no such thing. It may have been deleted."
+TAMPERED = "The form was changed in a way it cannot be. Reload it and try again."
 
 
 def list_query() -> ListQuery:
@@ -31,7 +39,7 @@ def list_query() -> ListQuery:
 async def find(thing_id: str) -> Thing:
     thing = await things.get_thing(await current_session(), things.parse_id(thing_id))
     if thing is None:
-        abort(404, "There is no such thing. It may have been deleted.")
+        abort(404, GONE)
     return thing
 
 
@@ -83,11 +91,13 @@ async def edit(thing_id: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         seen = form.seen_version()
         if seen is None:
-            raise BadRequest("The form was changed in a way it cannot be. Reload it and try again.")
+            raise BadRequest(TAMPERED)
         try:
             await things.update_thing(await current_session(), thing, *form.values(), seen)
         except DuplicateNameError as exc:
             form.name.errors = [exc.message]
+        except ThingGoneError:
+            abort(404, GONE)
         except StaleVersionError as exc:
             newer = exc.current
             # Keep what this person typed; the next save is made against the newer version.
@@ -109,7 +119,7 @@ async def delete(thing_id: str) -> ResponseReturnValue:
     if request.method == "POST":
         seen = form.seen_version()
         if seen is None:
-            raise BadRequest("The form was changed in a way it cannot be. Reload it and try again.")
+            raise BadRequest(TAMPERED)
         name = thing.name
         try:
             await things.delete_thing(await current_session(), thing, seen)
