@@ -58,6 +58,10 @@ class HTTPSRedirectMiddleware:
             return
         # Drop the port of the plain-HTTP listener: HTTPS is served on 443.
         path = scope.get("raw_path") or quote(scope.get("path", "/")).encode()
+        if not path.startswith(b"/"):
+            # `OPTIONS *` (RFC 9112 §3.2.4): no path, and glued to the host it would
+            # name another one (https://example.com*).
+            path = b"/"
         location = b"https://" + name.encode("latin-1") + path
         if scope.get("query_string"):
             location += b"?" + scope["query_string"]

@@ -100,7 +100,7 @@ odd_lines = st.lists(
 )  # fmt: skip
 
 
-@budget(40)
+@budget(100)
 @given(
     method=st.sampled_from([b"GET", b"HEAD", b"POST", b"OPTIONS", b"PUT", b"BREW", b"get"]),
     target=targets,
@@ -137,3 +137,13 @@ def test_the_real_server_answers_safely(
         return
     request = Request(method.decode(), target, fields, body)  # plain HTTP, as sent
     check(request, reply, secrets=SECRETS)
+
+
+def test_an_asterisk_target_is_redirected_to_the_site(server: Server) -> None:
+    """Regression: the HTTPS redirect of `OPTIONS *` pointed at https://app.example*."""
+    response = exchange(
+        server, b"OPTIONS * HTTP/1.1\r\nHost: app.example\r\nConnection: close\r\n\r\n"
+    )
+    reply = parse(response, b"OPTIONS")
+    assert reply.status == 308
+    assert reply.one(b"location") == b"https://app.example/"

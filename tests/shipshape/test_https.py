@@ -67,3 +67,14 @@ async def test_the_redirect_carries_the_given_headers() -> None:
     assert result.status == 301
     assert result.headers["x-content-type-options"] == "nosniff"
     assert result.headers["content-security-policy"] == "x"
+
+
+async def test_a_target_that_is_not_a_path_redirects_to_the_root() -> None:
+    """Regression (found by tests/e2e/test_fuzz.py): `OPTIONS *` was sent to
+    https://app.example*, a host that is not the site."""
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner), seen, method="OPTIONS", path="*",
+        headers=[("Host", "app.example")],
+    )  # fmt: skip
+    assert result.status == 308 and result.headers["location"] == "https://app.example/"
