@@ -170,9 +170,7 @@ def set_cookie(reply: Reply, name: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def harness(
-    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Harness]:
+def harness(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     database = tmp_path_factory.mktemp("fuzz-db") / "app.db"
     shutil.copyfile(sqlite_template, database)
     loop = asyncio.new_event_loop()
@@ -432,9 +430,28 @@ def test_json_bodies_get_a_safe_answer(
 @given(
     target=st.one_of(
         st.text(max_size=30),
-        st.lists(st.sampled_from(["/", "\\", "\t", "\n", "\r", "\x00", " ", "evil.example",
-                                  "%2f", "@", ":", "https:", "cookies", "\x7f", "\u3002"]),
-                 max_size=6).map("".join),
+        st.lists(
+            st.sampled_from(
+                [
+                    "/",
+                    "\\",
+                    "\t",
+                    "\n",
+                    "\r",
+                    "\x00",
+                    " ",
+                    "evil.example",
+                    "%2f",
+                    "@",
+                    ":",
+                    "https:",
+                    "cookies",
+                    "\x7f",
+                    "\u3002",
+                ]
+            ),
+            max_size=6,
+        ).map("".join),
     ),  # fmt: skip
     choice=st.sampled_from(["accept", "reject"]),
 )

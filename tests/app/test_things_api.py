@@ -84,7 +84,9 @@ async def test_crud_through_the_api(app: Quart, client: Client) -> None:
     # Regression (found by tests/app/test_fuzz.py): the 204 said text/html and got a page's
     # headers; with no body it names no type (RFC 9110 §15.3.5) and gets the API's.
     assert "Content-Type" not in deleted.headers
-    assert deleted.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert (
+        deleted.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
     gone = await client.get(f"/api/things/{thing['id']}")
     assert gone.status_code == 404
     assert_error(await gone.get_json(), 404, "not_found")
