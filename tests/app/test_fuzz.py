@@ -156,6 +156,8 @@ async def exchange(app: Quart, request: Request, chunks: int) -> Reply:
     await cast(ASGIApp, app)(scope_of(request), receive, send)  # as a server calls it
     start = next(m for m in sent if m["type"] == "http.response.start")
     raw = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    if request.method == "HEAD":
+        raw = b""  # a server sends no body to HEAD, whatever the app hands it (RFC 9110 §9.3.2)
     headers = [(bytes(k).lower(), bytes(v)) for k, v in start.get("headers", [])]
     coding = next((v for k, v in headers if k == b"content-encoding"), None)
     return Reply(start["status"], headers, decode_body(coding, raw))
