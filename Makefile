@@ -47,7 +47,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
-$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC)
+# After the frontend: the build command creates the app, which refuses to start
+# without the frontend build it serves.
+$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD)
 	APP_ENV=development $(BIN)/quart --app app assets build
 	touch $@
 
