@@ -18,7 +18,7 @@ FRONTEND_NODE  := frontend/node_modules/.installed
 FRONTEND_BUILD := frontend/dist/index.html
 FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null)
 
-.PHONY: help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest bench observatory clean
+.PHONY: help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
 
 help:
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
@@ -29,6 +29,7 @@ help:
 	@echo "make assets - rebuild the hashed, minified CSS/JS bundles and their manifest"
 	@echo "make frontend - build the example single-page frontend (frontend/dist)"
 	@echo "make frontend-dev - the app plus Vite's dev server at http://$(HOST):5173/app/"
+	@echo "make fuzz   - fuzz the HTTP surface with a larger budget (FUZZ_EXAMPLES per property)"
 	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
 	@echo "make observatory - grade the production app with the MDN HTTP Observatory (root)"
 	@echo "make clean  - remove .venv, node_modules, built assets and tool caches"
@@ -122,6 +123,12 @@ pytest: setup assets frontend $(CHROMIUM) $(REDIS_SERVER) $(POSTGRES)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 test: lint typecheck pytest
+
+# The fuzz suite of `make test` (tests/fuzzing.py), with FUZZ_EXAMPLES random
+# examples per property instead of its small fixed budget.
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup assets frontend
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/app/test_fuzz.py tests/e2e/test_fuzz.py
 
 # wrk drives the load; each stack runs pinned to its own core (see bench/run.py).
 WRK := /usr/bin/wrk

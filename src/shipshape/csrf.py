@@ -109,6 +109,16 @@ def secret_from(stored: object) -> bytes | None:
     return None
 
 
+def _same_host(origin: str, host: str) -> bool:
+    """Whether ``origin`` names ``host``; one that cannot be parsed (``http://[``)
+    is no origin this site sent (RFC 6454 §7), so it is foreign, never a 500."""
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:
+        return False
+    return netloc.lower() == host.lower()
+
+
 def new_secret() -> bytes:
     return secrets.token_bytes(SECRET_BYTES)
 
@@ -172,7 +182,7 @@ class CSRFProtect:
         if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
             raise CSRFError("cross-site request (Sec-Fetch-Site)")
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc.lower() != request.host.lower():
+        if origin and origin != "null" and not _same_host(origin, request.host):
             raise CSRFError("foreign Origin")
         token = request.headers.get(current_app.config["SHIPSHAPE_CSRF_HEADER"])
         if token is None:

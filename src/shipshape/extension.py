@@ -271,6 +271,7 @@ class Shipshape:
                 HTTPSRedirectMiddleware,
                 exempt_hosts=config["SHIPSHAPE_HTTPS_EXEMPT_HOSTS"],
                 exempt_paths=config["SHIPSHAPE_HTTPS_EXEMPT_PATHS"],
+                headers=security.plain_headers() if security is not None else (),
             )
             if config["SHIPSHAPE_FORCE_HTTPS"]
             else None,
@@ -304,6 +305,7 @@ class Shipshape:
                 minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
                 levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
                 api_prefix=api_prefix,
+                hsts=security.hsts_bytes if security is not None else None,
             )
             if config["SHIPSHAPE_COMPRESSION"]
             else None,

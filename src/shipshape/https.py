@@ -5,6 +5,9 @@ gets 308, which keeps the method and body, so a POST stays a POST (RFC 9110
 §15.4.9). The scheme and host come from the proxy resolution, and the host
 has passed the allow-list, so the redirect never points at a forged host.
 
+The redirect carries ``headers`` (the API profile's security headers, a CSP
+and ``nosniff`` among them), so that no response leaves without them.
+
 Requests for exempt hosts (loopback names by default: a local smoke test or a
 sidecar probe, never a user) and exempt paths (the health probes, which a
 load balancer calls over plain HTTP) pass through::
@@ -19,7 +22,7 @@ from urllib.parse import quote
 
 from shipshape.hosts import split_host
 from shipshape.scope import request_host
-from shipshape.typing import ASGIApp, Receive, Scope, Send
+from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
@@ -33,10 +36,12 @@ class HTTPSRedirectMiddleware:
         *,
         exempt_hosts: Iterable[str] = LOOPBACK_HOSTS,
         exempt_paths: Iterable[str] = (),
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         self.app = app
         self.exempt_hosts = frozenset(exempt_hosts)
         self.exempt_paths = frozenset(exempt_paths)
+        self.headers: RawHeaders = list(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -53,6 +58,10 @@ class HTTPSRedirectMiddleware:
             return
         # Drop the port of the plain-HTTP listener: HTTPS is served on 443.
         path = scope.get("raw_path") or quote(scope.get("path", "/")).encode()
+        if not path.startswith(b"/"):
+            # `OPTIONS *` (RFC 9112 §3.2.4): no path, and glued to the host it would
+            # name another one (https://example.com*).
+            path = b"/"
         location = b"https://" + name.encode("latin-1") + path
         if scope.get("query_string"):
             location += b"?" + scope["query_string"]
@@ -61,7 +70,7 @@ class HTTPSRedirectMiddleware:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"location", location), (b"content-length", b"0")],
+                "headers": [(b"location", location), (b"content-length", b"0"), *self.headers],
             }
         )
         await send({"type": "http.response.body", "body": b""})

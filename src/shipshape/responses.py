@@ -45,8 +45,9 @@ MESSAGES = {
 #: A JSON client has no home page to start again from.
 API_MESSAGES = {404: "There is nothing at this address."}
 
-# A page made here loads nothing and must not be framed.
-_HTML_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# A response made here loads nothing and must not be framed; JSON gets the same
+# policy as HTML, as the API profile does (docs/security.md, Profiles).
+_CSP = b"default-src 'none'; frame-ancestors 'none'"
 
 
 def wants_json(path: str, accept: str | None, api_prefix: str) -> bool:
@@ -107,18 +108,13 @@ async def error(
     """An error answered before the app runs, as JSON or HTML like the app's own."""
     json = wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix)
     body = error_body(status, code, message, json)
-    if json:
-        kind: RawHeaders = [(b"content-type", b"application/json")]
-    else:
-        kind = [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"content-security-policy", _HTML_CSP),
-        ]
+    kind = b"application/json" if json else b"text/html; charset=utf-8"
     await respond(
         send,
         status,
         [
-            *kind,
+            (b"content-type", kind),
+            (b"content-security-policy", _CSP),
             (b"content-length", str(len(body)).encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-store"),

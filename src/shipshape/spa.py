@@ -438,6 +438,7 @@ def middleware(
             minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
             levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
             api_prefix=api_prefix,
+            hsts=security.hsts_bytes if security is not None else None,
         )
     return partial(
         SPAMiddleware,

@@ -188,7 +188,7 @@ def test_make_help_lists_every_command_a_user_runs() -> None:
     listed = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("make ")}
     assert listed == {
         "run", "test", "serve", "check", "db-upgrade", "assets", "frontend", "frontend-dev",
-        "bench", "observatory", "clean",
+        "fuzz", "bench", "observatory", "clean",
     }  # fmt: skip
 
 

@@ -97,6 +97,10 @@ async def test_production_redirects_plain_http(method: str, status: int) -> None
         )
     assert response.status_code == status
     assert response.headers["Location"] == "https://app.example/cookies?x=1"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert (
+        response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
 
 
 async def test_development_serves_plain_http(client: Any) -> None:

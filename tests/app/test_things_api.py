@@ -81,6 +81,13 @@ async def test_crud_through_the_api(app: Quart, client: Client) -> None:
 
     deleted = await client.delete(f"/api/things/{thing['id']}", headers=headers)
     assert deleted.status_code == 204 and await deleted.get_data() == b""
+    # Regression (found by tests/app/test_fuzz.py): the 204 said text/html and got a page's
+    # headers, nonce CSP included; with no body it names no type (RFC 9110 §15.3.5) and
+    # gets the API's. (The test client's response object adds a Content-Type of its own:
+    # tests/app/test_fuzz.py reads the ASGI messages.)
+    assert (
+        deleted.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    )
     gone = await client.get(f"/api/things/{thing['id']}")
     assert gone.status_code == 404
     assert_error(await gone.get_json(), 404, "not_found")

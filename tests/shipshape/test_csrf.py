@@ -96,6 +96,9 @@ async def test_header_token_for_json_callers(app: Quart) -> None:
         ({"Origin": "https://evil.example"}, 400),
         ({"Origin": "http://localhost"}, 200),
         ({"Origin": "null"}, 200),
+        # Regression (found by tests/app/test_fuzz.py): urlsplit raised, and the answer was a 500.
+        ({"Origin": "http://["}, 400),
+        ({"Origin": "https://[::1"}, 400),
     ],
 )
 async def test_fetch_metadata_and_origin(app: Quart, headers: dict[str, str], status: int) -> None:

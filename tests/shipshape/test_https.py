@@ -55,3 +55,26 @@ async def test_no_exempt_hosts_redirects_loopback_too() -> None:
         HTTPSRedirectMiddleware(inner, exempt_hosts=()), seen, headers=[("Host", "localhost")]
     )
     assert result.status == 301 and result.headers["location"] == "https://localhost/"
+
+
+async def test_the_redirect_carries_the_given_headers() -> None:
+    """Regression (found by tests/app/test_fuzz.py): the redirect had no CSP and no nosniff."""
+    inner, seen = recorder()
+    headers = [(b"x-content-type-options", b"nosniff"), (b"content-security-policy", b"x")]
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner, headers=headers), seen, headers=[("Host", "app.example")]
+    )
+    assert result.status == 301
+    assert result.headers["x-content-type-options"] == "nosniff"
+    assert result.headers["content-security-policy"] == "x"
+
+
+async def test_a_target_that_is_not_a_path_redirects_to_the_root() -> None:
+    """Regression (found by tests/e2e/test_fuzz.py): `OPTIONS *` was sent to
+    https://app.example*, a host that is not the site."""
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner), seen, method="OPTIONS", path="*",
+        headers=[("Host", "app.example")],
+    )  # fmt: skip
+    assert result.status == 308 and result.headers["location"] == "https://app.example/"

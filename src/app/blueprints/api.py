@@ -315,4 +315,12 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     except StaleVersionError as exc:
         return conflict(exc)
     await current_database().commit()
-    return Response(status=204)
+    return no_content()
+
+
+def no_content() -> Response:
+    """204 with no ``Content-Type`` (RFC 9110 §15.3.5), so it gets the API's headers, not a
+    page's: Quart would call the empty body ``text/html``."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response

@@ -25,7 +25,7 @@ def read_policy(raw: str | None) -> dict[str, str]:
         return policy
     try:
         saved = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a cookie nested thousands deep: garbled too
         return policy
     if isinstance(saved, dict):
         for key in policy:

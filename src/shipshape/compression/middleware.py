@@ -79,6 +79,8 @@ class CompressionMiddleware:
         buffer_limit: largest declared ``Content-Length`` compressed in one shot.
         codings: the codings offered, in order of preference.
         api_prefix: paths whose errors (a 406) are JSON whatever the client accepts.
+        hsts: the ``Strict-Transport-Security`` value for a 406 over HTTPS, which
+            never reaches the security headers inside.
     """
 
     def __init__(
@@ -92,8 +94,10 @@ class CompressionMiddleware:
         buffer_limit: int = BUFFER_LIMIT,
         codings: Iterable[str] = PREFERENCE,
         api_prefix: str = "/api/",
+        hsts: bytes | None = None,
     ) -> None:
         self.app = app
+        self.hsts = hsts
         self.minimum_size = minimum_size
         self.levels = checked_levels(levels)
         self.types = frozenset(types)
@@ -111,6 +115,9 @@ class CompressionMiddleware:
             return
         coding = choose(accept_encoding(scope), self.codings)
         if coding is None:
+            headers = [(b"vary", b"Accept-Encoding")]
+            if self.hsts is not None and scope.get("scheme") == "https":
+                headers.append((b"strict-transport-security", self.hsts))
             await error(
                 scope,
                 send,
@@ -118,7 +125,7 @@ class CompressionMiddleware:
                 "not_acceptable",
                 "Accept-Encoding forbids every coding this server can send, identity included.",
                 api_prefix=self.api_prefix,
-                headers=[(b"vary", b"Accept-Encoding")],
+                headers=headers,
             )
             return
         responder = _Responder(self, coding, head=scope.get("method") == "HEAD", send=send)

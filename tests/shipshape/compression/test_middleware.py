@@ -157,7 +157,35 @@ async def test_406_is_html_or_json_as_the_app_errors_are(
     assert headers["content-type"] == content_type
     if content_type.startswith("text/html"):
         assert b"<h1>Not acceptable</h1>" in body
-        assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    # Regression (found by tests/app/test_fuzz.py): JSON errors made before Quart had no CSP.
+    assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(("scheme", "hsts"), [("https", "max-age=60"), ("http", None)])
+async def test_406_over_https_carries_hsts(scheme: str, hsts: str | None) -> None:
+    """Regression (found by tests/app/test_fuzz.py): a 406 over HTTPS had no HSTS, since it
+    is answered outside the layer that adds it."""
+    middleware = CompressionMiddleware(app_sending([b"x" * 1000]), hsts=b"max-age=60")
+    scope: Scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "scheme": scheme,
+        "headers": [(b"accept-encoding", b"identity;q=0, *;q=0")],
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    await middleware(scope, receive, send)
+    headers = {k.decode(): v.decode() for k, v in messages[0]["headers"]}
+    assert messages[0]["status"] == 406
+    assert headers.get("strict-transport-security") == hsts
 
 
 @pytest.mark.parametrize(
