@@ -10,6 +10,7 @@ limits (:mod:`shipshape.server`), for production.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from app import PROJECT_ROOT, create_app
 from shipshape import Shipshape, ShipshapeError, server
 from shipshape.check import check_command, config_error_finding, report, run_checks
 from shipshape.config import MAX_WORKERS, parse_workers
+
+FINDINGS = logging.getLogger("shipshape.check")
 
 
 def worker_count(text: str) -> int:
@@ -71,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         # As Django's runserver does: say what check would, without stopping.
         # Memory rate limits with several workers (W006) multiply every limit.
+        # Through the app's logging, so that production's log stays JSON lines.
         for finding in run_checks(app, settings, deploy=False, workers=workers):
-            print(f"{finding.severity}: {finding.id} {finding.message}", file=sys.stderr)
+            level = logging.ERROR if finding.severity == "error" else logging.WARNING
+            FINDINGS.log(level, "%s %s", finding.id, finding.message)
         server.serve(
             "app:create_app",
             host=settings.host,

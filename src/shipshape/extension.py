@@ -289,7 +289,14 @@ class Shipshape:
             # Before the rate limit (exempt: a page load fetches the index and
             # its chunks at once) and outside compression (its files are
             # precompressed; it compresses the index itself, with these settings).
-            "spa": spa.middleware(app, security=security, api_prefix=api_prefix),
+            "spa": spa.middleware(
+                app,
+                security=security,
+                api_prefix=api_prefix,
+                static_prefix=config["SHIPSHAPE_STATIC_URL"]
+                if self.assets is not None and config["SHIPSHAPE_STATIC"]
+                else "",
+            ),
             "rate_limit": partial(
                 RateLimitMiddleware,
                 quart=app,

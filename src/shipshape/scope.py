@@ -11,11 +11,16 @@ from shipshape.typing import Scope
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    """One request header (``name`` lower-case), repeated lines joined; ``None`` when absent."""
+    """One request header (``name`` lower-case), repeated lines joined; ``None`` when absent.
+
+    Lines are joined with ``", "`` (RFC 9110 §5.3), except ``Cookie``'s, which
+    are joined with ``"; "`` (RFC 9113 §8.2.3), or a cookie on a second line
+    would be read as part of the first one's value.
+    """
     values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
     if not values:
         return None
-    return values[0] if len(values) == 1 else ", ".join(values)
+    return values[0] if len(values) == 1 else ("; " if name == b"cookie" else ", ").join(values)
 
 
 def request_host(scope: Scope) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart
 from quart.sessions import SecureCookieSessionInterface
-from werkzeug.http import dump_cookie, parse_cookie
+from werkzeug.http import dump_cookie
+from werkzeug.sansio.http import parse_cookie  # Quart's own: lenient with bytes
 
 
 class CachedSerializerSessionInterface(SecureCookieSessionInterface):

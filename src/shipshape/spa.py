@@ -226,7 +226,8 @@ def load_build(
             )
         if path[len(prefix) :] not in files:
             raise SPAError(
-                f"frontend build {index_path} links {url}, which is missing: run `{command}`"
+                f"frontend build {index_path} links {url}, which is not in the build: "
+                f"run `{command}`, with base {prefix}"
             )
     return Build(prepare_index(html, csrf=csrf), files)
 
@@ -293,6 +294,7 @@ class SPAMiddleware:
         hsts: str | None = None,
         compression: Callable[[ASGIApp], ASGIApp] | None = None,
         api_prefix: str = "/api/",
+        static_prefix: str = "",
         memory_limit: int = 1024 * 1024,
     ) -> None:
         self.app = app
@@ -301,6 +303,9 @@ class SPAMiddleware:
         self.prefix = "/" if mount == "/" else mount + "/"
         self.assets = assets + "/"
         self.api_prefix = api_prefix
+        # Paths that belong to the app even where no route matches them (a mount
+        # at / must not answer /api or /static/missing with the index).
+        self.passthrough = tuple(p for p in (api_prefix, static_prefix) if p)
         self.build = load_build(
             root, mount=mount, assets=assets, command=command, csrf=csrf, memory_limit=memory_limit
         )
@@ -329,7 +334,7 @@ class SPAMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         rest = self.relative(path) if path else None
-        if rest is None or path.startswith(self.api_prefix) or self.routed(scope):
+        if rest is None or self.passes_through(path) or self.routed(scope):
             await self.app(scope, receive, send)
             return
         entry = self.build.files.get(rest)
@@ -352,6 +357,9 @@ class SPAMiddleware:
             await self.refuse(scope, send, 404, "not_found")
             return
         await self.index_app(scope, receive, send)
+
+    def passes_through(self, path: str) -> bool:
+        return any(path == p.rstrip("/") or path.startswith(p) for p in self.passthrough)
 
     def routed(self, scope: Scope) -> bool:
         """Whether one of the app's routes matches this path (for any method)."""
@@ -388,6 +396,12 @@ class SPAMiddleware:
         headers: RawHeaders = [
             (b"content-type", HTML),
             (b"cache-control", NO_CACHE),
+            # The same URL is a 404 to a fetch, so a cache must not answer one with the
+            # other; and the CSRF token in the page is the session cookie's.
+            (
+                b"vary",
+                b"Sec-Fetch-Dest, Accept, Cookie" if self.sessions else b"Sec-Fetch-Dest, Accept",
+            ),
             *[
                 (name, value.replace(b"{nonce}", nonce.encode()))
                 for name, value in self.page_headers
@@ -412,7 +426,6 @@ class SPAMiddleware:
             raise RuntimeError("no sessions")
         data = sessions.load(header(scope, b"cookie"))
         secret = secret_from(data.get(SESSION_KEY))
-        headers.append((b"vary", b"Cookie"))
         if secret is None:
             secret = new_secret()
             data[SESSION_KEY] = secret.hex()
@@ -421,7 +434,7 @@ class SPAMiddleware:
 
 
 def middleware(
-    app: Quart, *, security: SecurityHeaders | None, api_prefix: str
+    app: Quart, *, security: SecurityHeaders | None, api_prefix: str, static_prefix: str = ""
 ) -> Callable[[ASGIApp], ASGIApp] | None:
     """The layer for ``Shipshape._wrap_asgi``, from the app's settings; ``None`` when off."""
     apply(app, OPTIONS)
@@ -453,6 +466,7 @@ def middleware(
         hsts=security.hsts if security is not None else None,
         compression=compression,
         api_prefix=api_prefix,
+        static_prefix=static_prefix,
     )
 
 

@@ -78,11 +78,11 @@ async def test_the_token_in_the_index_passes_the_csrf_check(client: Client) -> N
     html = await (await client.get("/app/things/new", headers=NAVIGATE)).get_data(as_text=True)
     token = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
     assert token is not None
-    form = {"functional": "0", "analytics": "0"}
-    with_token = await client.post("/cookies", form=form, headers={"X-CSRF-Token": token[1]})
-    assert with_token.status_code != 400
-    without = await client.post("/cookies", form=form)
-    assert without.status_code == 400
+    thing = {"name": "From the index's token"}
+    with_token = await client.post("/api/things", json=thing, headers={"X-CSRF-Token": token[1]})
+    assert with_token.status_code == 201
+    without = await client.post("/api/things", json={"name": "No token"})
+    assert without.status_code == 400 and (await without.get_json())["code"] == "csrf_failed"
 
 
 async def test_the_navbar_links_to_the_frontend(client: Client) -> None:

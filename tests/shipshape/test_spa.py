@@ -16,6 +16,7 @@ from shipshape.config import ConfigError
 from shipshape.csrf import SESSION_KEY, unmask
 from shipshape.sessions import CookieSessions
 from shipshape.spa import SPAError, accepts_html, main, prepare_index
+from shipshape.typing import Message
 from tests.conftest import client_of
 from tests.shipshape.conftest import (
     SPA_CHUNK,
@@ -25,6 +26,7 @@ from tests.shipshape.conftest import (
     MakeApp,
     asgi_call,
     asgi_of,
+    http_scope,
     recorder,
     write_spa_build,
 )
@@ -493,7 +495,10 @@ async def test_other_scopes_pass_through(spa_app: Quart) -> None:
     [
         ("missing", r"frontend build .*index\.html is missing: run `make frontend`$"),
         ("unreadable", r"frontend build .*index\.html is unreadable .*: run `make frontend`$"),
-        ("chunk", rf"links /app/{SPA_SCRIPT}, which is missing: run `make frontend`$"),
+        (
+            "chunk",
+            rf"links /app/{SPA_SCRIPT}, which is not in the build: run `make frontend`, with base /app/$",
+        ),
         ("base", r"links /assets/x\.js, outside the mount /app/: build it with base /app/"),
         ("relative", r"links \./assets/x\.js, outside the mount /app/"),
         ("head", r"index\.html has no </head>: run `make frontend`$"),
@@ -639,3 +644,48 @@ async def test_the_index_never_enters_quart(spa_app: Quart) -> None:
     assert calls == []
     assert (await get(spa_app, "/", **NAVIGATE)).status_code == 200
     assert calls == ["/"], "the hook does run for the app's own pages"
+
+
+async def raw_index(app: Quart, path: str, headers: list[tuple[bytes, bytes]]) -> Message:
+    """The response start of one request sent with raw header bytes."""
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    navigate = [(b"sec-fetch-dest", b"document"), (b"accept", b"text/html")]
+    await asgi_of(app)(http_scope("GET", path, [*navigate, *headers]), receive, send)
+    return next(m for m in messages if m["type"] == "http.response.start")
+
+
+async def test_a_cookie_that_is_not_utf8_does_not_break_the_index(spa_app: Quart) -> None:
+    async with spa_app.test_app():
+        start = await raw_index(spa_app, "/app/things", [(b"cookie", b"theme=\xe9")])
+    assert start["status"] == 200  # was a 500: the cookie parser wanted UTF-8
+
+
+async def test_a_session_on_a_second_cookie_line_is_kept(spa_app: Quart) -> None:
+    """HTTP/2 sends each cookie on a line of its own (RFC 9113 §8.2.3)."""
+    async with spa_app.test_app():
+        first = await raw_index(spa_app, "/app/", [])
+        cookie = dict(first["headers"])[b"set-cookie"].split(b";")[0]
+        again = await raw_index(spa_app, "/app/", [(b"cookie", b"theme=dark"), (b"cookie", cookie)])
+    assert again["status"] == 200
+    assert b"set-cookie" not in dict(again["headers"]), "the session was read, not replaced"
+
+
+async def test_mounted_at_the_root_the_apps_prefixes_never_get_the_index(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    build = write_spa_build(tmp_path / "root-build", base="/")
+    app = make_app(SHIPSHAPE_SPA_DIR=build, SHIPSHAPE_SPA_MOUNT="/")
+    async with app.test_app():
+        client = app.test_client()
+        for path in ("/api", "/static/", "/static/missing", "/static/app-0123456789abcdef.css"):
+            response = await client.get(path, headers=NAVIGATE)
+            assert response.status_code == 404, path
+            assert '<div id="app">' not in await response.get_data(as_text=True), path
+        assert (await client.get("/things", headers=NAVIGATE)).status_code == 200
