@@ -497,7 +497,8 @@ async def test_other_scopes_pass_through(spa_app: Quart) -> None:
         ("unreadable", r"frontend build .*index\.html is unreadable .*: run `make frontend`$"),
         (
             "chunk",
-            rf"links /app/{SPA_SCRIPT}, which is not in the build: run `make frontend`, with base /app/$",
+            rf"links /app/{SPA_SCRIPT}, which is not in the build: "
+            r"run `make frontend`, with base /app/$",
         ),
         ("base", r"links /assets/x\.js, outside the mount /app/: build it with base /app/"),
         ("relative", r"links \./assets/x\.js, outside the mount /app/"),
