@@ -266,6 +266,15 @@ def other_version(found: Thing, header: int | None | Literal["*"]) -> Response |
     return None
 
 
+async def find_for_write(thing_id: str) -> tuple[Thing | Response, int | None | Literal["*"]]:
+    """The thing a write names and its ``If-Match``, or the 404 or 412 that refuses it."""
+    header = if_match()
+    found = await find(thing_id)
+    if isinstance(found, Thing) and (refused := other_version(found, header)) is not None:
+        return refused, header
+    return found, header
+
+
 @blueprint.put("/things/<thing_id>")
 @validate_request(ThingReplace)
 @document_response(ThingOut)
@@ -276,12 +285,9 @@ def other_version(found: Thing, header: int | None | Literal["*"]) -> Response |
 @document_response(Error, 428)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
     """Replace a thing's name and description, made against the version it was read at."""
-    found = await find(thing_id)
+    found, header = await find_for_write(thing_id)
     if isinstance(found, Response):
         return found
-    header = if_match()
-    if (refused := other_version(found, header)) is not None:
-        return refused
     seen = found.version if header is not None else data.version
     if seen is None:
         return api_error(
@@ -304,12 +310,9 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
 @document_response(Error, 412)
 async def delete_thing(thing_id: str) -> ResponseReturnValue:
     """Delete a thing; with ``If-Match``, only at that version."""
-    found = await find(thing_id)
+    found, header = await find_for_write(thing_id)
     if isinstance(found, Response):
         return found
-    header = if_match()
-    if (refused := other_version(found, header)) is not None:
-        return refused
     try:
         await things.delete_thing(await current_session(), found, None)
     except StaleVersionError as exc:
