@@ -14,7 +14,7 @@ import argparse
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -115,3 +115,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+
+
+def harness_main(description: str | None, run: Callable[[argparse.Namespace], int]) -> int:
+    """A harness's ``python -m`` entry: the shared load options, then ``run``."""
+    parser = argparse.ArgumentParser(description=description)
+    add_load_arguments(parser)
+    return run(parser.parse_args())

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.load import add_load_arguments, paired_ratios, wrk_run
+from bench.load import harness_main, paired_ratios, wrk_run
 from bench.peers.raw_spa import INDEX_KEY
 from bench.peers.tozo_spa import BUILD
 from bench.stacks import ROOT, Server, StackError, report_failure, require_tools, start
@@ -205,9 +205,7 @@ def report(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_load_arguments(parser)
-    return run(parser.parse_args())
+    return harness_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from sqlalchemy import insert
 
 from app import MIGRATIONS
 from app.models import Base, Thing
-from bench.load import add_load_arguments, paired_ratios
+from bench.load import harness_main, paired_ratios
 from bench.peers.flask_things import DATABASE_KEY
 from bench.stacks import LOAD_CPU, ROOT, Server, StackError, report_failure, require_tools, start
 from shipshape.database import Migrations, make_engine
@@ -169,9 +169,7 @@ def report(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_load_arguments(parser)
-    return run(parser.parse_args())
+    return harness_main(__doc__, run)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.load import add_load_arguments
+from bench.load import harness_main
 from bench.ratelimit.measure import measure
 from bench.ratelimit.report import report
 from bench.stacks import ROOT, require_tools
@@ -60,6 +60,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_load_arguments(parser)
-    return run(parser.parse_args())
+    return harness_main(__doc__, run)

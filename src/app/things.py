@@ -16,7 +16,7 @@ import math
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -143,10 +143,8 @@ class ListQuery:
 
     def args(self, **changes: Any) -> dict[str, str]:
         """The query string's values, without defaults, for links that keep them."""
-        values = {"q": self.q, "sort": self.sort, "page": str(self.page)} | {
-            k: str(v) for k, v in changes.items()
-        }
-        defaults = {"q": "", "sort": DEFAULT_SORT, "page": "1"}
+        values = {k: str(v) for k, v in (asdict(self) | changes).items()}
+        defaults = {k: str(v) for k, v in asdict(ListQuery()).items()}
         return {k: v for k, v in values.items() if v != defaults[k]}
 
     def where(self) -> list[ColumnElement[bool]]:

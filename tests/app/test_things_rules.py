@@ -51,6 +51,13 @@ async def test_a_lost_race_for_a_name_is_a_duplicate_not_a_500(
     assert [t.name for t in page.items] == ["Kettle"]
 
 
+async def both_read(mine: AsyncSession, theirs: AsyncSession, thing: Thing) -> tuple[Thing, Thing]:
+    """Each of two sessions reads the thing: two requests that opened it at once."""
+    seen, other = await mine.get(Thing, thing.id), await theirs.get(Thing, thing.id)
+    assert seen is not None and other is not None
+    return seen, other
+
+
 async def _never_taken(*_: object) -> bool:
     return False
 
@@ -74,9 +81,7 @@ async def test_a_delete_that_loses_the_race_to_an_edit_deletes_nothing(
 ) -> None:
     thing = await add(engine, "Kettle")
     async with AsyncSession(engine) as mine, AsyncSession(engine) as theirs:
-        seen = await mine.get(Thing, thing.id)
-        other = await theirs.get(Thing, thing.id)
-        assert seen is not None and other is not None
+        seen, other = await both_read(mine, theirs, thing)
         await things.update_thing(theirs, other, "Kettle 2", "", 1)
         await theirs.commit()
         with pytest.raises(StaleVersionError) as caught:
@@ -89,9 +94,7 @@ async def test_a_delete_that_loses_the_race_to_an_edit_deletes_nothing(
 async def test_a_delete_that_loses_the_race_to_a_delete_is_done(engine: AsyncEngine) -> None:
     thing = await add(engine, "Kettle")
     async with AsyncSession(engine) as mine, AsyncSession(engine) as theirs:
-        seen = await mine.get(Thing, thing.id)
-        other = await theirs.get(Thing, thing.id)
-        assert seen is not None and other is not None
+        seen, other = await both_read(mine, theirs, thing)
         await things.delete_thing(theirs, other, 1)
         await theirs.commit()
         await things.delete_thing(mine, seen, 1)  # what I wanted is true: no error
@@ -124,9 +127,7 @@ def test_times_are_stored_in_utc_and_read_back_aware() -> None:
 async def test_an_edit_that_loses_the_race_to_a_delete_is_gone(engine: AsyncEngine) -> None:
     thing = await add(engine, "Kettle")
     async with AsyncSession(engine) as mine, AsyncSession(engine) as theirs:
-        seen = await mine.get(Thing, thing.id)
-        other = await theirs.get(Thing, thing.id)
-        assert seen is not None and other is not None
+        seen, other = await both_read(mine, theirs, thing)
         await things.delete_thing(theirs, other, 1)
         await theirs.commit()
         with pytest.raises(ThingGoneError):
