@@ -30,7 +30,7 @@ help:
 	@echo "make frontend - build the example single-page frontend (frontend/dist)"
 	@echo "make frontend-dev - the app plus Vite's dev server at http://$(HOST):5173/app/"
 	@echo "make fuzz   - fuzz the HTTP surface with a larger budget (FUZZ_EXAMPLES per property)"
-	@echo "make bench  - benchmark against the peer stacks, write bench/results/*.md"
+	@echo "make bench  - every scenario against the peer stacks: bench/results/latest.md (QUICK=1: quick.md)"
 	@echo "make observatory - grade the production app with the MDN HTTP Observatory (root)"
 	@echo "make clean  - remove .venv, node_modules, built assets and tool caches"
 
@@ -130,13 +130,14 @@ FUZZ_EXAMPLES ?= 2000
 fuzz: setup assets frontend
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/app/test_fuzz.py tests/e2e/test_fuzz.py
 
-# wrk drives the load; each stack runs pinned to its own core (see bench/run.py).
+# wrk drives the load; Redis and PostgreSQL serve the rate-limit and Things
+# scenarios (see bench/run.py). QUICK=1 is a short run, for a change's before and after.
 WRK := /usr/bin/wrk
 $(WRK):
 	$(call apt_install,wrk)
 
-bench: setup assets frontend $(WRK)
-	$(PY) -m bench.run
+bench: setup assets frontend $(WRK) $(REDIS_SERVER) $(POSTGRES)
+	$(PY) -m bench.run $(if $(QUICK),--quick)
 
 # Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
 observatory: setup assets frontend

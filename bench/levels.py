@@ -1,8 +1,8 @@
 """Compression levels for dynamic responses: bytes and CPU per response, per level.
 
-``bench/run.py`` calls :func:`report` and writes ``bench/results/levels.md``;
-``python -m bench.levels`` prints the same tables for a freshly captured home
-page, or for the HTML file it is given.
+``make bench`` (``bench/run.py``) adds :func:`report` for the home page it
+captured to ``bench/results/latest.md``; ``python -m bench.levels page.html``
+prints the same tables for any HTML file.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.stacks import capture_home, require_tools
 from shipshape.compression import DYNAMIC_LEVELS, compress
 
 LEVELS = {
@@ -36,9 +34,7 @@ compressing back to back with warm caches.
 
 That CPU figure is a floor. Brotli's match finder zeroes a hash table of a
 fixed size however small the body (256 KiB at levels 2 and 3, 512 KiB at 4),
-which in a worker evicts the rest of the request's working set. So
-`compression.md` also runs the example app at br 4 (`shipshape-br4`) beside
-the default (br 3), to measure the level where it counts.
+which in a worker evicts the rest of the request's working set.
 """
 
 
@@ -96,34 +92,25 @@ def table(body: bytes, rows: list[tuple[str, int, int, float]]) -> str:
     return f"{len(body):,} bytes uncompressed.\n\n" + "\n".join(lines) + "\n"
 
 
-def report(home: bytes, header: str) -> str:
+def report(home: bytes, depth: int = 1) -> str:
+    """The tables in Markdown, the title at heading ``depth``."""
     api = api_body()
+    title, section = "#" * depth, "#" * (depth + 1)
     return (
-        "# Compression levels for dynamic responses\n\n"
-        + header
-        + "\n"
+        f"{title} Compression levels for dynamic responses\n\n"
         + INTRO
-        + "\n"
-        + "## The home page HTML\n\n"
+        + f"\n{section} The home page HTML\n\n"
         + table(home, measure(home))
-        + "\n## A JSON list (API response)\n\n"
+        + f"\n{section} A JSON list (API response)\n\n"
         + table(api, measure(api))
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "page", nargs="?", type=Path, help="an HTML file (default: capture the home page)"
-    )
+    parser.add_argument("page", type=Path, help="an HTML file, such as a saved home page")
     args = parser.parse_args()
-    if args.page:
-        home = args.page.read_bytes()
-    else:
-        require_tools("taskset")
-        with tempfile.TemporaryDirectory(prefix="shipshape-bench-") as run_dir:
-            home = capture_home(Path(run_dir))
-    print(report(home, ""))
+    print(report(args.page.read_bytes()))
 
 
 if __name__ == "__main__":

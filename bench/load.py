@@ -1,25 +1,26 @@
-"""One load run and what it cost: wrk's figures, and the CPU time a server spent.
+"""One load run and what it cost: wrk's figures, and what a server used.
 
-``wrk_run`` is the harness's one way to drive load (``bench/run.py`` and
-``bench/ratelimit.py``): wrk pinned to the load core, its output parsed, and
-a server that died or answered nothing reported as that server's failure.
-``cpu_seconds`` reads a server's CPU time from ``/proc``: its process and every
-live descendant (gunicorn serves from a child of its master). ``paired_ratios``
-compares two stacks measured in the same rounds.
+``wrk_run`` is the harness's one way to drive load: wrk placed as the
+server's set-up says, its output parsed (requests per second, p50 and p99
+latency, bytes per response on the wire), and a server that died or
+answered nothing reported as that server's failure. ``cpu_seconds`` and
+``rss_bytes`` read a server's CPU time and resident memory from ``/proc``:
+its process and every live descendant (gunicorn and granian serve from
+children of their master). ``paired_ratios`` compares two stacks measured in
+the same rounds.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bench.stacks import LOAD_CPU, Server
+from bench.stacks import Server, pinned
 
 PROC = Path("/proc")
 TICKS = os.sysconf("SC_CLK_TCK")  # /proc/<pid>/stat counts CPU time in these per second
@@ -46,6 +47,18 @@ class WrkRun:
     requests: int  # completed within the run, as wrk counts them
     non_2xx_3xx: int
     connect_errors: int
+    p50: float  # latency, seconds
+    p99: float
+    wire_bytes: float  # per response, headers included, as wrk read them
+
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+SIZES = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def _latency(output: str, percentile: int) -> float:
+    found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.M)
+    return float(found[1]) * UNITS[found[2]] if found else float("nan")
 
 
 def wrk_run(
@@ -56,19 +69,25 @@ def wrk_run(
     connections: int,
     scenario: str,
 ) -> WrkRun:
-    """Load ``server`` at ``path`` with ``headers``; raise its StackError if it fails."""
+    """Load ``server`` at ``path`` with ``headers``; raise its StackError if it fails.
+
+    wrk runs where the server's set-up puts the load: pinned to the load core,
+    or on both cores with a thread each.
+    """
+    setup = server.setup
     options = [part for name, value in headers.items() for part in ("-H", f"{name}: {value}")]
+    command = ["wrk", f"-t{setup.load_threads}", f"-c{connections}", f"-d{seconds}s",
+               "--latency", *options, server.url + path]  # fmt: skip
     completed = subprocess.run(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-         *options, server.url + path],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        pinned(setup.load_cpus, command), capture_output=True, text=True, check=False
+    )
     # A server that died answers nothing: that is its failure, not a rate of zero.
     server.check_running(scenario)
     output = completed.stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", output)
     count = re.search(r"(\d+) requests in ", output)
-    if completed.returncode or found is None or count is None:
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
+    if completed.returncode or found is None or count is None or transfer is None:
         said = (completed.stderr or output).strip().splitlines() or ["no output"]
         raise server.failed(
             f"wrk failed in {scenario} (exit status {completed.returncode}): {said[-1]}"
@@ -83,13 +102,28 @@ def wrk_run(
         requests=int(count[1]),
         non_2xx_3xx=int(statuses[1]) if statuses else 0,
         connect_errors=int(sockets[1]) if sockets else 0,
+        p50=_latency(output, 50),
+        p99=_latency(output, 99),
+        wire_bytes=float(transfer[1]) * SIZES[transfer[2]] / rps,
     )
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` and its live descendants, in seconds."""
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants (a server's master and workers)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            status = (PROC / str(member) / "status").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        total += int(found[1]) * 1024 if found else 0
+    return total
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and its live descendants."""
     parents: dict[int, int] = {}
-    times: dict[int, int] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -98,27 +132,24 @@ def cpu_seconds(pid: int) -> float:
         except OSError:  # the process ended while we looked
             continue
         # The command name is in parentheses and may hold spaces; the fields follow it.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])  # ppid
-        times[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
     tree, frontier = {pid}, [pid]
     while frontier:
         parent = frontier.pop()
         children = [child for child, ppid in parents.items() if ppid == parent]
         tree.update(children)
         frontier += children
-    return sum(times.get(member, 0) for member in tree) / TICKS
+    return tree
 
 
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options every harness shares: how long, how often, how many connections."""
-    parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-
-
-def harness_main(description: str | None, run: Callable[[argparse.Namespace], int]) -> int:
-    """A harness's ``python -m`` entry: the shared load options, then ``run``."""
-    parser = argparse.ArgumentParser(description=description)
-    add_load_arguments(parser)
-    return run(parser.parse_args())
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` and its live descendants, in seconds."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            stat = (PROC / str(member) / "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS

@@ -1,10 +1,10 @@
 """Before and after a change: the example app at a git revision next to the working tree.
 
-Both run in one process each on the server core, measured in the same rounds
-(``run.measure_round_robin``), so a change's effect is read as round-by-round
-ratios, free of the machine's drift over a run::
+Both run pinned on the server core and are measured in the same rounds, so a
+change's effect is read as round-by-round ratios, free of the machine's
+drift over a run::
 
-    python -m bench.revisions c88bf64 --seconds 3 --repeats 7
+    python -m bench.revisions c88bf64
 
 The revision is checked out into the run's temporary directory with
 ``git worktree`` and serves the working tree's built assets (the same
@@ -15,7 +15,6 @@ the table is printed, for a change's note.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -23,32 +22,25 @@ import tempfile
 from pathlib import Path
 
 from bench.load import paired_ratios
-from bench.run import measure_round_robin
-from bench.stacks import DIST, ROOT, Server, StackError, report_failure, require_tools, start
+from bench.measure import Options, Unit, measure_batch
+from bench.stacks import DIST, PINNED, ROOT, STACKS, Server, StackError, require_tools, start
+from bench.suite import groups
 
-SCENARIOS = {
-    "home, br": ("/", "br"),
-    "home, browser": ("/", "gzip, deflate, br, zstd"),
-}
+KEYS = ("S1 br", "S1 browser", "S2 br", "S3", "CSS")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("revision", help="the git revision to compare the working tree with")
-    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
+    options = Options(seconds=args.seconds, repeats=args.repeats, connections=32, warmup=1)
     require_tools("taskset", "wrk")
-    manifest = json.loads((DIST / "manifest.json").read_text())
-    scenarios = {
-        **SCENARIOS,
-        "bootstrap.css, br": (f"/static/{manifest['bootstrap.css']['path']}", "br"),
-    }
+    scenarios = [s for group in groups() for s in group.scenarios if s.key in KEYS]
     run_dir = Path(tempfile.mkdtemp(prefix="shipshape-revisions-"))
     worktree = run_dir / "before"
     servers: dict[str, Server] = {}
-    failed: dict[str, str] = {}
     try:
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.revision],
@@ -58,23 +50,24 @@ def main() -> int:
         dist = worktree / "src" / "app" / "static" / "dist"
         shutil.rmtree(dist, ignore_errors=True)
         dist.symlink_to(DIST, target_is_directory=True)
-        servers["before"] = start("shipshape", run_dir, source=worktree, name="before")
-        servers["after"] = start("shipshape", run_dir, name="after")
-        print(f"{'scenario':<20} {'before':>9} {'after':>9}  after/before, round by round")
-        for scenario, (path, accept) in scenarios.items():
-            results = {r.stack: r for r in measure_round_robin(
-                servers, scenario, path, accept, args, failed
-            )}  # fmt: skip
-            if len(results) < 2:
+        shipshape = STACKS["shipshape"]
+        servers["before"] = start("before", run_dir, PINNED, stack=shipshape, source=worktree)
+        servers["after"] = start("after", run_dir, PINNED, stack=shipshape)
+        print(f"{'scenario':<12} {'before':>9} {'after':>9}  after/before, round by round")
+        for scenario in scenarios:
+            before, after = (Unit(PINNED.name, scenario, name) for name in ("before", "after"))
+            measure_batch([before, after], servers, None, options)
+            if before.error or after.error:
                 continue
-            ratios = paired_ratios(results["after"], results["before"])
+            ratios = paired_ratios(after, before)
             print(
-                f"{scenario:<20} {results['before'].rps:>9.0f} {results['after'].rps:>9.0f}"
+                f"{scenario.key:<12} {before.rps:>9.0f} {after.rps:>9.0f}"
                 f"  median {statistics.median(ratios):.2f}"
                 f" ({', '.join(f'{r:.2f}' for r in ratios)})"
             )
     except StackError as exc:
-        report_failure(exc, failed)
+        print(f"FAILED {exc}")
+        return 1
     finally:
         for server in servers.values():
             server.stop()
@@ -84,7 +77,7 @@ def main() -> int:
             capture_output=True,
         )
         shutil.rmtree(run_dir, ignore_errors=True)
-    return 1 if failed else 0
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
-"""The stacks under test and how to start them: one pinned server process each.
+"""The stacks under test, the servers that run them, and how a set-up places them on the cores.
 
-Shared by ``bench/run.py`` (every stack), ``bench/levels.py`` (the page
-capture) and ``bench/ratelimit/`` (the rate-limit stacks, which find the run's
-redis-server through ``BENCH_REDIS_URL``). Each run keeps its scratch files in
-its own directory, made by the harness: the captured home page, which reaches
-the peers through ``BENCH_BODY_FILE`` in their environment, and each server's
-output, which is shown when that server fails.
+A :class:`Stack` is an app factory on a server: Shipshape's example app on
+granian (as ``make serve`` runs it), the same app on uvicorn and hypercorn
+(the server comparison), the peers on the server they are compared on. Every
+ASGI peer runs on granian with Shipshape's own server settings, so that a
+ratio compares the apps, not the servers; the Flask stacks run on gunicorn's
+sync workers, as the template repository deploys them.
+
+A :class:`Setup` says how many workers each server runs and where it runs:
+``pinned`` is one worker on CPU 1 with wrk on CPU 0 (the cleanest reading of
+a stack's cost per request); ``shared`` is two workers per server with the
+load on the same two cores, unpinned, as a user would deploy it on this
+machine.
 
 Every server gets ``RATELIMIT_DEFAULT`` set far above any load here, so that
-Shipshape's default limit (2/second;60/minute per client) counts every request
-(the check is part of the cost) but refuses none.
+Shipshape's default limit (2/second;60/minute per client) counts every
+request (the check is part of the cost) but refuses none; the Flask peers run
+Flask-Limiter raised as high, for the same reason.
 """
 
 from __future__ import annotations
@@ -26,13 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.peers.common import ADMIT_ALL, BODY_FILE_KEY, STATIC_DIR_KEY
+from bench.peers.common import ADMIT_ALL
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "src" / "app" / "static" / "dist"
 SECRET = "bench-only-" + "b" * 40
 SERVER_CPU, LOAD_CPU = "1", "0"
-START_TIMEOUT = 20  # seconds; a cold start imports the whole app
+START_TIMEOUT = 30  # seconds; a cold start imports the whole app, two workers at once
 OUTPUT_LINES = 40  # of a failed server's output shown; tracebacks end there
 #: Where each tool the harness runs comes from (Debian and Ubuntu package names).
 INSTALL = {
@@ -40,65 +47,125 @@ INSTALL = {
     "wrk": "drives the load: apt-get install wrk (make bench installs it as root)",
 }
 
-UVICORN = ["-m", "uvicorn", "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-           "--no-access-log", "--no-server-header", "--log-level", "warning"]  # fmt: skip
-GUNICORN = ["-m", "gunicorn", "--workers", "1", "--log-level", "warning"]
-# uvicorn with httptools, as `python -m app serve` ran until it moved to granian for its
-# limits (docs/security.md); the peers run on uvicorn too, so the ratios compare the apps.
-# Measuring the servers themselves is issue 15's. Shipshape resolves proxies itself.
-SHIPSHAPE = [*UVICORN, "--no-proxy-headers"]
-# Peers are app factories, so that each reads the run's files when it starts, not on import.
-STACKS: dict[str, list[str]] = {
-    # Each Shipshape stack sits next to the peer it is compared with (run.COMPARISONS),
-    # so the two are measured back to back in every round.
-    "shipshape": [*SHIPSHAPE, "--factory", "app:create_app"],
-    "flask-template": [*GUNICORN, "bench.peers.flask_template:create_app()"],
-    "shipshape-layer": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_layer:create_app"],
-    "flask": [*GUNICORN, "bench.peers.flask_stack:create_app()"],
-    "shipshape-compression": [
-        *SHIPSHAPE,
-        "--factory",
-        "bench.peers.shipshape_compression:create_app",
-    ],  # fmt: skip
-    "flask-compress": [*GUNICORN, "bench.peers.flask_compress:create_app()"],
-    "shipshape-br4": [*SHIPSHAPE, "--factory", "bench.peers.shipshape_br4:create_app"],
-    "quart": [*UVICORN, "--factory", "bench.peers.quart_stack:create_app"],
-    "starlette": [*UVICORN, "--factory", "bench.peers.starlette_stack:create_app"],
-    "raw-asgi": [*UVICORN, "--factory", "bench.peers.raw_asgi:create_app"],
-}
+
+@dataclass(frozen=True)
+class Setup:
+    name: str
+    workers: int
+    server_cpus: str | None  # taskset's list for the server; None: unpinned
+    load_cpus: str | None  # and for wrk
+    load_threads: int
+    about: str
+
+
+PINNED = Setup(
+    "pinned", 1, SERVER_CPU, LOAD_CPU, 1,
+    f"one worker per server pinned to CPU {SERVER_CPU}; wrk (1 thread) pinned to CPU {LOAD_CPU}",
+)  # fmt: skip
+SHARED = Setup(
+    "shared", 2, None, None, 2,
+    "two workers per server and wrk (2 threads) on the same two cores, unpinned",
+)  # fmt: skip
+SETUPS = {setup.name: setup for setup in (PINNED, SHARED)}
+
+
+@dataclass(frozen=True)
+class Stack:
+    app: str  # the factory, module:function
+    server: str  # granian, uvicorn, hypercorn or gunicorn
+    about: str
+    call: str = "()"  # how gunicorn calls the factory: its arguments
+
+
+SHIPSHAPE_APP = "app:create_app"
 RATELIMIT = "bench.peers.shipshape_ratelimit"
-#: The rate-limit scenarios' stacks (``bench/ratelimit.py``); each reads ``BENCH_REDIS_URL``.
-RATELIMIT_STACKS: dict[str, list[str]] = {
-    # Each limiter, and the same app without it (its baseline).
-    "quart-rate-limiter": [*UVICORN, "--factory", "bench.peers.quart_ratelimit:create_app"],
-    "quart-unlimited": [*UVICORN, "--factory", "bench.peers.quart_ratelimit:create_unlimited_app"],
-    "shipshape-ratelimit": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_app"],
-    "shipshape-exempt": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_exempt_app"],
-    "flask-limiter": [*GUNICORN, "bench.peers.flask_ratelimit:create_app()"],
-    "flask-limiter-bare": [*GUNICORN, "bench.peers.flask_ratelimit:create_app(headers=False)"],
-    "flask-unlimited": [*GUNICORN, "bench.peers.flask_ratelimit:create_app(limiter=False)"],
-    # The example app plus a route that refuses all but its first request.
-    "shipshape-example-redis": [*SHIPSHAPE, "--factory", f"{RATELIMIT}:create_example_app"],
-    "shipshape-example-memory": [
-        *SHIPSHAPE,
-        "--factory",
-        f"{RATELIMIT}:create_example_app_memory",
-    ],  # fmt: skip
+STACKS: dict[str, Stack] = {
+    "shipshape": Stack(
+        SHIPSHAPE_APP, "granian", "the example app in production mode, as `make serve` runs it"
+    ),
+    "shipshape-uvicorn": Stack(
+        SHIPSHAPE_APP, "uvicorn", "the same app on uvicorn (uvloop, httptools)"
+    ),
+    "shipshape-hypercorn": Stack(SHIPSHAPE_APP, "hypercorn", "the same app on hypercorn (uvloop)"),
+    "flask-template": Stack(
+        "bench.peers.flask_template:create_app",
+        "gunicorn",
+        "the template repository's stack rendering the same templates "
+        "(Compress, Talisman with nonces, WTF, Assets, Limiter raised high)",
+    ),
+    "shipshape-layer": Stack(
+        "bench.peers.shipshape_layer:create_app",
+        "granian",
+        "Shipshape's production layer on a bare Quart view sending the captured page",
+    ),
+    "flask": Stack(
+        "bench.peers.flask_stack:create_app",
+        "gunicorn",
+        "Flask + Flask-Compress + Flask-Talisman sending the captured page",
+    ),
+    "shipshape-compression": Stack(
+        "bench.peers.shipshape_compression:create_app",
+        "granian",
+        "Shipshape's compression middleware alone on a bare Quart view",
+    ),
+    "flask-compress": Stack(
+        "bench.peers.flask_compress:create_app", "gunicorn", "Flask + Flask-Compress alone"
+    ),
+    "quart": Stack(
+        "bench.peers.quart_stack:create_app",
+        "granian",
+        "plain Quart sending the same bytes, uncompressed",
+    ),
+    "raw-asgi": Stack(
+        "bench.peers.raw_asgi:create_app",
+        "granian",
+        "a raw ASGI app sending the same bytes, compressed once: the ceiling",
+    ),
+    "tozo": Stack(
+        "bench.peers.tozo_spa:create_app",
+        "granian",
+        "tozo's serving blueprint: `render_template` catch-all, `send_from_directory`, "
+        "quart-rate-limiter",
+    ),
+    "raw-spa": Stack(
+        "bench.peers.raw_spa:create_app",
+        "granian",
+        "a raw ASGI app sending the same index and bundle bytes: the ceiling",
+    ),
+    "shipshape-ratelimit": Stack(
+        f"{RATELIMIT}:create_app",
+        "granian",
+        "the production layer on one route with `@rate_limit`, Redis store",
+    ),
+    "shipshape-exempt": Stack(
+        f"{RATELIMIT}:create_exempt_app", "granian", "the same route `@rate_exempt`: the baseline"
+    ),
+    "quart-rate-limiter": Stack(
+        "bench.peers.quart_ratelimit:create_app",
+        "granian",
+        "quart-rate-limiter with its `RedisStore` on plain Quart",
+    ),
+    "quart-unlimited": Stack(
+        "bench.peers.quart_ratelimit:create_unlimited_app",
+        "granian",
+        "the same Quart app without a limiter: the baseline",
+    ),
+    "flask-limiter": Stack(
+        "bench.peers.flask_ratelimit:create_app",
+        "gunicorn",
+        "Flask-Limiter with Redis storage, headers on",
+    ),
+    "shipshape-refusing": Stack(
+        f"{RATELIMIT}:create_example_app",
+        "granian",
+        "the example app plus a route limited to 1/hour, Redis store",
+    ),
+    "flask-things": Stack(
+        "bench.peers.flask_things:create_app",
+        "gunicorn",
+        "the template stack with Flask-SQLAlchemy, rendering the same list template",
+    ),
 }
-#: The Things scenarios' stacks (``bench/things.py``); each reads the seeded database.
-THINGS_STACKS: dict[str, list[str]] = {
-    "shipshape-things": [*SHIPSHAPE, "--factory", "app:create_app"],
-    "flask-things": [*GUNICORN, "bench.peers.flask_things:create_app()"],
-}
-#: The single-page frontend's stacks (``bench/spa.py``), serving ``frontend/dist`` at /app.
-SPA_STACKS: dict[str, list[str]] = {
-    "shipshape-spa": [*SHIPSHAPE, "--factory", "app:create_app"],
-    "tozo-spa": [*UVICORN, "--factory", "bench.peers.tozo_spa:create_app"],
-    "raw-spa": [*UVICORN, "--factory", "bench.peers.raw_spa:create_app"],
-}
-#: Every stack's rate limit admits the whole load unless a scenario says otherwise: the
-#: default (2/second;60/minute per client) would refuse nearly all of wrk's requests.
-RATELIMIT_DEFAULT = ADMIT_ALL
 
 
 class StackError(Exception):
@@ -121,6 +188,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path  # the process's stdout and stderr
+    setup: Setup = PINNED
 
     @property
     def url(self) -> str:
@@ -160,9 +228,8 @@ def require_tools(*tools: str) -> None:
         )
 
 
-def body_file(run_dir: Path) -> Path:
-    """The captured home page, which the peers serve."""
-    return run_dir / "home.html"
+def pinned(cpus: str | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *command] if cpus else command
 
 
 def free_port() -> int:
@@ -171,37 +238,49 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def get(url: str, accept: str) -> tuple[int, bytes, str]:
-    request = urllib.request.Request(url, headers={"Accept-Encoding": accept})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
-        return response.status, response.read(), response.headers.get("Content-Encoding", "")
+def server_command(stack: Stack, workers: int, port: int) -> list[str]:
+    """The command line that serves ``stack`` with ``workers`` on ``port``."""
+    if stack.server == "granian":
+        # Shipshape's production server settings (bench/granian.py), for every stack on it.
+        return ["-m", "bench.granian", stack.app, "--workers", str(workers), "--port", str(port)]
+    if stack.server == "uvicorn":
+        return ["-m", "uvicorn", "--workers", str(workers), "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--no-server-header",
+                "--no-proxy-headers", "--log-level", "warning", "--port", str(port),
+                "--factory", stack.app]  # fmt: skip
+    if stack.server == "hypercorn":
+        return ["-m", "hypercorn", "--workers", str(workers), "--worker-class", "uvloop",
+                "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+                f"{stack.app}()"]  # fmt: skip
+    if stack.server == "gunicorn":
+        return ["-m", "gunicorn", "--workers", str(workers), "--log-level", "warning",
+                "--bind", f"127.0.0.1:{port}", f"{stack.app}{stack.call}"]  # fmt: skip
+    raise ValueError(f"unknown server {stack.server!r}")
 
 
-def report_failure(exc: StackError, failed: dict[str, str]) -> None:
-    """Show a failed stack's output now; the run goes on without it and the report says so."""
-    print(f"FAILED {exc}", file=sys.stderr)
-    failed[exc.stack] = exc.reason
+def probe(url: str) -> None:
+    """One request to ``url``; raises for no answer (OSError) or an error status."""
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        response.read()
 
 
 def start(
-    stack: str,
+    name: str,
     run_dir: Path,
+    setup: Setup,
     *,
-    source: Path | None = None,
-    name: str = "",
     environ: Mapping[str, str] | None = None,
+    stack: Stack | None = None,
+    source: Path | None = None,
 ) -> Server:
-    """Start ``stack`` pinned to its CPU; raise :class:`StackError` if it does not answer.
+    """Start the stack ``name`` in ``setup``; raise :class:`StackError` if it does not answer.
 
-    ``source`` runs the stack from another checkout (its ``src`` first on the
-    path), ``name`` tells two servers of one stack apart (``bench/revisions.py``),
-    ``environ`` adds to the server's environment (``BENCH_REDIS_URL``).
+    ``environ`` adds to the server's environment (the run's files, Redis and
+    database URLs); ``stack`` serves another stack's app under ``name``, and
+    ``source`` runs it from another checkout (``bench/revisions.py``).
     """
-    command = {**STACKS, **RATELIMIT_STACKS, **THINGS_STACKS, **SPA_STACKS}[stack]
-    name = name or stack
+    stack = stack or STACKS[name]
     port = free_port()
-    gunicorn = stack.startswith("flask")
-    bind = ["--bind", f"127.0.0.1:{port}"] if gunicorn else ["--port", str(port)]
     inherited = os.environ.get("PYTHONPATH")
     paths = [str(source / "src")] if source is not None else []
     paths += [str(ROOT), inherited] if inherited else [str(ROOT)]
@@ -210,27 +289,26 @@ def start(
         "APP_ENV": "production",
         "SECRET_KEY": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
-        "RATELIMIT_DEFAULT": RATELIMIT_DEFAULT,
-        BODY_FILE_KEY: str(body_file(run_dir)),
-        STATIC_DIR_KEY: str(DIST),
+        "RATELIMIT_DEFAULT": ADMIT_ALL,
         "PYTHONPATH": os.pathsep.join(paths),
         **(environ or {}),
     }
-    log = run_dir / f"{name}.log"
+    log = run_dir / f"{name}-{setup.name}.log"
+    command = server_command(stack, setup.workers, port)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, sys.executable, *command, *bind],
+            pinned(setup.server_cpus, [sys.executable, *command]),
             cwd=source or ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(name, port, process, log)
+    server = Server(name, port, process, log, setup)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         server.check_running("start-up")
         try:
-            get(f"{server.url}/", "identity")
+            probe(f"{server.url}/")
             return server
         except urllib.error.HTTPError as exc:
             server.stop()
@@ -239,19 +317,3 @@ def start(
             time.sleep(0.1)
     server.stop()
     raise server.failed(f"did not answer within {START_TIMEOUT} s")
-
-
-def capture_home(run_dir: Path) -> bytes:
-    """Render Shipshape's home page once; every peer serves these bytes."""
-    try:
-        server = start("shipshape", run_dir)
-    except StackError as exc:
-        raise SystemExit(f"could not capture the home page: {exc}") from exc
-    try:
-        status, body, _ = get(f"{server.url}/", "identity")
-    finally:
-        server.stop()
-    if status != 200:
-        raise SystemExit(f"could not capture the home page: status {status}")
-    body_file(run_dir).write_bytes(body)
-    return body

@@ -35,11 +35,11 @@ def static_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def redis_url(environ: Mapping[str, str] = os.environ) -> str:
-    """The redis-server that ``python -m bench.ratelimit`` starts for its run."""
+    """The redis-server that ``make bench`` starts for the rate-limit scenarios."""
     url = environ.get(REDIS_URL_KEY)
     if not url:
         raise RuntimeError(
             f"{REDIS_URL_KEY} is not set; it names the redis-server that "
-            "`python -m bench.ratelimit` starts and sets for each server it starts"
+            "`make bench` starts for the rate-limit scenarios and sets for each server"
         )
     return url

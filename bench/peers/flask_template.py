@@ -1,14 +1,14 @@
-"""The template repository's stack rendering the example app's own home page.
+"""The template repository's stack rendering the example app's own pages.
 
 Flask + Flask-Compress + Flask-Talisman (CSP with nonces) + Flask-WTF (the
-cookie banner's CSRF token in the session) + Flask-Assets (bundles with
-their automatic rebuild check), on gunicorn sync workers. It renders
-``src/app/templates/home.html`` itself; the three helpers those templates
-call (``asset``, ``csrf_field``, ``csp_nonce``) are supplied the way that
-stack supplies them, so both stacks do the same work for the same page.
-
-Flask-Limiter is left out because Shipshape does not rate-limit the home page
-yet; with it the Flask stack would do more work per request.
+CSRF token in the session, and the cookie form) + Flask-Assets (bundles with
+their automatic rebuild check) + Flask-Limiter (memory storage, its limit
+raised far above the load but counting every request, as Shipshape's default
+limit does), on gunicorn sync workers. It renders the example's own
+``home.html`` and ``cookies.html`` (with Shipshape's form macros); the
+helpers those templates call (``asset``, ``csrf_field``, ``csp_nonce``) are
+supplied the way that stack supplies them, so both stacks do the same work
+for the same page.
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ import json
 from flask import Flask, render_template, request
 from flask_assets import Bundle, Environment
 from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from jinja2 import ChoiceLoader, FileSystemLoader
 from markupsafe import Markup
+from wtforms import RadioField
+from wtforms.validators import InputRequired
 
 from app import PROJECT_ROOT
-from bench.peers.common import static_dir
+from app.forms import YES_NO
+from bench.peers.common import ADMIT_ALL, static_dir
 
 
 def page_app(name: str) -> Flask:
@@ -36,7 +43,14 @@ def page_app(name: str) -> Flask:
         static_url_path="/static",
         template_folder=str(PROJECT_ROOT / "src" / "app" / "templates"),
     )
+    # Shipshape's form macros (shipshape/forms.html) next to the example's templates.
+    templates = PROJECT_ROOT / "src"
+    app.jinja_loader = ChoiceLoader(
+        [FileSystemLoader(templates / "app" / "templates"),
+         FileSystemLoader(templates / "shipshape" / "templates")]
+    )  # fmt: skip
     app.config.update(SECRET_KEY="bench-only-" + "f" * 40)
+    Limiter(get_remote_address, app=app, default_limits=[ADMIT_ALL], storage_uri="memory://")
     Compress(app)
     CSRFProtect(app)
     Talisman(
@@ -78,11 +92,33 @@ def page_app(name: str) -> Flask:
     return app
 
 
+class CookiesForm(FlaskForm):  # type: ignore[misc]  # flask_wtf has no types
+    """The example's cookie form (``app.forms.CookiesForm``) as Flask-WTF spells it."""
+
+    functional = RadioField(
+        "Do you want to accept functional cookies?",
+        choices=YES_NO,
+        validators=[InputRequired("Select yes or no for functional cookies")],
+        description="They remember your settings, such as this choice.",
+    )
+    analytics = RadioField(
+        "Do you want to accept analytics cookies?",
+        choices=YES_NO,
+        validators=[InputRequired("Select yes or no for analytics cookies")],
+        description="They tell us how the site is used, so that we can improve it.",
+    )
+
+
 def create_app() -> Flask:
     app = page_app(__name__)
 
     @app.get("/")
     def home() -> str:
         return render_template("home.html", show_cookie_banner=True)
+
+    @app.get("/cookies")
+    def cookies() -> str:
+        form = CookiesForm(data={"functional": "no", "analytics": "no"})
+        return render_template("cookies.html", form=form, show_cookie_banner=False)
 
     return app

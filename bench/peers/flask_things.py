@@ -16,24 +16,20 @@ import os
 
 from flask import Blueprint, Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import func, select
 
 from app import things
 from app.models import Base, Thing
-from bench.peers.common import ADMIT_ALL
 from bench.peers.flask_template import page_app
 
-DATABASE_KEY = "BENCH_THINGS_DB"  # the seeded database's sync URL (bench/things.py)
+DATABASE_KEY = "BENCH_THINGS_DB"  # the seeded database's sync URL (bench/suite.py seeds it)
 
 
 def create_app() -> Flask:
     app = page_app(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = os.environ[DATABASE_KEY]
     db = SQLAlchemy(app, metadata=Base.metadata)
-    Limiter(get_remote_address, app=app, default_limits=[ADMIT_ALL], storage_uri="memory://")
 
     def page() -> tuple[things.ListQuery, things.Page]:
         query = things.ListQuery.from_args(request.args)

@@ -1,9 +1,8 @@
 """Shipshape's compression middleware alone on a bare Quart view sending the page.
 
 The like-for-like counterpart of ``flask_compress.py`` (Flask +
-Flask-Compress) and ``starlette_stack.py`` (Starlette + ``GZipMiddleware``):
-each is one framework plus its compression layer over the same body, which is
-the comparison issue 5 asks for. ``shipshape_layer.py`` adds every other
+Flask-Compress): each is one framework plus its compression layer over the
+same body, which is the comparison issue 5 asks for. ``shipshape_layer.py`` adds every other
 production feature.
 """
 

@@ -1,8 +1,8 @@
-"""The redis-server of a rate-limit run: one, shared by every stack, and what it counts.
+"""The redis-server of the rate-limit scenarios: one, shared by every stack, and what it counts.
 
-It runs pinned to the load core, next to wrk, so that the server core serves
-only the stack under test (as if Redis were on another host), with nothing
-saved to disk. :meth:`RedisServer.snapshot` reads ``INFO`` once, and the
+In the pinned set-up it runs on the load core, next to wrk, so that the
+server core serves only the stack under test (as if Redis were on another
+host); nothing is saved to disk. :meth:`RedisServer.snapshot` reads ``INFO`` once, and the
 difference of two snapshots (a :class:`Usage`) is what the server did between
 them:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from redis import Redis
 
-from bench.stacks import LOAD_CPU, free_port
+from bench.stacks import free_port, pinned
 
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 10.0  # seconds; it is ready in well under 0.1 s
@@ -90,7 +90,8 @@ def binary() -> str:
 class RedisServer:
     """A throwaway redis-server on a free loopback port; a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: str | None = None) -> None:
+        self.cpus = cpus  # where it runs (taskset's list); None: anywhere
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="shipshape-bench-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -102,9 +103,8 @@ class RedisServer:
 
     def __enter__(self) -> RedisServer:
         self.process = subprocess.Popen(
-            ["taskset", "-c", LOAD_CPU, binary(), "--port", str(self.port),
-             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)],
+            pinned(self.cpus, [binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", str(self.folder)]),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,  # if the harness is killed, Redis stops too
