@@ -61,6 +61,27 @@ def _latency(output: str, percentile: int) -> float:
     return float(found[1]) * UNITS[found[2]] if found else float("nan")
 
 
+def parse_wrk(output: str) -> WrkRun | None:
+    """wrk's figures from its ``--latency`` output, or None if it has none."""
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in ", output)
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
+    if found is None or count is None or transfer is None:
+        return None
+    rps = float(found[1])
+    statuses = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read \d+, write \d+, timeout \d+", output)
+    return WrkRun(
+        rps=rps,
+        requests=int(count[1]),
+        non_2xx_3xx=int(statuses[1]) if statuses else 0,
+        connect_errors=int(sockets[1]) if sockets else 0,
+        p50=_latency(output, 50),
+        p99=_latency(output, 99),
+        wire_bytes=float(transfer[1]) * SIZES[transfer[2]] / rps if rps else 0.0,
+    )
+
+
 def wrk_run(
     server: Server,
     path: str,
@@ -83,29 +104,15 @@ def wrk_run(
     )
     # A server that died answers nothing: that is its failure, not a rate of zero.
     server.check_running(scenario)
-    output = completed.stdout
-    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    count = re.search(r"(\d+) requests in ", output)
-    transfer = re.search(r"Transfer/sec:\s+([\d.]+)(B|KB|MB|GB)", output)
-    if completed.returncode or found is None or count is None or transfer is None:
-        said = (completed.stderr or output).strip().splitlines() or ["no output"]
+    run = parse_wrk(completed.stdout)
+    if completed.returncode or run is None:
+        said = (completed.stderr or completed.stdout).strip().splitlines() or ["no output"]
         raise server.failed(
             f"wrk failed in {scenario} (exit status {completed.returncode}): {said[-1]}"
         )
-    rps = float(found[1])
-    if rps == 0:
+    if run.rps == 0:
         raise server.failed(f"answered no requests under load in {scenario}")
-    statuses = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(r"Socket errors: connect (\d+), read \d+, write \d+, timeout \d+", output)
-    return WrkRun(
-        rps=rps,
-        requests=int(count[1]),
-        non_2xx_3xx=int(statuses[1]) if statuses else 0,
-        connect_errors=int(sockets[1]) if sockets else 0,
-        p50=_latency(output, 50),
-        p99=_latency(output, 99),
-        wire_bytes=float(transfer[1]) * SIZES[transfer[2]] / rps,
-    )
+    return run
 
 
 def rss_bytes(pid: int) -> int:

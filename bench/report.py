@@ -9,22 +9,23 @@ import statistics
 import subprocess
 from collections.abc import Sequence
 from importlib.metadata import version
+from pathlib import Path
 
 from bench.load import paired_ratios
 from bench.measure import Options, Unit
 from bench.stacks import SETUPS, STACKS
 from bench.suite import Target
 
+CPUINFO = Path("/proc/cpuinfo")
 PACKAGES = ("granian", "uvicorn", "hypercorn", "gunicorn", "quart", "flask", "sqlalchemy", "redis")
 
 
 def machine(extra: Sequence[str]) -> str:
-    model = "unknown"
     try:
-        found = re.search(r"^model name\s*:\s*(.+)$", open("/proc/cpuinfo").read(), re.M)  # noqa: SIM115, PTH123
-        model = found[1] if found else model
+        found = re.search(r"^model name\s*:\s*(.+)$", CPUINFO.read_text(), re.M)
     except OSError:
-        pass
+        found = None
+    model = found[1] if found else "unknown CPU"
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
     versions = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
     return (
@@ -160,7 +161,7 @@ def stacks_list(units: list[Unit]) -> str:
 def report(
     units: list[Unit],
     targets: list[Target],
-    options: Options,
+    options: dict[str, Options],
     *,
     when: str,
     minutes: float,
@@ -178,14 +179,20 @@ def report(
     return (
         f"# `make bench`: the {'quick' if quick else 'latest'} run\n\n"
         f"Measured {when} by `{command}`, in {minutes:.0f} minutes.\n\n"
-        "## Machine\n\n" + machine(extra_versions) + "\n## Set-up\n\n"
-        f"- wrk with {options.connections} connections, {options.repeats} rounds of "
-        f"{options.seconds:g} s per scenario and stack after a {options.warmup:g} s warm-up. "
-        "Within a scenario the stacks run in turns (every other round backwards), so the "
+        "## Machine\n\n"
+        + machine(extra_versions)
+        + "\n## Set-up\n\n"
+        + "".join(
+            f"- **{name}**: {SETUPS[name].about}; wrk with {o.connections} connections, "
+            f"{o.repeats} rounds of {o.seconds} s per scenario and stack after a {o.warmup} s "
+            "warm-up.\n"
+            for name, o in options.items()
+            if name in setups
+        )
+        + "- Within a scenario the stacks run in turns (every other round backwards), so the "
         "ratios are taken round by round between runs seconds apart: this machine's speed "
         "drifts by a fifth or more over a run, so read the ratios, not the absolute numbers.\n"
-        + "".join(f"- **{s.name}**: {s.about}.\n" for s in SETUPS.values() if s.name in setups)
-        + "- Bytes on the wire are wrk's bytes read per response, headers included; the body "
+        "- Bytes on the wire are wrk's bytes read per response, headers included; the body "
         "is one response's, as sent. RSS is the server's (master and workers) after its "
         "runs. A stack that failed shows its error, never a zero.\n\n"
         "## Targets (issue 15)\n\n"

@@ -59,6 +59,7 @@ class Scenario:
     status: int = 200  # what every measured request must be answered
     cost: bool = False  # read the server's CPU and Redis's counts around each run
     batch: str = ""  # scenarios measured in the same rounds; the key by default
+    setups: tuple[str, ...] = ("pinned", "shared")
 
     @property
     def rounds_with(self) -> str:
@@ -131,10 +132,11 @@ def groups() -> list[Group]:
         Scenario("CSS", "the hashed Bootstrap CSS, br", manifest_path("bootstrap.css"), BR,
                  ("shipshape", "raw-asgi", "flask-template")),
         # Where a page's time goes: the same captured bytes through less and less of a stack.
+        # (Diagnostic rows: the pinned set-up only.)
         Scenario("layer", "the captured home page from a bare view, br", "/", BR,
-                 ("shipshape-layer", "flask", "quart", "raw-asgi")),
+                 ("shipshape-layer", "flask", "quart", "raw-asgi"), setups=("pinned",)),
         Scenario("compression", "compression alone on the captured page, br", "/", BR,
-                 ("shipshape-compression", "flask-compress")),
+                 ("shipshape-compression", "flask-compress"), setups=("pinned",)),
     ])  # fmt: skip
     limits = ("shipshape-ratelimit", "quart-rate-limiter", "shipshape-exempt", "quart-unlimited",
               "flask-limiter")  # fmt: skip
