@@ -189,6 +189,8 @@ class RateLimiter:
         self._given_store = store
         self.store: Store = store or MemoryStore()
         self.breaker = Breaker(self.store)
+        # Counts while the shared store is down and the policy is open (count()).
+        self.fallback = MemoryStore()
         self.default = RateRule(parse_rate_limits(None), client_address)
         self.shared_default = True
         self.legacy = False
@@ -223,15 +225,24 @@ class RateLimiter:
         bucket = "default" if self.shared_default else f"default:{policy.endpoint or ''}"
         return bucket, self.default
 
-    async def count(self, bucket: str, key: str, rule: RateRule) -> Decision | None:
-        """Count one request for ``key``: the decision, or ``None`` when the store is down
-        and the policy is ``open``; :class:`RateLimitStoreDown` when it is ``closed``."""
+    async def count(self, bucket: str, key: str, rule: RateRule) -> Decision:
+        """Count one request for ``key`` in the store.
+
+        When the store is down (or the breaker skips it): with ``closed``,
+        :class:`RateLimitStoreDown`; with ``open``, the request is counted in
+        this worker's memory instead. A worker sees only part of a client's
+        requests, so it refuses only clients that are over the limit anyway;
+        and a client gets at most the limit per worker, never unlimited, even
+        when an overloaded worker misses the store's timeout (which an
+        attacker could aim for). The outage was logged once by the breaker.
+        """
+        slot = f"{bucket}:{key}"
         try:
-            return await self.breaker.hit(f"{bucket}:{key}", rule.limits)
+            return await self.breaker.hit(slot, rule.limits)
         except StoreUnavailableError as exc:
             if self.closed:
                 raise RateLimitStoreDown(exc.retry_after) from exc
-            return None  # open: admitted, and the outage was logged once by the breaker
+            return await self.fallback.hit(slot, rule.limits)
 
     async def check(self, policy: ViewPolicy) -> None:
         """The pipeline step, for requests the ASGI layer did not decide (custom keys)."""
@@ -245,8 +256,6 @@ class RateLimiter:
         if inspect.isawaitable(key):
             key = await key
         decision = await self.count(bucket, key, rule)
-        if decision is None:
-            return
         if not decision.allowed:
             raise RateLimited(decision, legacy=self.legacy)
         request.scope[DECISION] = decision  # type: ignore[literal-required]
@@ -262,14 +271,17 @@ class RateLimiter:
         """Readiness: the store answers.
 
         With ``RATELIMIT_ON_STORE_ERROR=closed`` a dead store makes requests
-        fail, so the host is not ready. With ``open`` it still serves (without
-        limits): reporting it unready would take every host of the site out of
-        rotation at once, so it is reported as degraded instead.
+        fail, so the host is not ready. With ``open`` it still serves (each
+        worker limiting on its own): reporting it unready would take every host
+        of the site out of rotation at once, so it is reported as degraded.
         """
         try:
             await self.store.ping()
         except Exception as exc:
             if self.closed:
                 raise
-            return f"store unreachable ({type(exc).__name__}); requests are admitted unlimited"
+            return (
+                f"store unreachable ({type(exc).__name__}); "
+                "each worker limits on its own until it returns"
+            )
         return None

@@ -104,14 +104,13 @@ class RateLimitMiddleware:
             json = policy.json_errors or self._wants_json(scope)
             await self._refuse(scope, send, 503, "rate_limit_unavailable", json, exc.seconds)
             return
-        if decision is not None and not decision.allowed:
+        if not decision.allowed:
             json = policy.json_errors or self._wants_json(scope)
             await self._refuse(
                 scope, send, 429, "rate_limited", json, decision.retry_after, decision
             )
             return
-        if decision is not None:
-            scope[DECISION] = decision
+        scope[DECISION] = decision
         await self.app(scope, receive, send)
 
     def routes_like_quart(self, scope: Scope) -> bool:

@@ -8,8 +8,9 @@ tries the store (the others fail at once until it answers), and one success
 closes the breaker. Calls that were already in flight when the state
 changed change nothing, so a burst of requests caught by an outage counts as
 one failure, not as twenty doublings of the back-off. What a failed check means is
-the app's policy (``RATELIMIT_ON_STORE_ERROR``): ``open`` admits the request,
-``closed`` refuses it with 503 and ``Retry-After``. Either way it is never a
+the app's policy (``RATELIMIT_ON_STORE_ERROR``): ``open`` counts the request
+in the worker's own memory instead (``RateLimiter.count``), ``closed`` refuses
+it with 503 and ``Retry-After``. Either way it is never a
 500, and an outage is logged once when it starts and once when it ends.
 """
 
