@@ -45,7 +45,7 @@ from bench.suite import groups, targets
 RESULTS = ROOT / "bench" / "results"
 #: Per set-up; the shared set-up takes fewer rounds, so that the whole run fits in 15 minutes.
 FULL = {
-    "pinned": Options(seconds=2, repeats=5, connections=32, warmup=1),
+    "pinned": Options(seconds=2, repeats=4, connections=32, warmup=1),
     "shared": Options(seconds=2, repeats=3, connections=32, warmup=1),
 }
 QUICK = dict.fromkeys(FULL, Options(seconds=2, repeats=3, connections=32, warmup=1))

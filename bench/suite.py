@@ -138,12 +138,15 @@ def groups() -> list[Group]:
         Scenario("compression", "compression alone on the captured page, br", "/", BR,
                  ("shipshape-compression", "flask-compress"), setups=("pinned",)),
     ])  # fmt: skip
-    limits = ("shipshape-ratelimit", "quart-rate-limiter", "shipshape-exempt", "quart-unlimited",
-              "flask-limiter")  # fmt: skip
+    limits = ("shipshape-ratelimit", "quart-rate-limiter", "flask-limiter")
     refusing = ("shipshape-refusing",)
+    json = {"Accept": "application/json"}
     ratelimit = Group("rate limiting over Redis", [
-        Scenario("S5", "a rate-limited route, admitted", "/", {"Accept": "application/json"},
-                 limits, cost=True),
+        Scenario("S5", "a rate-limited route, admitted", "/", json, limits, cost=True),
+        # The same apps without their limiters, in S5's rounds: the limiter's own cost.
+        Scenario("S5 baseline", "the same route, no limiter", "/", json,
+                 ("shipshape-exempt", "quart-unlimited"), cost=True, batch="S5",
+                 setups=("pinned",)),
         Scenario("S6 200", "the home page, 200", "/", BROWSER, refusing, cost=True, batch="S6"),
         Scenario("S6 429 html", "a refused request, browser headers", REFUSED_PATH, BROWSER,
                  refusing, status=429, cost=True, batch="S6"),
