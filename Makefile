@@ -137,7 +137,7 @@ $(WRK):
 	$(call apt_install,wrk)
 
 bench: setup assets frontend $(WRK) $(REDIS_SERVER) $(POSTGRES)
-	$(PY) -m bench.run $(if $(QUICK),--quick)
+	$(PY) -m bench.run $(if $(filter 1 yes true,$(QUICK)),--quick)
 
 # Grades the production app with the MDN HTTP Observatory (needs root for ports 80/443).
 observatory: setup assets frontend

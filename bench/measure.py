@@ -16,6 +16,7 @@ its units carry the reason, which the report shows in place of figures.
 
 from __future__ import annotations
 
+import http.client
 import statistics
 import sys
 import time
@@ -25,15 +26,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from bench.load import cpu_seconds, rss_bytes, wrk_run
 from bench.redis_server import RedisServer, Usage
-from bench.stacks import Server, Setup, StackError, start
+from bench.stacks import Server, Setup, StackError, launch, ready
 from bench.suite import Group, Scenario, environment
 
 ADMISSION_TRIES = 5  # requests to a 1/hour route before one must have been admitted
 SETTLE_INTERVAL = 0.15  # seconds with no CPU tick (10 ms) and no Redis read: quiet
 SETTLE_POLLS = 40  # at most 6 s of waiting for a server to finish its last requests
+#: Words of a Shipshape server's log that mean its Redis store failed (the breaker's line).
+STORE_FAILED = "rate-limit store failed"
 
 
 @dataclass(frozen=True)
@@ -107,17 +111,27 @@ class Unit:
         return total
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer itself: wrk does not follow one either."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirects)
+
+
 def ask(server: Server, scenario: Scenario) -> tuple[int, int, str]:
     """One request: its status, the body's size as sent, and its media type and coding."""
     request = urllib.request.Request(server.url + scenario.path, headers=dict(scenario.headers))  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with OPENER.open(request, timeout=10) as response:
             return _answer(response.status, response.read(), response.headers)
     except urllib.error.HTTPError as exc:  # 4xx and 5xx
         return _answer(exc.code, exc.read(), exc.headers)
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         server.check_running(scenario.key)
-        raise server.failed(f"{scenario.key}: {exc}") from exc
+        raise server.failed(f"{scenario.key}: {exc!r}") from exc
 
 
 def _answer(status: int, body: bytes, headers: Message) -> tuple[int, int, str]:
@@ -217,6 +231,12 @@ def measure_batch(
             except StackError as exc:
                 fail(units, exc)
     for unit in ready:
+        wrong = sum(sample.wrong_status for sample in unit.samples)
+        if wrong and not unit.error:  # the figures would be of something else
+            unit.error = (
+                f"{wrong:,} of {unit.served:,} answers were not {unit.scenario.status} "
+                "(or failed to connect)"
+            )
         if not unit.error:
             unit.rss = rss_bytes(servers[unit.stack].process.pid)
             print(f"{unit.setup:<7} {unit.scenario.key:<20} {unit.stack:<22} "
@@ -224,22 +244,45 @@ def measure_batch(
 
 
 def measure_group(group: Group, setup: Setup, run_dir: Path, options: Options) -> list[Unit]:
+    """The group's units; whatever goes wrong (its environment, a stack) is recorded in
+    the units it touched, so the run goes on and the report shows it."""
     units = [Unit(setup.name, scenario, stack) for scenario in group.scenarios
              for stack in scenario.stacks]  # fmt: skip
-    with environment(group, run_dir, setup):
-        servers: dict[str, Server] = {}
-        try:
-            for stack in group.stacks:
-                try:
-                    servers[stack] = start(stack, run_dir, setup, environ=group.environ)
-                except StackError as exc:
-                    fail(units, exc)
-            batches: dict[str, list[Unit]] = {}
-            for unit in units:
-                batches.setdefault(unit.scenario.rounds_with, []).append(unit)
-            for batch in batches.values():
-                measure_batch(batch, servers, group.redis, options)
-        finally:
+    try:
+        with environment(group, run_dir, setup):
+            servers = start_all(group, setup, run_dir, units)
+            try:
+                batches: dict[str, list[Unit]] = {}
+                for unit in units:
+                    batches.setdefault(unit.scenario.rounds_with, []).append(unit)
+                for batch in batches.values():
+                    measure_batch(batch, servers, group.redis, options)
+            finally:
+                for server in servers.values():
+                    server.stop()
             for server in servers.values():
-                server.stop()
+                if STORE_FAILED in server.log.read_text(errors="replace"):
+                    # It counted in its own memory for a while: not the store's figures.
+                    fail(units, server.failed("its Redis store failed during the run"))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported, and the run goes on
+        reason = f"{group.name} could not run: {type(exc).__name__}: {exc}"
+        print(f"FAILED ({setup.name}) {reason}", file=sys.stderr)
+        for unit in units:
+            unit.error = unit.error or reason
     return units
+
+
+def start_all(group: Group, setup: Setup, run_dir: Path, units: list[Unit]) -> dict[str, Server]:
+    """Every stack of the group, started at once and then waited for."""
+    launched = [launch(stack, run_dir, setup, environ=group.environ) for stack in group.stacks]
+    servers: dict[str, Server] = {}
+    for server in launched:
+        try:
+            servers[server.stack] = ready(server)
+        except StackError as exc:
+            fail(units, exc)
+        except BaseException:
+            for other in launched:
+                other.stop()
+            raise
+    return servers

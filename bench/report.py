@@ -8,7 +8,7 @@ import re
 import statistics
 import subprocess
 from collections.abc import Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bench.load import paired_ratios
@@ -27,7 +27,7 @@ def machine(extra: Sequence[str]) -> str:
         found = None
     model = found[1] if found else "unknown CPU"
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    versions = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
+    versions = ", ".join(f"{name} {installed(name)}" for name in PACKAGES)
     return (
         f"- {os.cpu_count()} cores: {model}\n"
         f"- Python {platform.python_version()}; {versions}\n"
@@ -35,6 +35,18 @@ def machine(extra: Sequence[str]) -> str:
         + "".join(f"; {item}" for item in extra)
         + "\n"
     )
+
+
+def installed(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def escape(text: str) -> str:
+    """Text for a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def ratio_text(values: list[float]) -> str:
@@ -74,12 +86,14 @@ def targets_table(targets: list[Target], units: dict[tuple[str, str, str], Unit]
         "|---|---|---|---|---|",
     ]
     for target in targets:
-        cells, verdicts = [], []
+        cells, verdicts, missing = [], [], False
         for setup in SETUPS:
             values = paired(target, units, setup)
             if not values:
-                unit = units.get((setup, *target.mine))
-                cells.append(f"failed: {unit.error}" if unit and unit.error else "–")
+                compared = [units.get((setup, *key)) for key in (target.mine, target.other) if key]
+                errors = [f"`{u.stack}` failed: {u.error}" for u in compared if u and u.error]
+                missing = missing or bool(errors)
+                cells.append(escape("; ".join(errors)) if errors else "–")
                 continue
             value = statistics.median(values)
             verdicts.append(target.met(value))
@@ -89,7 +103,10 @@ def targets_table(targets: list[Target], units: dict[tuple[str, str, str], Unit]
                 cells.append(f"{value:.2f}×")
             else:
                 cells.append(ratio_text(values))
-        met = "yes" if verdicts and all(verdicts) else ("**no**" if verdicts else "–")
+        if missing:  # one set-up has no figure: no verdict from the other alone
+            met = "incomplete"
+        else:
+            met = "yes" if verdicts and all(verdicts) else ("**no**" if verdicts else "–")
         lines.append(f"| {target.key} | {describe(target)} | {' | '.join(cells)} | {met} |")
     return "\n".join(lines) + "\n"
 
@@ -109,7 +126,7 @@ def results_table(setup: str, units: list[Unit]) -> str:
         for unit in row:
             label = f"{key}: {unit.scenario.title}" if unit is first else ""
             if unit.error or not unit.samples:
-                why = (unit.error or "no result").replace("|", "\\|")
+                why = escape(unit.error or "no result")
                 lines.append(f"| {label} | `{unit.stack}` | **failed**: {why} | | | | | | |")
                 continue
             rounds = unit.rounds

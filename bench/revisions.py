@@ -41,6 +41,7 @@ def main() -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="shipshape-revisions-"))
     worktree = run_dir / "before"
     servers: dict[str, Server] = {}
+    failed = False
     try:
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(worktree), args.revision],
@@ -58,6 +59,8 @@ def main() -> int:
             before, after = (Unit(PINNED.name, scenario, name) for name in ("before", "after"))
             measure_batch([before, after], servers, None, options)
             if before.error or after.error:
+                print(f"{scenario.key:<12} failed: {before.error or after.error}")
+                failed = True
                 continue
             ratios = paired_ratios(after, before)
             print(
@@ -77,7 +80,7 @@ def main() -> int:
             capture_output=True,
         )
         shutil.rmtree(run_dir, ignore_errors=True)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

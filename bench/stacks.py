@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.peers.common import ADMIT_ALL
+from shipshape.config import ENV_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "src" / "app" / "static" / "dist"
@@ -74,7 +75,6 @@ class Stack:
     app: str  # the factory, module:function
     server: str  # granian, uvicorn, hypercorn or gunicorn
     about: str
-    call: str = "()"  # how gunicorn calls the factory: its arguments
 
 
 SHIPSHAPE_APP = "app:create_app"
@@ -254,7 +254,7 @@ def server_command(stack: Stack, workers: int, port: int) -> list[str]:
                 f"{stack.app}()"]  # fmt: skip
     if stack.server == "gunicorn":
         return ["-m", "gunicorn", "--workers", str(workers), "--log-level", "warning",
-                "--bind", f"127.0.0.1:{port}", f"{stack.app}{stack.call}"]  # fmt: skip
+                "--bind", f"127.0.0.1:{port}", f"{stack.app}()"]  # fmt: skip
     raise ValueError(f"unknown server {stack.server!r}")
 
 
@@ -262,6 +262,78 @@ def probe(url: str) -> None:
     """One request to ``url``; raises for no answer (OSError) or an error status."""
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
         response.read()
+
+
+def server_environ(environ: Mapping[str, str] | None, source: Path | None) -> dict[str, str]:
+    """The harness's environment without the app's settings or another run's files
+    (a developer's ``REDIS_URL`` must not reach a stack), plus the run's own."""
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ENV_NAMES and not name.startswith(("BENCH_", "SHIPSHAPE_", "RATELIMIT_"))
+    }
+    paths = [str(source / "src")] if source is not None else []
+    paths += [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {
+        **inherited,
+        "APP_ENV": "production",
+        "SECRET_KEY": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "RATELIMIT_DEFAULT": ADMIT_ALL,
+        "PYTHONPATH": os.pathsep.join(paths),
+        **(environ or {}),
+    }
+
+
+def launch(
+    name: str,
+    run_dir: Path,
+    setup: Setup,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stack: Stack | None = None,
+    source: Path | None = None,
+) -> Server:
+    """Start the stack ``name`` in ``setup``, without waiting for it: see :func:`ready`.
+
+    ``environ`` adds to the server's environment (the run's files, Redis and
+    database URLs); ``stack`` serves another stack's app under ``name``, and
+    ``source`` runs it from another checkout (``bench/revisions.py``).
+    """
+    stack = stack or STACKS[name]
+    port = free_port()
+    log = run_dir / f"{name}-{setup.name}.log"
+    # -P: the modules come from PYTHONPATH, never from the working directory, so a
+    # checkout of another revision (source) serves its app with this run's harness.
+    command = [sys.executable, "-P", *server_command(stack, setup.workers, port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            pinned(setup.server_cpus, command),
+            cwd=source or ROOT,
+            env=server_environ(environ, source),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Server(name, port, process, log, setup)
+
+
+def ready(server: Server) -> Server:
+    """Wait until ``server`` answers at ``/``; stop it and raise :class:`StackError` if not."""
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            server.check_running("start-up")
+            try:
+                probe(f"{server.url}/")
+                return server
+            except urllib.error.HTTPError as exc:
+                raise server.failed(f"answered {exc.code} at / on start-up") from exc
+            except OSError:
+                time.sleep(0.1)
+        raise server.failed(f"did not answer within {START_TIMEOUT} s")
+    except BaseException:
+        server.stop()
+        raise
 
 
 def start(
@@ -273,47 +345,5 @@ def start(
     stack: Stack | None = None,
     source: Path | None = None,
 ) -> Server:
-    """Start the stack ``name`` in ``setup``; raise :class:`StackError` if it does not answer.
-
-    ``environ`` adds to the server's environment (the run's files, Redis and
-    database URLs); ``stack`` serves another stack's app under ``name``, and
-    ``source`` runs it from another checkout (``bench/revisions.py``).
-    """
-    stack = stack or STACKS[name]
-    port = free_port()
-    inherited = os.environ.get("PYTHONPATH")
-    paths = [str(source / "src")] if source is not None else []
-    paths += [str(ROOT), inherited] if inherited else [str(ROOT)]
-    env = {
-        **os.environ,
-        "APP_ENV": "production",
-        "SECRET_KEY": SECRET,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "RATELIMIT_DEFAULT": ADMIT_ALL,
-        "PYTHONPATH": os.pathsep.join(paths),
-        **(environ or {}),
-    }
-    log = run_dir / f"{name}-{setup.name}.log"
-    command = server_command(stack, setup.workers, port)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            pinned(setup.server_cpus, [sys.executable, *command]),
-            cwd=source or ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(name, port, process, log, setup)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        server.check_running("start-up")
-        try:
-            probe(f"{server.url}/")
-            return server
-        except urllib.error.HTTPError as exc:
-            server.stop()
-            raise server.failed(f"answered {exc.code} at / on start-up") from exc
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise server.failed(f"did not answer within {START_TIMEOUT} s")
+    """:func:`launch`, then :func:`ready`."""
+    return ready(launch(name, run_dir, setup, environ=environ, stack=stack, source=source))

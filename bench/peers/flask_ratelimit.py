@@ -3,9 +3,7 @@
 
 Its default strategy (fixed window) and key (the client address). Response
 headers are on, as Shipshape and quart-rate-limiter send theirs on every
-response; ``create_app(headers=False)`` is Flask-Limiter's own default, which
-sends none and so asks Redis less. ``create_app(limiter=False)`` is the same
-app without Flask-Limiter: the difference is the limiter's own cost.
+response (Flask-Limiter's own default sends none, and so asks Redis less).
 """
 
 from __future__ import annotations
@@ -17,16 +15,13 @@ from flask_limiter.util import get_remote_address
 from bench.peers.common import ADMIT_ALL, TINY_JSON, redis_url
 
 
-def create_app(*, headers: bool = True, limiter: bool = True) -> Flask:
+def create_app() -> Flask:
     app = Flask(__name__, static_folder=None)
+    limits = Limiter(get_remote_address, app=app, storage_uri=redis_url(), headers_enabled=True)
 
+    @app.get("/")
+    @limits.limit(ADMIT_ALL)
     def tiny() -> Response:
         return Response(TINY_JSON, mimetype="application/json")
 
-    if limiter:
-        limits = Limiter(
-            get_remote_address, app=app, storage_uri=redis_url(), headers_enabled=headers
-        )
-        tiny = limits.limit(ADMIT_ALL)(tiny)
-    app.get("/")(tiny)
     return app

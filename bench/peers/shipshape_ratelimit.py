@@ -5,10 +5,9 @@
   request costs one store call and is served; the counterpart of
   ``quart_ratelimit.py`` and ``flask_ratelimit.py``. :func:`create_exempt_app`
   is the same with ``@rate_exempt``: the difference is the limiter's own cost.
-* :func:`create_example_app` and :func:`create_example_app_memory`: the example
-  app (its home page rendered per request) plus ``/refused``, limited to
-  ``1/hour``, so every request after the first is answered 429; over Redis and
-  over the in-process memory store.
+* :func:`create_example_app`: the example app (its home page rendered per
+  request) plus ``/refused``, limited to ``1/hour``, so every request after the
+  first is answered 429, over Redis.
 
 The Redis URL comes from ``BENCH_REDIS_URL``, which the harness sets to the
 redis-server it starts for the run; ``RATELIMIT_DEFAULT`` (set high by the
@@ -74,10 +73,6 @@ def create_example_app() -> Quart:
             {"REDIS_URL": redis_url(), "SHIPSHAPE_RATELIMIT_STORE_TIMEOUT": STORE_TIMEOUT}
         )
     )
-
-
-def create_example_app_memory() -> Quart:
-    return _with_refused_route(create_example())
 
 
 def _with_refused_route(app: Quart) -> Quart:

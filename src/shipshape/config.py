@@ -63,8 +63,8 @@ RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _HOST_RE = re.compile(r"^(\*|\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$")
 _IPV6_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
 _RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
-INTEGER = re.compile(r"-?[0-9]+")  # what parse_int takes: ASCII digits, no separators
-DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")  # and parse_seconds
+_INTEGER_RE = re.compile(r"[+-]?[0-9]+")  # what parse_int takes: ASCII digits, no separators
+_DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")  # and parse_seconds
 
 
 class ConfigError(ShipshapeError, ValueError):
@@ -244,7 +244,7 @@ def parse_int(value: object, name: str, default: int, low: int, high: int) -> in
         raise ConfigError(name, f"an integer from {low} to {high}", value)
     if isinstance(value, int):
         number = value
-    elif INTEGER.fullmatch(text := str(value).strip()):
+    elif _INTEGER_RE.fullmatch(text := str(value).strip()):
         number = int(text)
     else:  # int() would take "16_384" and non-ASCII digits; a setting is plain digits
         raise ConfigError(name, f"an integer from {low} to {high}", value)
@@ -262,7 +262,7 @@ def parse_seconds(value: object, name: str, default: float, high: float) -> floa
         raise ConfigError(name, accepts, value)
     if isinstance(value, int | float):
         number = float(value)
-    elif DECIMAL.fullmatch(text := str(value).strip()):
+    elif _DECIMAL_RE.fullmatch(text := str(value).strip()):
         number = float(text)
     else:  # float() would take "1_0", "1e1", "inf" and non-ASCII digits
         raise ConfigError(name, accepts, value)

@@ -68,6 +68,9 @@ def test_parse_wrk_of_a_failed_run_is_none() -> None:
         (Target("S4", "bytes", ("S4", "a"), ("S4", "b"), most=0.3), 0.31, False, "≤ 0.3×"),
         (Target("S5", "round trips", ("S5", "a"), None, least=1, most=1), 1.0, True, "= 1"),
         (Target("S5", "round trips", ("S5", "a"), None, least=1, most=1), 1.5, False, "= 1"),
+        # Served requests are estimated (wrk's count plus those in flight): read to 2 places.
+        (Target("S5", "round trips", ("S5", "a"), None, least=1, most=1), 0.998, True, "= 1"),
+        (Target("S5", "round trips", ("S5", "a"), None, least=1, most=1), 1.02, False, "= 1"),
     ],
 )
 def test_target_judges_the_value(target: Target, value: float, met: bool, wanted: str) -> None:
@@ -95,7 +98,11 @@ def test_a_failed_stack_shows_its_error_never_a_zero() -> None:
         extra_versions=[], appendix="",
     )  # fmt: skip
     assert "| `flask-template` | **failed**: exited with status 3 during S1 br |" in text
-    assert "| S1 br | `shipshape` req/s ≥ 3× `flask-template` | – |" in text
+    # The target names the failed peer, and gives no verdict from the figures it lacks.
+    assert (
+        "| S1 br | `shipshape` req/s ≥ 3× `flask-template` "
+        "| `flask-template` failed: exited with status 3 during S1 br | – | incomplete |"
+    ) in text
     failed_mine = Unit("pinned", PAGE, "shipshape", error="did not answer within 30 s")
     keyed = {("pinned", "S1 br", "shipshape"): failed_mine}
     assert "failed: did not answer within 30 s" in targets_table([target], keyed)

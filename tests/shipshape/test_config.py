@@ -51,7 +51,7 @@ def test_production_with_everything_set() -> None:
             "RATELIMIT_ON_STORE_ERROR": "closed",
             "HOST": "0.0.0.0",  # noqa: S104 - a bind address, not a listen call
             "PORT": 8080,
-            "SERVER_MAX_HEADER_BYTES": "8192",
+            "SERVER_MAX_HEADER_BYTES": "+8192",
             "SERVER_HEADER_TIMEOUT": " 2.5 ",
             "SERVER_MAX_CONNECTIONS": 64,
         }

@@ -230,19 +230,24 @@ class RateLimiter:
 
         When the store is down (or the breaker skips it): with ``closed``,
         :class:`RateLimitStoreDown`; with ``open``, the request is counted in
-        this worker's memory instead. A worker sees only part of a client's
-        requests, so it refuses only clients that are over the limit anyway;
-        and a client gets at most the limit per worker, never unlimited, even
-        when an overloaded worker misses the store's timeout (which an
-        attacker could aim for). The outage was logged once by the breaker.
+        this worker's memory instead, from a fresh start. A worker sees only
+        part of a client's requests, so it refuses a client only when the
+        requests it admitted itself already reach the limit; and a client gets
+        at most the limit per worker, never unlimited, even when an overloaded
+        worker misses the store's timeout (which an attacker could aim for).
+        The outage was logged once by the breaker; once the store answers
+        again, the worker's own counts are dropped.
         """
         slot = f"{bucket}:{key}"
         try:
-            return await self.breaker.hit(slot, rule.limits)
+            decision = await self.breaker.hit(slot, rule.limits)
         except StoreUnavailableError as exc:
             if self.closed:
                 raise RateLimitStoreDown(exc.retry_after) from exc
             return await self.fallback.hit(slot, rule.limits)
+        if self.fallback:  # an outage has ended: its counts must not carry into the next
+            self.fallback.clear()
+        return decision
 
     async def check(self, policy: ViewPolicy) -> None:
         """The pipeline step, for requests the ASGI layer did not decide (custom keys)."""

@@ -68,5 +68,8 @@ class MemoryStore(Store):
         for slot in expired:
             del self._state[slot]
 
+    def clear(self) -> None:
+        self._state.clear()
+
     def __len__(self) -> int:
         return len(self._state)

@@ -14,6 +14,7 @@ import redis
 from shipshape.config import RateLimit
 from shipshape.ratelimit import MemoryStore, RedisStore, Store
 from shipshape.ratelimit.gcra import Decision
+from shipshape.ratelimit.limiter import RateLimiter, RateRule, client_address
 from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
 from shipshape.ratelimit.redis_store import PREFIX, client_url
 from tests.servers import RedisServer
@@ -302,3 +303,27 @@ async def test_a_burst_caught_by_an_outage_counts_once() -> None:
     finally:
         logging.getLogger("shipshape.ratelimit").removeHandler(handler)
     assert len(records) == 1
+
+
+async def test_open_counts_in_the_workers_memory_during_an_outage_and_forgets_after() -> None:
+    """RATELIMIT_ON_STORE_ERROR=open: the limit still holds while Redis is down
+    (never unlimited), and the worker's own counts go when the store is back."""
+    server = RedisServer()
+    server.start()
+    clock = FrozenClock()
+    limiter = RateLimiter(store=RedisStore(server.url, timeout=0.05))
+    limiter.breaker = Breaker(limiter.store, clock=clock)
+    rule = RateRule((RateLimit(2, 60),), client_address)
+    await limiter.store.startup()
+    try:
+        server.stop()
+        during = [(await limiter.count("default", "192.0.2.1", rule)).allowed for _ in range(4)]
+        assert during == [True, True, False, False]
+        assert len(limiter.fallback) == 1
+        server.start()  # same port, empty
+        clock.now += 1.5  # the breaker's back-off is over
+        assert (await limiter.count("default", "192.0.2.1", rule)).allowed  # from the store
+        assert len(limiter.fallback) == 0, "the outage's counts do not carry into the next"
+    finally:
+        await limiter.store.shutdown()
+        server.close()
