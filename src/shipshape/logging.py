@@ -116,18 +116,23 @@ class ReadableFormatter(logging.Formatter):
 
 
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
-    """Send ``shipshape`` and ``app`` logs to stderr, as JSON or readable lines."""
+    """Send ``shipshape`` and ``app`` logs to stderr, as JSON or readable lines.
+
+    A library's ``warnings.warn`` goes the same way (``py.warnings``), so that
+    production's stderr stays JSON lines: Python would print it as two raw lines.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     if json_lines:
         handler.setFormatter(JsonLineFormatter())
     else:
         handler.setFormatter(ReadableFormatter("%(levelname)s %(name)s %(message)s"))
-    for name in ("shipshape", "app"):
+    for name in ("shipshape", "app", "py.warnings"):
         log = logging.getLogger(name)
         log.handlers = [handler]
         log.setLevel(level)
         log.propagate = False
+    logging.captureWarnings(True)
 
 
 class RequestLogMiddleware:

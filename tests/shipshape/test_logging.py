@@ -4,6 +4,7 @@ import asyncio
 import json
 import logging
 import sys
+import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -253,6 +254,24 @@ def test_json_lines_in_production(capsys: pytest.CaptureFixture[str]) -> None:
     assert line["logger"] == "shipshape.request" and line["level"] == "INFO"
     assert line["request_id"] == "abc" and line["status"] == 200 and line["client"] == "10.0.0.1"
     assert datetime.fromisoformat(line["time"]).tzinfo is not None
+
+
+def test_a_librarys_warning_is_a_json_line_in_production(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Earlier tests' apps captured warnings already, and pytest has put its own
+    # hook back since: start from nothing captured, as a new process does.
+    logging.captureWarnings(False)
+    configure_logging(json_lines=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # the suite turns warnings into errors
+            warnings.warn("a library is unhappy", DeprecationWarning, stacklevel=1)
+    finally:
+        logging.captureWarnings(False)
+    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert line["logger"] == "py.warnings" and line["level"] == "WARNING"
+    assert "DeprecationWarning: a library is unhappy" in line["message"]
 
 
 def test_readable_lines_in_development(capsys: pytest.CaptureFixture[str]) -> None:
