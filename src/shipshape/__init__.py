@@ -16,6 +16,7 @@ from shipshape.csrf import csrf_exempt
 from shipshape.exceptions import ShipshapeError
 from shipshape.extension import Shipshape
 from shipshape.forms import AsyncForm
+from shipshape.templating import render_template
 
 __all__ = [
     "AsyncForm",
@@ -25,4 +26,5 @@ __all__ = [
     "ShipshapeError",
     "csrf_exempt",
     "environ_config",
+    "render_template",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, current_app, jsonify, render_template, request
+from quart import Quart, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from shipshape.logging import current_request_id
@@ -25,6 +25,7 @@ from shipshape.responses import (
     error_body,
     wants_json,
 )
+from shipshape.templating import render_template
 from shipshape.typing import ViewT
 
 logger = logging.getLogger("shipshape.errors")

@@ -58,6 +58,10 @@ class RequestIdFilter(logging.Filter):
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+# json.dumps(data, default=str) builds an encoder per call; one serves every line.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonLineFormatter(logging.Formatter):
     """One JSON object per line: time (ISO 8601, UTC), level, logger, message, extras.
 
@@ -78,7 +82,7 @@ class JsonLineFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+        return _ENCODER.encode(data)
 
 
 _REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})
@@ -213,29 +217,38 @@ class _RequestLog:
 
     def log(self) -> None:
         self.logged = True
+        status, level = self.status, logging.INFO
+        notes: dict[str, bool | int] = {}  # a client gone, or an unfinished response
+        if self.disconnected and not self.complete:
+            status = CLIENT_CLOSED
+            notes["disconnected"] = True
+            if self.status:
+                notes["app_status"] = self.status
+        elif not self.complete:  # the app raised before or during its response
+            status = self.status or 500
+            if self.status:
+                notes["incomplete"] = True
+            level = logging.ERROR
+        elif self.status >= 500:
+            level = logging.ERROR
+        if not logger.isEnabledFor(level):
+            return  # no fields, no record: nobody would read them
         client = self.scope.get("client")
         fields: dict[str, Any] = {
             "request_id": self.request_id,
             "method": self.scope.get("method", ""),
             "path": self.scope.get("path", ""),
-            "status": self.status,
+            "status": status,
             "duration_ms": round((time.perf_counter() - self.start) * 1000, 2),
             "client": client[0] if client else None,
+            **notes,
         }
-        level = logging.INFO
-        if self.disconnected and not self.complete:
-            fields["status"] = CLIENT_CLOSED
-            fields["disconnected"] = True
-            if self.status:
-                fields["app_status"] = self.status
-        elif not self.complete:  # the app raised before or during its response
-            fields["status"] = self.status or 500
-            if self.status:
-                fields["incomplete"] = True
-            level = logging.ERROR
-        elif self.status >= 500:
-            level = logging.ERROR
-        logger.log(level, "request", extra=fields)
+        # The record is made and handed to the logger directly: Logger.log would
+        # first walk the whole middleware stack (findCaller) for a source line that
+        # is this one for every request.
+        logger.handle(
+            logger.makeRecord(logger.name, level, __file__, 0, "request", (), None, "log", fields)
+        )
 
 
 def first_line(error: BaseException) -> str:

@@ -70,6 +70,21 @@ async def test_one_line_per_request_with_its_fields(
     assert fields["client"] == "192.0.2.7"
 
 
+async def test_a_level_above_info_gets_no_request_records_but_still_errors(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, "shipshape.request")
+    async with app.test_app():
+        client = app.test_client()
+        response = await client.get("/hello")
+        with pytest.raises(RuntimeError):
+            await client.get("/crash")
+    assert response.headers["X-Request-ID"]  # the id is still echoed
+    (record,) = request_records(caplog)
+    fields = record.__dict__
+    assert (record.levelno, fields["status"], fields["path"]) == (logging.ERROR, 500, "/crash")
+
+
 async def test_request_ids_are_unique_and_inbound_ids_ignored_without_proxy(app: Quart) -> None:
     async with app.test_app():
         client = app.test_client()

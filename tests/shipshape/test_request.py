@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from quart import Quart, request
+from quart import Blueprint, Quart, request
+from quart.wrappers import Request as QuartRequest
 
 from shipshape import Shipshape
 from shipshape.request import Request
@@ -63,3 +64,33 @@ async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(
     assert silent.status_code == 200 and await silent.get_json() == {"got": None}
     good = await client.post("/loud", json={"a": 1})
     assert await good.get_json() == {"got": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/plain", []),  # the app's own view
+        ("/outer/inner/deep", ["outer.inner", "outer"]),  # a nested blueprint's view
+        ("/nowhere", []),  # no route
+    ],
+)
+async def test_blueprints_are_quarts(path: str, expected: list[str]) -> None:
+    app = make()
+    outer, inner = Blueprint("outer", __name__), Blueprint("inner", __name__)
+
+    @inner.get("/deep")
+    async def deep() -> str:
+        return ""
+
+    @app.get("/plain")
+    async def plain() -> str:
+        return ""
+
+    outer.register_blueprint(inner, url_prefix="/inner")
+    app.register_blueprint(outer, url_prefix="/outer")
+    async with app.test_request_context(path):
+        assert isinstance(request._get_current_object(), Request)  # type: ignore[attr-defined]
+        assert request.blueprints == expected
+        assert QuartRequest.blueprints.fget(request) == expected  # type: ignore[attr-defined]
+        request.blueprints.append("x")  # a caller's copy: the table is not changed
+        assert request.blueprints == expected

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from quart import Blueprint, current_app, flash, redirect, render_template, request
+from quart import Blueprint, current_app, flash, redirect, request
 from quart.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.forms import CookieBannerForm, CookiesForm
+from shipshape import render_template
 
 blueprint = Blueprint("pages", __name__)
 

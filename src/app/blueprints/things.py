@@ -8,7 +8,7 @@ escape them, flash messages included.
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from quart import Blueprint, Response, abort, flash, redirect, request, url_for
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
 
@@ -22,6 +22,7 @@ from app.things import (
     StaleVersionError,
     ThingGoneError,
 )
+from shipshape import render_template
 from shipshape.database import current_database, current_session
 
 blueprint = Blueprint("things", __name__, url_prefix="/things")
