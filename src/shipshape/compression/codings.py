@@ -39,7 +39,7 @@ class Coding:
 
 #: Every coding, in the server's order of preference (best ratio first).
 #: Brotli 3 for dynamic bodies, not Flask-Compress's 4: half the CPU for 8%
-#: more bytes on the example home page (``bench/results/levels.md``).
+#: more bytes on the example home page (the levels appendix of ``make bench``).
 CODINGS = (
     Coding("zstd", ".zst", build_level=19, dynamic_level=3, levels=range(1, 23)),
     Coding("br", ".br", build_level=11, dynamic_level=3, levels=range(0, 12)),
