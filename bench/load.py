@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -118,14 +118,29 @@ def wrk_run(
 def rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and its live descendants (a server's master and workers)."""
     total = 0
-    for member in process_tree(pid):
-        try:
-            status = (PROC / str(member) / "status").read_text()
-        except OSError:  # it ended while we looked
-            continue
+    for status in proc_files(pid, "status"):
         found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
         total += int(found[1]) * 1024 if found else 0
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` and its live descendants, in seconds."""
+    total = 0
+    for stat in proc_files(pid, "stat"):
+        # The command name is in parentheses and may hold spaces; the fields follow it.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+def proc_files(pid: int, name: str) -> Iterator[str]:
+    """``/proc/<pid>/<name>`` of ``pid`` and each live descendant."""
+    for member in process_tree(pid):
+        try:
+            yield (PROC / str(member) / name).read_text()
+        except OSError:  # it ended while we looked
+            continue
 
 
 def process_tree(pid: int) -> set[int]:
@@ -147,16 +162,3 @@ def process_tree(pid: int) -> set[int]:
         tree.update(children)
         frontier += children
     return tree
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` and its live descendants, in seconds."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            stat = (PROC / str(member) / "stat").read_text()
-        except OSError:  # it ended while we looked
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / TICKS

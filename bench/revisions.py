@@ -23,7 +23,17 @@ from pathlib import Path
 
 from bench.load import paired_ratios
 from bench.measure import Options, Unit, measure_batch
-from bench.stacks import DIST, PINNED, ROOT, STACKS, Server, StackError, require_tools, start
+from bench.stacks import (
+    DIST,
+    PINNED,
+    ROOT,
+    STACKS,
+    Server,
+    StackError,
+    launch,
+    ready,
+    require_tools,
+)
 from bench.suite import groups
 
 KEYS = ("S1 br", "S1 browser", "S2 br", "S3", "CSS")
@@ -52,8 +62,10 @@ def main() -> int:
         shutil.rmtree(dist, ignore_errors=True)
         dist.symlink_to(DIST, target_is_directory=True)
         shipshape = STACKS["shipshape"]
-        servers["before"] = start("before", run_dir, PINNED, stack=shipshape, source=worktree)
-        servers["after"] = start("after", run_dir, PINNED, stack=shipshape)
+        servers["before"] = ready(
+            launch("before", run_dir, PINNED, stack=shipshape, source=worktree)
+        )
+        servers["after"] = ready(launch("after", run_dir, PINNED, stack=shipshape))
         print(f"{'scenario':<12} {'before':>9} {'after':>9}  after/before, round by round")
         for scenario in scenarios:
             before, after = (Unit(PINNED.name, scenario, name) for name in ("before", "after"))

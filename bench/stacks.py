@@ -294,7 +294,7 @@ def launch(
     stack: Stack | None = None,
     source: Path | None = None,
 ) -> Server:
-    """Start the stack ``name`` in ``setup``, without waiting for it: see :func:`ready`.
+    """Start the stack ``name`` in ``setup``, without waiting for it; :func:`ready` waits.
 
     ``environ`` adds to the server's environment (the run's files, Redis and
     database URLs); ``stack`` serves another stack's app under ``name``, and
@@ -334,16 +334,3 @@ def ready(server: Server) -> Server:
     except BaseException:
         server.stop()
         raise
-
-
-def start(
-    name: str,
-    run_dir: Path,
-    setup: Setup,
-    *,
-    environ: Mapping[str, str] | None = None,
-    stack: Stack | None = None,
-    source: Path | None = None,
-) -> Server:
-    """:func:`launch`, then :func:`ready`."""
-    return ready(launch(name, run_dir, setup, environ=environ, stack=stack, source=source))

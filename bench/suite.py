@@ -31,7 +31,7 @@ from bench.peers.raw_spa import INDEX_KEY
 from bench.peers.shipshape_ratelimit import REFUSED_PATH
 from bench.peers.tozo_spa import BUILD
 from bench.redis_server import RedisServer
-from bench.stacks import DIST, LOAD_CPU, PINNED, Server, Setup, StackError, start
+from bench.stacks import DIST, LOAD_CPU, PINNED, Server, Setup, StackError, launch, ready
 from tests.servers import PostgresServer
 
 BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what current Chrome and Firefox send
@@ -242,7 +242,7 @@ def capture(run_dir: Path, setup: Setup, group: Group) -> None:
     """Shipshape's home page and SPA index, once: the bytes the same-bytes peers send."""
     files = {"home.html": ("/", {}), "index.html": (f"/app/things/{uuid.uuid4()}", NAVIGATION)}
     try:
-        server: Server = start("shipshape", run_dir, setup)
+        server: Server = ready(launch("shipshape", run_dir, setup))
     except StackError as exc:
         raise SystemExit(f"could not capture the pages the peers send: {exc}") from exc
     try:
