@@ -57,6 +57,7 @@ from shipshape.ratelimit.middleware import RateLimitMiddleware
 from shipshape.request import Request
 from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
+from shipshape.templating import check_environment
 from shipshape.typing import ASGIApp, ReadinessCheck
 
 
@@ -243,6 +244,7 @@ class Shipshape:
             CSPReports(app)
         app.cli.add_command(check_command(app, settings))
         app.before_serving(partial(_drop_sync_context_processors, app))
+        app.before_serving(partial(check_environment, app))
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:

@@ -21,16 +21,22 @@ Use it in views exactly like Quart's::
         return await render_template("home.html")
 
 A template that must await something (an async template global, an async
-generator in a ``for``) needs Quart's own ``render_template``.
+generator in a ``for``) needs Quart's own ``render_template``: rendered
+here, an async global would print ``<coroutine object …>``, so
+:func:`check_environment` (run when the app starts serving) refuses to start
+with one. The overlay is made then too, and copies the parent's settings
+(``auto_reload``, extensions, ``undefined``) as they are at that moment.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from jinja2 import Environment, Template
 from quart import Quart, current_app
 from quart.signals import before_render_template, template_rendered
+from werkzeug.local import LocalProxy
 
 EXTENSION_KEY = "shipshape.templating"
 #: Compiled templates kept, as Jinja's own default; 0 when the app's environment keeps none.
@@ -45,13 +51,31 @@ def sync_environment(app: Quart) -> Environment:
         # A cache of its own: the parent's holds templates compiled for async rendering.
         cache = parent.cache
         size = 0 if cache is None else getattr(cache, "capacity", DEFAULT_CACHE_SIZE)
-        env = app.extensions[EXTENSION_KEY] = parent.overlay(enable_async=False, cache_size=size)
+        # No bytecode cache: its keys ignore is_async, so it would hand back async code.
+        env = app.extensions[EXTENSION_KEY] = parent.overlay(
+            enable_async=False, cache_size=size, bytecode_cache=None
+        )
     return env
 
 
-async def render_template(
-    template_name_or_list: str | Template | list[str | Template], **context: Any
-) -> str:
+class AsyncTemplateHelperError(TypeError):
+    """A template global, filter or test is a coroutine function."""
+
+
+async def check_environment(app: Quart) -> None:
+    """Before serving: make the overlay, and refuse async helpers it cannot await."""
+    env = sync_environment(app)
+    for kind, table in (("global", env.globals), ("filter", env.filters), ("test", env.tests)):
+        for name, value in table.items():
+            # request, session and g are proxies: only a request can resolve them.
+            if not isinstance(value, LocalProxy) and inspect.iscoroutinefunction(value):
+                raise AsyncTemplateHelperError(
+                    f"template {kind} {name!r} is async; shipshape.render_template renders "
+                    "synchronously: make it synchronous, or render with Quart's render_template"
+                )
+
+
+async def render_template(template_name_or_list: str | list[str], **context: Any) -> str:
     """Render a template by name (or the first that exists of a list) with ``context``.
 
     Arguments:
@@ -60,7 +84,12 @@ async def render_template(
     """
     app: Quart = current_app._get_current_object()  # type: ignore[attr-defined]
     await app.update_template_context(context)
-    template = sync_environment(app).get_or_select_template(template_name_or_list)
+    names: str | list[str | Template] = (
+        template_name_or_list
+        if isinstance(template_name_or_list, str)
+        else list(template_name_or_list)
+    )
+    template = sync_environment(app).get_or_select_template(names)
     await before_render_template.send_async(
         app,
         _sync_wrapper=app.ensure_async,  # type: ignore[arg-type]

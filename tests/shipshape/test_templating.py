@@ -9,7 +9,7 @@ from quart import render_template as quart_render_template
 from quart.signals import before_render_template, template_rendered
 
 from shipshape import render_template
-from shipshape.templating import sync_environment
+from shipshape.templating import AsyncTemplateHelperError, sync_environment
 from tests.shipshape.conftest import MakeApp
 
 TEMPLATES = {
@@ -85,3 +85,28 @@ async def test_the_sync_environment_is_kept_and_shares_globals(app: Quart) -> No
 async def test_no_cache_when_the_app_keeps_none(app: Quart) -> None:
     app.jinja_env.cache = None  # what Jinja's cache_size=0 makes
     assert sync_environment(app).cache is None
+
+
+async def test_an_async_template_global_stops_start_up(app: Quart) -> None:
+    """Rendered synchronously it would print <coroutine object ...> into the page."""
+
+    @app.template_global()
+    async def fetched() -> str:
+        return "awaited"
+
+    with pytest.raises(AsyncTemplateHelperError, match="template global 'fetched' is async"):
+        await app.startup()
+
+
+async def test_a_bytecode_cache_is_not_shared_with_the_async_environment(app: Quart) -> None:
+    from jinja2 import BytecodeCache
+
+    class Remembering(BytecodeCache):
+        def load_bytecode(self, bucket: Any) -> None:
+            return None
+
+        def dump_bytecode(self, bucket: Any) -> None:
+            return None
+
+    app.jinja_env.bytecode_cache = Remembering()
+    assert sync_environment(app).bytecode_cache is None

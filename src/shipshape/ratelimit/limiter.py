@@ -235,8 +235,10 @@ class RateLimiter:
         requests it admitted itself already reach the limit; and a client gets
         at most the limit per worker, never unlimited, even when an overloaded
         worker misses the store's timeout (which an attacker could aim for).
-        The outage was logged once by the breaker; once the store answers
-        again, the worker's own counts are dropped.
+        The outage was logged once by the breaker. When the store answers
+        again, only the worker's counts that have run out are dropped: a
+        store that keeps failing and coming back must not hand every worker a
+        fresh budget each time.
         """
         slot = f"{bucket}:{key}"
         try:
@@ -245,8 +247,8 @@ class RateLimiter:
             if self.closed:
                 raise RateLimitStoreDown(exc.retry_after) from exc
             return await self.fallback.hit(slot, rule.limits)
-        if self.fallback:  # an outage has ended: its counts must not carry into the next
-            self.fallback.clear()
+        if self.fallback:  # an outage has ended: forget what has run out, keep the rest
+            self.fallback.sweep()
         return decision
 
     async def check(self, policy: ViewPolicy) -> None:

@@ -62,14 +62,12 @@ class MemoryStore(Store):
             self.sweep(now)
         return decision
 
-    def sweep(self, now: float) -> None:
+    def sweep(self, now: float | None = None) -> None:
         """Forget clients whose every TAT is in the past: they start fresh anyway."""
+        now = self._clock() if now is None else now
         expired = [slot for slot, tats in self._state.items() if max(tats) <= now]
         for slot in expired:
             del self._state[slot]
-
-    def clear(self) -> None:
-        self._state.clear()
 
     def __len__(self) -> int:
         return len(self._state)

@@ -305,9 +305,9 @@ async def test_a_burst_caught_by_an_outage_counts_once() -> None:
     assert len(records) == 1
 
 
-async def test_open_counts_in_the_workers_memory_during_an_outage_and_forgets_after() -> None:
-    """RATELIMIT_ON_STORE_ERROR=open: the limit still holds while Redis is down
-    (never unlimited), and the worker's own counts go when the store is back."""
+async def test_open_counts_in_the_workers_memory_during_an_outage() -> None:
+    """RATELIMIT_ON_STORE_ERROR=open: the limit still holds while Redis is down (never
+    unlimited), and a store that keeps coming back does not refill the worker's budget."""
     server = RedisServer()
     server.start()
     clock = FrozenClock()
@@ -315,15 +315,29 @@ async def test_open_counts_in_the_workers_memory_during_an_outage_and_forgets_af
     limiter.breaker = Breaker(limiter.store, clock=clock)
     rule = RateRule((RateLimit(2, 60),), client_address)
     await limiter.store.startup()
+
+    async def admitted(count: int) -> list[bool]:
+        return [(await limiter.count("default", "192.0.2.1", rule)).allowed for _ in range(count)]
+
     try:
         server.stop()
-        during = [(await limiter.count("default", "192.0.2.1", rule)).allowed for _ in range(4)]
-        assert during == [True, True, False, False]
-        assert len(limiter.fallback) == 1
+        assert await admitted(4) == [True, True, False, False]
         server.start()  # same port, empty
         clock.now += 1.5  # the breaker's back-off is over
-        assert (await limiter.count("default", "192.0.2.1", rule)).allowed  # from the store
-        assert len(limiter.fallback) == 0, "the outage's counts do not carry into the next"
+        assert await admitted(1) == [True]  # from the store again
+        server.stop()  # and down again: the worker's counts from before still hold
+        assert await admitted(2) == [False, False]
+        assert len(limiter.fallback) == 1
     finally:
         await limiter.store.shutdown()
         server.close()
+
+
+async def test_the_fallback_forgets_only_what_has_run_out(clock: FrozenClock) -> None:
+    store = MemoryStore(clock=clock)
+    await store.hit("short", [RateLimit(1, 1)])
+    await store.hit("long", [RateLimit(1, 3600)])
+    clock.now += 2
+    store.sweep()
+    assert len(store) == 1
+    assert not (await store.hit("long", [RateLimit(1, 3600)])).allowed
