@@ -25,7 +25,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -277,18 +277,28 @@ class Builder:
             self.echo(f"{entry.path:<40} {entry.size:>9} {cells}")
 
 
-def precompress(folder: Path, *, echo: Echo | None = None) -> dict[str, dict[str, int]]:
+def precompress(
+    folder: Path, *, echo: Echo | None = None, skip: Collection[str] = ()
+) -> dict[str, dict[str, int]]:
     """Give every compressible file below ``folder`` its ``.br``, ``.gz`` and ``.zst``
     siblings at the build levels, each kept only when smaller, as :class:`Builder` does.
 
     For a build made by another tool (the single-page frontend's ``vite
     build``): ``python -m shipshape.spa precompress frontend/dist``. Returns
-    each file's sibling sizes, keyed by its path relative to ``folder``.
+    each file's sibling sizes, keyed by its path relative to ``folder``. The
+    files in ``skip`` (paths relative to ``folder``) get no siblings, and lose
+    any they had: the SPA's ``index.html`` is rendered per request, never sent
+    from disk.
     """
     echo = echo or (lambda line: None)
     done: dict[str, dict[str, int]] = {}
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path.is_symlink() or path.suffix not in COMPRESSIBLE:
+            continue
+        key = path.relative_to(folder).as_posix()
+        if key in skip:
+            for suffix in SUFFIXES.values():
+                Path(str(path) + suffix).unlink(missing_ok=True)
             continue
         data = path.read_bytes()
         sizes = {}
@@ -300,7 +310,6 @@ def precompress(folder: Path, *, echo: Echo | None = None) -> dict[str, dict[str
                 sizes[coding] = len(blob)
             elif sibling.is_file():  # an older, larger sibling must not be served
                 sibling.unlink()
-        key = path.relative_to(folder).as_posix()
         done[key] = sizes
         cells = " ".join(f"{sizes.get(c, '-'):>9}" for c in ("br", "gzip", "zstd"))
         echo(f"{key:<40} {len(data):>9} {cells}")

@@ -84,7 +84,7 @@ def _is_build_dir(value: object) -> str | None:
 def _is_mount(value: object) -> str:
     """``/app``, ``/app/`` or ``/``, kept without its trailing slash (``/`` stays)."""
     path = is_path(value)
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if "//" in path or any(segment in (".", "..") for segment in path.split("/")):
         raise ValueError("not a mount")
     return path.rstrip("/") or "/"
 
@@ -441,6 +441,13 @@ def middleware(
     config = app.config
     if config["SHIPSHAPE_SPA_DIR"] is None:
         return None
+    mount = config["SHIPSHAPE_SPA_MOUNT"]
+    for name, prefix in (("SHIPSHAPE_API_PREFIX", api_prefix), ("static files", static_prefix)):
+        if prefix and prefix != "/" and (mount + "/").startswith(prefix):
+            # Those requests pass to the app, so the frontend would never be served.
+            raise SPAError(
+                f"SHIPSHAPE_SPA_MOUNT {mount} is under {prefix} ({name}): mount it elsewhere"
+            )
     page_headers: RawHeaders = []
     if security is not None:
         page_headers = security.profile_headers("spa")
@@ -456,7 +463,7 @@ def middleware(
     return partial(
         SPAMiddleware,
         root=Path(config["SHIPSHAPE_SPA_DIR"]),
-        mount=config["SHIPSHAPE_SPA_MOUNT"],
+        mount=mount,
         assets=config["SHIPSHAPE_SPA_ASSETS"],
         command=config["SHIPSHAPE_SPA_BUILD_COMMAND"],
         quart=app,
@@ -480,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.folder.is_dir():
         print(f"error: {args.folder} is not a folder", file=sys.stderr)
         return 2
-    done = precompress(args.folder, echo=print)
+    done = precompress(args.folder, echo=print, skip={"index.html"})
     print(f"precompressed {sum(1 for sizes in done.values() if sizes)} of {len(done)} files")
     return 0
 

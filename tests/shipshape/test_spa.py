@@ -544,6 +544,7 @@ def test_external_and_fragment_links_need_no_file(make_app: MakeApp, spa_build: 
     [
         ("SHIPSHAPE_SPA_MOUNT", "app", "a path such as /app, or /"),
         ("SHIPSHAPE_SPA_MOUNT", "/app/../x", "a path such as /app, or /"),
+        ("SHIPSHAPE_SPA_MOUNT", "/app//x", "a path such as /app, or /"),
         ("SHIPSHAPE_SPA_ASSETS", "../assets", "a folder name inside the build"),
         ("SHIPSHAPE_SPA_DIR", 3, "a folder, or None for no frontend"),
     ],
@@ -553,6 +554,15 @@ def test_bad_settings_name_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match=f"^{key}: expected {re.escape(accepts)}"):
         make_app(**{"SHIPSHAPE_SPA_DIR": "/nonexistent", key: value})
+
+
+@pytest.mark.parametrize(("mount", "under"), [("/api/app", "/api/"), ("/static", "/static/")])
+def test_a_mount_the_app_would_answer_stops_start_up(
+    make_app: MakeApp, spa_build: Path, mount: str, under: str
+) -> None:
+    """Requests under the API or static prefix pass to the app: the frontend would never load."""
+    with pytest.raises(SPAError, match=f"SHIPSHAPE_SPA_MOUNT {mount} is under {under}"):
+        make_app(SHIPSHAPE_SPA_DIR=spa_build, SHIPSHAPE_SPA_MOUNT=mount)
 
 
 def test_off_by_default(make_app: MakeApp) -> None:
@@ -621,7 +631,10 @@ def test_precompress_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (build / "tiny.txt").write_bytes(b"x")
     (build / "tiny.txt.br").write_bytes(b"stale and larger than the file")
     (build / "photo.png").write_bytes(b"\x89PNG" * 100)
+    (build / "index.html").write_bytes(b"<html><head></head><body></body></html>\n" * 50)
+    (build / "index.html.gz").write_bytes(b"stale: the index is rendered per request")
     assert main(["precompress", str(build)]) == 0
+    assert not list(build.glob("index.html.*")), "the index is never sent from disk"
     for suffix, coding in ((".br", "br"), (".gz", "gzip"), (".zst", "zstd")):
         sibling = build / "assets" / ("a-12345678.js" + suffix)
         assert decompress(sibling.read_bytes(), coding) == big
