@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import cpu_seconds, rss_bytes, wrk_run
-from bench.redis_server import RedisServer, Usage
+from bench.redis_server import RedisServer, Snapshot, Usage
 from bench.stacks import Server, Setup, StackError, launch, ready
 from bench.suite import Group, Scenario, environment
 
@@ -156,7 +156,7 @@ def check(server: Server, scenario: Scenario) -> tuple[int, str]:
     return size, kind
 
 
-def settle(server: Server, redis: RedisServer | None) -> tuple[float, object]:
+def settle(server: Server, redis: RedisServer | None) -> tuple[float, Snapshot | None]:
     """The server's CPU time and Redis's counts once both have gone quiet.
 
     When wrk stops, every connection still has a request out, and a server
@@ -185,10 +185,10 @@ def run_once(server: Server, unit: Unit, redis: RedisServer | None, options: Opt
     cpu: float | None = None
     usage: Usage | None = None
     if before is not None:
-        after = settle(server, redis)
-        cpu = after[0] - before[0]
-        if redis is not None:
-            usage = after[1] - before[1]  # type: ignore[operator]
+        (cpu_before, redis_before), (cpu_after, redis_after) = before, settle(server, redis)
+        cpu = cpu_after - cpu_before
+        if redis_before is not None and redis_after is not None:
+            usage = redis_after - redis_before
     # wrk counts non-2xx/3xx answers; a 429 scenario wants nothing else.
     wrong = run.non_2xx_3xx if scenario.status < 400 else run.requests - run.non_2xx_3xx
     return Sample(

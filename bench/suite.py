@@ -71,6 +71,7 @@ class Group:
     """Scenarios whose stacks run together, in an environment made for them."""
 
     name: str
+    needs: str  # what environment() makes for it: pages, redis, sqlite or postgresql
     scenarios: list[Scenario]
     environ: dict[str, str] = field(default_factory=dict)
     redis: RedisServer | None = None  # set while the group runs, if it uses Redis
@@ -122,7 +123,7 @@ def bundle_path() -> str:
 def groups() -> list[Group]:
     pages = ("shipshape", "flask-template")
     deep_link = f"/app/things/{uuid.uuid4()}"
-    web = Group("pages and the single-page frontend", [
+    web = Group("pages and the single-page frontend", "pages", [
         Scenario("S1 br", "home page, br", "/", BR, (*SERVERS, "flask-template")),
         Scenario("S1 browser", "home page, a browser's headers", "/", BROWSER, pages),
         Scenario("S2 br", "the `/cookies` form, br", "/cookies", BR, pages),
@@ -144,7 +145,7 @@ def groups() -> list[Group]:
     limits = ("shipshape-ratelimit", "quart-rate-limiter", "flask-limiter")
     refusing = ("shipshape-refusing",)
     json = {"Accept": "application/json"}
-    ratelimit = Group("rate limiting over Redis", [
+    ratelimit = Group("rate limiting over Redis", "redis", [
         Scenario("S5", "a rate-limited route, admitted", "/", json, limits, cost=True),
         # The same apps without their limiters, in S5's rounds: the limiter's own cost.
         Scenario("S5 baseline", "the same route, no limiter", "/", json,
@@ -160,6 +161,7 @@ def groups() -> list[Group]:
     by_engine = [
         Group(
             f"Things over {engine}",
+            engine.lower(),
             [
                 Scenario(f"S7 page {engine}", f"`/things/`, {engine}, br", "/things/", BR, things),
                 Scenario(
@@ -173,7 +175,7 @@ def groups() -> list[Group]:
 
 
 def targets() -> list[Target]:
-    found = [
+    return [
         *(Target(key, "rps", (key, "shipshape"), (key, "flask-template"), least=3)
           for key in ("S1 br", "S1 browser", "S2 br", "S2 browser")),
         Target("S3", "rps", ("S3", "shipshape"), ("S3", "tozo"), least=3),
@@ -192,7 +194,6 @@ def targets() -> list[Target]:
         Target("compression", "rps", ("compression", "shipshape-compression"),
                ("compression", "flask-compress"), least=2),
     ]  # fmt: skip
-    return found
 
 
 @contextmanager
@@ -203,10 +204,10 @@ def environment(group: Group, run_dir: Path, setup: Setup) -> Iterator[None]:
     host), so that the server core serves only the stack under test.
     """
     cpus = LOAD_CPU if setup is PINNED else None
-    if group.name.startswith("pages"):
+    if group.needs == "pages":
         capture(run_dir, setup, group)
         yield
-    elif group.name.startswith("rate"):
+    elif group.needs == "redis":
         with RedisServer(cpus) as redis:
             group.redis = redis
             group.environ = {REDIS_URL_KEY: redis.url}
@@ -214,7 +215,7 @@ def environment(group: Group, run_dir: Path, setup: Setup) -> Iterator[None]:
                 yield
             finally:
                 group.redis = None
-    elif group.name.endswith("SQLite"):
+    elif group.needs == "sqlite":
         database = run_dir / f"things-{setup.name}.db"
         asyncio.run(seed(f"sqlite+aiosqlite:///{database}"))
         group.environ = {

@@ -4,6 +4,7 @@ import asyncio
 import gzip
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import brotli
 import pytest
@@ -43,13 +44,16 @@ async def call(
     *,
     method: str = "GET",
     path: str = "/",
+    scheme: str = "http",
     extra: Sequence[tuple[bytes, bytes]] = (),
-    **options: int,
+    **options: Any,
 ) -> tuple[int, dict[str, str], bytes, list[Message]]:
-    middleware = CompressionMiddleware(app, **options)  # type: ignore[arg-type]
+    middleware = CompressionMiddleware(app, **options)
     headers = [(b"accept-encoding", accept.encode())] if accept is not None else []
     headers += extra
-    scope: Scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    scope: Scope = {
+        "type": "http", "method": method, "path": path, "scheme": scheme, "headers": headers
+    }  # fmt: skip
     messages: list[Message] = []
 
     async def receive() -> Message:
@@ -166,25 +170,10 @@ async def test_406_is_html_or_json_as_the_app_errors_are(
 async def test_406_over_https_carries_hsts(scheme: str, hsts: str | None) -> None:
     """Regression (found by tests/app/test_fuzz.py): a 406 over HTTPS had no HSTS, since it
     is answered outside the layer that adds it."""
-    middleware = CompressionMiddleware(app_sending([b"x" * 1000]), hsts=b"max-age=60")
-    scope: Scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/",
-        "scheme": scheme,
-        "headers": [(b"accept-encoding", b"identity;q=0, *;q=0")],
-    }
-    messages: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
-    await middleware(scope, receive, send)
-    headers = {k.decode(): v.decode() for k, v in messages[0]["headers"]}
-    assert messages[0]["status"] == 406
+    status, headers, _, _ = await call(
+        app_sending([b"x" * 1000]), "identity;q=0, *;q=0", scheme=scheme, hsts=b"max-age=60"
+    )
+    assert status == 406
     assert headers.get("strict-transport-security") == hsts
 
 
@@ -385,6 +374,6 @@ async def test_a_body_shorter_than_declared_is_sent_as_is() -> None:
 async def test_levels_are_the_ones_configured(
     levels: dict[str, int], coding: str, expected: bytes
 ) -> None:
-    _, headers, body, _ = await call(app_sending([HTML]), coding, levels=levels)  # type: ignore[arg-type]
+    _, headers, body, _ = await call(app_sending([HTML]), coding, levels=levels)
     assert headers["content-encoding"] == coding
     assert body == expected
