@@ -23,6 +23,7 @@ from typing import Any, cast
 from markupsafe import Markup
 from quart import Blueprint, Quart
 from quart import Request as QuartRequest
+from quart.asgi import ASGIHTTPConnection
 
 from shipshape import assets, csp_report, csrf, database, error_pages, headers, health, spa
 from shipshape.assets import Assets
@@ -30,6 +31,7 @@ from shipshape.check import Finding, check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
 from shipshape.compression.codings import LEVELS_ACCEPTED, checked_levels
 from shipshape.config import Settings
+from shipshape.connection import HTTPConnection
 from shipshape.csp import csp_nonce
 from shipshape.csp_report import CSPReports
 from shipshape.csrf import CSRFProtect
@@ -208,6 +210,8 @@ class Shipshape:
         install_session_interface(app)
         if app.request_class is QuartRequest:  # an app's own class is left alone
             app.request_class = Request
+        if app.asgi_http_class is ASGIHTTPConnection:  # likewise the connection class
+            app.asgi_http_class = HTTPConnection
         app.extensions["shipshape"] = self
         # Request hooks run in the pipeline's stated order, not in the order
         # the features below happen to be set up.

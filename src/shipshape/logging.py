@@ -71,18 +71,23 @@ class JsonLineFormatter(logging.Formatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
+        data = self.head(record.created, record.levelname, record.name, record.getMessage())
         for key, value in record.__dict__.items():
             if key not in _RECORD_FIELDS:
                 data[key] = value
         if record.exc_info:
             data["exc_info"] = self.formatException(record.exc_info)
         return _ENCODER.encode(data)
+
+    @staticmethod
+    def head(created: float, level: str, name: str, message: str) -> dict[str, Any]:
+        """The fields every line starts with; the extras follow in the order they were given."""
+        return {
+            "time": datetime.fromtimestamp(created, UTC).isoformat(),
+            "level": level,
+            "logger": name,
+            "message": message,
+        }
 
 
 _REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})
@@ -125,18 +130,58 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     A library's ``warnings.warn`` goes the same way (``py.warnings``), so that
     production's stderr stays JSON lines: Python would print it as two raw lines.
     """
+    global _json_handler
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     if json_lines:
         handler.setFormatter(JsonLineFormatter())
     else:
         handler.setFormatter(ReadableFormatter("%(levelname)s %(name)s %(message)s"))
+    _json_handler = handler if json_lines else None
     for name in ("shipshape", "app", "py.warnings"):
         log = logging.getLogger(name)
         log.handlers = [handler]
         log.setLevel(level)
         log.propagate = False
     logging.captureWarnings(True)
+
+
+#: The JSON handler :func:`configure_logging` installed, if it did: while it is the
+#: only handler the request logger reaches, the request line is written to it directly.
+_json_handler: logging.StreamHandler[Any] | None = None
+
+
+def _direct_handler(level: int) -> logging.StreamHandler[Any] | None:
+    """The handler to write the request line to without a record, if nothing else would see it.
+
+    Building the ``LogRecord`` and passing it through ``Logger.handle`` took
+    16 µs of CPU a line here, writing the same line 7 µs, and a static file's
+    whole response is about 45 µs: the record was a fifth of it, for a line
+    whose every field is already known. The shortcut is taken only while the
+    request logger has no filters and the one handler its records would reach
+    is the JSON handler that :func:`configure_logging` installed, with its
+    request-id filter alone: then the line written is the one the formatter
+    would write. Any other handler, formatter or filter (an app's own, a
+    test's) gets the record as usual.
+    """
+    handler = _json_handler
+    if handler is None or logger.filters:
+        return None
+    handlers: list[logging.Handler] = []  # every handler the record would reach
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if (
+        len(handlers) != 1
+        or handlers[0] is not handler
+        or len(handler.filters) != 1
+        or type(handler.filters[0]) is not RequestIdFilter
+        or type(handler.formatter) is not JsonLineFormatter
+        or level < handler.level
+    ):
+        return None
+    return handler
 
 
 class RequestLogMiddleware:
@@ -243,11 +288,28 @@ class _RequestLog:
             "client": client[0] if client else None,
             **notes,
         }
-        # The record is made and handed to the logger directly: Logger.log would
-        # first walk the whole middleware stack (findCaller) for a source line that
-        # is this one for every request.
-        logger.handle(
-            logger.makeRecord(logger.name, level, __file__, 0, "request", (), None, "log", fields)
+        handler = _direct_handler(level)
+        if handler is not None:
+            line = JsonLineFormatter.head(
+                time.time(), logging.getLevelName(level), logger.name, "request"
+            )
+            line.update(fields)
+            try:
+                with handler.lock:  # type: ignore[union-attr]  # made by StreamHandler
+                    handler.stream.write(_ENCODER.encode(line) + handler.terminator)
+                    handler.stream.flush()
+            except Exception:  # as StreamHandler.emit: report it, never fail the request
+                handler.handleError(self._record(level, fields))
+            return
+        logger.handle(self._record(level, fields))
+
+    @staticmethod
+    def _record(level: int, fields: dict[str, Any]) -> logging.LogRecord:
+        # Made and handed to the logger directly: Logger.log would first walk the
+        # whole middleware stack (findCaller) for a source line that is this one
+        # for every request.
+        return logger.makeRecord(
+            logger.name, level, __file__, 0, "request", (), None, "log", fields
         )
 
 

@@ -7,7 +7,13 @@ decoded on its own as Latin-1, as ASGI delivers raw bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shipshape.typing import Scope
+
+#: The scope key of the request's header index: the header list it was built
+#: from, and each header's value by lower-case name.
+_INDEX = "shipshape.headers"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -16,11 +22,29 @@ def header(scope: Scope, name: bytes) -> str | None:
     Lines are joined with ``", "`` (RFC 9110 §5.3), except ``Cookie``'s, which
     are joined with ``"; "`` (RFC 9113 §8.2.3), or a cookie on a second line
     would be read as part of the first one's value.
+
+    The first read indexes every header, so that each is decoded once however
+    many layers read it; the index is kept in the scope with the list it was
+    built from, and a layer that changes the headers (the proxy layer) sets a
+    new list, which the next read indexes again.
     """
-    values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else ("; " if name == b"cookie" else ", ").join(values)
+    raw = scope.get("headers", ())
+    index: tuple[object, dict[bytes, str]] | None = scope.get(_INDEX)
+    if index is None or index[0] is not raw:
+        index = (raw, _index(raw))
+        scope[_INDEX] = index
+    return index[1].get(name)
+
+
+def _index(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:
+    values: dict[bytes, str] = {}
+    for name, value in raw:
+        text = value.decode("latin-1")
+        if name in values:
+            values[name] += ("; " if name == b"cookie" else ", ") + text
+        else:
+            values[name] = text
+    return values
 
 
 def request_host(scope: Scope) -> str:

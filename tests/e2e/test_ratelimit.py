@@ -116,6 +116,9 @@ def test_redis_dies_under_load_and_comes_back(policy: str) -> None:
             before, _, _ = hammer([server], clients=2, each=50, forge=False)
             assert before[429] > 0, "limited while the store is up"
             redis.stop()
+            # Until its wait is over, a refused client is refused by the worker without
+            # asking the store (shipshape.ratelimit.refusals): wait, so that the store is asked.
+            time.sleep(1.1)
             during, _, outage = hammer([server], clients=2, each=50, forge=False)
             redis.start()  # the same port, empty: nothing is saved
             # The breaker tries the store again once its back-off (1 s, doubling

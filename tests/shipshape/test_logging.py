@@ -7,6 +7,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from quart import Quart, request
@@ -324,3 +325,95 @@ def test_json_lines_carry_exceptions_and_odd_values() -> None:
     assert line["message"] == "failed job" and line["level"] == "ERROR"
     assert "ValueError: boom" in line["exc_info"]
     assert line["when"] == "2026-01-02 00:00:00+00:00"
+
+
+async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The line the request log writes for one 200 through the bare middleware."""
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/x",
+        "headers": [],
+        "client": ("10.0.0.1", 1),
+    }
+    await RequestLogMiddleware(inner)(scope, receive, send)
+    return capsys.readouterr().err
+
+
+async def test_the_request_line_written_without_a_record_is_the_formatters_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    made: list[logging.LogRecord] = []
+    factory = logging.getLogRecordFactory()
+
+    def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append(factory(*args, **kwargs))
+        return made[-1]
+
+    logging.setLogRecordFactory(counting)
+    try:
+        direct = json.loads(await _request_line(capsys))
+        assert made == []  # written straight to the handler's stream
+    finally:
+        logging.setLogRecordFactory(factory)
+    request_logger = logging.getLogger("shipshape.request")
+    keep_all = logging.Filter()  # any filter sends the line through a record
+    request_logger.addFilter(keep_all)
+    try:
+        recorded = json.loads(await _request_line(capsys))
+    finally:
+        request_logger.removeFilter(keep_all)
+    assert list(direct) == list(recorded) == [
+        "time", "level", "logger", "message", "request_id", "method", "path", "status",
+        "duration_ms", "client",
+    ]  # fmt: skip
+    for line in (direct, recorded):
+        assert datetime.fromisoformat(line.pop("time")).tzinfo is not None
+        assert isinstance(line.pop("duration_ms"), float)
+        assert len(line.pop("request_id")) == 32
+    assert direct == recorded == {
+        "level": "INFO", "logger": "shipshape.request", "message": "request",
+        "method": "GET", "path": "/x", "status": 200, "client": "10.0.0.1",
+    }  # fmt: skip
+
+
+async def test_an_apps_own_filter_or_handler_still_gets_the_request_record(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    request_logger = logging.getLogger("shipshape.request")
+    seen: list[logging.LogRecord] = []
+
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            seen.append(record)
+            return False
+
+    drop = Drop()
+    request_logger.addFilter(drop)
+    try:
+        assert await _request_line(capsys) == ""
+    finally:
+        request_logger.removeFilter(drop)
+    assert [record.status for record in seen] == [200]  # type: ignore[attr-defined]
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    request_logger.addHandler(Keep())
+    assert json.loads(await _request_line(capsys))["status"] == 200  # ours still writes
+    assert len(seen) == 2
+    configure_logging(json_lines=True)  # the extra handler goes again

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shipshape.config import RateLimit
 
@@ -32,6 +32,9 @@ class Decision:
     remaining: int  # requests left under that limit
     reset: int  # seconds until that limit is fully replenished
     retry_after: int  # seconds to wait when not allowed, else 0
+    #: Each limit's TAT once this request is counted, in seconds after the ``now``
+    #: it was decided at (``shipshape.ratelimit.refusals`` keeps a refusal's).
+    ahead: tuple[float, ...] = field(default=(), compare=False)
 
 
 def decide(
@@ -64,6 +67,7 @@ def decide(
         remaining=0 if not allowed else _remaining(stored[tightest], limit, now),
         reset=max(0, math.ceil(stored[tightest] - now)),
         retry_after=0 if allowed else max(1, math.ceil(wait)),
+        ahead=tuple(tat - now for tat in stored),
     )
     return decision, stored
 

@@ -45,6 +45,7 @@ from shipshape.policy import ViewPolicy, set_blueprint_columns, set_columns
 from shipshape.ratelimit.gcra import Decision
 from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
 from shipshape.ratelimit.redis_store import DEFAULT_TIMEOUT, RedisStore
+from shipshape.ratelimit.refusals import Refusals
 from shipshape.ratelimit.store import MemoryStore, Store
 from shipshape.typing import ViewT
 
@@ -137,6 +138,14 @@ def client_key(address: str | None) -> str:
     return str(ip)
 
 
+def refusals_for(store: Store) -> Refusals | None:
+    """A table of refused clients in front of a shared store; memory is as quick without."""
+    if isinstance(store, MemoryStore):
+        return None
+    clock = getattr(store, "clock", None)  # a test's frozen clock, which the store uses too
+    return Refusals(clock=clock) if clock is not None else Refusals()
+
+
 def rate_limit(spec: str, *, key: KeyFunc = client_address) -> Callable[[ViewT], ViewT]:
     """Limit one view, instead of the default: ``"30/minute"``, ``"2/second;60/minute"``,
     ``"10 per 10 seconds"``. ``key`` names the client; it may be async."""
@@ -189,6 +198,7 @@ class RateLimiter:
         self._given_store = store
         self.store: Store = store or MemoryStore()
         self.breaker = Breaker(self.store)
+        self.refusals = refusals_for(self.store)
         # Counts while the shared store is down and the policy is open (count()).
         self.fallback = MemoryStore()
         self.default = RateRule(parse_rate_limits(None), client_address)
@@ -206,6 +216,7 @@ class RateLimiter:
                 settings.redis_url, timeout=app.config["SHIPSHAPE_RATELIMIT_STORE_TIMEOUT"]
             )
         self.breaker = Breaker(self.store)
+        self.refusals = refusals_for(self.store)
         self.default = RateRule(settings.ratelimit_default, client_address)
         self.shared_default = app.config["SHIPSHAPE_RATELIMIT_DEFAULT_SCOPE"] == "client"
         self.legacy = app.config["SHIPSHAPE_RATELIMIT_LEGACY_HEADERS"]
@@ -239,8 +250,18 @@ class RateLimiter:
         again, only the worker's counts that have run out are dropped: a
         store that keeps failing and coming back must not hand every worker a
         fresh budget each time.
+
+        A client the store refused is refused by this worker, without asking
+        the store, until the store would admit it (:mod:`.refusals`).
         """
         slot = f"{bucket}:{key}"
+        refusals = self.refusals
+        asked_at = 0.0
+        if refusals is not None:
+            refused = refusals.check(slot, rule.limits)
+            if refused is not None:
+                return refused
+            asked_at = refusals.clock()
         try:
             decision = await self.breaker.hit(slot, rule.limits)
         except StoreUnavailableError as exc:
@@ -249,6 +270,8 @@ class RateLimiter:
             return await self.fallback.hit(slot, rule.limits)
         if self.fallback:  # an outage has ended: forget what has run out, keep the rest
             self.fallback.sweep()
+        if refusals is not None and not decision.allowed:
+            refusals.remember(slot, decision, asked_at)
         return decision
 
     async def check(self, policy: ViewPolicy) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 
 from quart import Quart
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import MapAdapter
 
 from shipshape.pipeline import Pipeline
 from shipshape.ratelimit.gcra import Decision
@@ -35,7 +36,7 @@ from shipshape.ratelimit.limiter import (
     rate_limit_headers,
 )
 from shipshape.responses import MESSAGES, error_body, respond, wants_json
-from shipshape.scope import header, request_host
+from shipshape.scope import header
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 
@@ -68,6 +69,7 @@ class RateLimitMiddleware:
         self.headers = list(headers)
         self.hsts = hsts
         self.api_prefix = api_prefix
+        self._adapters: dict[str, MapAdapter] = {}
         self.quart_routes_by_host = bool(
             quart.url_map.host_matching
             or quart.subdomain_matching
@@ -75,10 +77,16 @@ class RateLimitMiddleware:
         )
 
     def _endpoint(self, scope: Scope) -> str | None:
-        try:
-            adapter = self.quart.url_map.bind(
-                request_host(scope), url_scheme=scope.get("scheme", "http")
+        scheme = scope.get("scheme", "http")
+        adapter = self._adapters.get(scheme)
+        if adapter is None:
+            # Without host or subdomain matching (routes_like_quart) the host changes
+            # no match, only a redirect's URL, which is not followed here: one
+            # adapter per scheme serves every request.
+            adapter = self._adapters[scheme] = self.quart.url_map.bind(
+                "localhost", url_scheme=scheme
             )
+        try:
             endpoint, _ = adapter.match(scope.get("path", "/"), scope.get("method", "GET"))
         except HTTPException:  # 404, 405, a redirect, a bad host: Quart answers it, unrouted
             return None
