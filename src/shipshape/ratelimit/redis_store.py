@@ -20,27 +20,39 @@ GCRA step for every limit of the route, atomically on the server:
 
 Values cross the script boundary as strings with microsecond precision:
 Redis truncates a Lua number to an integer when it is passed to a command.
+
+The timeout bounds each call as a whole with ``asyncio.timeout``, a timer on
+the event loop, rather than through redis-py's ``socket_timeout``, which runs
+every command's send under ``asyncio.wait_for`` and so costs an extra Task per
+request. A command cut off mid-flight closes its connection (redis-py
+disconnects on any exception in a send or a read, cancellation included), so
+no late reply is left on a pooled connection for the next request to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from hashlib import sha1
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shipshape.config import RateLimit
 from shipshape.ratelimit.gcra import TOLERANCE, Decision, decide
 from shipshape.ratelimit.store import Clock, Store
 
 PREFIX = "shipshape:rl:"
-#: Seconds a command may take before the store counts as failed: a slow store
+#: Seconds a call may take before the store counts as failed: a slow store
 #: must not hold a worker (the outage policy decides what happens next).
 DEFAULT_TIMEOUT = 0.05
+
+_T = TypeVar("_T")
 
 # KEYS[1] the hash; ARGV: now ('' for the server's clock), count1, period1, count2,
 # period2, ... (periods in seconds). Returns {now, tat1, tat2, ...}, the TATs as they
@@ -104,7 +116,8 @@ class RedisStore(Store):
 
     Arguments:
         url: ``redis://``, ``rediss://``, ``unix://``, ``valkey://`` or ``valkeys://``.
-        timeout: seconds for connecting and for each command.
+        timeout: seconds for connecting, and for each call (:meth:`hit`,
+            :meth:`ping`) as a whole, the reconnect and ``NOSCRIPT`` fallback included.
         prefix: prepended to every key.
         clock: for tests only, a clock to use instead of the server's ``TIME``.
 
@@ -129,7 +142,10 @@ class RedisStore(Store):
     async def startup(self) -> None:
         self.client = Redis.from_url(
             self.url,
-            socket_timeout=self.timeout,
+            # None, not redis-py's default of 5 s: with a socket timeout every send
+            # runs under asyncio.wait_for, a Task per command. _bounded times the
+            # whole call instead; see the module docstring.
+            socket_timeout=None,
             socket_connect_timeout=self.timeout,
             # One reconnect for a pooled connection the server closed (a restart,
             # a failover, an idle timeout); no more, so a dead store costs one
@@ -149,19 +165,33 @@ class RedisStore(Store):
             raise RuntimeError("the Redis store is used before the app started serving")
         return self.client
 
+    async def _bounded(self, call: Awaitable[_T]) -> _T:
+        """Past the timeout the call is cancelled, its reconnect included, so a
+        script that may have run is never sent again; the error is redis-py's
+        ``TimeoutError``, as its socket timeout raised."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await call
+        except TimeoutError as exc:
+            raise RedisTimeoutError(f"no reply from Redis within {self.timeout} s") from exc
+
     async def ping(self) -> None:
-        await self._client().ping()
+        await self._bounded(self._client().ping())
 
     async def hit(self, key: str, limits: Sequence[RateLimit]) -> Decision:
         client = self._client()
         args: list[str | int] = [f"{self.clock():.6f}" if self.clock is not None else ""]
         for limit in limits:
             args += [limit.count, limit.period]
-        name = self.prefix + key
-        try:
-            reply = await client.evalsha(SCRIPT_SHA, 1, name, *args)
-        except NoScriptError:
-            reply = await client.eval(GCRA_SCRIPT, 1, name, *args)
+        reply = await self._bounded(self._run_script(client, self.prefix + key, args))
         now, *tats = (float(value) for value in reply)
         decision, _ = decide(tats, limits, now)
         return decision
+
+    @staticmethod
+    async def _run_script(client: Redis, name: str, args: list[str | int]) -> list[bytes]:
+        try:
+            reply: list[bytes] = await client.evalsha(SCRIPT_SHA, 1, name, *args)
+        except NoScriptError:
+            reply = await client.eval(GCRA_SCRIPT, 1, name, *args)
+        return reply

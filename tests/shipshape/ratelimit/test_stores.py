@@ -175,6 +175,34 @@ async def test_the_server_clock_decides(
     assert abs(tat - (seconds + micros / 1e6 + 0.5)) < 0.25
 
 
+@pytest.mark.parametrize("call", ["hit", "ping"])
+async def test_a_timed_out_call_leaves_no_late_reply_for_the_next(
+    redis_server: RedisServer, call: str
+) -> None:
+    """Cut off by the timeout, a call closes its connection: the reply Redis sends
+    later is not left on a pooled connection for the next command to read as its
+    own (the bug of CVE-2023-28858). The next command is sent while the server
+    is still paused, so only a closed connection keeps it from the late reply."""
+    store = RedisStore(redis_server.url, timeout=0.2)
+    await store.startup()
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        assert store.client is not None
+        await store.hit(fresh_key(), [PER_SECOND])  # connects and loads the script
+        pooled = await store.client.client_id()  # the pool's one connection
+        before = commands(admin)
+        admin.client_pause(600)  # ms: the server holds every client's commands
+        with pytest.raises(redis.exceptions.TimeoutError, match="within 0.2 s"):
+            await (store.hit(fresh_key(), [PER_SECOND]) if call == "hit" else store.ping())
+        assert await store.client.echo("mine") == b"mine"  # answered once the pause ends
+        assert await store.client.client_id() != pooled, "a new connection"
+        # The script ran at most once (Redis may still run the abandoned call), never twice.
+        assert delta(before, commands(admin)).get("cmdstat_evalsha", 0) <= (call == "hit")
+    finally:
+        admin.close()
+        await store.shutdown()
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
