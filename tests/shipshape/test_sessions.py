@@ -1,11 +1,28 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
 import pytest
+from flask.json.tag import JSONTag, TaggedJSONSerializer
+from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from markupsafe import Markup
 from quart import Quart, session
-from quart.sessions import SecureCookieSessionInterface
+from quart.sessions import SecureCookieSessionInterface, session_json_serializer
 
 from shipshape import Shipshape
-from shipshape.sessions import CachedSerializerSessionInterface
+from shipshape.sessions import (
+    ZLIB_FROM,
+    CachedSerializerSessionInterface,
+    CookieSessions,
+    _SessionSigner,
+    _TaggedJSON,
+)
 from tests.conftest import client_of
 from tests.shipshape.conftest import MakeApp
 
@@ -84,3 +101,259 @@ async def test_session_round_trip_and_key_rotation(app: Quart) -> None:
     app.secret_key = NEW_KEY
     app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
     assert await (await client.get("/get")).get_data(as_text=True) == "rotated"
+
+
+# Cookie compatibility with stock Quart: the same keys, salt and format, so a
+# cookie written by one loads in the other.
+
+#: 64 hex digits, as a fresh session's CSRF secret. zlib shortens this by a
+#: few bytes through Huffman coding alone, so stock Quart compresses it.
+CSRF = hashlib.sha256(b"csrf").hexdigest()
+#: 128 URL-safe base64 characters of random bytes, which stock Quart sends uncompressed.
+TOKEN = base64.urlsafe_b64encode(
+    hashlib.sha512(b"a").digest() + hashlib.sha512(b"b").digest()[:32]
+).decode()
+#: 139 such characters, whose session zlib shortens by exactly one byte:
+#: too little for itsdangerous, which compresses only to save two or more.
+ONE_BYTE = base64.urlsafe_b64encode(
+    hashlib.sha512(b"0-0").digest() + hashlib.sha512(b"0-1").digest()
+).decode()[:139]
+NOW = 1_800_000_000  # a fixed signing time, in Unix seconds
+EVERY_TAG = {
+    "when": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "id": UUID(int=7),
+    "raw": b"\x00\xff",
+    "html": Markup("<b>x</b>"),
+    "pair": (1, "two"),
+    "nested": {" t": ["a", {"b": None}]},  # a key that looks like a tag
+    "text": "é ☃",
+}
+
+#: (session, stock Quart compresses it, our cookie is stock's byte for byte)
+PAYLOADS = [
+    ({"a": 1}, False, True),
+    ({"_csrf": CSRF}, True, False),  # under ZLIB_FROM: ours is not compressed
+    ({"_csrf": CSRF, "_flashes": [("message", "Saved.")]}, True, False),
+    ({"token": TOKEN}, False, True),  # over ZLIB_FROM, but zlib does not pay
+    ({"token": ONE_BYTE}, False, True),
+    ({"page": "shipshape " * 100}, True, True),  # big: compressed as stock does it
+    (EVERY_TAG, True, True),
+]
+
+
+@pytest.fixture
+def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The signature covers the timestamp: both serializers sign at one instant.
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: NOW)
+
+
+def serializers(app: Quart) -> tuple[URLSafeTimedSerializer, URLSafeTimedSerializer]:
+    ours = CachedSerializerSessionInterface().get_signing_serializer(app)
+    stock = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert ours is not None and stock is not None
+    return ours, stock
+
+
+@pytest.mark.parametrize(("data", "stock_compresses", "same_bytes"), PAYLOADS)
+def test_cookies_load_in_stock_quart_and_back(
+    app: Quart, data: dict[str, Any], stock_compresses: bool, same_bytes: bool
+) -> None:
+    ours, stock = serializers(app)
+    ours_cookie, stock_cookie = ours.dumps(data), stock.dumps(data)
+    assert stock_cookie.startswith(".") is stock_compresses
+    assert stock.loads(ours_cookie) == data
+    assert ours.loads(stock_cookie) == data
+
+
+@pytest.mark.usefixtures("fixed_time")
+@pytest.mark.parametrize(("data", "stock_compresses", "same_bytes"), PAYLOADS)
+def test_cookies_are_stocks_bytes_unless_a_small_payload_would_compress(
+    app: Quart, data: dict[str, Any], stock_compresses: bool, same_bytes: bool
+) -> None:
+    ours, stock = serializers(app)
+    ours_cookie, stock_cookie = ours.dumps(data), stock.dumps(data)
+    assert (ours_cookie == stock_cookie) is same_bytes
+    if not same_bytes:
+        # The payload goes out as stock's JSON, uncompressed, signed as stock signs it.
+        text = session_json_serializer.dumps(data)
+        assert len(text) < ZLIB_FROM
+        assert ours_cookie == stock.make_signer().sign(base64_encode(text)).decode()
+
+
+@pytest.mark.parametrize("data", [data for data, _, _ in PAYLOADS])
+async def test_tagged_json_is_flasks_in_and_out_of_an_app_context(
+    app: Quart, data: dict[str, Any]
+) -> None:
+    ours = _TaggedJSON(session_json_serializer)
+    text = session_json_serializer.dumps(data)
+    assert ours.dumps(data) == text
+    assert ours.loads(text) == session_json_serializer.loads(text) == data
+    async with app.app_context():
+        assert ours.dumps(data) == session_json_serializer.dumps(data) == text
+
+
+def test_the_signer_derives_keys_as_itsdangerous_does(app: Quart) -> None:
+    app.secret_key = NEW_KEY
+    app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
+    ours = app.session_interface.get_signing_serializer(app)
+    assert ours is not None
+    signer = ours.make_signer()
+    assert isinstance(signer, _SessionSigner)
+    assert ours.make_signer() is signer and ours.make_signer(b"cookie-session") is signer
+    stock = TimestampSigner(
+        [OLD_KEY, NEW_KEY], salt="cookie-session", key_derivation="hmac", digest_method=hashlib.sha1
+    )
+    for key in (None, OLD_KEY, NEW_KEY, "a key it was not given"):
+        assert signer.derive_key(key) == stock.derive_key(key)
+
+
+def test_signing_derives_no_key(app: Quart, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours, _ = serializers(app)
+
+    def derive_key(self: Signer, secret_key: str | bytes | None = None) -> bytes:
+        raise AssertionError("derived per signature")
+
+    monkeypatch.setattr(Signer, "derive_key", derive_key)
+    assert ours.loads(ours.dumps({"a": 1})) == {"a": 1}
+
+
+def test_another_salt_gets_its_own_signer(app: Quart) -> None:
+    ours, stock = serializers(app)
+    signed = ours.dumps({"a": 1}, salt="elsewhere")
+    assert stock.loads(signed, salt="elsewhere") == {"a": 1}
+    with pytest.raises(BadSignature):
+        stock.loads(signed)
+
+
+def test_keys_rotate_as_in_stock_quart(app: Quart) -> None:
+    _, old_only = serializers(app)
+    app.secret_key = NEW_KEY
+    app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
+    ours, _ = serializers(app)
+    assert ours.loads(old_only.dumps({"a": 1})) == {"a": 1}
+    # A new cookie is signed with the new key: stock reads it with that key alone.
+    cookie = ours.dumps({"a": 2})
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    _, new_only = serializers(app)
+    assert new_only.loads(cookie) == {"a": 2}
+    with pytest.raises(BadSignature):
+        old_only.loads(cookie)
+
+
+def tamper(cookie: str, part: int) -> str:
+    """``cookie`` with one character of its payload, timestamp or signature changed."""
+    parts = cookie.split(".")
+    index = len(parts) - 3 + part
+    parts[index] = ("B" if parts[index][0] == "A" else "A") + parts[index][1:]
+    return ".".join(parts)
+
+
+@pytest.mark.parametrize("writer", ["ours", "stock"])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda cookie: tamper(cookie, 0), id="payload"),
+        pytest.param(lambda cookie: tamper(cookie, 1), id="timestamp"),
+        pytest.param(lambda cookie: tamper(cookie, 2), id="signature"),
+        pytest.param(lambda cookie: cookie.rsplit(".", 1)[0], id="no signature"),
+        pytest.param(
+            lambda cookie: cookie[1:] if cookie.startswith(".") else "." + cookie,
+            id="compression marker",
+        ),
+    ],
+)
+@pytest.mark.parametrize("data", [{"_csrf": CSRF}, {"page": "shipshape " * 100}])
+def test_a_tampered_cookie_is_rejected(
+    app: Quart, writer: str, forge: Callable[[str], str], data: dict[str, Any]
+) -> None:
+    ours, stock = serializers(app)
+    cookie = forge((ours if writer == "ours" else stock).dumps(data))
+    with pytest.raises(BadSignature):
+        ours.loads(cookie)
+    sessions = CookieSessions(app)
+    assert sessions.load(f"{sessions.name}={cookie}") == {}
+
+
+def test_a_cookie_signed_with_another_key_is_rejected(app: Quart) -> None:
+    ours, _ = serializers(app)
+    app.secret_key = NEW_KEY
+    _, other = serializers(app)
+    with pytest.raises(BadSignature):
+        ours.loads(other.dumps({"a": 1}))
+
+
+def test_an_apps_own_serializer_is_used_as_it_is(app: Quart) -> None:
+    class Shouting(TaggedJSONSerializer):
+        def dumps(self, value: Any) -> str:
+            return super().dumps(value).upper()
+
+    class Custom(CachedSerializerSessionInterface):
+        serializer = Shouting()
+
+    ours = Custom().get_signing_serializer(app)
+    assert ours is not None
+    assert ours.serializer is Custom.serializer
+    assert ours.loads(ours.dumps({"a": "b"})) == {"A": "B"}
+
+
+def test_custom_tags_are_kept(app: Quart) -> None:
+    class TagSet(JSONTag):
+        key = " set"
+
+        def check(self, value: Any) -> bool:
+            return isinstance(value, set)
+
+        def to_json(self, value: Any) -> Any:
+            return sorted(value)
+
+        def to_python(self, value: Any) -> Any:
+            return set(value)
+
+    tagged = TaggedJSONSerializer()
+    tagged.register(TagSet, index=0)
+
+    class Ours(CachedSerializerSessionInterface):
+        serializer = tagged
+
+    class Stock(SecureCookieSessionInterface):
+        serializer = tagged
+
+    ours = Ours().get_signing_serializer(app)
+    stock = Stock().get_signing_serializer(app)
+    assert ours is not None and stock is not None
+    assert stock.loads(ours.dumps({"s": {2, 1}})) == {"s": {1, 2}}
+    assert ours.loads(stock.dumps({"s": {3}})) == {"s": {3}}
+
+
+async def test_stock_quart_reads_the_apps_session_and_back(app: Quart) -> None:
+    stock_app = Quart(__name__, static_folder=None)
+    stock_app.config.update(
+        SECRET_KEY=OLD_KEY, SESSION_COOKIE_NAME=app.config["SESSION_COOKIE_NAME"]
+    )
+    assert type(stock_app.session_interface) is SecureCookieSessionInterface
+
+    @stock_app.get("/get")
+    async def get_value() -> str:
+        return str(session.get("value", "-"))
+
+    @stock_app.get("/set/<value>")
+    async def set_value(value: str) -> str:
+        session["value"] = value
+        return "set"
+
+    long = "x" * 500  # compressed by both
+    for writer, reader in ((app, stock_app), (stock_app, app)):
+        for value in ("short", long):
+            response = await client_of(writer).get(f"/set/{value}")
+            cookie = response.headers["Set-Cookie"].split(";")[0]
+            answer = await client_of(reader).get("/get", headers={"Cookie": cookie})
+            assert await answer.get_data(as_text=True) == value
+
+
+def test_cookie_sessions_read_what_stock_quart_writes(app: Quart) -> None:
+    _, stock = serializers(app)
+    sessions = CookieSessions(app)
+    for data in ({"_csrf": CSRF}, {"page": "shipshape " * 100}):
+        assert sessions.load(f"{sessions.name}={stock.dumps(data)}") == data
+        value = sessions.set_cookie(data).decode().split(";")[0].split("=", 1)[1]
+        assert stock.loads(value) == data
