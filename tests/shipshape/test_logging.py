@@ -417,3 +417,25 @@ async def test_an_apps_own_filter_or_handler_still_gets_the_request_record(
     assert json.loads(await _request_line(capsys))["status"] == 200  # ours still writes
     assert len(seen) == 2
     configure_logging(json_lines=True)  # the extra handler goes again
+
+
+async def test_a_log_stream_that_fails_never_fails_the_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    handler = logging.getLogger("shipshape").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+
+    class Broken:
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+        def flush(self) -> None:
+            pass
+
+    handler.setStream(Broken())
+    try:
+        reported = await _request_line(capsys)  # would raise if the error escaped
+    finally:
+        configure_logging(json_lines=True)
+    assert "OSError: disk full" in reported  # on stderr, as logging reports its own errors
