@@ -8,10 +8,8 @@ from typing import Any
 
 import pytest
 from quart import Quart, Response, request
-from quart.asgi import ASGIHTTPConnection
 
 from shipshape import Shipshape
-from shipshape.connection import HTTPConnection
 from shipshape.typing import Message
 from tests.shipshape.conftest import UNLIMITED, http_scope
 
@@ -83,19 +81,6 @@ async def call(
     finally:
         await app.shutdown()
     return messages
-
-
-def test_shipshape_installs_its_connection_class_but_keeps_an_apps_own() -> None:
-    assert make().asgi_http_class is HTTPConnection
-
-    class Mine(ASGIHTTPConnection):
-        pass
-
-    app = Quart(__name__, static_folder=None)
-    app.asgi_http_class = Mine
-    app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)
-    Shipshape(app)
-    assert app.asgi_http_class is Mine
 
 
 async def test_a_one_chunk_body_goes_out_with_its_end_in_one_message() -> None:

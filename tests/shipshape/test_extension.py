@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import pytest
 from quart import Quart
+from quart import Request as QuartRequest
+from quart.asgi import ASGIHTTPConnection
 
 from shipshape import ConfigError, Shipshape
+from shipshape.connection import HTTPConnection
+from shipshape.request import Request
 from tests.conftest import SECRET
 from tests.shipshape.conftest import MakeApp
 
@@ -104,3 +108,27 @@ def test_deferred_init_and_bad_config() -> None:
 def test_bad_proxy_networks_fail_with_one_line(make_app: MakeApp) -> None:
     with pytest.raises(ConfigError, match="SHIPSHAPE_TRUSTED_PROXY_NETWORKS: expected IP networks"):
         make_app(SHIPSHAPE_ASSETS=False, SHIPSHAPE_TRUSTED_PROXY_NETWORKS=["10.0.0.0/33"])
+
+
+@pytest.mark.parametrize(
+    ("attribute", "ours", "quarts"),
+    [
+        ("request_class", Request, QuartRequest),
+        ("asgi_http_class", HTTPConnection, ASGIHTTPConnection),
+    ],
+)
+def test_shipshape_installs_its_classes_but_keeps_an_apps_own(
+    attribute: str, ours: type, quarts: type
+) -> None:
+    app = Quart(__name__, static_folder=None)
+    app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)
+    assert getattr(app, attribute) is quarts
+    Shipshape(app)
+    assert getattr(app, attribute) is ours
+
+    mine = type("Mine", (ours,), {})
+    app = Quart(__name__, static_folder=None)
+    setattr(app, attribute, mine)
+    app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)
+    Shipshape(app)
+    assert getattr(app, attribute) is mine

@@ -36,19 +36,6 @@ def make() -> Quart:
     return app
 
 
-def test_shipshape_installs_its_request_class_but_keeps_an_apps_own() -> None:
-    assert make().request_class is Request
-
-    class Mine(Request):
-        pass
-
-    app = Quart(__name__, static_folder=None)
-    app.request_class = Mine
-    app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)
-    Shipshape(app)
-    assert app.request_class is Mine
-
-
 @pytest.mark.parametrize(("body", "message"), BAD_BODIES)
 async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(
     body: bytes, message: str
