@@ -31,6 +31,11 @@ from shipshape.typing import Send
 
 
 class HTTPConnection(ASGIHTTPConnection):
+    """Quart's connection, with the two changes the module docstring gives::
+
+    app.asgi_http_class = HTTPConnection  # Shipshape(app) does this
+    """
+
     async def handle_request(self, request: Request, send: Send) -> None:  # type: ignore[override]
         app = self.app
         try:
@@ -43,6 +48,8 @@ class HTTPConnection(ASGIHTTPConnection):
             timeout = cast(float | None, response.timeout)
         else:
             timeout = app.config["RESPONSE_TIMEOUT"]
+        if timeout is not None and timeout <= 0:
+            return  # as asyncio.wait_for gives up at once in Quart's own code
         try:
             async with asyncio.timeout(timeout):
                 await self._send_response(send, response)

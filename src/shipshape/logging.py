@@ -158,14 +158,20 @@ def _direct_handler(level: int) -> logging.StreamHandler[Any] | None:
     16 µs of CPU a line here, writing the same line 7 µs, and a static file's
     whole response is about 45 µs: the record was a fifth of it, for a line
     whose every field is already known. The shortcut is taken only while the
-    request logger has no filters and the one handler its records would reach
-    is the JSON handler that :func:`configure_logging` installed, with its
-    request-id filter alone: then the line written is the one the formatter
-    would write. Any other handler, formatter or filter (an app's own, a
-    test's) gets the record as usual.
+    request logger has no filters, no record factory has been installed, and
+    the one handler its records would reach is the JSON handler that
+    :func:`configure_logging` installed, with its request-id filter alone:
+    then the line written is the one the formatter would write. Any other
+    handler, formatter, filter or record factory (an app's own, a test's)
+    gets the record as usual.
     """
     handler = _json_handler
-    if handler is None or logger.filters:
+    if (
+        handler is None
+        or logger.filters
+        # A record factory of the app's (OpenTelemetry's adds trace ids) must see it.
+        or logging.getLogRecordFactory() is not logging.LogRecord
+    ):
         return None
     handlers: list[logging.Handler] = []  # every handler the record would reach
     current: logging.Logger | None = logger
@@ -297,7 +303,7 @@ class _RequestLog:
             try:
                 with handler.lock:  # type: ignore[union-attr]  # made by StreamHandler
                     handler.stream.write(_ENCODER.encode(line) + handler.terminator)
-                    handler.stream.flush()
+                    handler.flush()
             except Exception:  # as StreamHandler.emit: report it, never fail the request
                 handler.handleError(self._record(level, fields))
             return

@@ -37,14 +37,13 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def _index(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:
-    values: dict[bytes, str] = {}
+    lines: dict[bytes, list[str]] = {}
     for name, value in raw:
-        text = value.decode("latin-1")
-        if name in values:
-            values[name] += ("; " if name == b"cookie" else ", ") + text
-        else:
-            values[name] = text
-    return values
+        lines.setdefault(name, []).append(value.decode("latin-1"))
+    return {
+        name: values[0] if len(values) == 1 else ("; " if name == b"cookie" else ", ").join(values)
+        for name, values in lines.items()
+    }
 
 
 def request_host(scope: Scope) -> str:

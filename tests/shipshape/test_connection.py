@@ -120,3 +120,7 @@ async def test_a_client_that_never_reads_the_body_is_given_up_on_after_the_timeo
     messages = await call(make(**config), path, send=stuck)
     assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
     assert asyncio.get_running_loop().time() - started < 2  # the timeout, not the test's 5 s
+
+
+async def test_a_timeout_of_zero_sends_nothing_as_quarts_own_code() -> None:
+    assert await call(make(RESPONSE_TIMEOUT=0), "/page") == []

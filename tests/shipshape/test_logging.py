@@ -352,29 +352,27 @@ async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 
 async def test_the_request_line_written_without_a_record_is_the_formatters_line(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure_logging(json_lines=True)
+    request_logger = logging.getLogger("shipshape.request")
     made: list[logging.LogRecord] = []
-    factory = logging.getLogRecordFactory()
+    make_record = request_logger.makeRecord
 
     def counting(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        made.append(factory(*args, **kwargs))
+        made.append(make_record(*args, **kwargs))
         return made[-1]
 
-    logging.setLogRecordFactory(counting)
-    try:
-        direct = json.loads(await _request_line(capsys))
-        assert made == []  # written straight to the handler's stream
-    finally:
-        logging.setLogRecordFactory(factory)
-    request_logger = logging.getLogger("shipshape.request")
+    monkeypatch.setattr(request_logger, "makeRecord", counting)
+    direct = json.loads(await _request_line(capsys))
+    assert made == []  # written straight to the handler's stream
     keep_all = logging.Filter()  # any filter sends the line through a record
     request_logger.addFilter(keep_all)
     try:
         recorded = json.loads(await _request_line(capsys))
     finally:
         request_logger.removeFilter(keep_all)
+    assert len(made) == 1  # that one went through a record
     assert list(direct) == list(recorded) == [
         "time", "level", "logger", "message", "request_id", "method", "path", "status",
         "duration_ms", "client",
@@ -413,10 +411,32 @@ async def test_an_apps_own_filter_or_handler_still_gets_the_request_record(
         def emit(self, record: logging.LogRecord) -> None:
             seen.append(record)
 
-    request_logger.addHandler(Keep())
-    assert json.loads(await _request_line(capsys))["status"] == 200  # ours still writes
+    keep = Keep()
+    request_logger.addHandler(keep)
+    try:
+        assert json.loads(await _request_line(capsys))["status"] == 200  # ours still writes
+    finally:
+        request_logger.removeHandler(keep)
     assert len(seen) == 2
-    configure_logging(json_lines=True)  # the extra handler goes again
+
+
+async def test_an_apps_record_factory_still_adds_its_fields_to_the_request_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    factory = logging.getLogRecordFactory()
+
+    def with_trace(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        record.trace_id = "4bf92f3577b34da6"  # as OpenTelemetry's instrumentation adds
+        return record
+
+    logging.setLogRecordFactory(with_trace)
+    try:
+        line = json.loads(await _request_line(capsys))
+    finally:
+        logging.setLogRecordFactory(factory)
+    assert line["trace_id"] == "4bf92f3577b34da6" and line["status"] == 200
 
 
 async def test_a_log_stream_that_fails_never_fails_the_request(

@@ -271,7 +271,7 @@ class RateLimiter:
         if self.fallback:  # an outage has ended: forget what has run out, keep the rest
             self.fallback.sweep()
         if refusals is not None and not decision.allowed:
-            refusals.remember(slot, decision, asked_at)
+            refusals.remember(slot, rule.limits, decision, asked_at)
         return decision
 
     async def check(self, policy: ViewPolicy) -> None:

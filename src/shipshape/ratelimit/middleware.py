@@ -88,7 +88,7 @@ class RateLimitMiddleware:
             )
         try:
             endpoint, _ = adapter.match(scope.get("path", "/"), scope.get("method", "GET"))
-        except HTTPException:  # 404, 405, a redirect, a bad host: Quart answers it, unrouted
+        except HTTPException:  # 404, 405, a redirect: Quart answers it, unrouted
             return None
         return str(endpoint)
 

@@ -12,7 +12,7 @@ from shipshape.config import RateLimit
 from shipshape.ratelimit import MemoryStore, RedisStore
 from shipshape.ratelimit.gcra import Decision
 from shipshape.ratelimit.limiter import RateLimiter, RateRule, client_address
-from shipshape.ratelimit.refusals import Refusals
+from shipshape.ratelimit.refusals import TRUST, Refusals
 from tests.servers import RedisServer
 from tests.shipshape.ratelimit.test_gcra import PER_MINUTE, PER_SECOND
 from tests.shipshape.ratelimit.test_stores import FrozenClock, commands, delta, fresh_key
@@ -87,9 +87,9 @@ def test_the_table_is_bounded_and_drops_its_oldest_entries() -> None:
         decision = _sync_hit(refused, "x", limits)
     assert decision is not None and not decision.allowed
     for n in range(10):
-        refusals.remember(f"client{n}", decision, clock())
-    refusals.remember("client0", decision, clock())  # seen again: now the newest
-    refusals.remember("client10", decision, clock())  # full: the oldest tenth goes
+        refusals.remember(f"client{n}", limits, decision, clock())
+    refusals.remember("client0", limits, decision, clock())  # seen again: now the newest
+    refusals.remember("client10", limits, decision, clock())  # full: the oldest tenth goes
     assert len(refusals) == 10
     assert refusals.check("client1", limits) is None  # the oldest, dropped
     assert refusals.check("client0", limits) is not None
@@ -100,7 +100,7 @@ def test_admissions_are_not_kept_and_a_memory_store_gets_no_table() -> None:
     clock = FrozenClock()
     refusals = Refusals(clock=clock)
     admitted = _sync_hit(MemoryStore(clock=clock), "x", (PER_SECOND,))
-    refusals.remember("x", admitted, clock())
+    refusals.remember("x", (PER_SECOND,), admitted, clock())
     assert len(refusals) == 0
     assert RateLimiter(store=MemoryStore()).refusals is None
 
@@ -114,3 +114,20 @@ def _sync_hit(store: MemoryStore, key: str, limits: tuple[RateLimit, ...]) -> De
         decision: Decision = done.value
         return decision
     raise AssertionError("MemoryStore.hit awaited")
+
+
+def test_an_entry_is_trusted_for_a_minute_and_for_its_own_rule_only() -> None:
+    clock = FrozenClock()
+    refusals = Refusals(clock=clock)
+    daily = (RateLimit(1, 86_400),)
+    store = MemoryStore(clock=clock)
+    _sync_hit(store, "x", daily)
+    refused = _sync_hit(store, "x", daily)  # a day to wait
+    refusals.remember("x", daily, refused, clock())
+    assert refusals.check("x", (RateLimit(1, 3600),)) is None  # another rule: ask the store
+    refusals.remember("x", daily, refused, clock())
+    clock.now += TRUST - 1
+    assert refusals.check("x", daily) is not None
+    clock.now += 1  # a minute on: the store is asked again, whatever the wait
+    assert refusals.check("x", daily) is None
+    assert len(refusals) == 0
