@@ -50,7 +50,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,7 +63,7 @@ from shipshape.csp import new_nonce
 from shipshape.csrf import SESSION_KEY, mask, new_secret, secret_from
 from shipshape.exceptions import ShipshapeError
 from shipshape.options import Option, apply, is_path, is_text
-from shipshape.responses import MESSAGES, error
+from shipshape.responses import MESSAGES, accepts_html, error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
 from shipshape.static import IMMUTABLE, StaticFile, StaticFiles, scan
@@ -230,25 +230,6 @@ def load_build(
                 f"run `{command}`, with base {prefix}"
             )
     return Build(prepare_index(html, csrf=csrf), files)
-
-
-@lru_cache(maxsize=256)
-def accepts_html(accept: str) -> bool:
-    """Whether ``accept`` names ``text/html`` with a non-zero q-value (cached, as clients
-    send few distinct values)."""
-    for item in accept.lower().split(","):
-        media, _, params = item.partition(";")
-        if media.strip() != "text/html":
-            continue
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    return float(value) > 0
-                except ValueError:
-                    return False
-        return True
-    return False
 
 
 def is_navigation(scope: Scope) -> bool:
