@@ -1,19 +1,12 @@
 """The serving blueprint: a built single-page frontend, served before Quart runs.
 
-The build (Vite's ``dist/``) is read once, at start-up:
-
-* ``index.html`` is split where each response's nonce goes (every
-  ``<script>``, every ``<style>``, stylesheet and preload ``<link>``, and any
-  ``nonce="…"`` placeholder such as Vite's ``html.cspNonce`` meta) and where
-  the CSRF token goes (``<meta name="csrf-token">`` before ``</head>``);
-* every other file joins a table made by :func:`shipshape.static.scan`, so
-  build files are served exactly like the server-rendered assets (strong
-  ETags, ``Range``, the best precompressed sibling, no way out of the folder);
-  everything under the assets folder is immutable, since Vite puts a content
-  hash in every name there;
-* a missing or broken build (no index, an index that names a file the build
-  lacks, or a ``base`` that is not the mount) raises :class:`SPAError`, whose
-  one line names the command that builds it.
+The build (Vite's ``dist/``) is read once, at start-up, by
+:mod:`shipshape.spa_build`: the index split where each response's nonce and
+CSRF token go, and every other file in a table that the static machinery
+serves (strong ETags, ``Range``, the best precompressed sibling, no way out
+of the folder; the assets folder immutable). A missing or broken build
+stops start-up with :class:`SPAError`, whose one line names the command
+that builds it.
 
 A request under the mount is then answered by the first rule that fits:
 
@@ -45,11 +38,9 @@ precompressed siblings with the asset pipeline's compressor
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,20 +48,21 @@ from typing import TYPE_CHECKING
 from quart import Quart
 from werkzeug.exceptions import HTTPException, NotFound
 
-from shipshape.bundling import precompress
 from shipshape.compression import CompressionMiddleware
 from shipshape.csp import new_nonce
 from shipshape.csrf import SESSION_KEY, mask, new_secret, secret_from
-from shipshape.exceptions import ShipshapeError
 from shipshape.options import Option, apply, is_path, is_text
 from shipshape.responses import MESSAGES, accepts_html, error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
-from shipshape.static import IMMUTABLE, StaticFile, StaticFiles, scan
+from shipshape.spa_build import SPAError, load_build, main, prepare_index
+from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from shipshape.headers import SecurityHeaders
+
+__all__ = ["OPTIONS", "SPAError", "SPAMiddleware", "main", "middleware", "prepare_index"]
 
 
 def _is_build_dir(value: object) -> str | None:
@@ -129,107 +121,10 @@ OPTIONS: tuple[Option, ...] = (
 NAVIGATION_DESTS = frozenset({"document", "iframe"})
 NO_CACHE = b"no-cache, private"  # revalidate every time; a per-session token: no shared cache
 HTML = b"text/html; charset=utf-8"
-_NONCE = "\x00nonce\x00"  # cannot occur in HTML text
-_CSRF_SLOT = "\x00csrf\x00"
-_SLOT_RE = re.compile("(\x00nonce\x00|\x00csrf\x00)")
-_TAG_RE = re.compile(r"<([A-Za-z][A-Za-z0-9-]*)(\s[^>]*?)?(/?)>")
-_NONCE_ATTR_RE = re.compile(r"""\snonce\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE)
-_REL_RE = re.compile(r"""\brel\s*=\s*["']?([^"'>]+)""", re.IGNORECASE)
-_URL_RE = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
-_LOADED_RE = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)  # what the page loads
-_HEAD_END_RE = re.compile(r"</head\s*>", re.IGNORECASE)
-_NONCED_RELS = frozenset({"stylesheet", "modulepreload", "preload"})
 # A segment "." or "..", a backslash, an empty segment or a control character:
 # never a route of the frontend, so never the index (and never a file: only
 # names the scan found are files).
 _ODD_PATH_RE = re.compile(r"(^|/)\.\.?(/|$)|\\|//|^/|[\x00-\x1f\x7f]")
-
-
-class SPAError(ShipshapeError, RuntimeError):
-    """The frontend build is missing or broken; the message names the command that builds it."""
-
-
-@dataclass(frozen=True)
-class Index:
-    """``index.html`` in pieces: text, and the slots for the nonce and the CSRF token."""
-
-    parts: tuple[str, ...]
-
-    def render(self, nonce: str, token: str) -> bytes:
-        fill = {_NONCE: nonce, _CSRF_SLOT: token}
-        return "".join([fill.get(part, part) for part in self.parts]).encode()
-
-
-@dataclass(frozen=True)
-class Build:
-    """A frontend build read once: its index and its file table."""
-
-    index: Index
-    files: dict[str, StaticFile]
-
-
-def prepare_index(html: str, *, csrf: bool) -> Index:
-    """Split ``html`` where each response's nonce and CSRF token go."""
-
-    nonce_attr = f' nonce="{_NONCE}"'
-
-    def tag(match: re.Match[str]) -> str:
-        name, attrs, close = match[1].lower(), match[2] or "", match[3]
-        if _NONCE_ATTR_RE.search(attrs):
-            return f"<{match[1]}{_NONCE_ATTR_RE.sub(nonce_attr, attrs)}{close}>"
-        rel = _REL_RE.search(attrs) if name == "link" else None
-        rels = set(rel[1].lower().split()) if rel is not None else set()
-        if name in ("script", "style") or rels & _NONCED_RELS:
-            return f"<{match[1]}{attrs}{nonce_attr}{close}>"
-        return match[0]
-
-    text = _TAG_RE.sub(tag, html)
-    if csrf:
-        text = _HEAD_END_RE.sub(
-            lambda m: f'<meta name="csrf-token" content="{_CSRF_SLOT}">\n{m[0]}', text, count=1
-        )
-    return Index(tuple(part for part in _SLOT_RE.split(text) if part))
-
-
-def load_build(
-    root: Path, *, mount: str, assets: str, command: str, csrf: bool, memory_limit: int
-) -> Build:
-    """Read the build in ``root``; :class:`SPAError` when it is missing or broken."""
-    index_path = root / "index.html"
-    try:
-        html = index_path.read_text("utf-8")
-    except FileNotFoundError:
-        raise SPAError(f"frontend build {index_path} is missing: run `{command}`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SPAError(
-            f"frontend build {index_path} is unreadable ({exc}): run `{command}`"
-        ) from exc
-    if csrf and not _HEAD_END_RE.search(html):
-        raise SPAError(f"frontend build {index_path} has no </head>: run `{command}`")
-    files = {
-        key: entry
-        for key, entry in scan(root, memory_limit=memory_limit).items()
-        if key != "index.html" and not any(part.startswith(".") for part in key.split("/"))
-    }
-    for key, entry in files.items():
-        if key.startswith(assets + "/"):
-            entry.cache_control = IMMUTABLE  # Vite names every file there by its content hash
-    prefix = "/" if mount == "/" else mount + "/"
-    for url in (found[1] for tag in _LOADED_RE.findall(html) for found in _URL_RE.finditer(tag)):
-        if url.startswith(("http:", "https:", "//", "data:", "#")):
-            continue
-        path = url.split("#", 1)[0].split("?", 1)[0]
-        if not path.startswith(prefix):
-            raise SPAError(
-                f"frontend build {index_path} links {url}, outside the mount {prefix}: "
-                f"build it with base {prefix} (`{command}`)"
-            )
-        if path[len(prefix) :] not in files:
-            raise SPAError(
-                f"frontend build {index_path} links {url}, which is not in the build: "
-                f"run `{command}`, with base {prefix}"
-            )
-    return Build(prepare_index(html, csrf=csrf), files)
 
 
 def is_navigation(scope: Scope) -> bool:
@@ -456,21 +351,6 @@ def middleware(
         api_prefix=api_prefix,
         static_prefix=static_prefix,
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m shipshape.spa precompress DIR``: the build's precompressed siblings."""
-    parser = argparse.ArgumentParser(prog="python -m shipshape.spa")
-    commands = parser.add_subparsers(dest="command", required=True)
-    command = commands.add_parser("precompress", help="write .br, .gz and .zst siblings")
-    command.add_argument("folder", type=Path)
-    args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        print(f"error: {args.folder} is not a folder", file=sys.stderr)
-        return 2
-    done = precompress(args.folder, echo=print, skip={"index.html"})
-    print(f"precompressed {sum(1 for sizes in done.values() if sizes)} of {len(done)} files")
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover - main() is tested; this only calls it
