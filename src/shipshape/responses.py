@@ -68,18 +68,6 @@ def prefers_json(accept: str) -> bool:
     return best == "application/json"
 
 
-@lru_cache(maxsize=256)
-def accepts_html(accept: str) -> bool:
-    """Whether ``accept`` names ``text/html`` with a non-zero q-value; ``*/*`` does not count.
-
-    Cached, as :func:`prefers_json`, and read by the same parser.
-    """
-    return any(
-        value.partition(";")[0].strip().lower() == "text/html" and quality > 0
-        for value, quality in parse_accept_header(accept, MIMEAccept)
-    )
-
-
 def plain_page(status: int, message: str) -> bytes:
     """A small HTML error page that loads nothing: cheap, and safe before or outside the app."""
     title = escape(TITLES.get(status, "Error"))
