@@ -37,13 +37,17 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def _index(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:
-    lines: dict[bytes, list[str]] = {}
+    values: dict[bytes, str] = {}
+    repeated: dict[bytes, list[str]] = {}  # the lines of a header sent more than once
     for name, value in raw:
-        lines.setdefault(name, []).append(value.decode("latin-1"))
-    return {
-        name: values[0] if len(values) == 1 else ("; " if name == b"cookie" else ", ").join(values)
-        for name, values in lines.items()
-    }
+        text = value.decode("latin-1")
+        if name not in values:
+            values[name] = text
+        else:
+            repeated.setdefault(name, [values[name]]).append(text)
+    for name, lines in repeated.items():  # joined once: a flood of lines stays linear
+        values[name] = ("; " if name == b"cookie" else ", ").join(lines)
+    return values
 
 
 def request_host(scope: Scope) -> str:

@@ -126,7 +126,7 @@ def test_shipshape_installs_its_classes_but_keeps_an_apps_own(
     Shipshape(app)
     assert getattr(app, attribute) is ours
 
-    mine = type("Mine", (ours,), {})
+    mine = type("Mine", (quarts,), {})  # an app's own, made from Quart's
     app = Quart(__name__, static_folder=None)
     setattr(app, attribute, mine)
     app.config.update(APP_ENV="testing", SHIPSHAPE_ASSETS=False)

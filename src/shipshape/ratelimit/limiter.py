@@ -251,8 +251,10 @@ class RateLimiter:
         store that keeps failing and coming back must not hand every worker a
         fresh budget each time.
 
-        A client the store refused is refused by this worker, without asking
-        the store, until the store would admit it (:mod:`.refusals`).
+        A client the store refused under this rule is refused by this worker,
+        without asking the store, for the rest of its wait or a minute at most
+        (:mod:`.refusals`); that holds while the store is down too, so with
+        ``closed`` such a client keeps its 429 rather than getting the 503.
         """
         slot = f"{bucket}:{key}"
         refusals = self.refusals

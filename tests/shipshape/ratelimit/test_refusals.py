@@ -11,7 +11,7 @@ import redis
 from shipshape.config import RateLimit
 from shipshape.ratelimit import MemoryStore, RedisStore
 from shipshape.ratelimit.gcra import Decision
-from shipshape.ratelimit.limiter import RateLimiter, RateRule, client_address
+from shipshape.ratelimit.limiter import RateLimiter, RateLimitStoreDown, RateRule, client_address
 from shipshape.ratelimit.refusals import TRUST, Refusals
 from tests.servers import RedisServer
 from tests.shipshape.ratelimit.test_gcra import PER_MINUTE, PER_SECOND
@@ -131,3 +131,20 @@ def test_an_entry_is_trusted_for_a_minute_and_for_its_own_rule_only() -> None:
     clock.now += 1  # a minute on: the store is asked again, whatever the wait
     assert refusals.check("x", daily) is None
     assert len(refusals) == 0
+
+
+async def test_with_closed_a_refused_client_keeps_its_429_while_the_store_is_down(
+    store: RedisStore, clock: FrozenClock
+) -> None:
+    limiter = RateLimiter(store=store)
+    limiter.closed = True
+    refused_key, other_key = fresh_key(), fresh_key()
+    for _ in range(3):
+        last = await limiter.count("b", refused_key, RULE)
+    assert not last.allowed
+    await store.shutdown()  # the store is gone: every call to it fails
+    clock.now += 0.1
+    assert not (await limiter.count("b", refused_key, RULE)).allowed  # from the table
+    with pytest.raises(RateLimitStoreDown):
+        await limiter.count("b", other_key, RULE)  # everyone else: the 503
+    await store.startup()  # for the fixture's shutdown
