@@ -32,8 +32,8 @@ class Decision:
     remaining: int  # requests left under that limit
     reset: int  # seconds until that limit is fully replenished
     retry_after: int  # seconds to wait when not allowed, else 0
-    #: Each limit's TAT once this request is counted, in seconds after the ``now``
-    #: it was decided at (``shipshape.ratelimit.refusals`` keeps a refusal's).
+    #: A refusal's TATs (unchanged by it), in seconds after the ``now`` it was
+    #: decided at, for ``shipshape.ratelimit.refusals``; empty when allowed.
     ahead: tuple[float, ...] = field(default=(), compare=False)
 
 
@@ -67,7 +67,7 @@ def decide(
         remaining=0 if not allowed else _remaining(stored[tightest], limit, now),
         reset=max(0, math.ceil(stored[tightest] - now)),
         retry_after=0 if allowed else max(1, math.ceil(wait)),
-        ahead=tuple(tat - now for tat in stored),
+        ahead=() if allowed else tuple(tat - now for tat in stored),
     )
     return decision, stored
 
