@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import redis
+from redis.asyncio.connection import Connection
 
 from shipshape.config import RateLimit
 from shipshape.ratelimit import MemoryStore, RedisStore, Store
 from shipshape.ratelimit.gcra import Decision
 from shipshape.ratelimit.limiter import RateLimiter, RateRule, client_address
 from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
-from shipshape.ratelimit.redis_store import PREFIX, client_url
+from shipshape.ratelimit.redis_store import PREFIX, client_url, pack
 from tests.servers import RedisServer
 from tests.shipshape.ratelimit.test_gcra import CONFORMANCE, PER_MINUTE, PER_SECOND
 
@@ -124,6 +125,38 @@ async def test_exactly_one_round_trip_per_request(redis_server: RedisServer) -> 
     }, "only the script's own commands, no second round trip"
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        (b"PING",),
+        (b"EVALSHA", b"0" * 40, b"1", "shipshape:rl:\u00e9t\u00e9".encode(), b"", b"2", b"1"),
+        (b"SET", b"k", b"\r\n$3\r\nbin\x00ary"),
+    ],
+)
+def test_commands_are_packed_as_redis_py_packs_them(args: tuple[bytes, ...]) -> None:
+    assert pack(*args) == b"".join(Connection().pack_command(*args))
+
+
+async def test_concurrent_calls_each_get_their_own_reply(redis_server: RedisServer) -> None:
+    """Calls in flight at once take a connection each: no reply is read by the wrong call,
+    and the connections are kept for the next calls rather than opened again."""
+    store = RedisStore(redis_server.url, timeout=1.0)
+    await store.startup()
+    try:
+        words = [f"word-{i}".encode() for i in range(30)]
+        echoed = await asyncio.gather(*(store.execute(pack(b"ECHO", w)) for w in words))
+        assert echoed == words
+        ids = set(await asyncio.gather(*(store.execute(pack(b"CLIENT", b"ID")) for _ in range(30))))
+        assert 1 < len(ids) <= 30
+        keys = [fresh_key() for _ in range(10)]
+        first = await asyncio.gather(*(store.hit(k, [RateLimit(1, 60)]) for k in keys))
+        second = await asyncio.gather(*(store.hit(k, [RateLimit(1, 60)]) for k in keys))
+        assert all(d.allowed for d in first) and not any(d.allowed for d in second)
+    finally:
+        await store.shutdown()
+    assert store._idle == [], "shutdown closes and forgets every kept connection"
+
+
 async def test_after_a_script_flush_the_script_is_sent_once_with_eval(
     redis_server: RedisServer,
 ) -> None:
@@ -187,15 +220,14 @@ async def test_a_timed_out_call_leaves_no_late_reply_for_the_next(
     await store.startup()
     admin = redis.Redis.from_url(redis_server.url)
     try:
-        assert store.client is not None
         await store.hit(fresh_key(), [PER_SECOND])  # connects and loads the script
-        pooled = await store.client.client_id()  # the pool's one connection
+        pooled = await store.execute(pack(b"CLIENT", b"ID"))  # the store's one connection
         before = commands(admin)
         admin.client_pause(600)  # ms: the server holds every client's commands
         with pytest.raises(redis.exceptions.TimeoutError, match="within 0.2 s"):
             await (store.hit(fresh_key(), [PER_SECOND]) if call == "hit" else store.ping())
-        assert await store.client.echo("mine") == b"mine"  # answered once the pause ends
-        assert await store.client.client_id() != pooled, "a new connection"
+        assert await store.execute(pack(b"ECHO", b"mine")) == b"mine"  # after the pause
+        assert await store.execute(pack(b"CLIENT", b"ID")) != pooled, "a new connection"
         # The script ran at most once (Redis may still run the abandoned call), never twice.
         assert delta(before, commands(admin)).get("cmdstat_evalsha", 0) <= (call == "hit")
     finally:
