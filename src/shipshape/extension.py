@@ -25,7 +25,17 @@ from quart import Blueprint, Quart
 from quart import Request as QuartRequest
 from quart.asgi import ASGIHTTPConnection
 
-from shipshape import assets, csp_report, csrf, database, error_pages, headers, health, spa
+from shipshape import (
+    assets,
+    collector,
+    csp_report,
+    csrf,
+    database,
+    error_pages,
+    headers,
+    health,
+    spa,
+)
 from shipshape.assets import Assets
 from shipshape.check import Finding, check_command
 from shipshape.compression import DYNAMIC_LEVELS, MINIMUM_SIZE, CompressionMiddleware
@@ -170,6 +180,7 @@ ALL_OPTIONS: tuple[Option, ...] = (
     *limiter.OPTIONS,
     *database.OPTIONS,  # applied by Database(app), when the app has one
     *spa.OPTIONS,
+    *collector.OPTIONS,
     *MIDDLEWARE_OPTIONS,
 )
 
@@ -249,6 +260,9 @@ class Shipshape:
         app.cli.add_command(check_command(app, settings))
         app.before_serving(partial(_drop_sync_context_processors, app))
         app.before_serving(partial(check_environment, app))
+        apply(app, collector.OPTIONS)
+        if app.config["SHIPSHAPE_GC_TUNING"]:
+            collector.install(app)
         self._wrap_asgi(app, settings)
 
     def _wrap_asgi(self, app: Quart, settings: Settings) -> None:

@@ -78,6 +78,7 @@ BAD: dict[str, list[Any]] = {
     "SHIPSHAPE_SPA_MOUNT": ["app", "/app/../x", "//evil", "/a pp", 3],
     "SHIPSHAPE_SPA_ASSETS": ["../assets", "", "/assets", None],
     "SHIPSHAPE_SPA_BUILD_COMMAND": ["", " ", 3],
+    "SHIPSHAPE_GC_TUNING": ["on", 1],
     "SHIPSHAPE_COMPRESSION_MIN_SIZE": [-1, "500"],
     "SHIPSHAPE_COMPRESSION_LEVELS": [
         {"br": 99},
