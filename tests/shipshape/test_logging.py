@@ -13,7 +13,13 @@ import pytest
 from quart import Quart, request
 
 from shipshape.csrf import csrf_exempt
-from shipshape.logging import RequestLogMiddleware, configure_logging, current_request_id
+from shipshape.logging import (
+    JsonLineFormatter,
+    RequestLogMiddleware,
+    _json_line,
+    configure_logging,
+    current_request_id,
+)
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 from tests.shipshape.conftest import MakeApp
 
@@ -385,6 +391,34 @@ async def test_the_request_line_written_without_a_record_is_the_formatters_line(
         "level": "INFO", "logger": "shipshape.request", "message": "request",
         "method": "GET", "path": "/x", "status": 200, "client": "10.0.0.1",
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("level", "fields"),
+    [
+        (logging.INFO, {"method": "GET", "path": "/x", "status": 200, "client": "10.0.0.1"}),
+        (  # what a client may put in a path: quotes, backslashes, control and non-ASCII
+            logging.INFO,
+            {"method": "GET", "path": '/\u00e9"\\\n\x00\u2028', "status": 404, "client": "::1"},
+        ),
+        (logging.ERROR, {"method": "POST", "path": "/", "status": 503, "client": None}),
+        (  # notes follow the six fields
+            logging.INFO,
+            {"method": "GET", "path": "/", "status": 499, "client": "10.0.0.1",
+             "disconnected": True, "app_status": 200},
+        ),
+    ],
+)  # fmt: skip
+def test_the_direct_line_is_the_formatters_byte_for_byte(
+    level: int, fields: dict[str, Any]
+) -> None:
+    fields = {"request_id": "ab" * 16, "duration_ms": 12.5, **fields}
+    ordered = {k: fields[k] for k in ("request_id", "method", "path", "status", "duration_ms")}
+    ordered |= {k: v for k, v in fields.items() if k not in ordered}
+    record = logging.getLogger("shipshape.request").makeRecord(
+        "shipshape.request", level, __file__, 0, "request", (), None, extra=ordered
+    )
+    assert _json_line(record.created, level, ordered) == JsonLineFormatter().format(record)
 
 
 async def test_an_apps_own_filter_or_handler_still_gets_the_request_record(
