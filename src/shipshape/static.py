@@ -32,6 +32,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, accept_encoding, choose
@@ -63,8 +64,9 @@ class StaticFile:
     cache_control: bytes
     variants: dict[str, Variant] = field(default_factory=dict)  # coding -> variant
 
-    @property
+    @cached_property
     def codings(self) -> tuple[str, ...]:
+        """The precompressed codings, in the server's order; read once the scan is done."""
         return tuple(c for c in _CODING_ORDER if c in self.variants)
 
 
@@ -243,7 +245,9 @@ class StaticFiles:
             await send({"type": "http.response.body", "body": b""})
             return
         if variant.data is not None:
-            await send({"type": "http.response.body", "body": variant.data[start : end + 1]})
+            whole = status == 200  # not a slice: a copy of the file for every response
+            body = variant.data if whole else variant.data[start : end + 1]
+            await send({"type": "http.response.body", "body": body})
             return
         await _stream(send, variant.path, start, length)
 
