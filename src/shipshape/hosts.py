@@ -12,6 +12,7 @@ explicit opt-out that ``check --deploy`` flags)::
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -36,11 +37,28 @@ def split_host(host: str) -> str:
 
     A malformed value (a bogus port, user info, two hosts joined from two
     ``Host`` lines) gives ``""``, which no allow-list entry matches.
+
+    Every request asks twice (the host check, the HTTPS redirect) about one of
+    a site's few names, so the answers for short values are kept (256 of them:
+    a client that sends many names only churns them).
     """
+    if len(host) > _LONGEST_NAME:
+        return _split_host(host)
+    return _split_host_kept(host)
+
+
+#: A DNS name (253), a colon and a port: longer values are not worth keeping.
+_LONGEST_NAME = 260
+
+
+def _split_host(host: str) -> str:
     match = _HOST_RE.fullmatch(host.strip().lower())
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return ""
     return match["name"]
+
+
+_split_host_kept = functools.lru_cache(maxsize=256)(_split_host)
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:

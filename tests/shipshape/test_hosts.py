@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shipshape.hosts import AllowedHostsMiddleware, host_allowed, split_host
+from shipshape.hosts import AllowedHostsMiddleware, _split_host_kept, host_allowed, split_host
 from tests.shipshape.conftest import asgi_call, recorder
 
 
@@ -146,3 +146,17 @@ async def test_two_host_lines_are_refused() -> None:
         headers=[("Host", "app.example"), ("Host", "evil.example")],
     )
     assert result.status == 400 and result.seen is None
+
+
+def test_answers_are_kept_for_short_values_only_and_a_bounded_number() -> None:
+    label = "a" * 63
+    long_name = ".".join([label] * 5)  # 319 characters: too long to keep
+    assert len(long_name) > 260
+    before = _split_host_kept.cache_info()
+    assert split_host(f"{long_name}:443".upper()) == long_name
+    assert _split_host_kept.cache_info().currsize == before.currsize
+    assert split_host("Kept.Example:80") == split_host("Kept.Example:80") == "kept.example"
+    assert _split_host_kept.cache_info().hits > before.hits
+    for n in range(300):  # a client sending many names only churns the kept answers
+        split_host(f"host{n}.example")
+    assert _split_host_kept.cache_info().currsize == 256
