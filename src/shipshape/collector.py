@@ -14,20 +14,24 @@ loaded), with ``gc.callbacks`` timing each pass:
 Together that was 57 µs of CPU per request, an eighth of the route's cost.
 While the app serves, Shipshape therefore
 
-* moves the objects that exist once start-up is done (the last
-  ``before_serving`` function has run) into the permanent generation with
-  :func:`gc.freeze`, as the Python docs advise for long-lived servers, so
-  that full collections skip them;
+* moves the objects that exist when start-up reaches Shipshape's
+  ``before_serving`` step (the imports, the app and its URL map, templates
+  loaded so far) into the permanent generation with :func:`gc.freeze`, as
+  the Python docs advise for long-lived servers, so that full collections
+  skip them;
 * collects the young generation after 10,000 net allocations rather than
   700 (Python 3.13 moved to 2,000), which a request's few cycles do not need
   sooner: a young pass now comes every ~650 requests.
 
 The same route then spent 6 µs per request in the collector. Both are undone
-when the app stops serving (the thresholds restored, :func:`gc.unfreeze`), so
-a process that starts and stops many apps, a test suite, still collects
-them. Nothing is collected before the freeze: a full collection of a large
-process costs tens of milliseconds per start, and the little cyclic garbage
-of start-up is frozen with the rest and released at shutdown.
+when the last app that tuned the collector stops serving (the thresholds it
+found restored, :func:`gc.unfreeze`), so a process that starts and stops
+apps, a test suite, still collects them, and an app started twice works.
+The collector is the process's, so apps that serve in one process at once
+share one count. Nothing is collected before the freeze: a full collection
+of a large process costs tens of milliseconds per start, and the little
+cyclic garbage of start-up is frozen with the rest and released at
+shutdown. A start-up that fails after this step leaves the process tuned.
 
 ``SHIPSHAPE_GC_TUNING`` (on in production) switches it; an app with its own
 collector policy turns it off.
@@ -36,7 +40,6 @@ collector policy turns it off.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncGenerator
 
 from quart import Quart
 
@@ -57,17 +60,28 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def install(app: Quart) -> None:
-    """Tune the collector once the app has started, and undo it when it stops."""
-    # while_serving generators start after every before_serving function.
-    app.while_serving(tuned_collector)
+    """Tune the collector when the app starts serving, and undo it when it stops."""
+    app.before_serving(_tune)
+    app.after_serving(_untune)
 
 
-async def tuned_collector() -> AsyncGenerator[None, None]:
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
+#: Apps serving with the collector tuned, and the thresholds found before the first.
+_serving = 0
+_found: tuple[int, int, int] = gc.get_threshold()
+
+
+async def _tune() -> None:
+    global _serving, _found
+    if _serving == 0:
+        _found = gc.get_threshold()
+    _serving += 1
+    gc.freeze()  # again for a second app: its start-up's objects too
+    gc.set_threshold(YOUNG_THRESHOLD, *_found[1:])
+
+
+async def _untune() -> None:
+    global _serving
+    _serving -= 1
+    if _serving == 0:
+        gc.set_threshold(*_found)
         gc.unfreeze()

@@ -202,10 +202,18 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     the lines of both paths with the formatter's.
     """
     head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
-    if len(fields) != len(_LINE_FIELDS):  # notes follow: encode it all
+    client = fields["client"]
+    if (
+        len(fields) != len(_LINE_FIELDS)  # notes follow
+        # What an ASGI server gives; anything else (an IntEnum status from a raw
+        # component, a None path) is encoded as the formatter encodes it.
+        or type(fields["status"]) is not int
+        or type(fields["method"]) is not str
+        or type(fields["path"]) is not str
+        or not (client is None or type(client) is str)
+    ):
         head.update(fields)
         return _ENCODER.encode(head)
-    client = fields["client"]
     return (
         f'{{"time": "{head["time"]}", "level": "{head["level"]}", '
         f'"logger": "{logger.name}", "message": "request", '

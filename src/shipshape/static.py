@@ -245,9 +245,7 @@ class StaticFiles:
             await send({"type": "http.response.body", "body": b""})
             return
         if variant.data is not None:
-            whole = status == 200  # not a slice: a copy of the file for every response
-            body = variant.data if whole else variant.data[start : end + 1]
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": variant.data[start : end + 1]})
             return
         await _stream(send, variant.path, start, length)
 

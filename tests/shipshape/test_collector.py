@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -20,45 +21,80 @@ PRODUCTION = {
 
 
 @pytest.fixture(autouse=True)
-def collector_as_found() -> Iterator[None]:
+def collector_as_found() -> Iterator[tuple[int, int, int]]:
     """Each test starts from the interpreter's own settings, and leaves them so."""
     threshold = gc.get_threshold()
     gc.unfreeze()
-    yield
+    yield threshold
     gc.set_threshold(*threshold)
     gc.unfreeze()
 
 
-async def test_production_freezes_start_up_and_undoes_it_at_shutdown(make_app: MakeApp) -> None:
-    before = gc.get_threshold()
+class Node:
+    """A tracked object that can be weakly referenced and put in a cycle."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def tracked_anywhere(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects())  # the permanent generation is not listed
+
+
+async def test_production_freezes_start_up_and_undoes_it_at_shutdown(
+    make_app: MakeApp, collector_as_found: tuple[int, int, int]
+) -> None:
+    made_before = Node()
     app = make_app(**PRODUCTION)
-    made_at_start_up: list[object] = []
-
-    @app.before_serving
-    async def start() -> None:  # registered after Shipshape(app): still frozen
-        made_at_start_up.append(object())  # a plain object() is not tracked; a list is
-        made_at_start_up.append([1, 2])
-
     assert app.config["SHIPSHAPE_GC_TUNING"] is True
     async with app.test_app():
         assert gc.get_freeze_count() > 0
-        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
-        assert not any(made_at_start_up[1] is o for o in gc.get_objects()), "frozen"
-        made_while_serving = [3, 4]
-        assert any(made_while_serving is o for o in gc.get_objects()), "collected as usual"
-    assert gc.get_threshold() == before
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *collector_as_found[1:])
+        assert not tracked_anywhere(made_before), "frozen: full collections skip it"
+        assert tracked_anywhere(Node()), "made while serving: collected as usual"
+    assert gc.get_threshold() == collector_as_found
     assert gc.get_freeze_count() == 0
+    assert tracked_anywhere(made_before)
 
 
-async def test_cyclic_garbage_made_while_serving_is_still_collected(make_app: MakeApp) -> None:
+async def test_cyclic_garbage_made_while_serving_is_collected_by_the_young_passes(
+    make_app: MakeApp,
+) -> None:
     app = make_app(**PRODUCTION)
     async with app.test_app():
-        cycle: list[object] = []
-        cycle.append(cycle)
-        ident = id(cycle)
+        cycle = Node()
+        cycle.other = cycle
+        gone = weakref.ref(cycle)
         del cycle
-        gc.collect()
-        assert all(id(o) != ident for o in gc.get_objects())
+        kept = [[] for _ in range(2 * YOUNG_THRESHOLD)]  # allocations alone collect it
+        assert gone() is None
+        assert len(kept) == 2 * YOUNG_THRESHOLD
+
+
+async def test_the_same_app_starts_twice(make_app: MakeApp) -> None:
+    """Regression: a while_serving generator runs once per app object, so a second start
+    of the same app failed."""
+    app = make_app(**PRODUCTION)
+    for _ in range(2):
+        async with app.test_app():
+            assert gc.get_threshold()[0] == YOUNG_THRESHOLD
+        assert gc.get_freeze_count() == 0
+
+
+async def test_two_apps_in_one_process_share_one_count(
+    make_app: MakeApp, collector_as_found: tuple[int, int, int]
+) -> None:
+    """The collector is the process's: it stays tuned until the last app stops, whatever
+    the order, and then gets back the thresholds found before the first."""
+    first, second = make_app(**PRODUCTION), make_app(**PRODUCTION)
+    async with first.test_app():
+        made_between = Node()
+        async with second.test_app():
+            assert not tracked_anywhere(made_between), "the second start freezes its own too"
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD, "the first still serves"
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == collector_as_found
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize(

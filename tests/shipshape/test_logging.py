@@ -7,6 +7,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -402,6 +403,8 @@ async def test_the_request_line_written_without_a_record_is_the_formatters_line(
             {"method": "GET", "path": '/\u00e9"\\\n\x00\u2028', "status": 404, "client": "::1"},
         ),
         (logging.ERROR, {"method": "POST", "path": "/", "status": 503, "client": None}),
+        (logging.INFO, {"method": "GET", "path": "/", "status": HTTPStatus.OK, "client": None}),
+        (logging.INFO, {"method": b"GET", "path": None, "status": 200, "client": "10.0.0.1"}),
         (  # notes follow the six fields
             logging.INFO,
             {"method": "GET", "path": "/", "status": 499, "client": "10.0.0.1",

@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import MaxConnectionsError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shipshape.config import RateLimit
@@ -148,8 +148,9 @@ class RedisStore(Store):
 
     Connections are made in the worker that serves, from :meth:`startup` on,
     so that forked workers never share sockets: one per call in flight, kept
-    for the next call once it is done (as many as the worker's most
-    concurrent calls, as in redis-py's pool).
+    for the next call once it is done, and at most the URL's
+    ``max_connections`` (redis-py's default, 100) at once, as redis-py's pool
+    allowed; a call beyond that fails as the store does.
     """
 
     def __init__(
@@ -166,7 +167,9 @@ class RedisStore(Store):
         self.prefix = prefix
         self._factory: ConnectionPool | None = None
         self._idle: list[AbstractConnection] = []
-        #: The packed tail of an ``EVALSHA`` (or ``EVAL``) for a route's limits.
+        #: Every connection made and not yet closed by shutdown, idle or in use.
+        self._connections: set[AbstractConnection] = set()
+        #: The packed tail of an ``EVALSHA`` (or ``EVAL``) for each route's limits.
         self._tails: dict[tuple[RateLimit, ...], bytes] = {}
 
     async def startup(self) -> None:
@@ -183,39 +186,52 @@ class RedisStore(Store):
         )
 
     async def shutdown(self) -> None:
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            await connection.disconnect()
-        self._factory = None
+        """Close every connection, those of calls still running included."""
+        self._factory = None  # first: a call that ends after this closes its own
+        connections, self._connections, self._idle = self._connections, set(), []
+        await asyncio.gather(*(c.disconnect() for c in connections), return_exceptions=True)
 
     async def execute(self, command: bytes) -> Any:
         """Send one packed command and return its reply, on an idle connection.
 
-        A connection the server closed while it sat idle (a restart, a failover,
-        an idle timeout) is reconnected once. Not after a timeout: the script
-        may have run, and sending it again would count twice. An error reply
-        (``NOSCRIPT``) is raised, and leaves the connection fit for the next call.
+        A kept connection that fails is reconnected and the command sent again,
+        once: the server closed it while it sat idle (a restart, a failover, an
+        idle timeout). That is redis-py's retry too, and shares its flaw: had the
+        server run the script and then dropped the connection before replying,
+        the request would count twice. Never after a timeout (see
+        :meth:`_bounded`). An error reply (``NOSCRIPT``) is raised, and leaves
+        the connection fit for the next call.
         """
-        if self._factory is None:
-            raise RuntimeError("the Redis store is used before the app started serving")
         factory = self._factory
-        connection = (
-            self._idle.pop()
-            if self._idle
-            else factory.connection_class(**factory.connection_kwargs)
-        )
+        if factory is None:
+            raise RuntimeError("the Redis store is used before the app started serving")
+        kept = bool(self._idle)
+        if kept:
+            connection = self._idle.pop()
+        elif len(self._connections) >= factory.max_connections:
+            raise MaxConnectionsError(
+                f"all {factory.max_connections} connections to Redis are in use"
+            )
+        else:
+            connection = factory.connection_class(**factory.connection_kwargs)
+            self._connections.add(connection)
         try:
             try:
                 await connection.send_packed_command(command, check_health=False)
                 return await connection.read_response()
             except RedisConnectionError:
+                if not kept or self._factory is not factory:  # a new one, or shut down
+                    raise
                 # redis-py closed it; the send below reconnects.
                 await connection.send_packed_command(command, check_health=False)
                 return await connection.read_response()
         finally:
             # Closed by redis-py after any failure, cancellation included, so a late
             # reply can never be read as the next call's; it reconnects on next use.
-            self._idle.append(connection)
+            if self._factory is factory:
+                self._idle.append(connection)
+            else:  # shutdown ran meanwhile
+                await connection.disconnect()
 
     async def _bounded(self, call: Awaitable[_T]) -> _T:
         """Past the timeout the call is cancelled, its reconnect included, so a
@@ -234,6 +250,8 @@ class RedisStore(Store):
         rule = tuple(limits)
         tail = self._tails.get(rule)
         if tail is None:  # count1 period1 count2 period2 ..., once per route's limits
+            if len(self._tails) >= 1024:  # limits made per call, not taken from config
+                self._tails.clear()
             tail = self._tails[rule] = bulk(
                 *(str(value).encode() for limit in rule for value in (limit.count, limit.period))
             )

@@ -154,7 +154,45 @@ async def test_concurrent_calls_each_get_their_own_reply(redis_server: RedisServ
         assert all(d.allowed for d in first) and not any(d.allowed for d in second)
     finally:
         await store.shutdown()
-    assert store._idle == [], "shutdown closes and forgets every kept connection"
+
+
+async def test_shutdown_closes_connections_of_calls_still_running(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisStore(redis_server.url, timeout=5.0)
+    await store.startup()
+    admin = redis.Redis.from_url(redis_server.url)
+    try:
+        await asyncio.gather(*(store.execute(pack(b"PING")) for _ in range(2)))  # two kept
+        running = asyncio.ensure_future(store.execute(pack(b"BLPOP", fresh_key().encode(), b"5")))
+        await asyncio.sleep(0.05)  # sent, and blocked on the server
+        assert len(admin.client_list()) == 3  # admin, the idle connection, the running call's
+        await store.shutdown()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await running  # its connection closed under it, and not opened again
+        await asyncio.sleep(0.05)
+        assert len(admin.client_list()) == 1, "both of the store's connections are closed"
+    finally:
+        admin.close()
+
+
+async def test_at_most_max_connections_then_the_call_fails_as_the_store_does(
+    redis_server: RedisServer,
+) -> None:
+    store = RedisStore(redis_server.url + "?max_connections=2", timeout=5.0)
+    await store.startup()
+    try:
+        blocked = [
+            asyncio.ensure_future(store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
+            for _ in range(2)
+        ]
+        await asyncio.sleep(0.05)
+        with pytest.raises(redis.exceptions.ConnectionError, match="all 2 connections"):
+            await store.execute(pack(b"PING"))
+        await asyncio.gather(*blocked)
+        assert await store.execute(pack(b"PING")) == b"PONG"  # a kept one is free again
+    finally:
+        await store.shutdown()
 
 
 async def test_after_a_script_flush_the_script_is_sent_once_with_eval(
