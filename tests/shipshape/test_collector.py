@@ -66,7 +66,7 @@ async def test_cyclic_garbage_made_while_serving_is_collected_by_the_young_passe
         cycle.other = cycle
         gone = weakref.ref(cycle)
         del cycle
-        kept = [[] for _ in range(2 * YOUNG_THRESHOLD)]  # allocations alone collect it
+        kept: list[list[int]] = [[] for _ in range(2 * YOUNG_THRESHOLD)]  # allocations do it
         assert gone() is None
         assert len(kept) == 2 * YOUNG_THRESHOLD
 
