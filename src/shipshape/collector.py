@@ -23,7 +23,7 @@ While the app serves, Shipshape therefore
   700 (Python 3.13 moved to 2,000), which a request's few cycles do not need
   sooner: a young pass now comes every ~650 requests.
 
-The same route then spent 6 µs per request in the collector. Both are undone
+The same route then spent 4–6 µs per request in the collector (two runs). Both are undone
 when the last app that tuned the collector stops serving (the thresholds it
 found restored, :func:`gc.unfreeze`), so a process that starts and stops
 apps, a test suite, still collects them, and an app started twice works.

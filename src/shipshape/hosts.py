@@ -38,9 +38,9 @@ def split_host(host: str) -> str:
     A malformed value (a bogus port, user info, two hosts joined from two
     ``Host`` lines) gives ``""``, which no allow-list entry matches.
 
-    Every request asks twice (the host check, the HTTPS redirect) about one of
-    a site's few names, so the answers for short values are kept (256 of them:
-    a client that sends many names only churns them).
+    Every request asks (the host check, and the HTTPS redirect again on plain
+    HTTP) about one of a site's few names, so the answers for short values are
+    kept (256 of them: a client that sends many names only churns them).
     """
     if len(host) > _LONGEST_NAME:
         return _split_host(host)
