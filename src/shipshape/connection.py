@@ -30,7 +30,7 @@ class of its own (``app.asgi_http_class``).
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from quart.asgi import ASGIHTTPConnection
 from quart.debug import traceback_response
@@ -39,7 +39,10 @@ from quart.utils import encode_headers
 from quart.wrappers import Request, Response
 from quart.wrappers.response import DataBody
 
-from shipshape.typing import Receive, Send
+from shipshape.typing import Send
+
+if TYPE_CHECKING:  # Quart's own names for the ASGI callables (hypercorn's, which Quart needs)
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable
 
 
 class HTTPConnection(ASGIHTTPConnection):
@@ -48,10 +51,10 @@ class HTTPConnection(ASGIHTTPConnection):
     app.asgi_http_class = HTTPConnection  # Shipshape(app) does this
     """
 
-    async def __call__(self, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        request = self._create_request_from_scope(send)  # type: ignore[arg-type]
-        reader = asyncio.ensure_future(self.handle_messages(request, receive))  # type: ignore[arg-type]
-        handler = asyncio.ensure_future(self.handle_request(request, send))
+    async def __call__(self, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        request = self._create_request_from_scope(send)
+        reader = asyncio.ensure_future(self.handle_messages(request, receive))
+        handler = asyncio.ensure_future(self.handle_request(request, cast(Send, send)))
         reader.add_done_callback(lambda _: handler.cancel())  # the client went away
         try:
             await handler
