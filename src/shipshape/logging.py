@@ -84,11 +84,16 @@ class JsonLineFormatter(logging.Formatter):
     def head(created: float, level: str, name: str, message: str) -> dict[str, Any]:
         """The fields every line starts with; the extras follow in the order they were given."""
         return {
-            "time": datetime.fromtimestamp(created, UTC).isoformat(),
+            "time": _iso_time(created),
             "level": level,
             "logger": name,
             "message": message,
         }
+
+
+def _iso_time(created: float) -> str:
+    """A line's time: ISO 8601, in UTC."""
+    return datetime.fromtimestamp(created, UTC).isoformat()
 
 
 _REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})
@@ -201,7 +206,6 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     client gone, a response unfinished) is encoded whole. A test compares
     the lines of both paths with the formatter's.
     """
-    head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
     client = fields["client"]
     if (
         len(fields) != len(_LINE_FIELDS)  # notes follow
@@ -212,10 +216,10 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
         or type(fields["path"]) is not str
         or not (client is None or type(client) is str)
     ):
-        head.update(fields)
-        return _ENCODER.encode(head)
+        head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
+        return _ENCODER.encode(head | fields)
     return (
-        f'{{"time": "{head["time"]}", "level": "{head["level"]}", '
+        f'{{"time": "{_iso_time(created)}", "level": "{logging.getLevelName(level)}", '
         f'"logger": "{logger.name}", "message": "request", '
         f'"request_id": {_escape(fields["request_id"])}, "method": {_escape(fields["method"])}, '
         f'"path": {_escape(fields["path"])}, "status": {fields["status"]!r}, '
