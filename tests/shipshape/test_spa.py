@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -643,6 +645,19 @@ def test_precompress_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "precompressed 1 of 2 files" in capsys.readouterr().out
     assert main(["precompress", str(tmp_path / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_precompress_runs_as_a_module_without_warnings(tmp_path: Path) -> None:
+    """``python -m shipshape.spa``, as the Makefile runs it, with warnings as errors:
+    the package imports :mod:`shipshape.spa`, so ``-m`` must run a module it does not."""
+    (tmp_path / "app.js").write_bytes(b"const x = 'shipshape';\n" * 200)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "shipshape.spa", "precompress", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "precompressed 1 of 2 files" in done.stdout  # app.js, and the manifest it writes
+    assert (tmp_path / "app.js.br").exists()
 
 
 async def test_the_index_never_enters_quart(spa_app: Quart) -> None:

@@ -39,7 +39,6 @@ precompressed siblings with the asset pipeline's compressor
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from pathlib import Path
@@ -378,7 +377,3 @@ def middleware(
         api_prefix=api_prefix,
         static_prefix=static_prefix,
     )
-
-
-if __name__ == "__main__":  # pragma: no cover - main() is tested; this only calls it
-    sys.exit(main())
