@@ -195,6 +195,26 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     )
 
 
+def _begin_for_ddl(connection: Connection) -> None:
+    """Open SQLite's transaction now, so that DDL runs inside it.
+
+    Python's ``sqlite3`` (under pysqlite and aiosqlite alike) begins a transaction
+    only before an ``INSERT``, ``UPDATE``, ``DELETE`` or ``REPLACE``: a ``CREATE`` or
+    ``ALTER`` before them runs in autocommit mode and stays when the migration
+    fails later. SQLite itself rolls DDL back like any other statement once a
+    ``BEGIN`` has opened the transaction, so an upgrade is all or nothing there,
+    as it is on PostgreSQL, and Alembic, handed a connection that is already in
+    a transaction, leaves committing it to the caller. One thing does not apply
+    inside a transaction: ``PRAGMA foreign_keys``, which a batch migration that
+    must turn foreign keys off has to set before the upgrade begins.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if not getattr(driver, "in_transaction", True):  # nothing has begun it yet
+        connection.exec_driver_sql("BEGIN")
+
+
 class Migrations:
     """Alembic's scripts in ``folder``, run over a connection of the app's engine."""
 
@@ -222,9 +242,13 @@ class Migrations:
         return set(MigrationContext.configure(connection).get_current_heads())
 
     def upgrade(self, connection: Connection, target: str = "head") -> None:
+        """Up to ``target``, inside ``connection``'s transaction: all of it or none."""
+        _begin_for_ddl(connection)
         command.upgrade(self.config(connection), target)
 
     def downgrade(self, connection: Connection, target: str) -> None:
+        """Down to ``target``, inside ``connection``'s transaction: all of it or none."""
+        _begin_for_ddl(connection)
         command.downgrade(self.config(connection), target)
 
     def behind(self, connection: Connection) -> str | None:
@@ -328,8 +352,7 @@ class Database:
     # -- migrations and readiness ---------------------------------------------
 
     async def upgrade(self, target: str = "head") -> None:
-        """Apply the migrations up to ``target``: in one transaction on PostgreSQL; on
-        SQLite each DDL statement commits by itself (pysqlite), as Alembic documents."""
+        """Apply the migrations up to ``target``, in one transaction on both engines."""
         engine = self.engine or self._make_engine()
         try:
             async with engine.begin() as connection:

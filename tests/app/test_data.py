@@ -188,6 +188,94 @@ async def test_migrations_run_from_an_empty_database_and_back(
         await engine.dispose()
 
 
+HALFWAY_REVISIONS = {
+    "0001_first.py": """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
+    op.execute("INSERT INTO first (id) VALUES (1)")
+
+
+def downgrade():
+    op.drop_table("first")
+""",
+    "0002_second.py": """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade():
+    op.create_table("second", sa.Column("id", sa.Integer, primary_key=True))
+    op.add_column("first", sa.Column("label", sa.Text))
+    raise RuntimeError("the migration fails halfway")
+
+
+def downgrade():
+    pass
+""",
+}
+
+
+async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """An upgrade is one transaction on both engines: on SQLite too, where pysqlite
+    would otherwise commit each DDL statement by itself and leave ``first`` behind,
+    with no revision recorded, so that the next upgrade fails on a table that exists."""
+    folder = tmp_path / "migrations"
+    (folder / "versions").mkdir(parents=True)
+    (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
+    for name, source in HALFWAY_REVISIONS.items():
+        (folder / "versions" / name).write_text(source)
+    if database_url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / 'halfway.db'}"
+    else:
+        connection = await asyncpg.connect(postgres_server.url().replace("+asyncpg", ""))
+        await connection.execute("DROP DATABASE IF EXISTS halfway_db")
+        await connection.execute("CREATE DATABASE halfway_db")
+        await connection.close()
+        url = postgres_server.url("halfway_db")
+    migrations = Migrations(folder, Base.metadata)
+    engine = make_engine(url, timeout=5, pool_size=1)
+    try:
+        with pytest.raises(RuntimeError, match="fails halfway"):
+            async with engine.begin() as connection:
+                await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert set(tables) - {"alembic_version"} == set()
+            assert await connection.run_sync(migrations.current) == set()
+        # Fixed, the same upgrade runs from the start.
+        (folder / "versions" / "0002_second.py").write_text(
+            HALFWAY_REVISIONS["0002_second.py"].replace(
+                'raise RuntimeError("the migration fails halfway")', ""
+            )
+        )
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == {"0002"}
+            assert (await connection.execute(text("SELECT id, label FROM first"))).all() == [
+                (1, None)
+            ]
+        async with engine.begin() as connection:  # and back, in one transaction too
+            await connection.run_sync(migrations.downgrade, "base")
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+            assert set(tables) - {"alembic_version"} == {"second"}  # 0002 drops nothing
+    finally:
+        await engine.dispose()
+
+
 async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
     app = create_app({"APP_ENV": "testing", "DATABASE_URL": url})
