@@ -221,9 +221,9 @@ async def list_things(session: AsyncSession, query: ListQuery) -> Page:
     return Page(rows, total or 0, query.page)
 
 
-async def all_things(session: AsyncSession, query: ListQuery) -> Sequence[Thing]:
-    rows = await session.scalars(select(Thing).where(*query.where()).order_by(*SORTS[query.sort]))
-    return rows.all()
+def export_query(query: ListQuery) -> Select[Any]:
+    """Every thing the list would show, on every page, in the list's order."""
+    return select(*LIST_COLUMNS).where(*query.where()).order_by(*SORTS[query.sort])
 
 
 async def get_thing(session: AsyncSession, thing_id: uuid.UUID | None) -> Thing | None:
@@ -322,24 +322,25 @@ def neutralise(cell: str) -> str:
 CSV_COLUMNS = ("id", "name", "description", "created_at", "updated_at", "version")
 
 
-def to_csv(things: Sequence[ThingData]) -> str:
-    """The things as CSV, with a BOM so that spreadsheets read it as UTF-8."""
+#: The start of the CSV download: a BOM, so that spreadsheets read it as UTF-8, and the header.
+CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode()
+
+
+def csv_rows(things: Sequence[ThingData]) -> bytes:
+    """A batch of the download's rows, as UTF-8 CSV (after :data:`CSV_HEAD`)."""
     out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for thing in things:
-        writer.writerow(
-            [
-                str(thing.id),
-                neutralise(thing.name),
-                neutralise(thing.description),
-                thing.created_at.isoformat(),
-                thing.updated_at.isoformat(),
-                thing.version,
-            ]
-        )
-    return out.getvalue()
+    csv.writer(out, lineterminator="\r\n").writerows(
+        [
+            str(thing.id),
+            neutralise(thing.name),
+            neutralise(thing.description),
+            thing.created_at.isoformat(),
+            thing.updated_at.isoformat(),
+            thing.version,
+        ]
+        for thing in things
+    )
+    return out.getvalue().encode()
 
 
 def to_json(thing: ThingData) -> dict[str, Any]:

@@ -19,6 +19,12 @@ operational parts that a production app needs:
   503 with the app's error page or JSON, and one warning line without a
   traceback; the pool checks connections before use (``pool_pre_ping``), so
   the app recovers by itself when the database is back.
+* :meth:`Database.stream` reads a long query's rows in batches from a
+  server-side cursor, as a streamed response body (a CSV export), so that
+  neither the worker's memory nor one turn of its event loop grows with the
+  table. It runs the query before the response starts, so a database that is
+  away is the same 503, and the body holds its own connection until the last
+  batch is sent or the client goes away.
 * Migrations are Alembic's, run over the app's own engine. Development applies
   them when serving starts (``SHIPSHAPE_DB_MIGRATE``); production runs
   ``quart --app app db upgrade`` once per deploy. ``/readyz`` and
@@ -37,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +54,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from quart import Quart, current_app, g
 from quart.typing import ResponseReturnValue
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import Executable, MetaData, Row, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncResult,
+    AsyncSession,
+    create_async_engine,
+)
 from werkzeug.exceptions import ServiceUnavailable
 
 from shipshape.check import Finding
@@ -113,8 +125,9 @@ def is_unreachable(error: BaseException) -> bool:
     ``InterfaceError`` from other drivers; a pool that stays empty; any driver
     error with a SQLSTATE of :data:`UNAVAILABLE_STATES` or that cost the
     connection (asyncpg's "the database system is shutting down" arrives as a
-    plain ``DBAPIError``); and an ``OSError`` or ``TimeoutError`` raised inside
-    a driver (asyncpg's refused connect is not wrapped).
+    plain ``DBAPIError``), wrapped or not (a server-side cursor's fetch raises
+    asyncpg's own); and an ``OSError`` or ``TimeoutError`` raised inside a
+    driver (asyncpg's refused connect is not wrapped).
     """
     if isinstance(error, DBAPIError):
         sqlite = getattr(error.orig, "sqlite_errorname", None)
@@ -125,6 +138,9 @@ def is_unreachable(error: BaseException) -> bool:
     if isinstance(error, DBAPIError):
         state = str(getattr(error.orig, "sqlstate", None) or "")
         return error.connection_invalidated or state.startswith(UNAVAILABLE_STATES)
+    raw_state = getattr(error, "sqlstate", None)
+    if isinstance(raw_state, str) and type(error).__module__.split(".")[0] in DRIVERS:
+        return raw_state.startswith(UNAVAILABLE_STATES)  # a driver's error SQLAlchemy did not wrap
     if isinstance(error, OSError | TimeoutError):
         frame = error.__traceback__
         while frame is not None:
@@ -260,6 +276,71 @@ class Migrations:
         return f"the database is at {at}; the code needs {', '.join(sorted(heads))}"
 
 
+#: Rows read per batch by :meth:`Database.stream`: a few hundred kilobytes of CSV.
+STREAM_BATCH = 500
+
+
+async def _close_quietly(closeable: AsyncConnection | AsyncResult[Any]) -> None:
+    try:
+        await closeable.close()
+    except Exception:  # noqa: BLE001 - the connection broke; the pool makes a new one
+        logger.debug("closing a stream's broken connection", exc_info=True)
+
+
+class RowStream:
+    """A query's rows as a response body (see :meth:`Database.stream`).
+
+    An async iterator with ``aclose``, which Quart calls when the body is done,
+    cut short, or never read: the connection goes back to the pool in every
+    case. A database that goes away in the middle logs one warning and raises,
+    so that the server breaks the connection and the client sees a failed
+    download, never a short file that looks complete.
+    """
+
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        result: AsyncResult[Any],
+        encode: Callable[[Sequence[Row[Any]]], bytes],
+        *,
+        head: bytes,
+        batch: int,
+    ) -> None:
+        self._connection: AsyncConnection | None = connection
+        self._result = result
+        self._encode = encode
+        self._head = head
+        self._batch = batch
+
+    def __aiter__(self) -> RowStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        if self._connection is None:
+            raise StopAsyncIteration
+        try:
+            rows = await self._result.fetchmany(self._batch)
+        except Exception as exc:
+            if is_unreachable(exc):
+                logger.warning("database unavailable mid-stream: %s", first_line(exc))
+            await self.aclose()
+            raise
+        if not rows:
+            await self.aclose()
+            raise StopAsyncIteration
+        return self._encode(rows)
+
+    async def aclose(self) -> None:
+        """Give the connection back (once; later calls do nothing)."""
+        connection, self._connection, self._head = self._connection, None, b""
+        if connection is not None:
+            await _close_quietly(self._result)
+            await _close_quietly(connection)
+
+
 class Database:
     """The app's SQL database (see the module docstring).
 
@@ -324,6 +405,34 @@ class Database:
             session = AsyncSession(self.engine, expire_on_commit=False)
             setattr(g, _SESSION, session)
         return session
+
+    async def stream(
+        self,
+        statement: Executable,
+        encode: Callable[[Sequence[Row[Any]]], bytes],
+        *,
+        head: bytes = b"",
+        batch: int = STREAM_BATCH,
+    ) -> RowStream:
+        """``statement``'s rows as a response body: ``head``, then ``encode(rows)`` for
+        each batch of up to ``batch`` rows, read from a server-side cursor.
+
+        The query runs now, on a connection of its own (not the request's
+        session, which ends before the body is sent), so a database that is away
+        raises here and the view answers 503 before any header goes out::
+
+            body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
+            return Response(body, mimetype="text/csv")
+        """
+        if self.engine is None:
+            raise RuntimeError("the database is used before serving started")
+        connection = await self.engine.connect()
+        try:
+            result = await connection.stream(statement)
+        except BaseException:
+            await _close_quietly(connection)
+            raise
+        return RowStream(connection, result, encode, head=head, batch=batch)
 
     async def commit(self) -> None:
         """Commit the request's work, all of it at once."""

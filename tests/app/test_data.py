@@ -8,7 +8,9 @@ import logging
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from quart import Quart
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, insert, inspect, select, text
 
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
@@ -25,6 +27,7 @@ from shipshape.database import (
     Migrations,
     current_database,
     current_session,
+    is_unreachable,
     make_engine,
     resolve_url,
 )
@@ -276,6 +279,48 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
         await engine.dispose()
 
 
+async def test_a_stream_reads_in_batches_and_always_gives_its_connection_back(
+    app: Quart,
+) -> None:
+    async with app.test_app():
+        database = app.extensions["database"]
+        names = [f"name {n:03d}" for n in range(250)]
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                insert(Thing),
+                [{"id": uuid.uuid4(), "name": n, "name_key": n, "description": "",
+                  "created_at": datetime.now(UTC), "updated_at": datetime.now(UTC), "version": 1}
+                 for n in names],
+            )  # fmt: skip
+        pool = database.engine.pool
+
+        async def stream() -> Any:
+            return await database.stream(
+                select(Thing.name).order_by(Thing.name_key),
+                lambda rows: "".join(f"{row.name}\n" for row in rows).encode(),
+                head=b"names\n",
+                batch=100,
+            )
+
+        body = await stream()
+        assert pool.checkedout() == 1  # the query ran before the first byte is asked for
+        chunks = [chunk async for chunk in body]
+        assert [len(c.splitlines()) for c in chunks] == [1, 100, 100, 50]
+        assert b"".join(chunks).decode().split("\n") == ["names", *names, ""]
+        assert pool.checkedout() == 0
+        cut_short = await stream()
+        assert await cut_short.__anext__() == b"names\n"
+        await cut_short.__anext__()
+        await cut_short.aclose()  # the client went away
+        assert pool.checkedout() == 0
+        never_read = await stream()
+        await never_read.aclose()
+        await never_read.aclose()  # twice is harmless
+        assert pool.checkedout() == 0
+        with pytest.raises(StopAsyncIteration):
+            await never_read.__anext__()
+
+
 async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
     app = create_app({"APP_ENV": "testing", "DATABASE_URL": url})
@@ -399,16 +444,37 @@ async def test_an_unreachable_database_is_a_503_page_or_json_then_recovers() -> 
                 api = await client.get("/api/things")
                 assert api.status_code == 503
                 assert (await api.get_json())["code"] == "database_unavailable"
+                download = await client.get("/things/download")  # before any CSV is sent
+                assert download.status_code == 503
+                assert download.headers["Content-Type"].startswith("text/html")
                 ready = await (await client.get("/readyz")).get_json()
                 assert ready["checks"]["database"]["ok"] is False
                 server.start()
                 assert (await client.get("/things/")).status_code == 200  # by itself
                 assert (await client.get("/api/things")).status_code == 200
+                assert (await client.get("/things/download")).status_code == 200
+                # A stream the database leaves halfway raises (the server then breaks
+                # the connection: a failed download, not a short file), and lets go.
+                database = app.extensions["database"]
+                numbers = await database.stream(
+                    text("SELECT generate_series(1, 10000000) AS n"), lambda rows: b"x", batch=10
+                )
+                assert await numbers.__anext__() == b"x"
+                server.stop()
+                with pytest.raises(Exception) as raised:  # noqa: PT011 - asserted below
+                    for _ in range(1_000_000):  # past the rows the driver has buffered
+                        await numbers.__anext__()
+                assert is_unreachable(raised.value)
+                assert database.engine.pool.checkedout() == 0
+                with pytest.raises(StopAsyncIteration):
+                    await numbers.__anext__()
+                server.start()
         finally:
             logging.getLogger("shipshape.database").removeHandler(handler)
-        warnings = [r for r in records if r.levelno == logging.WARNING]
-        assert len(warnings) == 2  # one line per failed request
-        assert all(r.getMessage().startswith("database unavailable: ") for r in warnings)
-        assert all(r.exc_info is None for r in warnings)  # no traceback
+        warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+        assert len(warnings) == 4  # one line per failed request, and the stream's
+        assert all(m.startswith("database unavailable: ") for m in warnings[:3])
+        assert warnings[3].startswith("database unavailable mid-stream: ")
+        assert all(r.exc_info is None for r in records if r.levelno == logging.WARNING)
     finally:
         server.close()
