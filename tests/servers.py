@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
+
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT = 10.0  # seconds
 
@@ -125,6 +127,16 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    async def fresh_database(self, name: str) -> str:
+        """The URL of an empty database called ``name``, dropped first if it exists."""
+        connection = await asyncpg.connect(self.url().replace("+asyncpg", ""))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+        return self.url(name)
 
     def start(self) -> None:
         self.process = subprocess.Popen(

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -154,11 +153,7 @@ async def test_migrations_run_from_an_empty_database_and_back(
     if database_url.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
     else:
-        connection = await asyncpg.connect(postgres_server.url().replace("+asyncpg", ""))
-        await connection.execute("DROP DATABASE IF EXISTS empty_db")
-        await connection.execute("CREATE DATABASE empty_db")
-        await connection.close()
-        url = postgres_server.url("empty_db")
+        url = await postgres_server.fresh_database("empty_db")
     migrations = Migrations(MIGRATIONS, Base.metadata)
     engine = make_engine(url, timeout=5, pool_size=1)
     try:
@@ -242,11 +237,7 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
     if database_url.startswith("sqlite"):
         url = f"sqlite+aiosqlite:///{tmp_path / 'halfway.db'}"
     else:
-        connection = await asyncpg.connect(postgres_server.url().replace("+asyncpg", ""))
-        await connection.execute("DROP DATABASE IF EXISTS halfway_db")
-        await connection.execute("CREATE DATABASE halfway_db")
-        await connection.close()
-        url = postgres_server.url("halfway_db")
+        url = await postgres_server.fresh_database("halfway_db")
     migrations = Migrations(folder, Base.metadata)
     engine = make_engine(url, timeout=5, pool_size=1)
     try:

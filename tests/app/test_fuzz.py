@@ -34,7 +34,7 @@ from app import PROJECT_ROOT, create_app
 from shipshape.config import ENV_NAMES
 from shipshape.static import StaticFile, scan
 from shipshape.typing import ASGIApp, Message, Scope
-from tests.conftest import CSRF_INPUT_RE, SECRET, UNLIMITED
+from tests.conftest import CSRF_INPUT_RE, SECRET, UNLIMITED, migrate
 from tests.fuzzing import (
     COOKIE_CRUMBS,
     Reply,
@@ -52,6 +52,7 @@ from tests.fuzzing import (
     raw_paths,
     secrets,
 )
+from tests.servers import PostgresServer
 
 SECRETS = secrets()
 # A failing example with a 64 KiB body prints as one: that is the point, not a problem.
@@ -171,15 +172,27 @@ def set_cookie(reply: Reply, name: str) -> bytes:
     raise AssertionError(f"no {name} cookie in {reply.headers}")
 
 
-@pytest.fixture(scope="module")
-def harness(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    database = tmp_path_factory.mktemp("fuzz-db") / "app.db"
-    shutil.copyfile(sqlite_template, database)
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def harness(
+    request: pytest.FixtureRequest,
+    sqlite_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Harness]:
+    """Every example runs on both engines: hostile input must get the same clear
+    answer from SQLite and from PostgreSQL (NUL bytes, odd Unicode, huge numbers)."""
     loop = asyncio.new_event_loop()
+    if request.param == "sqlite":
+        database = tmp_path_factory.mktemp("fuzz-db") / "app.db"
+        shutil.copyfile(sqlite_template, database)
+        url = f"sqlite+aiosqlite:///{database}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        url = loop.run_until_complete(server.fresh_database("fuzz_db"))
+        loop.run_until_complete(migrate(url))
     with pytest.MonkeyPatch.context() as patch:
         for name in ENV_NAMES:  # module scope: clean_environ has not run yet
             patch.delenv(name, raising=False)
-        app = create_app({**CONFIG, "DATABASE_URL": f"sqlite+aiosqlite:///{database}"})
+        app = create_app({**CONFIG, "DATABASE_URL": url})
         loop.run_until_complete(app.startup())
         try:
             yield prepared(Harness(app, loop))
