@@ -147,13 +147,19 @@ async def test_a_connection_postgres_ends_mid_query_is_a_503_then_recovers(
         assert (await client.get("/things/")).status_code == 200  # a new connection
 
 
+async def empty_database(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer, name: str
+) -> str:
+    """A new, empty database on the engine of ``database_url``."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite+aiosqlite:///{tmp_path / name}.db"
+    return await postgres_server.fresh_database(name)
+
+
 async def test_migrations_run_from_an_empty_database_and_back(
     database_url: str, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-    else:
-        url = await postgres_server.fresh_database("empty_db")
+    url = await empty_database(database_url, tmp_path, postgres_server, "empty_db")
     migrations = Migrations(MIGRATIONS, Base.metadata)
     engine = make_engine(url, timeout=5, pool_size=1)
     try:
@@ -234,10 +240,7 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
     (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
     for name, source in HALFWAY_REVISIONS.items():
         (folder / "versions" / name).write_text(source)
-    if database_url.startswith("sqlite"):
-        url = f"sqlite+aiosqlite:///{tmp_path / 'halfway.db'}"
-    else:
-        url = await postgres_server.fresh_database("halfway_db")
+    url = await empty_database(database_url, tmp_path, postgres_server, "halfway_db")
     migrations = Migrations(folder, Base.metadata)
     engine = make_engine(url, timeout=5, pool_size=1)
     try:
