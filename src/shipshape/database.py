@@ -23,8 +23,8 @@ operational parts that a production app needs:
   server-side cursor, as a streamed response body (a CSV export), so that
   neither the worker's memory nor one turn of its event loop grows with the
   table. It runs the query before the response starts, so a database that is
-  away is the same 503, and the body holds its own connection until the last
-  batch is sent or the client goes away.
+  away is the same 503; its connection goes back to the pool once the rows
+  are read, however slowly the client takes them.
 * Migrations are Alembic's, run over the app's own engine. Development applies
   them when serving starts (``SHIPSHAPE_DB_MIGRATE``); production runs
   ``quart --app app db upgrade`` once per deploy. ``/readyz`` and
@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,10 @@ class Migrations:
 
 #: Rows read per batch by :meth:`Database.stream`: a few hundred kilobytes of CSV.
 STREAM_BATCH = 500
+#: Bytes of a stream's spool kept in memory; the rest waits in a temporary file.
+STREAM_MEMORY = 1024 * 1024
+#: The most bytes of a stream handed to the server in one piece.
+STREAM_CHUNK = 64 * 1024
 
 
 async def _close_quietly(closeable: AsyncConnection | AsyncResult[Any]) -> None:
@@ -290,11 +296,24 @@ async def _close_quietly(closeable: AsyncConnection | AsyncResult[Any]) -> None:
 class RowStream:
     """A query's rows as a response body (see :meth:`Database.stream`).
 
-    An async iterator with ``aclose``, which Quart calls when the body is done,
-    cut short, or never read: the connection goes back to the pool in every
-    case. A database that goes away in the middle logs one warning and raises,
-    so that the server breaks the connection and the client sees a failed
-    download, never a short file that looks complete.
+    The rows are read at the database's pace, not the client's: a task reads
+    them a batch at a time from the server-side cursor and writes each encoded
+    batch to a spool (memory up to :data:`STREAM_MEMORY`, then an unnamed
+    temporary file), and the body sends from the spool. So the connection goes
+    back to the pool as soon as the last row is read, whether the client is
+    fast, slow or gone, and whether or not the response is ever sent: a slow
+    download holds a pooled connection (ten of them would leave none for the
+    pages) and keeps SQLite from checkpointing its WAL only for as long as the
+    database takes to read the rows.
+
+    ``aclose``, which Quart calls when the body is done or cut short, stops the
+    reading after the batch in hand and waits for the connection to be given
+    back; it never cancels a fetch, which would make SQLAlchemy throw the
+    connection away (and, on SQLite, log an error). A read that fails in the
+    middle (the database went away, or ``encode`` raised) logs one warning, and
+    the body raises once it has sent the rows read before, so that the server
+    breaks the connection and the client sees a failed download, never a
+    short file that looks complete.
     """
 
     def __init__(
@@ -306,39 +325,70 @@ class RowStream:
         head: bytes,
         batch: int,
     ) -> None:
-        self._connection: AsyncConnection | None = connection
-        self._result = result
         self._encode = encode
-        self._head = head
         self._batch = batch
+        self._spool = tempfile.SpooledTemporaryFile(max_size=STREAM_MEMORY)  # noqa: SIM115
+        # A body that is never read is never closed: its spool goes with the stream.
+        weakref.finalize(self, self._spool.close)
+        self._written = 0
+        self._sent = 0
+        self._more = asyncio.Event()
+        self._error: Exception | None = None
+        self._stopping = False
+        self._append(head)
+        #: The task that reads the rows; done once the connection is back in the pool.
+        self.reading = asyncio.ensure_future(self._read(connection, result))
+
+    def _append(self, data: bytes) -> None:
+        if data:
+            self._spool.seek(self._written)
+            self._spool.write(data)
+            self._written += len(data)
+            self._more.set()
+
+    async def _read(self, connection: AsyncConnection, result: AsyncResult[Any]) -> None:
+        try:
+            while not self._stopping:
+                rows = await result.fetchmany(self._batch)
+                if not rows:
+                    break
+                self._append(self._encode(rows))
+        except Exception as exc:  # the body raises it, after the rows read before it
+            # One line here; the server logs the traceback when the body raises. A
+            # server that ends the connection between two fetches can leave asyncpg
+            # out of step ("another operation is in progress") instead of saying so.
+            cause = "database unavailable" if is_unreachable(exc) else "stream stopped"
+            logger.warning("%s mid-stream: %s", cause, first_line(exc))
+            self._error = exc
+        finally:
+            await _close_quietly(result)
+            await _close_quietly(connection)
+            self._more.set()
 
     def __aiter__(self) -> RowStream:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._head:
-            head, self._head = self._head, b""
-            return head
-        if self._connection is None:
-            raise StopAsyncIteration
-        try:
-            rows = await self._result.fetchmany(self._batch)
-        except Exception as exc:
-            if is_unreachable(exc):
-                logger.warning("database unavailable mid-stream: %s", first_line(exc))
-            await self.aclose()
-            raise
-        if not rows:
-            await self.aclose()
-            raise StopAsyncIteration
-        return self._encode(rows)
+        while self._sent == self._written:
+            if self.reading.done():
+                error, self._error = self._error, None
+                self._spool.close()
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            self._more.clear()
+            await self._more.wait()
+        self._spool.seek(self._sent)
+        chunk = self._spool.read(min(self._written - self._sent, STREAM_CHUNK))
+        self._sent += len(chunk)
+        return chunk
 
     async def aclose(self) -> None:
-        """Give the connection back (once; later calls do nothing)."""
-        connection, self._connection, self._head = self._connection, None, b""
-        if connection is not None:
-            await _close_quietly(self._result)
-            await _close_quietly(connection)
+        """Stop reading after the batch in hand, and return once the connection is back."""
+        self._stopping = True
+        await asyncio.wait([self.reading])
+        self._sent = self._written
+        self._spool.close()
 
 
 class Database:
@@ -357,6 +407,8 @@ class Database:
         self.timeout = 5.0
         self.pool_size = 5
         self.migrate_on_start = False
+        #: Streams still reading their rows; serving stops only once they are done.
+        self._streams: set[RowStream] = set()
         if app is not None:
             self.init_app(app)
 
@@ -390,6 +442,8 @@ class Database:
             await self.upgrade()
 
     async def stop(self) -> None:
+        for stream in list(self._streams):  # their connections go back before the pool closes
+            await stream.aclose()
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None
@@ -419,7 +473,9 @@ class Database:
 
         The query runs now, on a connection of its own (not the request's
         session, which ends before the body is sent), so a database that is away
-        raises here and the view answers 503 before any header goes out::
+        raises here and the view answers 503 before any header goes out. The
+        rows are then read at the database's pace, whatever the client's (see
+        :class:`RowStream`)::
 
             body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
             return Response(body, mimetype="text/csv")
@@ -432,7 +488,10 @@ class Database:
         except BaseException:
             await _close_quietly(connection)
             raise
-        return RowStream(connection, result, encode, head=head, batch=batch)
+        stream = RowStream(connection, result, encode, head=head, batch=batch)
+        self._streams.add(stream)
+        stream.reading.add_done_callback(lambda _: self._streams.discard(stream))
+        return stream
 
     async def commit(self) -> None:
         """Commit the request's work, all of it at once."""
