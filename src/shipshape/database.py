@@ -45,7 +45,8 @@ import asyncio
 import logging
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -213,24 +214,55 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     )
 
 
-def _begin_for_ddl(connection: Connection) -> None:
-    """Open SQLite's transaction now, so that DDL runs inside it.
+class BrokenForeignKeysError(ShipshapeError):
+    """Migrations that would leave rows pointing at nothing; nothing was changed."""
 
-    Python's ``sqlite3`` (under pysqlite and aiosqlite alike) begins a transaction
-    only before an ``INSERT``, ``UPDATE``, ``DELETE`` or ``REPLACE``: a ``CREATE`` or
-    ``ALTER`` before them runs in autocommit mode and stays when the migration
-    fails later. SQLite itself rolls DDL back like any other statement once a
-    ``BEGIN`` has opened the transaction, so an upgrade is all or nothing there,
-    as it is on PostgreSQL, and Alembic, handed a connection that is already in
-    a transaction, leaves committing it to the caller. One thing does not apply
-    inside a transaction: ``PRAGMA foreign_keys``, which a batch migration that
-    must turn foreign keys off has to set before the upgrade begins.
+
+@contextmanager
+def _schema_change(connection: Connection) -> Iterator[None]:
+    """Migrations on SQLite, by SQLite's own procedure for changing a schema.
+
+    Python's ``sqlite3`` (under pysqlite and aiosqlite alike) begins a
+    transaction only before an ``INSERT``, ``UPDATE``, ``DELETE`` or ``REPLACE``:
+    a ``CREATE`` or ``ALTER`` before them would run in autocommit mode and stay
+    when a migration fails later. And Alembic's batch mode rebuilds a table
+    (copy, drop, rename), which with foreign keys on deletes or refuses the
+    rows that point at it. So, as https://www.sqlite.org/lang_altertable.html
+    prescribes: foreign keys off (``PRAGMA foreign_keys`` does nothing inside a
+    transaction), ``BEGIN``, the migrations, ``PRAGMA foreign_key_check`` (a
+    row left pointing at nothing rolls all of it back), ``COMMIT``, and foreign
+    keys as they were. An upgrade is then all or nothing, as on PostgreSQL,
+    where DDL is transactional and the caller's transaction is the
+    migrations' (Alembic, handed a connection in a transaction, leaves
+    committing it to the caller). A caller that has begun SQLite's
+    transaction already keeps it, and these steps to itself.
     """
-    if connection.dialect.name != "sqlite":
-        return
     driver = connection.connection.driver_connection
-    if not getattr(driver, "in_transaction", True):  # nothing has begun it yet
+    if connection.dialect.name != "sqlite" or getattr(driver, "in_transaction", True):
+        yield
+        return
+    enforced = bool(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
+    connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    try:
         connection.exec_driver_sql("BEGIN")
+        try:
+            yield
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+            if enforced and broken:
+                table, row, parent, _ = broken[0]
+                raise BrokenForeignKeysError(
+                    f"the migrations would leave {len(broken)} row(s) whose foreign keys point "
+                    f"at nothing (the first: {table} row {row}, into {parent}); "
+                    "nothing was changed"
+                )
+        except BaseException:
+            if getattr(driver, "in_transaction", False):
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+    finally:
+        if enforced:
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
 
 
 class Migrations:
@@ -260,14 +292,14 @@ class Migrations:
         return set(MigrationContext.configure(connection).get_current_heads())
 
     def upgrade(self, connection: Connection, target: str = "head") -> None:
-        """Up to ``target``, inside ``connection``'s transaction: all of it or none."""
-        _begin_for_ddl(connection)
-        command.upgrade(self.config(connection), target)
+        """Up to ``target``, all of it or none (see :func:`_schema_change`)."""
+        with _schema_change(connection):
+            command.upgrade(self.config(connection), target)
 
     def downgrade(self, connection: Connection, target: str) -> None:
-        """Down to ``target``, inside ``connection``'s transaction: all of it or none."""
-        _begin_for_ddl(connection)
-        command.downgrade(self.config(connection), target)
+        """Down to ``target``, all of it or none (see :func:`_schema_change`)."""
+        with _schema_change(connection):
+            command.downgrade(self.config(connection), target)
 
     def behind(self, connection: Connection) -> str | None:
         """Why the schema does not match the code, or ``None`` when it does."""

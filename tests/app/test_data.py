@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
 from shipshape.database import (
+    BrokenForeignKeysError,
     Migrations,
     RowStream,
     current_database,
@@ -271,6 +272,107 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
             assert set(tables) - {"alembic_version"} == {"second"}  # 0002 drops nothing
+    finally:
+        await engine.dispose()
+
+
+FOREIGN_KEY_REVISIONS = {
+    "0001_parent_child.py": """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade():
+    op.create_table("parent", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("name", sa.Text, nullable=True))
+    op.create_table("child", sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("parent_id", sa.Integer,
+                              sa.ForeignKey("parent.id", ondelete="CASCADE"), nullable=False))
+    op.execute("INSERT INTO parent (id, name) VALUES (1, 'one')")
+    op.execute("INSERT INTO child (id, parent_id) VALUES (1, 1)")
+
+
+def downgrade():
+    op.drop_table("child")
+    op.drop_table("parent")
+""",
+    # SQLite cannot make a column NOT NULL in place: batch mode copies the table,
+    # drops the old one and renames the copy, which with foreign keys on would
+    # delete the child row through its ON DELETE CASCADE.
+    "0002_rebuild_parent.py": """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade():
+    with op.batch_alter_table("parent") as batch:
+        batch.alter_column("name", existing_type=sa.Text, nullable=False)
+
+
+def downgrade():
+    with op.batch_alter_table("parent") as batch:
+        batch.alter_column("name", existing_type=sa.Text, nullable=True)
+""",
+}
+
+
+def migrations_in(folder: Path, revisions: dict[str, str]) -> Migrations:
+    (folder / "versions").mkdir(parents=True)
+    (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
+    for name, source in revisions.items():
+        (folder / "versions" / name).write_text(source)
+    return Migrations(folder, Base.metadata)
+
+
+async def test_a_migration_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = await empty_database(database_url, tmp_path, postgres_server, "rebuild_db")
+    migrations = migrations_in(tmp_path / "migrations", FOREIGN_KEY_REVISIONS)
+    engine = make_engine(url, timeout=5, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == {"0002"}
+            assert (await connection.execute(text("SELECT id, parent_id FROM child"))).all() == [
+                (1, 1)
+            ]
+            if url.startswith("sqlite"):  # on again for the requests that use the connection
+                assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_sqlite_migration_that_leaves_a_row_pointing_at_nothing_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    orphaning = {
+        **FOREIGN_KEY_REVISIONS,
+        "0002_rebuild_parent.py": FOREIGN_KEY_REVISIONS["0002_rebuild_parent.py"].replace(
+            'batch.alter_column("name", existing_type=sa.Text, nullable=False)',
+            'batch.alter_column("name", existing_type=sa.Text, nullable=False)\n'
+            '    op.execute("DELETE FROM parent")',
+        ),
+    }
+    migrations = migrations_in(tmp_path / "migrations", orphaning)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'orphans.db'}", timeout=5, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade, "0001")
+        with pytest.raises(BrokenForeignKeysError, match="1 row.* child row 1, into parent"):
+            async with engine.begin() as connection:
+                await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == {"0001"}
+            assert (await connection.execute(text("SELECT id FROM parent"))).all() == [(1,)]
+            assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
     finally:
         await engine.dispose()
 
