@@ -200,8 +200,15 @@ def _sqlite_pragmas(timeout: float) -> Callable[[Any, Any], None]:
 
 def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": timeout})
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        in_memory = parsed.database in (None, "", ":memory:")  # one shared connection
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": timeout},
+            # a file's pool (SQLAlchemy's default size) waits no longer than the timeout
+            **({} if in_memory else {"pool_timeout": timeout}),
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))
         return engine
     return create_async_engine(

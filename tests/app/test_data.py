@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from quart import Quart
 from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
@@ -30,6 +31,7 @@ from shipshape.database import (
     RowStream,
     current_database,
     current_session,
+    is_unreachable,
     make_engine,
     resolve_url,
 )
@@ -459,6 +461,31 @@ async def test_development_applies_the_migrations_when_serving_starts(tmp_path: 
     assert await things_in(url) == 0  # the table exists
 
 
+async def test_a_wait_for_a_pooled_connection_is_bounded_by_the_timeout(
+    database_url: str,
+) -> None:
+    """``SHIPSHAPE_DB_TIMEOUT`` bounds the wait for a pooled connection on both engines:
+    a worker whose connections are all in use answers 503 after it, not 30 s later."""
+    engine = make_engine(database_url, timeout=0.3, pool_size=1)
+    loop = asyncio.get_running_loop()
+    held = []
+    try:
+        for _ in range(50):  # the pool's size and overflow, then one more
+            started = loop.time()
+            try:
+                held.append(await engine.connect())
+            except PoolTimeout as exc:
+                assert is_unreachable(exc)  # so the page is the 503
+                break
+        else:
+            pytest.fail("the pool never ran out")
+        assert 0.3 <= loop.time() - started < 2
+    finally:
+        for connection in held:
+            await connection.close()
+        await engine.dispose()
+
+
 def test_a_relative_sqlite_path_is_taken_from_the_instance_folders_parent(
     tmp_path: Path,
 ) -> None:
@@ -540,7 +567,7 @@ def test_the_db_commands_and_check_name_an_unreachable_database() -> None:
 #: own errors come through SQLAlchemy's server-side cursor unwrapped.
 STREAM_FAILURES = (
     DBAPIError,
-    asyncpg.exceptions.InterfaceError,
+    asyncpg.PostgresError,
     asyncpg.exceptions.InternalClientError,
 )
 
