@@ -45,6 +45,7 @@ import asyncio
 import logging
 import tempfile
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,7 @@ from sqlalchemy.ext.asyncio import (
     AsyncSession,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 from werkzeug.exceptions import ServiceUnavailable
 
 from shipshape.check import Finding
@@ -202,12 +204,14 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        in_memory = parsed.database in (None, "", ":memory:")  # one shared connection
+        # A file's pool (SQLAlchemy's default size) waits no longer than the timeout; an
+        # in-memory database, however named, has one shared connection and no pool.
+        dialect: Any = parsed.get_dialect()  # DefaultDialect's, as create_engine asks it
+        pooled = issubclass(dialect.get_pool_class(parsed), QueuePool)
         engine = create_async_engine(
             url,
             connect_args={"timeout": timeout},
-            # a file's pool (SQLAlchemy's default size) waits no longer than the timeout
-            **({} if in_memory else {"pool_timeout": timeout}),
+            **({"pool_timeout": timeout} if pooled else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))
         return engine
@@ -225,6 +229,12 @@ class BrokenForeignKeysError(ShipshapeError):
     """Migrations that would leave rows pointing at nothing; nothing was changed."""
 
 
+def _dangling(connection: Connection) -> Counter[tuple[str, str, int]]:
+    """Rows whose foreign key points at nothing, counted per table, parent and key."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    return Counter((str(table), str(parent), int(key)) for table, _, parent, key in rows)
+
+
 @contextmanager
 def _schema_change(connection: Connection) -> Iterator[None]:
     """Migrations on SQLite, by SQLite's own procedure for changing a schema.
@@ -237,39 +247,55 @@ def _schema_change(connection: Connection) -> Iterator[None]:
     rows that point at it. So, as https://www.sqlite.org/lang_altertable.html
     prescribes: foreign keys off (``PRAGMA foreign_keys`` does nothing inside a
     transaction), ``BEGIN``, the migrations, ``PRAGMA foreign_key_check`` (a
-    row left pointing at nothing rolls all of it back), ``COMMIT``, and foreign
-    keys as they were. An upgrade is then all or nothing, as on PostgreSQL,
-    where DDL is transactional and the caller's transaction is the
+    row the migrations left pointing at nothing rolls all of it back; rows that
+    pointed at nothing before are not theirs to answer for), ``COMMIT``, and
+    foreign keys as they were. An upgrade is then all or nothing, as on
+    PostgreSQL, where DDL is transactional and the caller's transaction is the
     migrations' (Alembic, handed a connection in a transaction, leaves
-    committing it to the caller). A caller that has begun SQLite's
-    transaction already keeps it, and these steps to itself.
+    committing it to the caller). A migration must not ``COMMIT`` by itself.
+
+    The connection must not be in a transaction yet (foreign keys could not be
+    turned off), and if foreign keys cannot be turned back on it is discarded,
+    never returned to the pool with them off.
     """
-    driver = connection.connection.driver_connection
-    if connection.dialect.name != "sqlite" or getattr(driver, "in_transaction", True):
+    if connection.dialect.name != "sqlite":
         yield
         return
+    driver = connection.connection.driver_connection
+    if driver is None or driver.in_transaction:
+        raise RuntimeError(
+            "run SQLite migrations first on their connection: its transaction has begun, "
+            "so foreign keys can no longer be turned off for them"
+        )
     enforced = bool(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
     connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    done = False
     try:
         connection.exec_driver_sql("BEGIN")
-        try:
-            yield
-            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
-            if enforced and broken:
-                table, row, parent, _ = broken[0]
+        before = _dangling(connection)
+        yield
+        if enforced:
+            new = _dangling(connection) - before
+            if new:
+                (table, parent, _), count = next(iter(new.items()))
                 raise BrokenForeignKeysError(
-                    f"the migrations would leave {len(broken)} row(s) whose foreign keys point "
-                    f"at nothing (the first: {table} row {row}, into {parent}); "
+                    f"the migrations would leave {new.total()} row(s) whose foreign keys "
+                    f"point at nothing (the first: {count} in {table}, into {parent}); "
                     "nothing was changed"
                 )
-        except BaseException:
-            if getattr(driver, "in_transaction", False):
-                connection.exec_driver_sql("ROLLBACK")
-            raise
         connection.exec_driver_sql("COMMIT")
+        done = True
     finally:
-        if enforced:
-            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        try:
+            if driver.in_transaction:  # the migrations or the COMMIT failed
+                connection.exec_driver_sql("ROLLBACK")
+            if enforced:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        except Exception:
+            connection.invalidate()  # never back to the pool with foreign keys off
+            if done:
+                raise
+            logger.warning("discarded a migration's connection", exc_info=True)
 
 
 class Migrations:
@@ -332,6 +358,10 @@ async def _close_quietly(closeable: AsyncConnection | AsyncResult[Any]) -> None:
         logger.debug("closing a stream's broken connection", exc_info=True)
 
 
+class IncompleteStreamError(Exception):
+    """A stream's reading stopped before its last row (serving stopped)."""
+
+
 class RowStream:
     """A query's rows as a response body (see :meth:`Database.stream`).
 
@@ -374,6 +404,7 @@ class RowStream:
         self._more = asyncio.Event()
         self._error: Exception | None = None
         self._stopping = False
+        self._closed = False
         self._append(head)
         #: The task that reads the rows; done once the connection is back in the pool.
         self.reading = asyncio.ensure_future(self._read(connection, result))
@@ -387,18 +418,25 @@ class RowStream:
 
     async def _read(self, connection: AsyncConnection, result: AsyncResult[Any]) -> None:
         try:
-            while not self._stopping:
+            while True:
+                if self._stopping:
+                    raise IncompleteStreamError("the stream was stopped before its last row")
                 rows = await result.fetchmany(self._batch)
                 if not rows:
                     break
                 self._append(self._encode(rows))
         except Exception as exc:  # the body raises it, after the rows read before it
-            # One line here; the server logs the traceback when the body raises. A
-            # server that ends the connection between two fetches can leave asyncpg
-            # out of step ("another operation is in progress") instead of saying so.
-            cause = "database unavailable" if is_unreachable(exc) else "stream stopped"
-            logger.warning("%s mid-stream: %s", cause, first_line(exc))
+            # One line here (none when the body itself was closed: the client left); the
+            # server logs the traceback when the body raises. A server that ends the
+            # connection between two fetches can leave asyncpg out of step ("another
+            # operation is in progress") instead of saying so.
+            if not self._closed:
+                cause = "database unavailable" if is_unreachable(exc) else "stream stopped"
+                logger.warning("%s mid-stream: %s", cause, first_line(exc))
             self._error = exc
+        except BaseException:  # cancelled: the body must not then end as if complete
+            self._error = IncompleteStreamError("the stream's reading was cancelled")
+            raise
         finally:
             await _close_quietly(result)
             await _close_quietly(connection)
@@ -408,6 +446,8 @@ class RowStream:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._closed:
+            raise StopAsyncIteration
         while self._sent == self._written:
             if self.reading.done():
                 error, self._error = self._error, None
@@ -422,11 +462,19 @@ class RowStream:
         self._sent += len(chunk)
         return chunk
 
-    async def aclose(self) -> None:
-        """Stop reading after the batch in hand, and return once the connection is back."""
+    async def stop(self) -> None:
+        """Stop reading after the batch in hand, and return once the connection is back.
+
+        Unless every row was read by then, the body raises
+        :class:`IncompleteStreamError` after the rows it has, rather than end as
+        if it were complete."""
         self._stopping = True
         await asyncio.wait([self.reading])
-        self._sent = self._written
+
+    async def aclose(self) -> None:
+        """Close the body (its reader ends read: the client is done or gone)."""
+        self._closed = True
+        await self.stop()
         self._spool.close()
 
 
@@ -482,7 +530,7 @@ class Database:
 
     async def stop(self) -> None:
         for stream in list(self._streams):  # their connections go back before the pool closes
-            await stream.aclose()
+            await stream.stop()
         if self.engine is not None:
             await self.engine.dispose()
             self.engine = None

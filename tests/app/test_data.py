@@ -27,6 +27,7 @@ from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
 from shipshape.database import (
     BrokenForeignKeysError,
+    IncompleteStreamError,
     Migrations,
     RowStream,
     current_database,
@@ -368,13 +369,45 @@ async def test_a_sqlite_migration_that_leaves_a_row_pointing_at_nothing_changes_
     try:
         async with engine.begin() as connection:
             await connection.run_sync(migrations.upgrade, "0001")
-        with pytest.raises(BrokenForeignKeysError, match="1 row.* child row 1, into parent"):
+        with pytest.raises(BrokenForeignKeysError, match=r"1 row\(s\) .* 1 in child, into parent"):
             async with engine.begin() as connection:
                 await connection.run_sync(migrations.upgrade)
         async with engine.connect() as connection:
             assert await connection.run_sync(migrations.current) == {"0001"}
             assert (await connection.execute(text("SELECT id FROM parent"))).all() == [(1,)]
             assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+        # Migrations must come first on their connection: after an INSERT, SQLite's
+        # transaction has begun and foreign keys could not be turned off for them.
+        with pytest.raises(RuntimeError, match="run SQLite migrations first"):
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO parent (id, name) VALUES (2, 'two')"))
+                await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == {"0001"}
+            assert (await connection.execute(text("SELECT count(*) FROM parent"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_rows_that_pointed_at_nothing_before_are_not_blamed_on_the_migrations(
+    tmp_path: Path,
+) -> None:
+    migrations = migrations_in(tmp_path / "migrations", FOREIGN_KEY_REVISIONS)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", timeout=5, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade, "0001")
+        async with engine.connect() as connection:  # a row orphaned long ago, by hand
+            await connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            await connection.exec_driver_sql("INSERT INTO child (id, parent_id) VALUES (2, 99)")
+            await connection.commit()
+            await connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(migrations.current) == {"0002"}
+            rows = (await connection.execute(text("SELECT id, parent_id FROM child"))).all()
+            assert sorted(rows) == [(1, 1), (2, 99)]
     finally:
         await engine.dispose()
 
@@ -433,10 +466,19 @@ async def test_a_stream_reads_at_the_databases_pace_and_always_gives_its_connect
         await closed_twice.aclose()
         await closed_twice.aclose()
         assert pool.checkedout() == 0
-        # Serving stops only after the streams still reading have given theirs back.
-        left_reading = await stream()
+        # Serving stops only after the streams still reading have given theirs back,
+        # and a body whose rows were not all read then fails instead of ending short.
+        counting = text(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000000)"
+            " SELECT x FROM n"
+        )
+        left_reading = await database.stream(counting, lambda rows: b"x" * len(rows), batch=10)
         await app.shutdown()
         assert left_reading.reading.done()
+        assert pool.checkedout() == 0
+        with pytest.raises(IncompleteStreamError, match="stopped before its last row"):
+            async for _ in left_reading:
+                pass
         await app.startup()  # for test_app's own shutdown
 
 
@@ -483,6 +525,21 @@ async def test_a_wait_for_a_pooled_connection_is_bounded_by_the_timeout(
     finally:
         for connection in held:
             await connection.close()
+        await engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:Selection of the StaticPool:DeprecationWarning")
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:",
+     "sqlite+aiosqlite:///file:shared?mode=memory&cache=shared&uri=true"],
+)  # fmt: skip
+async def test_an_in_memory_sqlite_database_has_no_pool_to_time_out(url: str) -> None:
+    engine = make_engine(url, timeout=0.3, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    finally:
         await engine.dispose()
 
 
