@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -198,40 +199,46 @@ async def test_migrations_run_from_an_empty_database_and_back(
         await engine.dispose()
 
 
+def revision(number: str, down: str | None, upgrade: str, downgrade: str = "pass") -> str:
+    """The source of an Alembic revision file with these two functions' bodies."""
+
+    def body(code: str) -> str:
+        return textwrap.indent(textwrap.dedent(code).strip(), "    ")
+
+    return (
+        f"import sqlalchemy as sa\nfrom alembic import op\n\nrevision = {number!r}\n"
+        f"down_revision = {down!r}\n\n\ndef upgrade():\n{body(upgrade)}\n\n\n"
+        f"def downgrade():\n{body(downgrade)}\n"
+    )
+
+
+def migrations_in(folder: Path, revisions: dict[str, str]) -> Migrations:
+    (folder / "versions").mkdir(parents=True)
+    (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
+    for name, source in revisions.items():
+        (folder / "versions" / name).write_text(source)
+    return Migrations(folder, Base.metadata)
+
+
 HALFWAY_REVISIONS = {
-    "0001_first.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0001"
-down_revision = None
-
-
-def upgrade():
-    op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
-    op.execute("INSERT INTO first (id) VALUES (1)")
-
-
-def downgrade():
-    op.drop_table("first")
-""",
-    "0002_second.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-
-
-def upgrade():
-    op.create_table("second", sa.Column("id", sa.Integer, primary_key=True))
-    op.add_column("first", sa.Column("label", sa.Text))
-    raise RuntimeError("the migration fails halfway")
-
-
-def downgrade():
-    pass
-""",
+    "0001_first.py": revision(
+        "0001",
+        None,
+        """
+        op.create_table("first", sa.Column("id", sa.Integer, primary_key=True))
+        op.execute("INSERT INTO first (id) VALUES (1)")
+        """,
+        'op.drop_table("first")',
+    ),
+    "0002_second.py": revision(
+        "0002",
+        "0001",
+        """
+        op.create_table("second", sa.Column("id", sa.Integer, primary_key=True))
+        op.add_column("first", sa.Column("label", sa.Text))
+        raise RuntimeError("the migration fails halfway")
+        """,
+    ),
 }
 
 
@@ -242,12 +249,8 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
     would otherwise commit each DDL statement by itself and leave ``first`` behind,
     with no revision recorded, so that the next upgrade fails on a table that exists."""
     folder = tmp_path / "migrations"
-    (folder / "versions").mkdir(parents=True)
-    (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
-    for name, source in HALFWAY_REVISIONS.items():
-        (folder / "versions" / name).write_text(source)
+    migrations = migrations_in(folder, HALFWAY_REVISIONS)
     url = await empty_database(database_url, tmp_path, postgres_server, "halfway_db")
-    migrations = Migrations(folder, Base.metadata)
     engine = make_engine(url, timeout=5, pool_size=1)
     try:
         with pytest.raises(RuntimeError, match="fails halfway"):
@@ -280,57 +283,39 @@ async def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(
 
 
 FOREIGN_KEY_REVISIONS = {
-    "0001_parent_child.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0001"
-down_revision = None
-
-
-def upgrade():
-    op.create_table("parent", sa.Column("id", sa.Integer, primary_key=True),
-                    sa.Column("name", sa.Text, nullable=True))
-    op.create_table("child", sa.Column("id", sa.Integer, primary_key=True),
-                    sa.Column("parent_id", sa.Integer,
-                              sa.ForeignKey("parent.id", ondelete="CASCADE"), nullable=False))
-    op.execute("INSERT INTO parent (id, name) VALUES (1, 'one')")
-    op.execute("INSERT INTO child (id, parent_id) VALUES (1, 1)")
-
-
-def downgrade():
-    op.drop_table("child")
-    op.drop_table("parent")
-""",
+    "0001_parent_child.py": revision(
+        "0001",
+        None,
+        """
+        op.create_table("parent", sa.Column("id", sa.Integer, primary_key=True),
+                        sa.Column("name", sa.Text, nullable=True))
+        op.create_table("child", sa.Column("id", sa.Integer, primary_key=True),
+                        sa.Column("parent_id", sa.Integer,
+                                  sa.ForeignKey("parent.id", ondelete="CASCADE"), nullable=False))
+        op.execute("INSERT INTO parent (id, name) VALUES (1, 'one')")
+        op.execute("INSERT INTO child (id, parent_id) VALUES (1, 1)")
+        """,
+        """
+        op.drop_table("child")
+        op.drop_table("parent")
+        """,
+    ),
     # SQLite cannot make a column NOT NULL in place: batch mode copies the table,
     # drops the old one and renames the copy, which with foreign keys on would
     # delete the child row through its ON DELETE CASCADE.
-    "0002_rebuild_parent.py": """
-import sqlalchemy as sa
-from alembic import op
-
-revision = "0002"
-down_revision = "0001"
-
-
-def upgrade():
-    with op.batch_alter_table("parent") as batch:
-        batch.alter_column("name", existing_type=sa.Text, nullable=False)
-
-
-def downgrade():
-    with op.batch_alter_table("parent") as batch:
-        batch.alter_column("name", existing_type=sa.Text, nullable=True)
-""",
+    "0002_rebuild_parent.py": revision(
+        "0002",
+        "0001",
+        """
+        with op.batch_alter_table("parent") as batch:
+            batch.alter_column("name", existing_type=sa.Text, nullable=False)
+        """,
+        """
+        with op.batch_alter_table("parent") as batch:
+            batch.alter_column("name", existing_type=sa.Text, nullable=True)
+        """,
+    ),
 }
-
-
-def migrations_in(folder: Path, revisions: dict[str, str]) -> Migrations:
-    (folder / "versions").mkdir(parents=True)
-    (folder / "env.py").write_text((MIGRATIONS / "env.py").read_text())
-    for name, source in revisions.items():
-        (folder / "versions" / name).write_text(source)
-    return Migrations(folder, Base.metadata)
 
 
 async def test_a_migration_that_rebuilds_a_table_keeps_the_rows_pointing_at_it(
