@@ -14,6 +14,7 @@ import pytest
 from quart import Quart
 from sqlalchemy import func, select
 
+from app import things
 from app.models import Thing
 from shipshape.database import current_database
 from tests.conftest import Client, client_of, csrf_from
@@ -262,6 +263,25 @@ async def test_user_text_is_escaped_everywhere(app: Quart, client: Client) -> No
         assert "<script>alert" not in html, where
         assert escaped in html, where
     assert f"“{escaped}” was added." in pages["flash and detail"]
+
+
+async def test_a_head_of_the_csv_reads_no_rows(app: Quart, client: Client) -> None:
+    await create(client, "one")
+    read: list[int] = []
+    csv_rows = things.csv_rows
+
+    def counting(rows: Any) -> bytes:
+        read.append(len(rows))
+        return csv_rows(rows)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(things, "csv_rows", counting)
+        head = await client.head("/things/download?sort=name")
+        got = await client.get("/things/download?sort=name")
+    assert (head.status_code, got.status_code) == (200, 200)
+    for name in ("Content-Type", "Content-Disposition", "Content-Security-Policy"):
+        assert head.headers[name] == got.headers[name]
+    assert read == [1]  # the GET's one row; the HEAD asked the database for none
 
 
 async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(

@@ -58,9 +58,10 @@ async def index() -> ResponseReturnValue:
 @blueprint.get("/download")
 async def download() -> Response:
     """The list as CSV, every page of it, streamed in batches as it is read."""
-    body = await current_database().stream(
-        things.export_query(list_query()), things.csv_rows, head=things.CSV_HEAD
-    )
+    query = things.export_query(list_query())
+    if request.method == "HEAD":  # the same answer, without reading rows nobody is sent
+        query = query.limit(0)
+    body = await current_database().stream(query, things.csv_rows, head=things.CSV_HEAD)
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="things.csv"'
     return response
