@@ -57,12 +57,20 @@ async def index() -> ResponseReturnValue:
 
 @blueprint.get("/download")
 async def download() -> Response:
-    """The list as CSV, every page of it, streamed in batches as it is read."""
+    """The list as CSV, every page of it, streamed in batches as it is read.
+
+    A HEAD gets the same status and headers from the same query asked for no
+    rows, in one piece: streamed, its body would still be on its way when a
+    client that has the headers closes, and the request would log as a
+    disconnect."""
     query = things.export_query(list_query())
-    if request.method == "HEAD":  # the same answer, without reading rows nobody is sent
-        query = query.limit(0)
-    body = await current_database().stream(query, things.csv_rows, head=things.CSV_HEAD)
-    response = Response(body, mimetype="text/csv")
+    if request.method != "HEAD":
+        body = await current_database().stream(query, things.csv_rows, head=things.CSV_HEAD)
+        response = Response(body, mimetype="text/csv")
+    else:
+        rows = await current_database().stream(query.limit(0), things.csv_rows)
+        response = Response(b"".join([chunk async for chunk in rows]), mimetype="text/csv")
+        del response.headers["Content-Length"]  # the GET's is not known in advance either
     response.headers["Content-Disposition"] = 'attachment; filename="things.csv"'
     return response
 
