@@ -11,6 +11,7 @@ bound parameters; the name filter escapes ``%`` and ``_``.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import unicodedata
@@ -20,7 +21,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -153,6 +154,11 @@ class ListQuery:
             return []
         return [Thing.name_key.contains(name_key(self.q), autoescape=True)]
 
+    def pattern(self) -> str:
+        """The filter as a LIKE pattern (``/`` escapes, as ``contains(autoescape=True)``)."""
+        escaped = name_key(self.q).replace("/", "//").replace("%", "/%").replace("_", "/_")
+        return f"%{escaped}%"
+
 
 # The defaults that links leave out, as the query string spells them.
 _LINK_DEFAULTS = {field.name: str(field.default) for field in fields(ListQuery)}
@@ -208,17 +214,27 @@ async def list_things(session: AsyncSession, query: ListQuery) -> Page:
     index). A page with no rows carries no total, so only then is it counted alone.
     """
     connection = await session.connection()
-    rows = (
-        await connection.execute(
-            select(*LIST_COLUMNS, _count(query).scalar_subquery().label("total"))
-            .where(*query.where())
-            .order_by(*SORTS[query.sort])
-            .limit(PER_PAGE)
-            .offset((query.page - 1) * PER_PAGE)
-        )
-    ).all()
+    values: dict[str, Any] = {"limit": PER_PAGE, "offset": (query.page - 1) * PER_PAGE}
+    if query.q:
+        values["pattern"] = query.pattern()
+    rows = (await connection.execute(_list_statement(bool(query.q), query.sort), values)).all()
     total = rows[0].total if rows else await connection.scalar(_count(query))
     return Page(rows, total or 0, query.page)
+
+
+@functools.cache
+def _list_statement(filtered: bool, sort: str) -> Select[Any]:
+    """The list's query for a filter or none and a sort, built once: building it and its
+    cache key took a twentieth of a list request. The values are bound per request."""
+    where = [Thing.name_key.like(bindparam("pattern"), escape="/")] if filtered else []
+    total = select(func.count()).select_from(Thing).where(*where).scalar_subquery()
+    return (
+        select(*LIST_COLUMNS, total.label("total"))
+        .where(*where)
+        .order_by(*SORTS[sort])
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
 
 
 def export_query(query: ListQuery) -> Select[Any]:

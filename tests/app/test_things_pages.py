@@ -363,16 +363,22 @@ async def test_a_bad_list_parameter_is_a_400_page(client: Client, query: str) ->
         assert response.content_type.startswith("text/html")
 
 
-@pytest.mark.parametrize("q", ["%", "_", "' OR 1=1 --", "\\", "'; DROP TABLE things; --", "a%b"])
+@pytest.mark.parametrize(
+    "q", ["%", "_", "/", "/%", "' OR 1=1 --", "\\", "'; DROP TABLE things; --", "a%b"]
+)
 async def test_the_filter_is_a_literal_substring(app: Quart, client: Client, q: str) -> None:
     await create(client, "100% cotton")
     await create(client, "under_score")
+    await create(client, "either/or")
     await create(client, "plain")
     html = await page_text(client, "/things/?" + _query({"q": q}))
     rows = re.findall(r'<td><a href="/things/[0-9a-f-]{36}">([^<]+)</a></td>', html)
-    expected = {"%": ["100% cotton"], "_": ["under_score"]}.get(q, [])
+    expected = {"%": ["100% cotton"], "_": ["under_score"], "/": ["either/or"]}.get(q, [])
     assert rows == expected
-    assert await count(app) == 3
+    api = await (await client.get("/api/things?" + _query({"q": q}))).get_json()
+    assert [thing["name"] for thing in api["items"]] == expected
+    assert api["total"] == len(expected)
+    assert await count(app) == 4
 
 
 def _query(values: dict[str, Any]) -> str:
