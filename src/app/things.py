@@ -117,6 +117,10 @@ def parse_id(text: str) -> uuid.UUID | None:
         return None
 
 
+#: The list's name filter, one bound pattern for every statement that filters.
+NAME_FILTER = Thing.name_key.like(bindparam("pattern"), escape="/")
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A name filter, a sort and a page number, as the list page and the API read them."""
@@ -150,14 +154,16 @@ class ListQuery:
         return {k: v for k, v in values.items() if v != _LINK_DEFAULTS[k]}
 
     def where(self) -> list[ColumnElement[bool]]:
-        if not self.q:
-            return []
-        return [Thing.name_key.contains(name_key(self.q), autoescape=True)]
+        """The name filter, if any; its pattern is bound from :meth:`values`."""
+        return [NAME_FILTER] if self.q else []
 
-    def pattern(self) -> str:
-        """The filter as a LIKE pattern (``/`` escapes, as ``contains(autoescape=True)``)."""
+    def values(self) -> dict[str, str]:
+        """The filter's bound value: the case-folded text as a literal substring, with
+        ``/`` escaping ``%``, ``_`` and itself (what ``contains(autoescape=True)`` does)."""
+        if not self.q:
+            return {}
         escaped = name_key(self.q).replace("/", "//").replace("%", "/%").replace("_", "/_")
-        return f"%{escaped}%"
+        return {"pattern": f"%{escaped}%"}
 
 
 # The defaults that links leave out, as the query string spells them.
@@ -203,7 +209,7 @@ LIST_COLUMNS = tuple(
 
 
 def _count(query: ListQuery) -> Select[int]:
-    return select(func.count()).select_from(Thing).where(*query.where())
+    return select(func.count()).select_from(Thing).where(*query.where()).params(query.values())
 
 
 async def list_things(session: AsyncSession, query: ListQuery) -> Page:
@@ -214,9 +220,7 @@ async def list_things(session: AsyncSession, query: ListQuery) -> Page:
     index). A page with no rows carries no total, so only then is it counted alone.
     """
     connection = await session.connection()
-    values: dict[str, Any] = {"limit": PER_PAGE, "offset": (query.page - 1) * PER_PAGE}
-    if query.q:
-        values["pattern"] = query.pattern()
+    values = {"limit": PER_PAGE, "offset": (query.page - 1) * PER_PAGE, **query.values()}
     rows = (await connection.execute(_list_statement(bool(query.q), query.sort), values)).all()
     total = rows[0].total if rows else await connection.scalar(_count(query))
     return Page(rows, total or 0, query.page)
@@ -226,7 +230,7 @@ async def list_things(session: AsyncSession, query: ListQuery) -> Page:
 def _list_statement(filtered: bool, sort: str) -> Select[Any]:
     """The list's query for a filter or none and a sort, built once: building it and its
     cache key took a twentieth of a list request. The values are bound per request."""
-    where = [Thing.name_key.like(bindparam("pattern"), escape="/")] if filtered else []
+    where = [NAME_FILTER] if filtered else []
     total = select(func.count()).select_from(Thing).where(*where).scalar_subquery()
     return (
         select(*LIST_COLUMNS, total.label("total"))
@@ -239,7 +243,8 @@ def _list_statement(filtered: bool, sort: str) -> Select[Any]:
 
 def export_query(query: ListQuery) -> Select[Any]:
     """Every thing the list would show, on every page, in the list's order."""
-    return select(*LIST_COLUMNS).where(*query.where()).order_by(*SORTS[query.sort])
+    statement = select(*LIST_COLUMNS).where(*query.where()).order_by(*SORTS[query.sort])
+    return statement.params(query.values())
 
 
 async def get_thing(session: AsyncSession, thing_id: uuid.UUID | None) -> Thing | None:

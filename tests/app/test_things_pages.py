@@ -378,6 +378,12 @@ async def test_the_filter_is_a_literal_substring(app: Quart, client: Client, q: 
     api = await (await client.get("/api/things?" + _query({"q": q}))).get_json()
     assert [thing["name"] for thing in api["items"]] == expected
     assert api["total"] == len(expected)
+    past = await (await client.get("/api/things?" + _query({"q": q, "page": 2}))).get_json()
+    assert (past["items"], past["total"]) == ([], len(expected))  # counted on its own
+    exported = await (await client.get("/things/download?" + _query({"q": q}))).get_data(
+        as_text=True
+    )
+    assert [row[1] for row in csv.reader(io.StringIO(exported[1:]))][1:] == expected
     assert await count(app) == 4
 
 
