@@ -5,7 +5,8 @@ What a valid name and description are (:func:`check_name`,
 (:class:`ListQuery`), and the writes with their two refusals: a name already
 taken (:class:`DuplicateNameError`) and an edit made against a version that is no
 longer current (:class:`StaleVersionError`). Every query is built by SQLAlchemy with
-bound parameters; the name filter escapes ``%`` and ``_``.
+bound parameters; the name filter is one bound LIKE pattern (:data:`NAME_FILTER`)
+with ``%``, ``_`` and its escape character escaped, a literal substring.
 """
 
 from __future__ import annotations

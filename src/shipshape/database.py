@@ -537,13 +537,16 @@ class Database:
 
     # -- the request's session ------------------------------------------------
 
+    def _serving_engine(self) -> AsyncEngine:
+        if self.engine is None:
+            raise RuntimeError("the database is used before serving started")
+        return self.engine
+
     async def session(self) -> AsyncSession:
         """The request's session (one per request; see the module docstring)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is None:
-            if self.engine is None:
-                raise RuntimeError("the database is used before serving started")
-            session = AsyncSession(self.engine, expire_on_commit=False)
+            session = AsyncSession(self._serving_engine(), expire_on_commit=False)
             setattr(g, _SESSION, session)
         return session
 
@@ -567,9 +570,7 @@ class Database:
             body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
             return Response(body, mimetype="text/csv")
         """
-        if self.engine is None:
-            raise RuntimeError("the database is used before serving started")
-        connection = await self.engine.connect()
+        connection = await self._serving_engine().connect()
         try:
             result = await connection.stream(statement)
         except BaseException:
