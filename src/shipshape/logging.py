@@ -14,10 +14,12 @@ JSON lines in production and readable lines elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import random
 import re
-import secrets
 import sys
 import time
 from contextvars import ContextVar
@@ -33,6 +35,22 @@ logger = logging.getLogger("shipshape.request")
 REQUEST_ID_HEADER = b"x-request-id"
 # An inbound id is logged and echoed, so only safe characters and a sane length.
 _INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+
+
+#: Where request ids come from: 128 random bits a request, without a system call.
+#: ``secrets.token_hex`` asked the kernel for every id (``getrandom``), and a
+#: system call lets the server's own threads take the GIL mid-request: under
+#: load, a hand-over of the GIL per request for an id that only has to be unique,
+#: not unguessable. Seeded from the OS, and again in every forked worker so that
+#: no two workers share a sequence; its own instance, so that an app seeding
+#: :mod:`random` for its own ends cannot make ids repeat.
+_ids = random.Random()  # noqa: S311 - an id must be unique, not unguessable
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 lowercase hex digits, like ``secrets.token_hex(16)``."""
+    return f"{_ids.getrandbits(128):032x}"
 
 
 # Set for the task that handles one request; Quart's request task copies it.
@@ -137,13 +155,14 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     production's stderr stays JSON lines: Python would print it as two raw lines.
     """
     global _json_handler
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
+    handler: logging.StreamHandler[Any]
     if json_lines:
+        handler = _json_handler = JsonLineHandler(sys.stderr)
         handler.setFormatter(JsonLineFormatter())
     else:
+        handler, _json_handler = logging.StreamHandler(sys.stderr), None
         handler.setFormatter(ReadableFormatter("%(levelname)s %(name)s %(message)s"))
-    _json_handler = handler if json_lines else None
+    handler.addFilter(RequestIdFilter())
     for name in ("shipshape", "app", "py.warnings"):
         log = logging.getLogger(name)
         log.handlers = [handler]
@@ -152,12 +171,67 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     logging.captureWarnings(True)
 
 
+class JsonLineHandler(logging.StreamHandler[Any]):
+    """The JSON lines' handler: the request lines of one event-loop turn go out in one write.
+
+    A write per request line was a system call per request, and a system call
+    releases the GIL: under load, granian's threads took it at every one, and
+    the request waited to get it back. :meth:`write_later` queues a finished
+    request line and writes the turn's lines together when the loop gets to
+    it, which is before it waits for anything (a callback queued with
+    ``call_soon``). Every other line (an app's log, an error, a warning) is
+    written at once, after the queued ones, so the stream keeps the order in
+    which lines were logged; :meth:`flush`, and so ``logging.shutdown`` at exit
+    and the app's shutdown (:func:`flush_request_lines`), writes any still queued.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.queued: list[str] = []
+
+    def write_later(self, line: str) -> None:
+        """Queue a whole line (its terminator included) to be written this loop turn."""
+        if not self.queued:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no asyncio loop runs this (trio): written at once
+                self.queued.append(line)
+                self.flush()
+                return
+        self.queued.append(line)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            if self.queued:
+                lines, self.queued = self.queued, []
+                try:
+                    self.stream.write("".join(lines))
+                except Exception:  # as StreamHandler.emit: report it, never raise
+                    self.handleError(
+                        logger.makeRecord(
+                            logger.name, logging.INFO, __file__, 0, "request lines", (), None
+                        )
+                    )
+            super().flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.queued:
+            self.flush()  # the lines logged before this one go first
+        super().emit(record)
+
+
+def flush_request_lines() -> None:
+    """Write the request lines still queued (the app is stopping)."""
+    if _json_handler is not None:
+        _json_handler.flush()
+
+
 #: The JSON handler :func:`configure_logging` installed, if it did: while it is the
 #: only handler the request logger reaches, the request line is written to it directly.
-_json_handler: logging.StreamHandler[Any] | None = None
+_json_handler: JsonLineHandler | None = None
 
 
-def _direct_handler(level: int) -> logging.StreamHandler[Any] | None:
+def _direct_handler(level: int) -> JsonLineHandler | None:
     """The handler to write the request line to without a record, if nothing else would see it.
 
     Building the ``LogRecord`` and passing it through ``Logger.handle`` took
@@ -276,7 +350,7 @@ class _RequestLog:
         self.logged = False
         inbound = header(scope, REQUEST_ID_HEADER) if trust_inbound_id else None
         valid = inbound is not None and _INBOUND_ID_RE.match(inbound)
-        self.request_id = inbound if valid and inbound is not None else secrets.token_hex(16)
+        self.request_id = inbound if valid and inbound is not None else new_request_id()
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
         async def receive_wrapper() -> Message:
@@ -340,13 +414,7 @@ class _RequestLog:
         if handler is None:
             logger.handle(self._record(level, fields))
             return
-        try:
-            line = _json_line(time.time(), level, fields)
-            with handler.lock:  # type: ignore[union-attr]  # made by StreamHandler
-                handler.stream.write(line + handler.terminator)
-                handler.flush()
-        except Exception:  # as StreamHandler.emit: report it, never fail the request
-            handler.handleError(self._record(level, fields))
+        handler.write_later(_json_line(time.time(), level, fields) + handler.terminator)
 
     @staticmethod
     def _record(level: int, fields: dict[str, Any]) -> logging.LogRecord:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import AsyncIterator
@@ -16,12 +17,16 @@ from quart import Quart, request
 from shipshape.csrf import csrf_exempt
 from shipshape.logging import (
     JsonLineFormatter,
+    JsonLineHandler,
     RequestLogMiddleware,
     _json_line,
     configure_logging,
     current_request_id,
+    flush_request_lines,
+    new_request_id,
 )
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
+from tests.conftest import SECRET
 from tests.shipshape.conftest import MakeApp
 
 
@@ -355,6 +360,7 @@ async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
         "client": ("10.0.0.1", 1),
     }
     await RequestLogMiddleware(inner)(scope, receive, send)
+    await asyncio.sleep(0)  # one loop turn: the queued line is written
     return capsys.readouterr().err
 
 
@@ -496,3 +502,93 @@ async def test_a_log_stream_that_fails_never_fails_the_request(
     finally:
         configure_logging(json_lines=True)
     assert "OSError: disk full" in reported  # on stderr, as logging reports its own errors
+
+
+class _Writes:
+    """A stream that records each write it is given."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_one_loop_turns_request_lines_are_one_write_in_order_with_other_lines() -> None:
+    configure_logging(json_lines=True)
+    handler = logging.getLogger("shipshape").handlers[0]
+    assert isinstance(handler, JsonLineHandler)
+    stream = _Writes()
+    handler.setStream(stream)
+    try:
+
+        async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            pass
+
+        async def one(path: str) -> None:
+            scope: Scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+            await RequestLogMiddleware(inner)(scope, receive, send)
+
+        await asyncio.gather(one("/a"), one("/b"), one("/c"))  # requests of one turn
+        [write] = stream.writes  # three lines, one write
+        assert [json.loads(line)["path"] for line in write.splitlines()] == ["/a", "/b", "/c"]
+
+        await one("/d")
+        assert len(stream.writes) == 1  # queued: this turn is not over
+        logging.getLogger("app").warning("after /d")  # written at once, after /d's line
+        assert [json.loads(w)["message"] for w in stream.writes[1:]] == ["request", "after /d"]
+        await one("/e")
+        flush_request_lines()  # what the app's shutdown does
+        assert json.loads(stream.writes[-1])["path"] == "/e"
+        await asyncio.sleep(0)  # the turn's own flush then finds nothing to write
+        assert len(stream.writes) == 4
+    finally:
+        configure_logging(json_lines=True)
+
+
+async def test_the_request_lines_still_queued_are_written_when_the_app_stops(
+    make_app: MakeApp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app(  # production: JSON lines, queued
+        SHIPSHAPE_ASSETS=False, APP_ENV="production", SECRET_KEY=SECRET, ALLOWED_HOSTS="a.test"
+    )
+    capsys.readouterr()
+    async with app.test_app() as test_app:
+        handler = logging.getLogger("shipshape").handlers[0]
+        assert isinstance(handler, JsonLineHandler)
+        handler.queued.append('{"queued": true}\n')  # as if the last turn ended with the app
+        await test_app.shutdown()
+        assert handler.queued == []
+        assert '{"queued": true}' in capsys.readouterr().err
+
+
+def test_request_ids_are_32_hex_digits_and_differ_in_a_forked_child() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, as a forked worker would draw it
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child != new_request_id()  # not the parent's next one
+
+
+def test_a_request_line_queued_with_no_event_loop_running_is_written_at_once() -> None:
+    handler = JsonLineHandler(_Writes())
+    handler.write_later('{"line": 1}\n')  # no asyncio loop here, as under trio
+    assert handler.stream.writes == ['{"line": 1}\n'] and handler.queued == []
