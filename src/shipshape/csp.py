@@ -21,13 +21,13 @@ Per-view decorators only set attributes::
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from quart import g
 
 from shipshape.policy import set_columns, view_columns
+from shipshape.randomness import token_urlsafe
 from shipshape.typing import ViewT
 
 NONCE = "'nonce-{nonce}'"  # placeholder replaced per response
@@ -128,7 +128,7 @@ API_POLICY = Policy.of({"default-src": ["'none'"], "frame-ancestors": ["'none'"]
 
 def new_nonce() -> str:
     """A fresh nonce, for a response made outside Quart (the single-page index)."""
-    return secrets.token_urlsafe(NONCE_BYTES)
+    return token_urlsafe(NONCE_BYTES)
 
 
 def csp_nonce() -> str:

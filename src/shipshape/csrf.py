@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import secrets
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
@@ -36,6 +35,7 @@ from werkzeug.exceptions import BadRequest
 from shipshape.options import Option, apply, is_name
 from shipshape.pipeline import Pipeline
 from shipshape.policy import ViewPolicy, set_columns
+from shipshape.randomness import token_bytes
 from shipshape.typing import ViewT
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -78,7 +78,7 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 
 def mask(secret: bytes) -> str:
-    pad = secrets.token_bytes(len(secret))
+    pad = token_bytes(len(secret))
     return base64.urlsafe_b64encode(pad + _xor(pad, secret)).decode().rstrip("=")
 
 
@@ -120,7 +120,7 @@ def _same_host(origin: str, host: str) -> bool:
 
 
 def new_secret() -> bytes:
-    return secrets.token_bytes(SECRET_BYTES)
+    return token_bytes(SECRET_BYTES)
 
 
 def _session_secret(create: bool) -> bytes | None:
