@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench.load import paired_ratios
 from bench.measure import Options, Unit, measure_batch
+from bench.peers.tozo_spa import BUILD
 from bench.stacks import (
     DIST,
     PINNED,
@@ -58,9 +59,11 @@ def main() -> int:
             check=True,
             capture_output=True,
         )
-        dist = worktree / "src" / "app" / "static" / "dist"
-        shutil.rmtree(dist, ignore_errors=True)
-        dist.symlink_to(DIST, target_is_directory=True)
+        # The working tree's builds: the assets' and the single-page frontend's.
+        for built, place in ((DIST, "src/app/static/dist"), (BUILD, "frontend/dist")):
+            target = worktree / place
+            shutil.rmtree(target, ignore_errors=True)
+            target.symlink_to(built, target_is_directory=True)
         shipshape = STACKS["shipshape"]
         servers["before"] = ready(
             launch("before", run_dir, PINNED, stack=shipshape, source=worktree)
