@@ -50,7 +50,12 @@ from shipshape.headers import SecurityHeaders, SecurityHeadersMiddleware
 from shipshape.health import Health
 from shipshape.hosts import AllowedHostsMiddleware
 from shipshape.https import LOOPBACK_HOSTS, HTTPSRedirectMiddleware
-from shipshape.logging import RequestLogMiddleware, configure_logging, flush_request_lines
+from shipshape.logging import (
+    RequestLogMiddleware,
+    configure_logging,
+    flush_at_worker_exit,
+    flush_request_lines,
+)
 from shipshape.options import (
     ON_IN_PRODUCTION,
     Derived,
@@ -232,7 +237,10 @@ class Shipshape:
 
         if app.config["SHIPSHAPE_CONFIGURE_LOGGING"]:
             configure_logging(json_lines=settings.is_production)
-            app.after_serving(flush_request_lines)  # the last turn's queued lines
+            # The queued request lines: written when the app stops, and when a
+            # worker process exits (see shipshape.logging.JsonLineHandler).
+            app.before_serving(flush_at_worker_exit)
+            app.after_serving(flush_request_lines)
         if app.config["SHIPSHAPE_ERROR_PAGES"]:
             ErrorPages(app)
         if app.config["SHIPSHAPE_CSRF"]:

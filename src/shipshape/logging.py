@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing.util
 import os
 import random
 import re
@@ -43,7 +44,8 @@ _INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
 #: load, a hand-over of the GIL per request for an id that only has to be unique,
 #: not unguessable. Seeded from the OS, and again in every forked worker so that
 #: no two workers share a sequence; its own instance, so that an app seeding
-#: :mod:`random` for its own ends cannot make ids repeat.
+#: :mod:`random` for its own ends cannot make ids repeat. Predictable from
+#: enough earlier ids (a Mersenne Twister): nothing may trust an id as a secret.
 _ids = random.Random()  # noqa: S311 - an id must be unique, not unguessable
 os.register_at_fork(after_in_child=_ids.seed)
 
@@ -179,51 +181,101 @@ class JsonLineHandler(logging.StreamHandler[Any]):
     the request waited to get it back. :meth:`write_later` queues a finished
     request line and writes the turn's lines together when the loop gets to
     it, which is before it waits for anything (a callback queued with
-    ``call_soon``). Every other line (an app's log, an error, a warning) is
-    written at once, after the queued ones, so the stream keeps the order in
-    which lines were logged; :meth:`flush`, and so ``logging.shutdown`` at exit
-    and the app's shutdown (:func:`flush_request_lines`), writes any still queued.
+    ``call_soon``). Every other line this handler writes (``shipshape``'s,
+    the app's, a warning) goes out at once, after the lines queued before it,
+    so its lines keep the order in which they were logged. Lines that other
+    handlers write to the same stream (the server's own, ``print``) are not
+    ordered with the queued ones.
+
+    What is still queued is written by :meth:`flush`: at the app's shutdown
+    (:func:`flush_request_lines`), when a worker process exits
+    (:func:`flush_at_worker_exit`; a forked worker ends with ``os._exit``, so
+    ``logging.shutdown`` never runs there), and by ``logging.shutdown`` in a
+    process that exits normally. A forked child drops the lines its parent
+    had queued: the parent writes them.
     """
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self.queued: list[str] = []
+        #: The loop a flush is queued on; another loop (the first one stopped
+        #: with the flush still queued) queues its own.
+        self.flush_on: asyncio.AbstractEventLoop | None = None
 
     def write_later(self, line: str) -> None:
         """Queue a whole line (its terminator included) to be written this loop turn."""
-        if not self.queued:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no asyncio loop runs this (trio): written at once
-                self.queued.append(line)
-                self.flush()
-                return
-        self.queued.append(line)
+        with self.lock:  # type: ignore[union-attr]  # a thread's record may be flushing
+            self.queued.append(line)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no asyncio loop runs this (trio): written at once
+            self.write_queued()
+            return
+        if self.flush_on is not loop:
+            self.flush_on = loop
+            loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self.flush_on = None
+        self.write_queued()
 
     def flush(self) -> None:
+        """Write the queued lines and flush the stream; raises what the stream raises,
+        as ``StreamHandler.flush`` does (``logging.shutdown`` expects that)."""
         with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
-            if self.queued:
-                lines, self.queued = self.queued, []
-                try:
-                    self.stream.write("".join(lines))
-                except Exception:  # as StreamHandler.emit: report it, never raise
-                    self.handleError(
-                        logger.makeRecord(
-                            logger.name, logging.INFO, __file__, 0, "request lines", (), None
-                        )
-                    )
+            lines, self.queued = self.queued, []
+            if lines:
+                self.stream.write("".join(lines))
             super().flush()
+
+    def write_queued(self) -> None:
+        """:meth:`flush`, with a failing stream reported as logging reports it, never raised:
+        a log call, a request or a loop turn must not fail because stderr did."""
+        try:
+            self.flush()
+        except Exception:
+            self.handleError(
+                logger.makeRecord(logger.name, logging.INFO, __file__, 0, "request lines", (), None)
+            )
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.queued:
-            self.flush()  # the lines logged before this one go first
+            self.write_queued()  # the lines logged before this one go first
         super().emit(record)
+
+    def _forget_queued(self) -> None:
+        self.queued, self.flush_on = [], None
 
 
 def flush_request_lines() -> None:
     """Write the request lines still queued (the app is stopping)."""
+    if _json_handler is not None and _json_handler.queued:
+        _json_handler.write_queued()
+
+
+def flush_at_worker_exit() -> None:
+    """Write the queued request lines when this worker process exits.
+
+    Called when serving starts, in the worker: a process that
+    :mod:`multiprocessing` forked (granian's workers) runs its finalizers at
+    exit, then ``os._exit``, and never ``atexit``; the main process runs them
+    from ``atexit``. Registered once per process.
+    """
+    global _exit_flush_pid
+    if _exit_flush_pid != os.getpid():
+        _exit_flush_pid = os.getpid()
+        multiprocessing.util.Finalize(None, flush_request_lines, exitpriority=0)
+
+
+_exit_flush_pid = 0
+
+
+def _forget_queued_in_child() -> None:
     if _json_handler is not None:
-        _json_handler.flush()
+        _json_handler._forget_queued()
+
+
+os.register_at_fork(after_in_child=_forget_queued_in_child)
 
 
 #: The JSON handler :func:`configure_logging` installed, if it did: while it is the

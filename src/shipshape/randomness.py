@@ -7,14 +7,20 @@ load granian's threads took the GIL at each release, and the request waited
 to get it back. :func:`ssl.RAND_bytes` (OpenSSL's DRBG, no system call) was
 tried: 12,000 instructions a draw here, against 2,100 for :mod:`secrets` and
 1,700 for this module. So the bytes come from the kernel as before, 4 KiB at
-a time (one ``os.urandom`` call for fifty pages or more), and each
-byte is handed out once. This is what Linux 6.11's vDSO ``getrandom`` does for
-C programs, which Python 3.11 does not use.
+a time (one ``os.urandom`` call for fifty pages or more), and each byte is
+handed out once.
 
 A forked worker drops the pool it inherited before its first draw, so that no
 two workers hand out the same bytes (a test forks and compares). The bytes
-still in the pool are as secret as the ``SECRET_KEY`` the same memory holds;
-those already handed out went to clients (a nonce, a token, a session cookie).
+still in the pool are as secret as the ``SECRET_KEY`` the same memory holds,
+with one difference from asking the kernel each time: a copy of the process
+(a snapshot of a container or virtual machine that is then cloned) holds the
+same pool, until it is used up. Those already handed out went to clients (a
+nonce, a token, a session cookie).
+
+The pool relies on the GIL: ``BytesIO.read`` is one C call, which hands out
+bytes no other read gets. On a free-threaded Python each draw asks the
+kernel, as :mod:`secrets` does.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import sys
 
 #: Bytes drawn from the kernel at a time.
 POOL_BYTES = 4096
@@ -31,10 +38,18 @@ POOL_BYTES = 4096
 _pool = io.BytesIO()
 
 
-def token_bytes(count: int) -> bytes:
-    """``count`` random bytes, as :func:`secrets.token_bytes` gives them."""
-    chunk = _pool.read(count)
-    return chunk if len(chunk) == count else _from_new_pool(count)
+if getattr(sys, "_is_gil_enabled", lambda: True)():
+
+    def token_bytes(count: int) -> bytes:
+        """``count`` random bytes, as :func:`secrets.token_bytes` gives them."""
+        chunk = _pool.read(count)
+        return chunk if len(chunk) == count else _from_new_pool(count)
+
+else:  # pragma: no cover - a free-threaded Python; see the module docstring
+
+    def token_bytes(count: int) -> bytes:
+        """``count`` random bytes, as :func:`secrets.token_bytes` gives them."""
+        return os.urandom(count)
 
 
 def _from_new_pool(count: int) -> bytes:
@@ -42,7 +57,7 @@ def _from_new_pool(count: int) -> bytes:
     pool is drawn. Two threads here at once each start their own, and one of the two
     is dropped in turn; no byte is handed out twice."""
     global _pool
-    if count > POOL_BYTES:
+    if not 0 <= count <= POOL_BYTES:  # too many for a pool, or an error to raise
         return os.urandom(count)
     pool = io.BytesIO(os.urandom(POOL_BYTES))
     chunk = pool.read(count)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import sys
 import warnings
@@ -22,6 +23,7 @@ from shipshape.logging import (
     _json_line,
     configure_logging,
     current_request_id,
+    flush_at_worker_exit,
     flush_request_lines,
     new_request_id,
 )
@@ -579,8 +581,10 @@ def test_request_ids_are_32_hex_digits_and_differ_in_a_forked_child() -> None:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: its next id, as a forked worker would draw it
-        os.write(write, new_request_id().encode())
-        os._exit(0)
+        try:
+            os.write(write, new_request_id().encode())
+        finally:
+            os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     child = os.read(read, 64).decode()
@@ -592,3 +596,98 @@ def test_a_request_line_queued_with_no_event_loop_running_is_written_at_once() -
     handler = JsonLineHandler(_Writes())
     handler.write_later('{"line": 1}\n')  # no asyncio loop here, as under trio
     assert handler.stream.writes == ['{"line": 1}\n'] and handler.queued == []
+
+
+class _Broken(_Writes):
+    """A stream whose every write and flush fails, as a closed pipe or a full disk."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError("the reader went away")
+
+    def flush(self) -> None:
+        raise BrokenPipeError("the reader went away")
+
+
+async def test_a_broken_log_stream_fails_no_log_call_and_no_loop_turn(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    handler = logging.getLogger("shipshape").handlers[0]
+    assert isinstance(handler, JsonLineHandler)
+    handler.setStream(_Broken())
+    failed: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: failed.append(context))
+    try:
+        handler.write_later('{"queued": true}\n')
+        logging.getLogger("app").warning("hello")  # flushes the queue first; must not raise
+        handler.write_later('{"queued": true}\n')
+        await asyncio.sleep(0)  # the turn's flush, which must not raise either
+        flush_request_lines()
+    finally:
+        loop.set_exception_handler(None)
+        configure_logging(json_lines=True)
+    assert failed == [] and handler.queued == []
+    assert "BrokenPipeError" in capsys.readouterr().err  # reported as logging reports
+
+
+def test_with_no_loop_a_broken_stream_still_never_raises(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    handler = JsonLineHandler(_Broken())
+    handler.write_later('{"line": 1}\n')  # as under trio: written at once, and fails
+    assert handler.queued == [] and "BrokenPipeError" in capsys.readouterr().err
+
+
+async def test_a_loop_that_stopped_with_a_flush_queued_does_not_strand_the_next_lines() -> None:
+    handler = JsonLineHandler(_Writes())
+    stopped = asyncio.new_event_loop()
+    handler.queued.append('{"line": 1}\n')
+    handler.flush_on = stopped  # its flush was queued there, and that loop never ran again
+    stopped.close()
+    handler.write_later('{"line": 2}\n')  # on this test's loop: a flush of its own
+    await asyncio.sleep(0)
+    assert handler.stream.writes == ['{"line": 1}\n{"line": 2}\n']
+
+
+def test_a_forked_child_drops_the_lines_its_parent_queued(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(json_lines=True)
+    handler = logging.getLogger("shipshape").handlers[0]
+    assert isinstance(handler, JsonLineHandler)
+    try:
+        handler.queued.append('{"parent": true}\n')  # a line queued when a view forks
+        pid = os.fork()
+        if pid == 0:
+            try:
+                logging.getLogger("app").warning("child")  # would write the parent's line
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        flush_request_lines()
+    finally:
+        configure_logging(json_lines=True)
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert [line.get("message", "parent") for line in lines].count("parent") == 1
+
+
+def _worker(line: str) -> None:
+    """A worker process that queues a line, then exits with the loop's flush never run."""
+    configure_logging(json_lines=True)
+    flush_at_worker_exit()  # what serving's start does in a worker
+    handler = logging.getLogger("shipshape").handlers[0]
+    assert isinstance(handler, JsonLineHandler)
+    handler.queued.append(line)
+
+
+def test_a_forked_worker_writes_its_queued_lines_when_it_exits(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    worker = multiprocessing.get_context("fork").Process(
+        target=_worker, args=('{"worker": "exiting"}\n',)
+    )
+    worker.start()
+    worker.join(10)
+    assert worker.exitcode == 0
+    assert '{"worker": "exiting"}' in capfd.readouterr().err.splitlines()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -17,11 +18,14 @@ from shipshape.randomness import POOL_BYTES, token_bytes, token_urlsafe
 def numbered_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
     """Pools whose 16-byte blocks are all different, numbered, instead of the kernel's bytes."""
     pools: list[bytes] = []
+    lock = threading.Lock()  # two threads refilling at once still get different pools
 
     def urandom(count: int) -> bytes:
-        first = len(pools) * (count // 16)
-        pools.append(b"".join(n.to_bytes(16, "big") for n in range(first, first + count // 16)))
-        return pools[-1]
+        with lock:
+            first = len(pools) * (count // 16)
+            pool = b"".join(n.to_bytes(16, "big") for n in range(first, first + count // 16))
+            pools.append(pool)
+        return pool
 
     monkeypatch.setattr(os, "urandom", urandom)
     randomness._forget_pool()
@@ -56,10 +60,15 @@ def test_threads_drawing_at_once_never_get_the_same_bytes(numbered_pools: list[b
             into.append(token_bytes(16))
 
     threads = [threading.Thread(target=draw, args=(into,)) for into in per_thread]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch as often as they can
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switching)
     every = [block for into in per_thread for block in into]
     assert len(every) == 40_000 and len(set(every)) == 40_000  # each block handed out once
 
@@ -69,8 +78,10 @@ def test_a_forked_child_draws_bytes_its_parent_does_not() -> None:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child, as a forked worker
-        os.write(write, token_bytes(64))
-        os._exit(0)
+        try:
+            os.write(write, token_bytes(64))
+        finally:
+            os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)
     child = os.read(read, 64)
@@ -83,3 +94,8 @@ def test_token_urlsafe_is_the_secrets_format() -> None:
     assert len(token) == 22 and "=" not in token
     assert len(base64.urlsafe_b64decode(token + "==")) == 16
     assert token_urlsafe(16) != token
+
+
+def test_a_negative_count_raises_as_secrets_does() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        token_bytes(-1)
