@@ -210,7 +210,10 @@ def test_frontend_routes_on_the_client_and_shows_the_api_state(
     page.on("request", lambda r: requests.append(r.url) if r.resource_type == "document" else None)
     page.click("text=Cancel")  # a client-side navigation: no document is loaded
     page.wait_for_url(server.base + "/app/")
-    page.locator("main .spinner-border").wait_for(state="detached")  # no eval: CSP
+    # The URL changes before the list view replaces the form: wait for its heading
+    # (a locator's wait, not an expression: the CSP forbids eval), then its data.
+    page.locator("h1:text-is('Things')").wait_for()
+    page.locator("main .spinner-border").wait_for(state="detached")
     assert requests == []
     assert page.locator("h1").inner_text() == "Things"
     assert page.locator("[data-error-state]").count() == 0  # the API answered
@@ -324,6 +327,7 @@ def test_frontend_creates_edits_and_deletes_a_thing(server: Server, watched: Wat
     page.click("text=Delete…")
     page.click("[data-confirm]")
     page.wait_for_url(server.base + "/app/")
+    page.locator("h1:text-is('Things')").wait_for()  # the list view, not the last one's
     page.locator("main .spinner-border").wait_for(state="detached")  # no eval: CSP
     assert page.locator(f"a:text-is('{name} 2')").count() == 0
     gone = page.request.get(server.base + "/api/things?q=" + name.replace(" ", "+"))
