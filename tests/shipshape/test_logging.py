@@ -341,8 +341,8 @@ def test_json_lines_carry_exceptions_and_odd_values() -> None:
     assert line["when"] == "2026-01-02 00:00:00+00:00"
 
 
-async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """The line the request log writes for one 200 through the bare middleware."""
+async def _served(path: str = "/x") -> None:
+    """One 200 through the bare request-log middleware."""
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -354,14 +354,19 @@ async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
     async def send(message: Message) -> None:
         pass
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "method": "GET",
-        "path": "/x",
+        "path": path,
         "headers": [],
         "client": ("10.0.0.1", 1),
     }
     await RequestLogMiddleware(inner)(scope, receive, send)
+
+
+async def _request_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The line the request log writes for one 200 through the bare middleware."""
+    await _served()
     await asyncio.sleep(0)  # one loop turn: the queued line is written
     return capsys.readouterr().err
 
@@ -527,30 +532,15 @@ async def test_one_loop_turns_request_lines_are_one_write_in_order_with_other_li
     stream = _Writes()
     handler.setStream(stream)
     try:
-
-        async def inner(scope: Scope, receive: Receive, send: Send) -> None:
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body", "body": b"ok"})
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            pass
-
-        async def one(path: str) -> None:
-            scope: Scope = {"type": "http", "method": "GET", "path": path, "headers": []}
-            await RequestLogMiddleware(inner)(scope, receive, send)
-
-        await asyncio.gather(one("/a"), one("/b"), one("/c"))  # requests of one turn
+        await asyncio.gather(_served("/a"), _served("/b"), _served("/c"))  # one turn's
         [write] = stream.writes  # three lines, one write
         assert [json.loads(line)["path"] for line in write.splitlines()] == ["/a", "/b", "/c"]
 
-        await one("/d")
+        await _served("/d")
         assert len(stream.writes) == 1  # queued: this turn is not over
         logging.getLogger("app").warning("after /d")  # written at once, after /d's line
         assert [json.loads(w)["message"] for w in stream.writes[1:]] == ["request", "after /d"]
-        await one("/e")
+        await _served("/e")
         flush_request_lines()  # what the app's shutdown does
         assert json.loads(stream.writes[-1])["path"] == "/e"
         await asyncio.sleep(0)  # the turn's own flush then finds nothing to write
