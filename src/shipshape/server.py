@@ -38,6 +38,12 @@ from granian.http import HTTP1Settings
 
 from shipshape.config import ServerLimits
 
+#: Seconds a worker has to stop after a shutdown begins; one that has not (a request
+#: that never ends, a shutdown hook that hangs, or granian's own hang when a busy
+#: worker is signalled itself, granian#875) is killed, so that stopping always ends.
+#: gunicorn's ``graceful_timeout`` has the same default.
+SHUTDOWN_TIMEOUT = 30
+
 # The loggers granian writes to: its own (Rust and Python) and the access log.
 GRANIAN_LOGGERS = ("_granian", "granian.access")
 
@@ -91,8 +97,10 @@ def serve(
     workers: int,
     limits: ServerLimits,
     json_lines: bool,
+    shutdown_timeout: int = SHUTDOWN_TIMEOUT,
 ) -> None:
-    """Serve the app that the factory ``target`` (``module:function``) builds, until stopped."""
+    """Serve the app that the factory ``target`` (``module:function``) builds, until stopped
+    (and at most ``shutdown_timeout`` seconds after a stop begins)."""
     Granian(
         target,
         address=host,
@@ -102,6 +110,7 @@ def serve(
         workers=workers,
         # uvicorn's supervisor restarts a worker that dies; granian only when asked.
         respawn_failed_workers=True,
+        workers_kill_timeout=shutdown_timeout,
         # Shipshape logs each request itself, with the client address that
         # TRUSTED_PROXIES resolves, so the server writes no access log.
         log_access=False,
