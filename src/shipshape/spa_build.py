@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipshape.bundling import precompress
+from shipshape.compression.slots import SlottedBody, slotted
 from shipshape.exceptions import ShipshapeError
 from shipshape.static import IMMUTABLE, StaticFile, scan
 
@@ -56,6 +57,36 @@ class Index:
     def render(self, nonce: str, token: str) -> bytes:
         fill = {_NONCE: nonce, _CSRF_SLOT: token}
         return "".join([fill.get(part, part) for part in self.parts]).encode()
+
+    def compressed(
+        self, codings: Sequence[str], *, nonce_size: int, token_size: int
+    ) -> dict[str, SlottedIndex]:
+        """The index compressed once per coding, for a nonce and a token of these sizes
+        (:mod:`shipshape.compression.slots`); a coding whose check fails is left out."""
+        pieces = [part if part in (_NONCE, _CSRF_SLOT) else part.encode() for part in self.parts]
+        sizes = {
+            slot: size
+            for slot, size in ((_NONCE, nonce_size), (_CSRF_SLOT, token_size))
+            if slot in self.parts
+        }
+        return {
+            coding: SlottedIndex(body) for coding, body in slotted(pieces, sizes, codings).items()
+        }
+
+
+@dataclass(frozen=True)
+class SlottedIndex:
+    """The index compressed once with one coding; :meth:`render` fills in a response's values."""
+
+    body: SlottedBody
+
+    @property
+    def coding(self) -> str:
+        return self.body.coding
+
+    def render(self, nonce: str, token: str) -> bytes:
+        """Raises ``ValueError`` for a nonce or token of another size than the slots'."""
+        return self.body.render({_NONCE: nonce.encode(), _CSRF_SLOT: token.encode()})
 
 
 @dataclass(frozen=True)

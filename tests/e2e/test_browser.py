@@ -201,6 +201,24 @@ def test_frontend_deep_link_renders_without_violations(server: Server, watched: 
     assert watched.console == [] and watched.page_errors == []
 
 
+@pytest.mark.parametrize("coding", ["zstd", "br", "gzip", "deflate"])
+def test_chromium_reads_the_index_compressed_once_in_every_coding(
+    server: Server, watched: Watched, coding: str
+) -> None:
+    """The index is compressed at start-up and each response splices its nonce and
+    token in as stored blocks (shipshape.compression.slots): Chromium's own decoders
+    must read it, and the page must run."""
+    page = watched.page
+    page.set_extra_http_headers({"Accept-Encoding": coding})
+    response = page.goto(server.base + "/app/things/new", wait_until="load")
+    assert response is not None and response.status == 200
+    assert response.headers["content-encoding"] == coding
+    page.locator("form #name").wait_for()
+    assert page.locator("h1").inner_text() == "New thing"
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
+
+
 def test_frontend_routes_on_the_client_and_shows_the_api_state(
     server: Server, watched: Watched
 ) -> None:

@@ -291,6 +291,73 @@ async def test_the_index_is_compressed_like_a_page(spa_app: Quart) -> None:
     assert "Accept-Encoding" in response.headers["Vary"] and "Cookie" in response.headers["Vary"]
 
 
+@pytest.mark.parametrize("coding", ["zstd", "br", "gzip", "deflate"])
+async def test_the_index_is_compressed_once_not_per_response(
+    spa_app: Quart, coding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each response splices its nonce and token into the index compressed at start-up,
+    with the headers the compression layer would have sent."""
+
+    def refuse(*args: object) -> bytes:
+        raise AssertionError("the index was compressed per response")
+
+    monkeypatch.setattr("shipshape.compression.middleware.compress", refuse)
+    async with spa_app.test_app():  # a new client each time: each response sets a session
+        plain = await spa_app.test_client().get(
+            "/app/things", headers={**NAVIGATE, "Accept-Encoding": "identity"}
+        )
+        responses = [
+            await spa_app.test_client().get(
+                "/app/things", headers={**NAVIGATE, "Accept-Encoding": coding}
+            )
+            for _ in range(2)
+        ]
+    pages = []
+    for response in responses:
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == coding
+        body = await response.get_data(as_text=False)
+        assert int(response.headers["Content-Length"]) == len(body)
+        html = decompress(body, coding).decode()
+        nonce = NONCE_RE.search(response.headers["Content-Security-Policy"])
+        assert nonce is not None
+        assert set(nonces_in(html, "script")) | set(nonces_in(html, "style")) == {nonce[1]}
+        token = META_RE.search(html)
+        assert token is not None and unmask(token[1]) is not None
+        pages.append(html.replace(nonce[1], "NONCE").replace(token[1], "TOKEN"))
+        names = [n.lower() for n, _ in response.headers.items() if n.lower() != "x-request-id"]
+        assert names == [
+            *(
+                n.lower()
+                for n, _ in plain.headers.items()
+                if n.lower() not in ("content-length", "x-request-id")
+            ),
+            "content-encoding",
+            "content-length",
+        ]
+        per_response = ("content-security-policy", "set-cookie", "content-length", "x-request-id")
+        for name, value in plain.headers.items():
+            if name.lower() not in per_response:
+                assert response.headers[name] == value, name
+    assert pages[0] == pages[1], "only the nonce and the token differ"
+    plain_html = await plain.get_data(as_text=True)
+    plain_nonce = NONCE_RE.search(plain.headers["Content-Security-Policy"])
+    plain_token = META_RE.search(plain_html)
+    assert plain_nonce is not None and plain_token is not None
+    assert pages[0] == plain_html.replace(plain_nonce[1], "NONCE").replace(plain_token[1], "TOKEN")
+
+
+async def test_a_coding_that_fails_its_start_up_check_is_compressed_per_response(
+    make_app: MakeApp, spa_build: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shipshape.compression.slots._checks", lambda *args: False)
+    app = make_app(SHIPSHAPE_SPA_DIR=str(spa_build), SHIPSHAPE_SPA_MOUNT="/app")
+    response = await get(app, "/app/things", Accept_Encoding="br", **NAVIGATE)
+    assert response.headers["Content-Encoding"] == "br"
+    nonce = NONCE_RE.search(response.headers["Content-Security-Policy"])
+    assert nonce is not None
+    assert f'nonce="{nonce[1]}"' in decompress(await response.get_data(), "br").decode()
+
+
 async def test_head_gets_the_headers_only(spa_app: Quart) -> None:
     inner, seen = recorder()
     headers = [("Host", "localhost"), *NAVIGATE.items()]

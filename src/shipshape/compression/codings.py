@@ -165,8 +165,11 @@ class _Brotli:
 
 
 class _Zstd:
-    def __init__(self, level: int) -> None:
-        self._c = zstandard.ZstdCompressor(level=level).compressobj()
+    def __init__(self, level: int, size_hint: int | None = None) -> None:
+        # A size hint sizes the window to the body, and the window is what a
+        # decoder allocates for a stream of unknown length.
+        params = zstandard.ZstdCompressionParameters.from_level(level, source_size=size_hint or 0)
+        self._c = zstandard.ZstdCompressor(compression_params=params).compressobj()
 
     def feed(self, data: bytes) -> bytes:
         return self._c.compress(data)
@@ -186,8 +189,11 @@ ENCODERS: dict[str, Callable[[int], StreamEncoder]] = {
 }
 
 
-def encoder(coding: str, level: int) -> StreamEncoder:
-    """A streaming encoder for ``coding``."""
+def encoder(coding: str, level: int, size_hint: int | None = None) -> StreamEncoder:
+    """A streaming encoder for ``coding``; ``size_hint``, the body's length when known,
+    lets zstd declare a window no larger than the body."""
+    if coding == "zstd":
+        return _Zstd(level, size_hint)
     try:
         return ENCODERS[coding](level)
     except KeyError:

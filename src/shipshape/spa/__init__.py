@@ -47,14 +47,22 @@ from typing import TYPE_CHECKING
 from quart import Quart
 from werkzeug.exceptions import HTTPException, NotFound
 
-from shipshape.compression import CompressionMiddleware
+from shipshape.compression import CompressionMiddleware, accept_encoding, choose
 from shipshape.csp import new_nonce
 from shipshape.csrf import SESSION_KEY, mask, new_secret, secret_from
 from shipshape.options import Option, apply, is_path, is_text
 from shipshape.responses import MESSAGES, error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
-from shipshape.spa_build import Build, Index, SPAError, load_build, main, prepare_index
+from shipshape.spa_build import (
+    Build,
+    Index,
+    SlottedIndex,
+    SPAError,
+    load_build,
+    main,
+    prepare_index,
+)
 from shipshape.static import StaticFiles
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
@@ -224,7 +232,23 @@ class SPAMiddleware:
             if name not in (b"content-security-policy", b"x-content-type-options")
         ]
         self.hsts = hsts.encode() if hsts else None
+        # The index compressed per response, for what the slotted bodies below do
+        # not cover: identity, a HEAD, a coding whose check failed, a 406.
         self.index_app: ASGIApp = compression(self.send_index) if compression else self.send_index
+        # The index compressed once per coding, with the nonce and token filled in
+        # per response (shipshape.compression.slots).
+        self.codings: tuple[str, ...] = ()
+        self.compressed: dict[str, SlottedIndex] = {}
+        layer = self.index_app
+        if isinstance(layer, CompressionMiddleware):
+            self.codings = layer.codings
+            nonce, token = new_nonce(), mask(new_secret()) if csrf else ""
+            # An index too small to compress is sent as it is, as the layer would.
+            if len(self.build.index.render(nonce, token)) >= layer.minimum_size:
+                self.compressed = self.build.index.compressed(
+                    layer.codings, nonce_size=len(nonce), token_size=len(token)
+                )
+        self.compressed_vary = _vary(self.sessions is not None) + b", Accept-Encoding"
         self._routes_overlap: bool | None = None  # worked out on the first request
 
     def relative(self, path: str) -> str | None:
@@ -258,6 +282,11 @@ class SPAMiddleware:
         ):
             await self.refuse(scope, send, 404, "not_found")
             return
+        if self.compressed and method == "GET":
+            compressed = self.compressed.get(choose(accept_encoding(scope), self.codings) or "")
+            if compressed is not None:
+                await self.send_compressed_index(scope, send, compressed)
+                return
         await self.index_app(scope, receive, send)
 
     def passes_through(self, path: str) -> bool:
@@ -294,16 +323,36 @@ class SPAMiddleware:
         )
 
     async def send_index(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The index, as it is (the compression layer around it compresses it)."""
+        nonce, token, headers = self.index_headers(scope, _vary(self.sessions is not None))
+        body = self.build.index.render(nonce, token)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
+        )
+
+    async def send_compressed_index(
+        self, scope: Scope, send: Send, compressed: SlottedIndex
+    ) -> None:
+        """The index compressed once, with this response's nonce and token: the bytes and
+        headers the compression layer would send, without compressing the page again."""
+        nonce, token, headers = self.index_headers(scope, self.compressed_vary)
+        body = compressed.render(nonce, token)
+        headers += [
+            (b"content-encoding", compressed.coding.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def index_headers(self, scope: Scope, vary: bytes) -> tuple[str, str, RawHeaders]:
+        """A fresh nonce, the session's CSRF token, and the index's headers with both."""
         nonce = new_nonce()
         headers: RawHeaders = [
             (b"content-type", HTML),
             (b"cache-control", NO_CACHE),
-            # The same URL is a 404 to a fetch, so a cache must not answer one with the
-            # other; and the CSRF token in the page is the session cookie's.
-            (
-                b"vary",
-                b"Sec-Fetch-Dest, Accept, Cookie" if self.sessions else b"Sec-Fetch-Dest, Accept",
-            ),
+            (b"vary", vary),
             *[
                 (name, value.replace(b"{nonce}", nonce.encode()))
                 for name, value in self.page_headers
@@ -314,12 +363,7 @@ class SPAMiddleware:
         token = ""
         if self.sessions is not None:
             token = self.csrf_token(scope, headers)
-        body = self.build.index.render(nonce, token)
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send(
-            {"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body}
-        )
+        return nonce, token, headers
 
     def csrf_token(self, scope: Scope, headers: RawHeaders) -> str:
         """A masked token for the session in the request's cookie; a new session sets one."""
@@ -333,6 +377,12 @@ class SPAMiddleware:
             data[SESSION_KEY] = secret.hex()
             headers.append((b"set-cookie", sessions.set_cookie(data)))
         return mask(secret)
+
+
+def _vary(sessions: bool) -> bytes:
+    # The same URL is a 404 to a fetch, so a cache must not answer one with the
+    # other; and the CSRF token in the page is the session cookie's.
+    return b"Sec-Fetch-Dest, Accept, Cookie" if sessions else b"Sec-Fetch-Dest, Accept"
 
 
 def middleware(
