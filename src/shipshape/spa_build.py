@@ -84,6 +84,10 @@ class SlottedIndex:
     def coding(self) -> str:
         return self.body.coding
 
+    @property
+    def size(self) -> int:
+        return self.body.size
+
     def render(self, nonce: str, token: str) -> bytes:
         """Raises ``ValueError`` for a nonce or token of another size than the slots'."""
         return self.body.render({_NONCE: nonce.encode(), _CSRF_SLOT: token.encode()})

@@ -346,6 +346,19 @@ async def test_the_index_is_compressed_once_not_per_response(
     assert pages[0] == plain_html.replace(plain_nonce[1], "NONCE").replace(plain_token[1], "TOKEN")
 
 
+async def test_of_equally_accepted_codings_the_index_takes_its_smallest(spa_app: Quart) -> None:
+    browser = "gzip, deflate, br, zstd"
+    index = await get(spa_app, "/app/things", Accept_Encoding=browser, **NAVIGATE)
+    sizes = {}
+    for coding in ("zstd", "br", "gzip", "deflate"):
+        one = await get(spa_app, "/app/things", Accept_Encoding=coding, **NAVIGATE)
+        sizes[coding] = int(one.headers["Content-Length"])
+    assert index.headers["Content-Encoding"] == min(sizes, key=lambda c: sizes[c]) == "br"
+    assert int(index.headers["Content-Length"]) == sizes["br"]
+    weighted = await get(spa_app, "/app/things", Accept_Encoding="br;q=0.5, zstd", **NAVIGATE)
+    assert weighted.headers["Content-Encoding"] == "zstd", "the client's q-values come first"
+
+
 async def test_a_coding_that_fails_its_start_up_check_is_compressed_per_response(
     make_app: MakeApp, spa_build: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,11 @@ class SlottedBody:
     plain: tuple[str | bytes, ...]
     sizes: Mapping[str, int]
 
+    @property
+    def size(self) -> int:
+        """The compressed body's length, the same for every response (the slots' are fixed)."""
+        return len(self.render({name: b"\x00" * size for name, size in self.sizes.items()}))
+
     def render(self, values: Mapping[str, bytes]) -> bytes:
         """The compressed body with ``values`` in its slots; each must have the slot's length."""
         for name, size in self.sizes.items():

