@@ -34,7 +34,20 @@ stock cost is work that never changes or does not pay:
   every call before falling back to ``json`` with Flask's ``default``; and
   ``json.dumps`` builds a new encoder for the compact separators.
   :class:`_TaggedJSON` calls the same encoder, built once, which takes about
-  a third off the JSON step.
+  a third off the JSON step. A dict of plain strings (a fresh session) is
+  written with the encoder's own string function: the encoder's per-call
+  set-up cost twice the writing.
+- The signature: itsdangerous sets up an HMAC object for the key on every
+  signature and every check, and encodes the timestamp each time.
+  :class:`_PaddedKey` hashes each key's padded blocks once (RFC 2104, as
+  the standard library's own ``hmac`` does without OpenSSL), and the
+  timestamp is encoded once a second.
+- ``dump_cookie`` works out the same attributes for every session cookie:
+  for one without an expiry, the text after the value is kept for as long as
+  the cookie settings stay the same.
+
+Counted with valgrind, writing a fresh session's cookie for the SPA index
+went from 126,000 to 77,000 instructions with those last three.
 
 The cookie is still Quart's: the same salt, key derivation, digest,
 timestamp, tagged JSON and base64, so a cookie written here loads in stock
@@ -51,19 +64,27 @@ answer before Quart runs.
 
 from __future__ import annotations
 
+import hmac
 import json
+import re
 import zlib
 from collections.abc import Hashable
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 from flask.json.tag import TaggedJSONSerializer
 from itsdangerous import BadSignature, Serializer, Signer, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, want_bytes
+from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes, want_bytes
+from itsdangerous.signer import HMACAlgorithm
 from quart import Quart
 from quart.sessions import SecureCookieSessionInterface
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie  # Quart's own: lenient with bytes
+
+#: A cookie value dump_cookie sends as it is (a signed session always is one:
+#: URL-safe base64 and dots); any other value goes through dump_cookie whole.
+_NO_QUOTE_RE = re.compile(r"[\w!#$%&'()*+\-./:<=>?@\[\]^`{|}~]*", re.ASCII)
 
 #: Payloads shorter than this many bytes of JSON are never offered to zlib.
 #: Not because zlib cannot win below it (on repetitive input it wins from 13
@@ -80,6 +101,11 @@ ZLIB_FROM = 128
 # flask.json.dumps without a Flask app context, which is the only way it
 # runs under Quart: json.dumps with Flask's `default` and compact separators.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=DefaultJSONProvider.default)
+_string = encode_basestring_ascii  # how _ENCODER writes a str
+
+
+#: The tags every TaggedJSONSerializer has; none of them tags a plain ``str``.
+_DEFAULT_TAGS = frozenset(TaggedJSONSerializer.default_tags)
 
 
 class _TaggedJSON:
@@ -87,8 +113,21 @@ class _TaggedJSON:
 
     def __init__(self, tagged: TaggedJSONSerializer) -> None:
         self.tagged = tagged  # its tags, custom ones included, do the tagging
+        # With Flask's tags only, a dict of plain strings is its own tagged form
+        # (a fresh session, {"_csrf": "..."}): no walk through every tag's check.
+        self._plain_strings_untagged = all(type(tag) in _DEFAULT_TAGS for tag in tagged.order)
 
     def dumps(self, value: Any) -> str:
+        if (
+            self._plain_strings_untagged
+            and type(value) is dict
+            # A one-key dict whose key is a tag's is tagged itself (TagDict).
+            and not (len(value) == 1 and next(iter(value)) in self.tagged.tags)
+            and all(type(k) is str and type(v) is str for k, v in value.items())
+        ):
+            # What the encoder writes for it (ensure_ascii, compact separators),
+            # without the encoder's per-call set-up, which cost twice the writing.
+            return "{" + ",".join([_string(k) + ":" + _string(v) for k, v in value.items()]) + "}"
         return _ENCODER.encode(self.tagged.tag(value))
 
     def loads(self, value: str) -> Any:
@@ -110,11 +149,75 @@ class _SessionSigner(TimestampSigner):
         super().__init__(*args, **kwargs)
         # The library's own derivation, so the keys (and signatures) are its own.
         self._derived = {key: TimestampSigner.derive_key(self, key) for key in self.secret_keys}
+        # HMACAlgorithm.get_signature builds an HMAC object per signature; the
+        # signing key's padded blocks are hashed once here instead.
+        self._hmac: _PaddedKey | None = None
+        self._verifiers: tuple[_PaddedKey, ...] = ()  # the newest key first, as itsdangerous
+        if type(self.algorithm) is HMACAlgorithm:
+            digest = self.algorithm.digest_method
+            self._verifiers = tuple(
+                _PaddedKey(self._derived[key], digest) for key in reversed(self.secret_keys)
+            )
+            self._hmac = self._verifiers[0]
+        self._stamp: tuple[int, bytes] = (-1, b"")  # this second's timestamp, encoded
+
+    def sign(self, value: str | bytes) -> bytes:
+        # TimestampSigner.sign, with the timestamp encoded once a second.
+        value = want_bytes(value)
+        now = self.get_timestamp()
+        stamp = self._stamp
+        if stamp[0] != now:
+            stamp = self._stamp = (now, base64_encode(int_to_bytes(now)))
+        sep = want_bytes(self.sep)
+        value = value + sep + stamp[1]
+        return value + sep + self.get_signature(value)
+
+    def get_signature(self, value: str | bytes) -> bytes:
+        if self._hmac is None:
+            return super().get_signature(value)
+        return base64_encode(self._hmac.digest(want_bytes(value)))
+
+    def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
+        # Signer.verify_signature, with each key's padded blocks hashed once.
+        if not self._verifiers:
+            return super().verify_signature(value, sig)
+        try:
+            signature = base64_decode(sig)
+        except Exception:
+            return False
+        message = want_bytes(value)
+        return any(hmac.compare_digest(signature, key.digest(message)) for key in self._verifiers)
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         key = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
         derived = self._derived.get(key)
         return super().derive_key(key) if derived is None else derived
+
+
+class _PaddedKey:
+    """HMAC (RFC 2104) with one key, whose inner and outer padded blocks are hashed once.
+
+    ``hmac.new(key, msg, digest).digest()`` makes the same bytes (a test checks
+    it), but sets up OpenSSL's HMAC for the key each time: half the
+    instructions of a session cookie's signature here (20,500 against 10,400
+    with the hashed pads copied). This is the construction of the standard
+    library's own ``hmac.HMAC`` when OpenSSL's is not available.
+    """
+
+    def __init__(self, key: bytes, digest: Any) -> None:
+        block = digest().block_size
+        if len(key) > block:
+            key = digest(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = digest(key.translate(hmac.trans_36))
+        self._outer = digest(key.translate(hmac.trans_5C))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return bytes(outer.digest())
 
 
 class _SessionSerializer(URLSafeTimedSerializer):
@@ -212,6 +315,9 @@ class CookieSessions:
         self.app = app
         self.interface = interface
         self.name = interface.get_cookie_name(app)
+        # What dump_cookie puts after the value of a cookie without an expiry,
+        # for the attributes it was worked out for.
+        self._attributes: tuple[tuple[Any, ...], bytes] | None = None
 
     def load(self, cookie_header: str | None) -> dict[str, Any]:
         """The session in ``cookie_header`` (a request's ``Cookie``), or ``{}``."""
@@ -235,14 +341,29 @@ class CookieSessions:
         if serializer is None:  # pragma: no cover - Shipshape always sets SECRET_KEY
             raise RuntimeError("no SECRET_KEY to sign the session with")
         session = interface.session_class(data)
+        expires = interface.get_expiration_time(app, session)
+        attributes = (
+            interface.get_cookie_path(app),
+            interface.get_cookie_domain(app),
+            interface.get_cookie_secure(app),
+            interface.get_cookie_httponly(app),
+            interface.get_cookie_samesite(app),
+            interface.get_cookie_partitioned(app),
+        )
+        value = serializer.dumps(dict(data))
+        if expires is not None or not _NO_QUOTE_RE.fullmatch(value):
+            return self._dump(value, expires, attributes)
+        # A session cookie (no expiry): only the value changes, so dump_cookie's
+        # text after it is worked out once for these attributes.
+        cached = self._attributes
+        if cached is None or cached[0] != attributes:
+            text = self._dump("v", None, attributes)
+            cached = self._attributes = (attributes, text[len(self.name) + 2 :])
+        return f"{self.name}={value}".encode("latin-1") + cached[1]
+
+    def _dump(self, value: str, expires: Any, attributes: tuple[Any, ...]) -> bytes:
+        path, domain, secure, httponly, samesite, partitioned = attributes
         return dump_cookie(
-            self.name,
-            serializer.dumps(dict(data)),
-            expires=interface.get_expiration_time(app, session),
-            path=interface.get_cookie_path(app),
-            domain=interface.get_cookie_domain(app),
-            secure=interface.get_cookie_secure(app),
-            httponly=interface.get_cookie_httponly(app),
-            samesite=interface.get_cookie_samesite(app),
-            partitioned=interface.get_cookie_partitioned(app),
-        ).encode("latin-1")
+            self.name, value, expires=expires, path=path, domain=domain, secure=secure,
+            httponly=httponly, samesite=samesite, partitioned=partitioned,
+        ).encode("latin-1")  # fmt: skip

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +15,14 @@ from itsdangerous.encoding import base64_encode
 from markupsafe import Markup
 from quart import Quart, session
 from quart.sessions import SecureCookieSessionInterface, session_json_serializer
+from werkzeug.http import dump_cookie
 
 from shipshape import Shipshape
 from shipshape.sessions import (
     ZLIB_FROM,
     CachedSerializerSessionInterface,
     CookieSessions,
+    _PaddedKey,
     _SessionSigner,
     _TaggedJSON,
 )
@@ -357,3 +360,130 @@ def test_cookie_sessions_read_what_stock_quart_writes(app: Quart) -> None:
         assert sessions.load(f"{sessions.name}={stock.dumps(data)}") == data
         value = sessions.set_cookie(data).decode().split(";")[0].split("=", 1)[1]
         assert stock.loads(value) == data
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"_csrf": CSRF},
+        {},
+        {" t": "a tag's key, alone"},  # tagged as a dict (TagDict), like stock
+        {" t": "a tag's key", "a": "b"},
+        {"html": Markup("<b>x</b>")},  # a str subclass that Flask tags
+        {"text": "é ☃"},
+        {"a": "b", "n": 1},
+    ],
+)
+def test_a_dict_of_plain_strings_is_flasks_tagged_json(data: dict[str, Any]) -> None:
+    assert _TaggedJSON(session_json_serializer).dumps(data) == session_json_serializer.dumps(data)
+
+
+def test_a_custom_tag_for_strings_still_tags_them() -> None:
+    class TagShout(JSONTag):
+        key = " shout"
+
+        def check(self, value: Any) -> bool:
+            return isinstance(value, str)
+
+        def to_json(self, value: Any) -> Any:
+            return value.upper()
+
+    tagged = TaggedJSONSerializer()
+    tagged.register(TagShout, index=0)
+    assert (
+        _TaggedJSON(tagged).dumps({"a": "b"}) == tagged.dumps({"a": "b"}) == '{"a":{" shout":"B"}}'
+    )
+
+
+def test_signatures_are_stocks_as_the_second_changes(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timestamp is encoded once a second: a new second gets its own."""
+    ours, stock = serializers(app)
+    now = [NOW]
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: now[0])
+    for moment in (NOW, NOW, NOW + 1, NOW + 1, NOW + 86_400, NOW):
+        now[0] = moment
+        assert ours.make_signer().sign(b"payload") == stock.make_signer().sign(b"payload")
+
+
+@pytest.mark.usefixtures("fixed_time")
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_NAME": "__Host-session"},
+        {"SESSION_COOKIE_DOMAIN": "example.com", "SESSION_COOKIE_PATH": "/app"},
+        {"SESSION_COOKIE_SAMESITE": "Strict", "SESSION_COOKIE_HTTPONLY": False},
+        {"SESSION_COOKIE_SAMESITE": None, "SESSION_COOKIE_PARTITIONED": True},
+    ],
+)
+def test_cookie_sessions_write_what_werkzeug_writes(app: Quart, config: dict[str, Any]) -> None:
+    app.config.update(config)
+    sessions = CookieSessions(app)
+    interface = app.session_interface
+
+    def expected(data: dict[str, Any]) -> bytes:
+        serializer = interface.get_signing_serializer(app)
+        assert serializer is not None
+        return dump_cookie(
+            interface.get_cookie_name(app),
+            serializer.dumps(data),
+            expires=interface.get_expiration_time(app, interface.session_class(data)),
+            path=interface.get_cookie_path(app),
+            domain=interface.get_cookie_domain(app),
+            secure=interface.get_cookie_secure(app),
+            httponly=interface.get_cookie_httponly(app),
+            samesite=interface.get_cookie_samesite(app),
+            partitioned=interface.get_cookie_partitioned(app),
+        ).encode("latin-1")
+
+    for data in ({"_csrf": CSRF}, {"_csrf": TOKEN}):
+        assert sessions.set_cookie(data) == expected(data)
+    app.config["SESSION_COOKIE_SAMESITE"] = (
+        "Lax" if config.get("SESSION_COOKIE_SAMESITE") else "Strict"
+    )
+    app.config["SESSION_COOKIE_PATH"] = "/elsewhere"
+    assert sessions.set_cookie({"_csrf": CSRF}) == expected({"_csrf": CSRF}), "settings changed"
+    permanent = {"_csrf": CSRF, "_permanent": True}
+    fixed = datetime(2027, 1, 2, 3, 4, 5, tzinfo=UTC)
+    stock_expiry = interface.get_expiration_time
+    interface.get_expiration_time = lambda app, session: (  # type: ignore[method-assign]
+        fixed if session.permanent else stock_expiry(app, session)
+    )
+    cookie = sessions.set_cookie(permanent)
+    assert b"Expires=" in cookie and cookie == expected(permanent)
+
+
+@pytest.mark.parametrize("digest", [hashlib.sha1, hashlib.sha256, hashlib.sha512, hashlib.md5])
+@pytest.mark.parametrize("key_size", [0, 1, 20, 64, 65, 128, 129, 300])
+def test_the_padded_key_is_hmac(digest: Callable[..., Any], key_size: int) -> None:
+    key = bytes(range(256))[:key_size] if key_size <= 256 else b"k" * key_size
+    padded = _PaddedKey(key, digest)
+    for message in (b"", b"x", b"payload.stamp" * 50):
+        assert padded.digest(message) == hmac.new(key, message, digest).digest()
+        assert padded.digest(message) == padded.digest(message), "the pads are copied, not used up"
+
+
+def test_signatures_verify_with_every_key_and_no_other(app: Quart) -> None:
+    app.secret_key = NEW_KEY
+    app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
+    ours = app.session_interface.get_signing_serializer(app)
+    assert ours is not None
+    signer = ours.make_signer()
+    for key in (OLD_KEY, NEW_KEY):
+        stock = TimestampSigner(
+            key, salt="cookie-session", key_derivation="hmac", digest_method=hashlib.sha1
+        )
+        value, _, signature = stock.sign(b"payload").rpartition(b".")
+        assert signer.verify_signature(value, signature)
+        assert not signer.verify_signature(value + b"!", signature)
+    other = TimestampSigner(
+        "another-" + "a" * 40,
+        salt="cookie-session",
+        key_derivation="hmac",
+        digest_method=hashlib.sha1,
+    )
+    value, _, signature = other.sign(b"payload").rpartition(b".")
+    assert not signer.verify_signature(value, signature)
+    assert not signer.verify_signature(value, b"not base64 \xff")
