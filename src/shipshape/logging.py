@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import multiprocessing.util
 import os
 import random
@@ -112,8 +113,32 @@ class JsonLineFormatter(logging.Formatter):
 
 
 def _iso_time(created: float) -> str:
-    """A line's time: ISO 8601, in UTC."""
-    return datetime.fromtimestamp(created, UTC).isoformat()
+    """A line's time: ISO 8601, in UTC: ``datetime.fromtimestamp(created, UTC).isoformat()``.
+
+    The text up to the second is made once a second (a request line is written
+    for every request, and making a datetime and its text was a tenth of the
+    line); the microseconds are rounded as ``fromtimestamp`` rounds them, half
+    to even, and left out when they are zero, as ``isoformat`` does.
+    """
+    fraction, whole = math.modf(created)
+    micro = round(fraction * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, micro - 1_000_000
+    second = _second
+    if second[0] != whole or fraction < 0:
+        if fraction < 0:  # before 1970: not worth a cache
+            return datetime.fromtimestamp(created, UTC).isoformat()
+        second = _set_second(whole)
+    return f"{second[1]}.{micro:06d}+00:00" if micro else f"{second[1]}+00:00"
+
+
+def _set_second(whole: float) -> tuple[float, str]:
+    global _second
+    _second = (whole, datetime.fromtimestamp(whole, UTC).isoformat()[: -len("+00:00")])
+    return _second
+
+
+_second: tuple[float, str] = (-1.0, "")  # the last second a line was written in, as text
 
 
 _REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})
@@ -414,7 +439,9 @@ class _RequestLog:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", ()) if k != REQUEST_ID_HEADER]
+                headers = list(message.get("headers", ()))
+                if REQUEST_ID_HEADER in dict(headers):  # the app's own: ours replaces it
+                    headers = [(k, v) for k, v in headers if k != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, self.request_id.encode("ascii")))
                 message["headers"] = headers
             try:

@@ -5,6 +5,7 @@ import json
 import logging
 import multiprocessing
 import os
+import random
 import sys
 import warnings
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from shipshape.logging import (
     JsonLineFormatter,
     JsonLineHandler,
     RequestLogMiddleware,
+    _iso_time,
     _json_line,
     configure_logging,
     current_request_id,
@@ -681,3 +683,52 @@ def test_a_forked_worker_writes_its_queued_lines_when_it_exits(
     worker.join(10)
     assert worker.exitcode == 0
     assert '{"worker": "exiting"}' in capfd.readouterr().err.splitlines()
+
+
+async def test_an_apps_own_request_id_header_is_replaced_by_the_logged_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "shipshape.request")
+    sent: list[Message] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"x-request-id", b"the-apps"), (b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def collect(message: Message) -> None:
+        sent.append(message)
+
+    await _call(inner, collect)
+    (record,) = request_records(caplog)
+    assert sent[0]["headers"] == [
+        (b"content-type", b"text/plain"),
+        (b"x-request-id", record.__dict__["request_id"].encode()),
+    ]
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        1_800_000_000.0,  # no fraction: isoformat leaves the microseconds out
+        1_800_000_000.9999995,  # rounds up into the next second
+        1_800_000_000.9999994,
+        1_800_000_000.0000005,  # half a microsecond: to even
+        1_800_000_000.0000015,
+        1_764_645_093.123456,
+        0.5,
+        -1.25,  # before 1970
+    ],
+)
+def test_the_lines_time_is_isoformat_in_utc(created: float) -> None:
+    expected = datetime.fromtimestamp(created, UTC).isoformat()
+    assert _iso_time(created) == expected
+    assert _iso_time(created + 1) == datetime.fromtimestamp(created + 1, UTC).isoformat()
+    assert _iso_time(created) == expected, "from the kept second and after another"
+
+
+def test_the_lines_time_over_many_instants() -> None:
+    rng = random.Random(11)  # noqa: S311 - test instants, reproducible
+    for _ in range(20_000):
+        created = rng.uniform(0, 4e9)
+        assert _iso_time(created) == datetime.fromtimestamp(created, UTC).isoformat()
