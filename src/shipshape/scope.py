@@ -16,6 +16,17 @@ from shipshape.typing import Scope
 _INDEX = "shipshape.headers"
 
 
+def headers(scope: Scope) -> dict[bytes, str]:
+    """Every request header by lower-case name, read as :func:`header` reads each;
+    for a layer that reads several. The dict is the scope's index: never change it."""
+    raw = scope.get("headers", ())
+    index: tuple[object, dict[bytes, str]] | None = scope.get(_INDEX)
+    if index is None or index[0] is not raw:
+        index = (raw, _index(raw))
+        scope[_INDEX] = index
+    return index[1]
+
+
 def header(scope: Scope, name: bytes) -> str | None:
     """One request header (``name`` lower-case), repeated lines joined; ``None`` when absent.
 
@@ -28,12 +39,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     built from, and a layer that changes the headers (the proxy layer) sets a
     new list, which the next read indexes again.
     """
-    raw = scope.get("headers", ())
-    index: tuple[object, dict[bytes, str]] | None = scope.get(_INDEX)
-    if index is None or index[0] is not raw:
-        index = (raw, _index(raw))
-        scope[_INDEX] = index
-    return index[1].get(name)
+    return headers(scope).get(name)
 
 
 def _index(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, str]:

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, accept_encoding, choose
+from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, choose
 from shipshape.responses import respond
-from shipshape.scope import header
+from shipshape.scope import headers as request_headers
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 IMMUTABLE = b"public, max-age=31536000, immutable"  # one year, RFC 8246
@@ -178,6 +178,32 @@ class StaticFiles:
         self.files = files if files is not None else scan(root, memory_limit=memory_limit)
         self.extra: RawHeaders = [(k.lower().encode(), v.encode()) for k, v in headers]
         self.hsts = hsts.encode() if hsts else None
+        # Each variant's headers, worked out once: without and with HSTS, each
+        # without and with the whole file's Content-Length.
+        self.prepared: dict[int, tuple[RawHeaders, RawHeaders, RawHeaders, RawHeaders]] = {}
+        for entry in self.files.values():
+            for coding, variant in entry.variants.items():
+                plain, secure = self._headers(entry, coding, hsts=False), []
+                if self.hsts:
+                    secure = self._headers(entry, coding, hsts=True)
+                length = (b"content-length", str(variant.size).encode())
+                self.prepared[id(variant)] = (plain, secure, [*plain, length], [*secure, length])
+
+    def _headers(self, entry: StaticFile, coding: str, *, hsts: bool) -> RawHeaders:
+        headers = [*self.extra]
+        if hsts and self.hsts:
+            headers.append((b"strict-transport-security", self.hsts))
+        headers += [
+            (b"content-type", entry.content_type),
+            (b"cache-control", entry.cache_control),
+            (b"etag", entry.variants[coding].etag),
+            (b"accept-ranges", b"bytes"),
+        ]
+        if entry.codings:
+            headers.append((b"vary", b"Accept-Encoding"))
+        if coding != IDENTITY:
+            headers.append((b"content-encoding", coding.encode()))
+        return headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -189,40 +215,46 @@ class StaticFiles:
 
     async def serve(self, scope: Scope, entry: StaticFile, send: Send) -> None:
         method = scope.get("method", "GET")
-        headers: RawHeaders = [*self.extra]
-        if self.hsts and scope.get("scheme") == "https":
-            headers.append((b"strict-transport-security", self.hsts))
+        secure = self.hsts is not None and scope.get("scheme") == "https"
         if method not in ("GET", "HEAD"):
+            headers = [*self.extra]
+            if secure and self.hsts is not None:
+                headers.append((b"strict-transport-security", self.hsts))
             headers += [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
             await respond(send, 405, headers, b"")
             return
 
-        byte_range = header(scope, b"range")
+        request = request_headers(scope)
+        byte_range = request.get(b"range")
         coding = IDENTITY
         if entry.codings and byte_range is None:
-            chosen = choose(accept_encoding(scope), entry.codings)
+            chosen = choose(request.get(b"accept-encoding"), entry.codings)
             # Nothing acceptable: identity all the same, as for any static server.
             coding = chosen or IDENTITY
         variant = entry.variants[coding]
-        headers += [
-            (b"content-type", entry.content_type),
-            (b"cache-control", entry.cache_control),
-            (b"etag", variant.etag),
-            (b"accept-ranges", b"bytes"),
-        ]
-        if entry.codings:
-            headers.append((b"vary", b"Accept-Encoding"))
-        if coding != IDENTITY:
-            headers.append((b"content-encoding", coding.encode()))
+        prepared = self.prepared.get(id(variant))
+        if prepared is not None:
+            base = prepared[1] if secure else prepared[0]
+        else:  # an entry added to the table after start-up
+            base = self._headers(entry, coding, hsts=secure)
 
-        none_match = header(scope, b"if-none-match")
+        none_match = request.get(b"if-none-match")
         if none_match is not None and etag_matches(none_match.encode("latin-1"), variant.etag):
-            await respond(send, 304, headers, b"")
+            await respond(send, 304, list(base), b"")
             return
 
+        if byte_range is None and variant.data is not None and prepared is not None:
+            # The whole file from memory, the common case: every header worked out.
+            full = prepared[3] if secure else prepared[2]
+            await send({"type": "http.response.start", "status": 200, "headers": list(full)})
+            body = b"" if method == "HEAD" else variant.data
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        headers = list(base)
         start, end, status = 0, variant.size - 1, 200
         if byte_range is not None:
-            if_range = header(scope, b"if-range")
+            if_range = request.get(b"if-range")
             parsed = (
                 parse_range(byte_range, variant.size)
                 if if_range is None or if_range.strip().encode("latin-1") == variant.etag
