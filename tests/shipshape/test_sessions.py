@@ -195,13 +195,19 @@ async def test_tagged_json_is_flasks_in_and_out_of_an_app_context(
         assert ours.dumps(data) == session_json_serializer.dumps(data) == text
 
 
-def test_the_signer_derives_keys_as_itsdangerous_does(app: Quart) -> None:
+def rotated_signer(app: Quart) -> Signer:
+    """The app's session signer, with NEW_KEY signing and OLD_KEY still accepted."""
     app.secret_key = NEW_KEY
     app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
     ours = app.session_interface.get_signing_serializer(app)
     assert ours is not None
-    signer = ours.make_signer()
-    assert isinstance(signer, _SessionSigner)
+    return ours.make_signer()
+
+
+def test_the_signer_derives_keys_as_itsdangerous_does(app: Quart) -> None:
+    signer = rotated_signer(app)
+    ours = app.session_interface.get_signing_serializer(app)
+    assert ours is not None and isinstance(signer, _SessionSigner)
     assert ours.make_signer() is signer and ours.make_signer(b"cookie-session") is signer
     stock = TimestampSigner(
         [OLD_KEY, NEW_KEY], salt="cookie-session", key_derivation="hmac", digest_method=hashlib.sha1
@@ -466,11 +472,7 @@ def test_the_padded_key_is_hmac(digest: Callable[..., Any], key_size: int) -> No
 
 
 def test_signatures_verify_with_every_key_and_no_other(app: Quart) -> None:
-    app.secret_key = NEW_KEY
-    app.config["SECRET_KEY_FALLBACKS"] = [OLD_KEY]
-    ours = app.session_interface.get_signing_serializer(app)
-    assert ours is not None
-    signer = ours.make_signer()
+    signer = rotated_signer(app)
     for key in (OLD_KEY, NEW_KEY):
         stock = TimestampSigner(
             key, salt="cookie-session", key_derivation="hmac", digest_method=hashlib.sha1
