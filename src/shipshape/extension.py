@@ -167,7 +167,8 @@ MIDDLEWARE_OPTIONS: tuple[Option, ...] = (
         "SHIPSHAPE_COMPRESSION_LEVELS",
         DYNAMIC_LEVELS,
         LEVELS_ACCEPTED,
-        "levels for dynamic bodies, merged over the defaults (docs/compression.md)",
+        "levels for dynamic bodies, merged over the defaults (docs/compression.md); "
+        "the SPA index is compressed once, at the build levels",
         checked_levels,
         shown=", ".join(f"{name} {level}" for name, level in DYNAMIC_LEVELS.items()),
     ),

@@ -16,7 +16,9 @@ A request under the mount is then answered by the first rule that fits:
    (a missing chunk must fail loudly, so the frontend can recover);
 3. a GET or HEAD *navigation*: the index, with the page profile's security
    headers, a fresh nonce, a CSRF token bound to the session cookie,
-   ``Cache-Control: no-cache, private``, compressed like any dynamic page;
+   ``Cache-Control: no-cache, private``, compressed once at start-up in
+   every coding, with each response's nonce and token spliced in
+   (:mod:`shipshape.compression.slots`);
 4. another GET or HEAD (a script's ``fetch``, an API client): 404, JSON for
    JSON clients; any other method: 405.
 
@@ -185,7 +187,9 @@ class SPAMiddleware:
         page_headers: the index's security headers, ``{nonce}`` to be filled in.
         file_headers: the static profile's headers, for build files and errors.
         hsts: ``Strict-Transport-Security`` for HTTPS responses.
-        compression: wraps the index in the app's dynamic compression, or ``None``.
+        compression: wraps the index in the app's dynamic compression, or ``None``;
+            the index is also compressed once, in the layer's codings, and that is
+            what a GET gets when its coding's start-up check passed.
         api_prefix: paths left to the app, whose errors are JSON.
     """
 
