@@ -120,14 +120,14 @@ def _iso_time(created: float) -> str:
     line); the microseconds are rounded as ``fromtimestamp`` rounds them, half
     to even, and left out when they are zero, as ``isoformat`` does.
     """
+    if not created >= 0:  # before 1970 (or not a number): not worth a cache
+        return datetime.fromtimestamp(created, UTC).isoformat()
     fraction, whole = math.modf(created)
     micro = round(fraction * 1e6)
     if micro >= 1_000_000:
         whole, micro = whole + 1, micro - 1_000_000
     second = _second
-    if second[0] != whole or fraction < 0:
-        if fraction < 0:  # before 1970: not worth a cache
-            return datetime.fromtimestamp(created, UTC).isoformat()
+    if second[0] != whole:
         second = _set_second(whole)
     return f"{second[1]}.{micro:06d}+00:00" if micro else f"{second[1]}+00:00"
 
@@ -138,7 +138,7 @@ def _set_second(whole: float) -> tuple[float, str]:
     return _second
 
 
-_second: tuple[float, str] = (-1.0, "")  # the last second a line was written in, as text
+_second: tuple[float, str] = (math.nan, "")  # the last second a line was written in, as text
 
 
 _REQUEST_NOTES = frozenset({"disconnected", "app_status", "incomplete"})

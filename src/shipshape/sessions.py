@@ -86,6 +86,9 @@ from werkzeug.sansio.http import parse_cookie  # Quart's own: lenient with bytes
 #: URL-safe base64 and dots); any other value goes through dump_cookie whole.
 _NO_QUOTE_RE = re.compile(r"[\w!#$%&'()*+\-./:<=>?@\[\]^`{|}~]*", re.ASCII)
 
+#: dump_cookie's ``max_size``: a longer cookie gets its warning.
+_COOKIE_WARN_SIZE = 4093
+
 #: Payloads shorter than this many bytes of JSON are never offered to zlib.
 #: Not because zlib cannot win below it (on repetitive input it wins from 13
 #: bytes), but because what it wins is small and cheap to send. The sessions
@@ -113,14 +116,22 @@ class _TaggedJSON:
 
     def __init__(self, tagged: TaggedJSONSerializer) -> None:
         self.tagged = tagged  # its tags, custom ones included, do the tagging
-        # With Flask's tags only, a dict of plain strings is its own tagged form
-        # (a fresh session, {"_csrf": "..."}): no walk through every tag's check.
-        self._plain_strings_untagged = all(type(tag) in _DEFAULT_TAGS for tag in tagged.order)
+        self._tags_seen: tuple[int, bool] = (-1, False)
+
+    def _plain_strings_untagged(self) -> bool:
+        """With Flask's tags only, a dict of plain strings is its own tagged form (a fresh
+        session, {"_csrf": "..."}): no walk through every tag's check. Worked out again
+        when a tag is registered."""
+        order = self.tagged.order
+        seen = self._tags_seen
+        if seen[0] != len(order):
+            seen = self._tags_seen = (len(order), all(type(t) in _DEFAULT_TAGS for t in order))
+        return seen[1]
 
     def dumps(self, value: Any) -> str:
         if (
-            self._plain_strings_untagged
-            and type(value) is dict
+            type(value) is dict
+            and self._plain_strings_untagged()
             # A one-key dict whose key is a tag's is tagged itself (TagDict).
             and not (len(value) == 1 and next(iter(value)) in self.tagged.tags)
             and all(type(k) is str and type(v) is str for k, v in value.items())
@@ -153,7 +164,8 @@ class _SessionSigner(TimestampSigner):
         # signing key's padded blocks are hashed once here instead.
         self._hmac: _PaddedKey | None = None
         self._verifiers: tuple[_PaddedKey, ...] = ()  # the newest key first, as itsdangerous
-        if type(self.algorithm) is HMACAlgorithm:
+        # A digest named by a string (hmac.new takes one) keeps itsdangerous' own path.
+        if type(self.algorithm) is HMACAlgorithm and callable(self.algorithm.digest_method):
             digest = self.algorithm.digest_method
             self._verifiers = tuple(
                 _PaddedKey(self._derived[key], digest) for key in reversed(self.secret_keys)
@@ -351,7 +363,7 @@ class CookieSessions:
             interface.get_cookie_partitioned(app),
         )
         value = serializer.dumps(dict(data))
-        if expires is not None or not _NO_QUOTE_RE.fullmatch(value):
+        if expires is not None or not self.name.isascii() or not _NO_QUOTE_RE.fullmatch(value):
             return self._dump(value, expires, attributes)
         # A session cookie (no expiry): only the value changes, so dump_cookie's
         # text after it is worked out once for these attributes.
@@ -359,7 +371,10 @@ class CookieSessions:
         if cached is None or cached[0] != attributes:
             text = self._dump("v", None, attributes)
             cached = self._attributes = (attributes, text[len(self.name) + 2 :])
-        return f"{self.name}={value}".encode("latin-1") + cached[1]
+        cookie = f"{self.name}={value}".encode("ascii") + cached[1]
+        if len(cookie) > _COOKIE_WARN_SIZE:  # dump_cookie warns of a cookie browsers may drop
+            return self._dump(value, expires, attributes)
+        return cookie
 
     def _dump(self, value: str, expires: Any, attributes: tuple[Any, ...]) -> bytes:
         path, domain, secure, httponly, samesite, partitioned = attributes

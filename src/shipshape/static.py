@@ -148,6 +148,17 @@ def parse_range(value: str, size: int) -> tuple[int, int] | None | bool:
     return start, end
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A variant's response headers, worked out at start-up; never changed, only copied."""
+
+    variant: Variant  # the one they were made for
+    plain: RawHeaders
+    secure: RawHeaders  # with HSTS, for HTTPS
+    full: RawHeaders  # with the whole file's Content-Length
+    full_secure: RawHeaders
+
+
 class StaticFiles:
     """Serves ``prefix``-ed paths from the table; everything else goes to ``app``.
 
@@ -180,14 +191,16 @@ class StaticFiles:
         self.hsts = hsts.encode() if hsts else None
         # Each variant's headers, worked out once: without and with HSTS, each
         # without and with the whole file's Content-Length.
-        self.prepared: dict[int, tuple[RawHeaders, RawHeaders, RawHeaders, RawHeaders]] = {}
+        self.prepared: dict[int, _Prepared] = {}
         for entry in self.files.values():
             for coding, variant in entry.variants.items():
                 plain, secure = self._headers(entry, coding, hsts=False), []
                 if self.hsts:
                     secure = self._headers(entry, coding, hsts=True)
                 length = (b"content-length", str(variant.size).encode())
-                self.prepared[id(variant)] = (plain, secure, [*plain, length], [*secure, length])
+                self.prepared[id(variant)] = _Prepared(
+                    variant, plain, secure, [*plain, length], [*secure, length]
+                )
 
     def _headers(self, entry: StaticFile, coding: str, *, hsts: bool) -> RawHeaders:
         headers = [*self.extra]
@@ -233,8 +246,10 @@ class StaticFiles:
             coding = chosen or IDENTITY
         variant = entry.variants[coding]
         prepared = self.prepared.get(id(variant))
+        if prepared is not None and prepared.variant is not variant:
+            prepared = None  # the table's variant was replaced after start-up
         if prepared is not None:
-            base = prepared[1] if secure else prepared[0]
+            base = prepared.secure if secure else prepared.plain
         else:  # an entry added to the table after start-up
             base = self._headers(entry, coding, hsts=secure)
 
@@ -245,7 +260,7 @@ class StaticFiles:
 
         if byte_range is None and variant.data is not None and prepared is not None:
             # The whole file from memory, the common case: every header worked out.
-            full = prepared[3] if secure else prepared[2]
+            full = prepared.full_secure if secure else prepared.full
             await send({"type": "http.response.start", "status": 200, "headers": list(full)})
             body = b"" if method == "HEAD" else variant.data
             await send({"type": "http.response.body", "body": body})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -67,6 +67,8 @@ class Exchange:
     headers: dict[str, str]
     body: bytes
     seen: Scope | None
+    #: The header list as sent, the very object (a test may change it).
+    raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def recorder() -> tuple[ASGIApp, list[Scope]]:
@@ -120,6 +122,7 @@ async def asgi_call(
         headers={k.decode(): v.decode() for k, v in (start or {}).get("headers", [])},
         body=body,
         seen=seen[-1] if len(seen) > before else None,
+        raw_headers=(start or {}).get("headers", []),
     )
 
 

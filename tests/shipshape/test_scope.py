@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipshape.scope import header, request_host
+from shipshape.scope import header, headers, request_host
 from shipshape.typing import Scope
 
 
@@ -36,3 +36,10 @@ def test_headers_are_indexed_once_and_again_when_a_layer_sets_new_ones() -> None
 
 def test_a_scope_without_headers_has_none() -> None:
     assert header({}, b"host") is None
+
+
+def test_headers_gives_every_header_as_header_reads_each() -> None:
+    scope: Scope = {"headers": [(b"accept", b"a"), (b"accept", b"b"), (b"host", b"h")]}
+    assert headers(scope) == {b"accept": "a, b", b"host": "h"}
+    assert headers(scope) is headers(scope), "one index per header list"
+    assert header(scope, b"accept") == headers(scope)[b"accept"]

@@ -384,16 +384,19 @@ def test_a_dict_of_plain_strings_is_flasks_tagged_json(data: dict[str, Any]) -> 
     assert _TaggedJSON(session_json_serializer).dumps(data) == session_json_serializer.dumps(data)
 
 
+class TagShout(JSONTag):
+    """A custom tag that tags every string: no plain string is its own tagged form."""
+
+    key = " shout"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, str)
+
+    def to_json(self, value: Any) -> Any:
+        return value.upper()
+
+
 def test_a_custom_tag_for_strings_still_tags_them() -> None:
-    class TagShout(JSONTag):
-        key = " shout"
-
-        def check(self, value: Any) -> bool:
-            return isinstance(value, str)
-
-        def to_json(self, value: Any) -> Any:
-            return value.upper()
-
     tagged = TaggedJSONSerializer()
     tagged.register(TagShout, index=0)
     assert (
@@ -422,6 +425,8 @@ def test_signatures_are_stocks_as_the_second_changes(
         {"SESSION_COOKIE_DOMAIN": "example.com", "SESSION_COOKIE_PATH": "/app"},
         {"SESSION_COOKIE_SAMESITE": "Strict", "SESSION_COOKIE_HTTPONLY": False},
         {"SESSION_COOKIE_SAMESITE": None, "SESSION_COOKIE_PARTITIONED": True},
+        {"SESSION_COOKIE_NAME": "séssion"},  # written as UTF-8 bytes
+        {"SESSION_COOKIE_NAME": "セッション"},
     ],
 )
 def test_cookie_sessions_write_what_werkzeug_writes(app: Quart, config: dict[str, Any]) -> None:
@@ -489,3 +494,34 @@ def test_signatures_verify_with_every_key_and_no_other(app: Quart) -> None:
     value, _, signature = other.sign(b"payload").rpartition(b".")
     assert not signer.verify_signature(value, signature)
     assert not signer.verify_signature(value, b"not base64 \xff")
+
+
+def test_a_cookie_too_big_for_browsers_still_gets_werkzeugs_warning(app: Quart) -> None:
+    sessions = CookieSessions(app)
+    sessions.set_cookie({"_csrf": CSRF})  # the attributes are kept
+    with pytest.warns(UserWarning, match="cookie is too large"):
+        noise = "".join(hashlib.sha256(b"%d" % i).hexdigest() for i in range(200))
+        cookie = sessions.set_cookie({"_csrf": CSRF, "page": noise})
+    assert len(cookie) > 4093
+
+
+def test_a_digest_named_by_a_string_signs_as_itsdangerous_does(app: Quart) -> None:
+    class Named(CachedSerializerSessionInterface):
+        digest_method = "sha256"  # type: ignore[assignment]
+
+    class Stock(SecureCookieSessionInterface):
+        digest_method = "sha256"  # type: ignore[assignment]
+
+    ours = Named().get_signing_serializer(app)
+    stock = Stock().get_signing_serializer(app)
+    assert ours is not None and stock is not None
+    assert stock.loads(ours.dumps({"a": "b"})) == {"a": "b"}
+    assert ours.loads(stock.dumps({"a": "b"})) == {"a": "b"}
+
+
+def test_a_tag_registered_after_first_use_is_applied() -> None:
+    tagged = TaggedJSONSerializer()
+    ours = _TaggedJSON(tagged)
+    assert ours.dumps({"a": "b"}) == '{"a":"b"}'
+    tagged.register(TagShout, index=0)
+    assert ours.dumps({"a": "b"}) == tagged.dumps({"a": "b"}) == '{"a":{" shout":"B"}}'

@@ -359,6 +359,20 @@ async def test_of_equally_accepted_codings_the_index_takes_its_smallest(spa_app:
     assert weighted.headers["Content-Encoding"] == "zstd", "the client's q-values come first"
 
 
+async def test_head_gets_the_headers_a_get_would(spa_app: Quart) -> None:
+    inner, seen = recorder()
+    browser = [("Host", "localhost"), *NAVIGATE.items(), ("Accept-Encoding", "gzip, br, zstd")]
+    get_ = await asgi_call(asgi_of(spa_app), seen, path="/app/things", headers=browser)
+    head = await asgi_call(
+        asgi_of(spa_app), seen, path="/app/things", method="HEAD", headers=browser
+    )
+    assert head.status == get_.status == 200
+    assert head.body == b"" and len(get_.body) == int(get_.headers["content-length"])
+    for name in ("content-encoding", "content-length", "content-type", "vary", "cache-control"):
+        assert head.headers[name] == get_.headers[name], name
+    assert "set-cookie" in head.headers and "'nonce-" in head.headers["content-security-policy"]
+
+
 async def test_a_coding_that_fails_its_start_up_check_is_compressed_per_response(
     make_app: MakeApp, spa_build: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

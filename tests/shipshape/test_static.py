@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,38 @@ async def test_through_the_whole_stack_static_files_skip_dynamic_compression(
         br = await client.get(f"/static/{hashed}", headers={"Accept-Encoding": "br"})
         assert br.headers["Content-Encoding"] == "br"
         assert decompress(await br.get_data(as_text=False), "br") == script
+
+
+async def test_head_over_https_gets_the_get_headers_with_hsts(root: Path) -> None:
+    inner, seen = recorder()
+    app = StaticFiles(inner, root=root, prefix="/static/", hsts="max-age=63072000")
+    brotli = [("Accept-Encoding", "br")]
+    path = f"/static/{HASHED}"
+    full = await asgi_call(app, seen, path=path, scheme="https", headers=brotli)
+    head = await asgi_call(app, seen, path=path, method="HEAD", scheme="https", headers=brotli)
+    assert head.body == b"" and full.body == compress(BODY, "br", 9)
+    assert head.raw_headers == full.raw_headers
+    assert head.headers["strict-transport-security"] == "max-age=63072000"
+    assert head.headers["content-length"] == str(len(full.body))
+
+
+async def test_the_headers_worked_out_at_start_up_are_never_changed(root: Path) -> None:
+    """Each response gets its own copy: a layer outside that edits one changes no other."""
+    inner, seen = recorder()
+    app = StaticFiles(inner, root=root, prefix="/static/")
+    first = await asgi_call(app, seen, path="/static/robots.txt")
+    first.raw_headers.append((b"x-added", b"by a layer outside"))
+    second = await asgi_call(app, seen, path="/static/robots.txt")
+    assert (b"x-added", b"by a layer outside") not in second.raw_headers
+    assert second.headers["content-length"] == "14"
+
+
+async def test_a_variant_replaced_after_start_up_gets_its_own_headers(root: Path) -> None:
+    inner, seen = recorder()
+    app = StaticFiles(inner, root=root, prefix="/static/")
+    entry = app.files["robots.txt"]
+    old = entry.variants["identity"]
+    entry.variants["identity"] = replace(old, size=5, etag=b'"new"', data=b"hello")
+    response = await asgi_call(app, seen, path="/static/robots.txt")
+    assert response.body == b"hello"
+    assert response.headers["etag"] == '"new"' and response.headers["content-length"] == "5"

@@ -44,11 +44,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from shipshape.compression.codings import BUILD_LEVELS, decompress, encoder
 
 #: How many page bytes after a slot join its region (brotli's literal context).
 CONTEXT_BYTES = 2
+#: The largest page compressed here: compressing is done at the build levels, in
+#: every worker at start-up (an index is a few KB).
+MAX_PAGE = 256 * 1024
 #: The longest region a stored block holds here (deflate's limit; brotli's and zstd's are larger).
 MAX_REGION = 65535
 
@@ -76,7 +80,7 @@ class SlottedBody:
     plain: tuple[str | bytes, ...]
     sizes: Mapping[str, int]
 
-    @property
+    @cached_property
     def size(self) -> int:
         """The compressed body's length, the same for every response (the slots' are fixed)."""
         return len(self.render({name: b"\x00" * size for name, size in self.sizes.items()}))
@@ -122,6 +126,8 @@ def slotted(
         codings: the codings wanted (``zstd``, ``br``, ``gzip``, ``deflate``).
     """
     page = b"".join(p for p in parts if isinstance(p, bytes))
+    if not page or len(page) > MAX_PAGE or any(size <= 0 for size in sizes.values()):
+        return {}
     placeholders = _placeholders(page, sizes)
     if placeholders is None:
         return {}

@@ -290,7 +290,7 @@ class SPAMiddleware:
         ):
             await self.refuse(scope, send, 404, "not_found")
             return
-        if self.compressed and method == "GET":
+        if self.compressed:  # HEAD too: the headers a GET would get
             compressed = self.compressed.get(choose(accept_encoding(scope), self.codings) or "")
             if compressed is not None:
                 await self.send_compressed_index(scope, send, compressed)
@@ -346,10 +346,11 @@ class SPAMiddleware:
         """The index compressed once, with this response's nonce and token: the bytes and
         headers the compression layer would send, without compressing the page again."""
         nonce, token, headers = self.index_headers(scope, self.compressed_vary)
-        body = compressed.render(nonce, token)
+        head = scope.get("method") == "HEAD"
+        body = b"" if head else compressed.render(nonce, token)
         headers += [
             (b"content-encoding", compressed.coding.encode()),
-            (b"content-length", str(len(body)).encode()),
+            (b"content-length", str(compressed.size).encode()),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

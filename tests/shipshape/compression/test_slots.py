@@ -123,3 +123,19 @@ def test_unknown_codings_are_skipped() -> None:
 
 def test_a_region_too_long_for_a_stored_block_is_left_out() -> None:
     assert slotted([b"<p>" * 40, "a", b"</p>"], {"a": 70_000}, CODINGS) == {}
+
+
+@pytest.mark.parametrize(
+    ("page", "sizes"),
+    [
+        ([], {}),
+        (["a"], {"a": 4}),  # no page bytes at all
+        ([b"<p>" * 40, "a"], {"a": 0}),
+        ([b"<p>" * 40, "a", b"</p>"], {"a": -1}),
+        ([b"x" * (slots_module.MAX_PAGE + 1), "a", b"</p>"], {"a": 4}),
+    ],
+)
+def test_pages_it_does_not_take_are_left_to_per_response_compression(
+    page: list[str | bytes], sizes: dict[str, int]
+) -> None:
+    assert slotted(page, sizes, CODINGS) == {}
