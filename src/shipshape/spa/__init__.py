@@ -189,7 +189,7 @@ class SPAMiddleware:
         hsts: ``Strict-Transport-Security`` for HTTPS responses.
         compression: wraps the index in the app's dynamic compression, or ``None``;
             the index is also compressed once, in the layer's codings, and that is
-            what a GET gets when its coding's start-up check passed.
+            what a GET or HEAD gets when its coding's start-up check passed.
         api_prefix: paths left to the app, whose errors are JSON.
     """
 
@@ -237,7 +237,7 @@ class SPAMiddleware:
         ]
         self.hsts = hsts.encode() if hsts else None
         # The index compressed per response, for what the slotted bodies below do
-        # not cover: identity, a HEAD, a coding whose check failed, a 406.
+        # not cover: identity, a coding whose start-up check failed, a 406.
         self.index_app: ASGIApp = compression(self.send_index) if compression else self.send_index
         # The index compressed once per coding, with the nonce and token filled in
         # per response (shipshape.compression.slots).
