@@ -160,17 +160,16 @@ class _SessionSigner(TimestampSigner):
         super().__init__(*args, **kwargs)
         # The library's own derivation, so the keys (and signatures) are its own.
         self._derived = {key: TimestampSigner.derive_key(self, key) for key in self.secret_keys}
-        # HMACAlgorithm.get_signature builds an HMAC object per signature; the
-        # signing key's padded blocks are hashed once here instead.
-        self._hmac: _PaddedKey | None = None
-        self._verifiers: tuple[_PaddedKey, ...] = ()  # the newest key first, as itsdangerous
+        # HMACAlgorithm.get_signature builds an HMAC object per signature; each
+        # key's padded blocks are hashed once here instead. The newest key first,
+        # as itsdangerous tries them; it is the one that signs.
+        self._verifiers: tuple[_PaddedKey, ...] = ()
         # A digest named by a string (hmac.new takes one) keeps itsdangerous' own path.
         if type(self.algorithm) is HMACAlgorithm and callable(self.algorithm.digest_method):
             digest = self.algorithm.digest_method
             self._verifiers = tuple(
                 _PaddedKey(self._derived[key], digest) for key in reversed(self.secret_keys)
             )
-            self._hmac = self._verifiers[0]
         self._stamp: tuple[int, bytes] = (-1, b"")  # this second's timestamp, encoded
 
     def sign(self, value: str | bytes) -> bytes:
@@ -185,9 +184,9 @@ class _SessionSigner(TimestampSigner):
         return value + sep + self.get_signature(value)
 
     def get_signature(self, value: str | bytes) -> bytes:
-        if self._hmac is None:
+        if not self._verifiers:
             return super().get_signature(value)
-        return base64_encode(self._hmac.digest(want_bytes(value)))
+        return base64_encode(self._verifiers[0].digest(want_bytes(value)))
 
     def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
         # Signer.verify_signature, with each key's padded blocks hashed once.

@@ -155,8 +155,7 @@ class _Prepared:
     variant: Variant  # the one they were made for
     plain: RawHeaders
     secure: RawHeaders  # with HSTS, for HTTPS
-    full: RawHeaders  # with the whole file's Content-Length
-    full_secure: RawHeaders
+    length: tuple[bytes, bytes]  # the whole file's Content-Length
 
 
 class StaticFiles:
@@ -189,18 +188,17 @@ class StaticFiles:
         self.files = files if files is not None else scan(root, memory_limit=memory_limit)
         self.extra: RawHeaders = [(k.lower().encode(), v.encode()) for k, v in headers]
         self.hsts = hsts.encode() if hsts else None
-        # Each variant's headers, worked out once: without and with HSTS, each
-        # without and with the whole file's Content-Length.
-        self.prepared: dict[int, _Prepared] = {}
-        for entry in self.files.values():
-            for coding, variant in entry.variants.items():
-                plain, secure = self._headers(entry, coding, hsts=False), []
-                if self.hsts:
-                    secure = self._headers(entry, coding, hsts=True)
-                length = (b"content-length", str(variant.size).encode())
-                self.prepared[id(variant)] = _Prepared(
-                    variant, plain, secure, [*plain, length], [*secure, length]
-                )
+        # Each variant's headers, worked out once, without and with HSTS.
+        self.prepared: dict[int, _Prepared] = {
+            id(variant): _Prepared(
+                variant,
+                self._headers(entry, coding, hsts=False),
+                self._headers(entry, coding, hsts=True),
+                (b"content-length", str(variant.size).encode()),
+            )
+            for entry in self.files.values()
+            for coding, variant in entry.variants.items()
+        }
 
     def _headers(self, entry: StaticFile, coding: str, *, hsts: bool) -> RawHeaders:
         headers = [*self.extra]
@@ -260,8 +258,8 @@ class StaticFiles:
 
         if byte_range is None and variant.data is not None and prepared is not None:
             # The whole file from memory, the common case: every header worked out.
-            full = prepared.full_secure if secure else prepared.full
-            await send({"type": "http.response.start", "status": 200, "headers": list(full)})
+            headers = [*base, prepared.length]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             body = b"" if method == "HEAD" else variant.data
             await send({"type": "http.response.body", "body": body})
             return

@@ -181,20 +181,20 @@ class _Zstd:
         return self._c.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
 
 
-ENCODERS: dict[str, Callable[[int], StreamEncoder]] = {
+#: Each coding's streaming encoder, from a level and the body's length when known
+#: (only zstd's frame uses it: it declares the window a decoder allocates).
+ENCODERS: dict[str, Callable[[int, int | None], StreamEncoder]] = {
     "zstd": _Zstd,
-    "br": _Brotli,
-    "gzip": lambda level: _Zlib(level, 16 + zlib.MAX_WBITS),
-    "deflate": lambda level: _Zlib(level, zlib.MAX_WBITS),
+    "br": lambda level, _size: _Brotli(level),
+    "gzip": lambda level, _size: _Zlib(level, 16 + zlib.MAX_WBITS),
+    "deflate": lambda level, _size: _Zlib(level, zlib.MAX_WBITS),
 }
 
 
 def encoder(coding: str, level: int, size_hint: int | None = None) -> StreamEncoder:
     """A streaming encoder for ``coding``; ``size_hint``, the body's length when known,
     lets zstd declare a window no larger than the body."""
-    if coding == "zstd":
-        return _Zstd(level, size_hint)
     try:
-        return ENCODERS[coding](level)
+        return ENCODERS[coding](level, size_hint)
     except KeyError:
         raise ValueError(f"unknown coding {coding!r}") from None
