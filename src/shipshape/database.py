@@ -78,6 +78,7 @@ from shipshape.exceptions import ShipshapeError
 from shipshape.health import NotReadyError
 from shipshape.logging import current_request_id, first_line
 from shipshape.options import ON_IN_DEVELOPMENT, Option, apply, flag, is_int, is_seconds
+from shipshape.sqlite import OneHopDBAPI
 
 logger = logging.getLogger("shipshape.database")
 
@@ -211,6 +212,8 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
             url,
             connect_args={"timeout": timeout},
+            # aiosqlite with one hand-off to its thread per statement (see shipshape.sqlite).
+            **({"module": OneHopDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}),
             **({"pool_timeout": timeout} if pooled else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))

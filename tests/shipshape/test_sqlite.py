@@ -1,0 +1,155 @@
+"""shipshape.sqlite: aiosqlite with one hand-off per statement, on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from shipshape.database import make_engine
+from shipshape.sqlite import OneHopConnection
+
+SCHEMA = (
+    "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, size REAL)",
+    "INSERT INTO item (name, size) VALUES ('a', 1.5), ('b', NULL), ('c', 3)",
+)
+
+
+@pytest.fixture
+async def ours(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'ours.db'}", timeout=5, pool_size=1)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def theirs(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """SQLAlchemy's own aiosqlite adapter, for comparison."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}")
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The calls queued to aiosqlite's thread, by name."""
+    calls: list[str] = []
+    queue = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Callable[..., Any], *a: Any, **k: Any) -> Any:
+        calls.append(getattr(fn, "__name__", repr(fn)))
+        return await queue(self, fn, *a, **k)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return calls
+
+
+async def fill(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        for statement in SCHEMA:
+            await connection.execute(text(statement))
+
+
+async def outcomes(connection: AsyncConnection) -> list[Any]:
+    """What SQLAlchemy reads back from a range of statements."""
+    seen: list[Any] = []
+    result = await connection.execute(text("SELECT id, name, size FROM item ORDER BY id"))
+    seen += [list(result.keys()), [tuple(row) for row in result]]
+    result = await connection.execute(text("INSERT INTO item (name) VALUES ('d')"))
+    seen.append(result.lastrowid)
+    result = await connection.execute(text("UPDATE item SET size = 0 WHERE size IS NOT NULL"))
+    seen.append(result.rowcount)
+    result = await connection.execute(
+        text("INSERT INTO item (name, size) VALUES (:name, :size) RETURNING id, name"),
+        {"name": "e<'\"", "size": 2},
+    )
+    seen.append([tuple(row) for row in result])
+    result = await connection.execute(
+        text("INSERT INTO item (name) VALUES (:name)"), [{"name": "f"}, {"name": "g"}]
+    )
+    seen.append(result.rowcount)
+    seen.append((await connection.execute(text("SELECT count(*) FROM item"))).scalar_one())
+    result = await connection.execute(text("DELETE FROM item WHERE name IN ('f', 'g', 'zz')"))
+    seen.append(result.rowcount)
+    for bad, error in (
+        ("INSERT INTO item (name) VALUES ('a')", exc.IntegrityError),
+        ("SELEC 1", exc.OperationalError),
+        ("SELECT * FROM nowhere", exc.OperationalError),
+    ):
+        with pytest.raises(error) as raised:
+            await connection.execute(text(bad))
+        seen.append((type(raised.value.orig), str(raised.value.orig)))
+    return seen
+
+
+async def test_statements_read_back_as_with_sqlalchemys_adapter(
+    ours: AsyncEngine, theirs: AsyncEngine
+) -> None:
+    found = []
+    for engine in (ours, theirs):
+        await fill(engine)
+        async with engine.connect() as connection:
+            found.append(await outcomes(connection))
+    assert found[0] == found[1]
+    assert found[0][5] == 2  # executemany's rowcount
+    assert found[0][-3][0] is sqlite3.IntegrityError
+    async with ours.connect() as connection:
+        assert isinstance(connection.sync_connection.connection.dbapi_connection, OneHopConnection)  # type: ignore[union-attr]
+
+
+async def test_a_read_is_one_hand_off_and_its_end_none(
+    ours: AsyncEngine, theirs: AsyncEngine, hand_offs: list[str]
+) -> None:
+    for engine in (ours, theirs):
+        await fill(engine)
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))  # the pool's first checkout
+        hand_offs.clear()
+        async with engine.begin() as connection:  # a request's transaction, then its end
+            rows = (await connection.execute(text("SELECT name FROM item"))).all()
+        assert [row.name for row in rows] == ["a", "b", "c"]
+        if engine is ours:
+            assert hand_offs == ["_run"]
+        else:
+            assert hand_offs == ["cursor", "execute", "fetchall", "close", "commit", "rollback"]
+
+
+async def test_a_write_is_rolled_back_or_committed_whole(
+    ours: AsyncEngine, hand_offs: list[str]
+) -> None:
+    await fill(ours)
+    async with ours.connect() as connection:
+        await connection.execute(text("INSERT INTO item (name) VALUES ('x')"))
+        await connection.execute(text("UPDATE item SET size = 9"))
+        hand_offs.clear()
+        await connection.rollback()
+        assert hand_offs == ["rollback"]
+    async with ours.begin() as connection:
+        names = (await connection.execute(text("SELECT name FROM item WHERE size = 9"))).all()
+        assert names == []
+        await connection.execute(text("INSERT INTO item (name) VALUES ('y')"))
+    async with ours.connect() as connection:
+        total = (await connection.execute(text("SELECT count(*) FROM item"))).scalar_one()
+        assert total == 4
+
+
+async def test_a_failed_statement_leaves_the_connection_usable(ours: AsyncEngine) -> None:
+    await fill(ours)
+    async with ours.connect() as connection:
+        with pytest.raises(exc.IntegrityError):
+            await connection.execute(text("INSERT INTO item (name) VALUES ('a')"))
+        await connection.rollback()
+        assert (await connection.execute(text("SELECT count(*) FROM item"))).scalar_one() == 3
+
+
+async def test_server_side_cursors_still_stream(ours: AsyncEngine) -> None:
+    await fill(ours)
+    async with ours.connect() as connection:
+        result = await connection.stream(text("SELECT name FROM item ORDER BY name"))
+        assert [row.name async for row in result] == ["a", "b", "c"]
