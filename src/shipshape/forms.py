@@ -91,13 +91,14 @@ _AGREEMENT_CASES: tuple[dict[str, Any], ...] = (
 )
 
 
-#: WTForms' own, as imported (kept for the agreement check and the tests).
-_wtforms_html_params = wtforms.widgets.core.html_params
+#: WTForms' own, as its ``Input`` class bound it, whatever the module holds now (a
+#: project's own replacement, set before this import, is not mistaken for it).
+_wtforms_html_params = vars(wtforms.widgets.core.Input)["html_params"].__func__
 
 
 def _install_html_params() -> None:
     original = _wtforms_html_params
-    if original is html_params:
+    if original is html_params or original.__module__ != "wtforms.widgets.core":
         return
     if any(html_params(**case) != original(**case) for case in _AGREEMENT_CASES):
         return

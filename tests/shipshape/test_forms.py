@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import wtforms
 import wtforms.widgets
@@ -53,17 +56,38 @@ async def test_post_reads_the_awaited_body(make_app: MakeApp) -> None:
 
 # html_params: WTForms' own output, faster, installed where WTForms looks it up.
 
-HOSTILE_TEXT = st.text(alphabet=st.sampled_from("ab_-<>&\"'= \x00é\u2028"), max_size=8)
+
+class Html:
+    """An object that renders itself as HTML, as WTForms' values may."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+    def __html__(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return f'"{self.html}"'
+
+
+HOSTILE_TEXT = st.text(alphabet=st.sampled_from("ab_-<>&\"'= \x00é\u2028{}"), max_size=8)
+NAMES = st.one_of(
+    HOSTILE_TEXT,
+    st.tuples(st.sampled_from(["data_", "aria_", "", "class", "for"]), HOSTILE_TEXT).map("".join),
+    HOSTILE_TEXT.map(Markup),
+)
 VALUES = st.one_of(
     st.booleans(),
     st.none(),
     st.integers(),
+    st.floats(),
     HOSTILE_TEXT,
     HOSTILE_TEXT.map(Markup),
+    HOSTILE_TEXT.map(Html),
 )
 
 
-@given(st.dictionaries(HOSTILE_TEXT, VALUES, max_size=6))
+@given(st.dictionaries(NAMES, VALUES, max_size=6))
 def test_html_params_writes_what_wtforms_writes(attributes: dict[str, object]) -> None:
     assert html_params(**attributes) == forms._wtforms_html_params(**attributes)
     assert type(html_params(**attributes)) is Markup
@@ -125,9 +149,28 @@ def test_a_wtforms_that_writes_otherwise_keeps_its_own(monkeypatch: pytest.Monke
     def different(**attributes: object) -> Markup:
         return Markup(" ".join(sorted(attributes)))  # noqa: S704 (a test's stand-in)
 
+    different.__module__ = "wtforms.widgets.core"  # as a later WTForms' own would be
+
     monkeypatch.setattr(forms, "_wtforms_html_params", different)
     monkeypatch.setattr(wtforms.widgets.core, "html_params", different)
     monkeypatch.setattr(wtforms.widgets.core.Input, "html_params", staticmethod(different))
     forms._install_html_params()
     assert wtforms.widgets.core.html_params is different
     assert wtforms.widgets.core.Input.html_params is different
+
+
+def test_a_projects_own_html_params_set_before_import_is_kept() -> None:
+    script = """
+import wtforms.widgets, wtforms.widgets.core as core
+def mine(**attributes):
+    return "mine"
+core.html_params = wtforms.widgets.html_params = mine
+import shipshape.forms
+assert core.html_params is mine and wtforms.widgets.html_params is mine
+assert core.Input.html_params is shipshape.forms.html_params  # WTForms' own, still in place
+print("kept")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "kept", done.stderr

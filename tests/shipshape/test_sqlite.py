@@ -116,8 +116,8 @@ async def test_a_read_is_one_hand_off_and_its_end_none(
         assert [row.name for row in rows] == ["a", "b", "c"]
         if engine is ours:
             assert hand_offs == ["_run"]
-        else:
-            assert hand_offs == ["cursor", "execute", "fetchall", "close", "commit", "rollback"]
+        else:  # SQLAlchemy's own: at least a cursor, the statement and its rows
+            assert len(hand_offs) > 2
 
 
 async def test_a_write_is_rolled_back_or_committed_whole(
@@ -153,3 +153,36 @@ async def test_server_side_cursors_still_stream(ours: AsyncEngine) -> None:
     async with ours.connect() as connection:
         result = await connection.stream(text("SELECT name FROM item ORDER BY name"))
         assert [row.name async for row in result] == ["a", "b", "c"]
+
+
+async def nested_and_autocommit(engine: AsyncEngine) -> list[Any]:
+    """Savepoints, and AUTOCOMMIT: what each leaves in the table."""
+    await fill(engine)
+    async with engine.connect() as connection:
+        async with connection.begin():
+            await connection.execute(text("INSERT INTO item (name) VALUES ('kept')"))
+            savepoint = await connection.begin_nested()
+            await connection.execute(text("INSERT INTO item (name) VALUES ('undone')"))
+            await savepoint.rollback()
+            async with connection.begin_nested():
+                await connection.execute(text("INSERT INTO item (name) VALUES ('released')"))
+        async with connection.begin():
+            await connection.execute(text("INSERT INTO item (name) VALUES ('rolled back')"))
+            async with connection.begin_nested():
+                await connection.execute(text("UPDATE item SET size = 7"))
+            await connection.rollback()
+    async with engine.connect() as connection:
+        auto = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(text("INSERT INTO item (name) VALUES ('auto')"))
+        await auto.rollback()  # nothing to undo: each statement committed itself
+    async with engine.connect() as connection:
+        rows = await connection.execute(text("SELECT name, size FROM item ORDER BY name"))
+        return [tuple(row) for row in rows]
+
+
+async def test_savepoints_and_autocommit_as_with_sqlalchemys_adapter(
+    ours: AsyncEngine, theirs: AsyncEngine
+) -> None:
+    found = [await nested_and_autocommit(engine) for engine in (ours, theirs)]
+    assert found[0] == found[1]
+    assert [name for name, _ in found[0]] == ["a", "auto", "b", "c", "kept", "released"]
