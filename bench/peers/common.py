@@ -11,6 +11,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+#: The project's root, found without importing ``app``: importing it imports
+#: Shipshape, which speeds up WTForms in the importing process (``shipshape.forms``),
+#: and a peer must run on its own packages as they ship.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
 BODY_FILE_KEY = "BENCH_BODY_FILE"
 STATIC_DIR_KEY = "BENCH_STATIC_DIR"
 REDIS_URL_KEY = "BENCH_REDIS_URL"

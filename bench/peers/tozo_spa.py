@@ -15,7 +15,7 @@ from datetime import timedelta
 from quart import Quart, Response, render_template, send_from_directory
 from quart_rate_limiter import RateLimit, RateLimiter, rate_exempt
 
-from app import PROJECT_ROOT
+from bench.peers.common import PROJECT_ROOT
 
 BUILD = PROJECT_ROOT / "frontend" / "dist"
 HEADERS = {
