@@ -134,6 +134,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
 
     def _open_transaction(self) -> bool:
+        """SQLite's own answer, read from the event loop's thread: SQLAlchemy uses a
+        connection for one thing at a time, so aiosqlite's thread is idle on it now."""
         connection: sqlite3.Connection | None = self._connection._connection
         return connection is not None and connection.in_transaction
 
