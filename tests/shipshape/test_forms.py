@@ -174,3 +174,12 @@ print("kept")
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "kept", done.stderr
+
+
+def test_a_name_is_escaped_as_its_own_type_whichever_comes_first() -> None:
+    """Names are escaped once and kept; a Markup name is not served a str's escaping."""
+    for first, second in ((Markup("a&b"), "a&b"), ("c&d", Markup("c&d"))):
+        for name in (first, second, first):
+            assert html_params(**{name: "v"}) == forms._wtforms_html_params(**{name: "v"})
+    assert html_params(**{Markup("a&b"): "v"}) == 'a&b="v"'
+    assert html_params(**{"a&b": "v"}) == 'a&amp;b="v"'
