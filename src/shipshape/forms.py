@@ -107,7 +107,7 @@ _wtforms_html_params = vars(wtforms.widgets.core.Input)["html_params"].__func__
 
 def _install_html_params() -> None:
     original = _wtforms_html_params
-    if original is html_params or original.__module__ != "wtforms.widgets.core":
+    if original.__module__ != "wtforms.widgets.core":  # installed already, or not WTForms'
         return
     if any(html_params(**case) != original(**case) for case in _AGREEMENT_CASES):
         return
