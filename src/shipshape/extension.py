@@ -66,6 +66,7 @@ from shipshape.options import (
     is_int,
     is_paths,
     items,
+    refuse_unknown,
 )
 from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
@@ -217,6 +218,7 @@ class Shipshape:
     def init_app(self, app: Quart) -> None:
         if "shipshape" in app.extensions:
             raise RuntimeError("Shipshape is already initialised on this app")
+        refuse_unknown(app.config, ALL_OPTIONS)
         # Quart's default config carries SECRET_KEY=None; Settings treats it as unset.
         self.settings = settings = Settings.from_mapping(app.config)
         app.config["SECRET_KEY"] = settings.secret_key

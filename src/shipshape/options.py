@@ -15,9 +15,10 @@ the same tables by :func:`markdown_table`, and a test keeps it in step::
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,26 @@ def apply(app: Quart, options: Iterable[Option]) -> None:
 
 
 _MISSING = object()
+
+#: Every key of this namespace; one no table holds is a mistake, not a setting.
+PREFIX = "SHIPSHAPE_"
+
+
+def refuse_unknown(config: Mapping[str, Any], options: Iterable[Option]) -> None:
+    """Stop start-up at a ``SHIPSHAPE_*`` key that no table holds.
+
+    Such a key is a typo or a setting that does not exist, and the feature it
+    meant would otherwise run on its default without a word (a misspelt
+    ``SHIPSHAPE_CSRF`` would leave CSRF on, a misspelt ``SHIPSHAPE_HSTS`` would
+    leave HSTS as it was). The line names the key and the nearest real one.
+    """
+    known = {option.key for option in options}
+    names = [key.removeprefix(PREFIX) for key in known]  # the shared prefix matches any key
+    for key in config:
+        if isinstance(key, str) and key.startswith(PREFIX) and key not in known:
+            near = difflib.get_close_matches(key.removeprefix(PREFIX), names, n=1)
+            hint = f"; did you mean {PREFIX}{near[0]}?" if near else ""
+            raise ConfigError(key, f"a setting listed in docs/configuration.md{hint}")
 
 
 def _shown(value: object) -> object:

@@ -173,3 +173,32 @@ def test_check_deploy_names_only_registered_settings() -> None:
     named = set(re.findall(r"SHIPSHAPE_[A-Z_]+", source))
     assert named, "the check reads settings"
     assert named <= {option.key for option in ALL_OPTIONS}
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("SHIPSHAPE_CSFR", "did you mean SHIPSHAPE_CSRF?"),
+        ("SHIPSHAPE_HSTS_MAXAGE", "did you mean SHIPSHAPE_HSTS_MAX_AGE?"),
+        ("SHIPSHAPE_RATE_LIMIT", "did you mean SHIPSHAPE_RATELIMIT?"),
+        ("SHIPSHAPE_NOTHING_LIKE_ANY_OTHER", "docs/configuration.md"),
+        ("SHIPSHAPE_", "docs/configuration.md"),
+    ],
+)
+def test_an_unknown_key_stops_start_up_naming_the_nearest(
+    make_app: MakeApp, key: str, message: str
+) -> None:
+    """A misspelt key would leave its feature on the default without a word: refused."""
+    with pytest.raises(ConfigError) as caught:
+        make_app(**{key: False})
+    text = str(caught.value)
+    assert text.startswith(f"{key}: expected a setting listed in docs/configuration.md")
+    assert text.endswith(message)
+    assert "did you mean" not in text or message.startswith("did you mean")
+    assert caught.value.name == key
+
+
+def test_keys_outside_the_namespace_are_left_alone(make_app: MakeApp) -> None:
+    """Only the SHIPSHAPE_ namespace is Shipshape's: an app's own keys are its business."""
+    app = make_app(MY_APP_SETTING=1, shipshape_lower="not ours", SHIPSHAPE_CSRF=True)
+    assert app.config["MY_APP_SETTING"] == 1
