@@ -190,11 +190,18 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
     assert missing.status_code == 428
     assert_error(await missing.get_json(), 428, "version_required")
 
-    for etag in ('"7"', 'W/"1"', '"abc"', "1"):
+    for etag, says in (
+        ('"7"', "If-Match names version 7; the thing is at version 1."),
+        ('W/"7"', "If-Match names version 7; the thing is at version 1."),
+        ('"abc"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
+        ("1", 'If-Match must be an ETag this API sent, such as "1", or *.'),
+        ('"1", "2"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
+    ):
         stale = await client.put(url, json=change, headers={**headers, "If-Match": etag})
         body = await stale.get_json()
         assert stale.status_code == 412, etag
         assert_error(body, 412, "precondition_failed")
+        assert body["message"] == says
         assert body["current"]["version"] == 1
 
     stale = await client.put(url, json={**change, "version": 5}, headers=headers)
@@ -317,3 +324,65 @@ def test_the_sorts_have_one_list() -> None:
 
     [literal, _none] = get_args(ListArgs.model_fields["sort"].annotation)
     assert set(get_args(literal)) == set(SORTS) == set(SORT_LABELS)
+
+
+async def test_the_etag_of_a_compressed_response_writes(client: Client) -> None:
+    """The compression layer weakens a compressed response's ETag (``W/"1"``); it still
+    names the thing's version, so a client echoing it back can write and delete."""
+    headers = await csrf_headers(client)
+    thing = await new(client, "Kettle", "x" * 1500)  # long enough to be compressed
+    url = f"/api/things/{thing['id']}"
+    got = await client.get(url, headers={"Accept-Encoding": "br"})
+    assert got.headers["Content-Encoding"] == "br"
+    assert got.headers["ETag"] == 'W/"1"'
+    change = {"name": "Kettle", "description": "y" * 1500}
+    replaced = await client.put(url, json=change, headers={**headers, "If-Match": 'W/"1"'})
+    assert replaced.status_code == 200
+    assert (await replaced.get_json())["version"] == 2
+    stale = await client.delete(url, headers={**headers, "If-Match": 'W/"1"'})
+    assert stale.status_code == 412
+    deleted = await client.delete(url, headers={**headers, "If-Match": 'W/"2"'})
+    assert deleted.status_code == 204
+    assert (await client.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize("etag", ['"1"', "*"])
+async def test_if_match_and_a_body_version_that_differ_are_refused(
+    app: Quart, client: Client, etag: str
+) -> None:
+    """Two preconditions that disagree: neither silently wins, and nothing is saved."""
+    headers = await csrf_headers(client)
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    change = {"name": "Kettle", "description": "new", "version": 2}
+    refused = await client.put(url, json=change, headers={**headers, "If-Match": etag})
+    body = await refused.get_json()
+    assert refused.status_code == 400
+    assert_error(body, 400, "versions_differ")
+    assert f"If-Match ({etag})" in body["message"] and "(2)" in body["message"]
+    assert [(t.description, t.version) for t in await stored(app)] == [("", 1)]
+    agreed = await client.put(
+        url, json={**change, "version": 1}, headers={**headers, "If-Match": '"1"'}
+    )
+    assert agreed.status_code == 200
+
+
+async def test_conditional_gets(client: Client) -> None:
+    """``If-None-Match`` with the current ETag (either form) is 304; ``If-Match`` with
+    another version is 412, as for a write."""
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    for etag in ('"1"', 'W/"1"', '"0", "1"', "*"):
+        unchanged = await client.get(url, headers={"If-None-Match": etag})
+        assert unchanged.status_code == 304, etag
+        assert unchanged.headers["ETag"] == '"1"'
+        assert await unchanged.get_data() == b""
+        # No type, so the API's headers (the test client adds a Content-Type of its own).
+        csp = unchanged.headers["Content-Security-Policy"]
+        assert csp == "default-src 'none'; frame-ancestors 'none'"
+    changed = await client.get(url, headers={"If-None-Match": '"2"'})
+    assert changed.status_code == 200 and (await changed.get_json())["version"] == 1
+    other = await client.get(url, headers={"If-Match": '"2"'})
+    assert other.status_code == 412
+    assert_error(await other.get_json(), 412, "precondition_failed")
+    assert (await client.get(url, headers={"If-Match": '"1"'})).status_code == 200

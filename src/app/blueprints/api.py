@@ -27,6 +27,7 @@ from quart_schema import (
     validate_request,
 )
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_etags
 
 from app import things
 from app.models import Thing
@@ -232,42 +233,60 @@ async def create_thing(data: ThingIn) -> ResponseReturnValue:
 @document_response(ThingOut)
 @document_response(Error, 404)
 async def get_thing(thing_id: str) -> ResponseReturnValue:
-    """One thing; its ``ETag`` is its version, for ``If-Match``."""
-    found = await find(thing_id)
-    return found if isinstance(found, Response) else one_thing(found)
+    """One thing; its ``ETag`` is its version, for ``If-Match``. ``If-None-Match`` with
+    the current ETag gets 304, ``If-Match`` with another gets 412 (RFC 9110 §13.2.2)."""
+    found, _ = await find_matching(thing_id)
+    if isinstance(found, Response):
+        return found
+    if parse_etags(request.headers.get("If-None-Match")).contains_weak(str(found.version)):
+        response = no_content(304)
+        response.headers["ETag"] = _etag(found)
+        return response
+    return one_thing(found)
+
+
+#: ``If-Match`` that names no version this API ever sent (a list, a tag of another kind).
+NO_VERSION = -1
 
 
 def if_match() -> int | None | Literal["*"]:
-    """The version ``If-Match`` names: a number, ``*`` (any), or ``None`` when absent."""
+    """The version ``If-Match`` names: a number, ``*`` (any), ``None`` when absent, or
+    :data:`NO_VERSION`.
+
+    The ETag is the thing's version, which every content coding of it shares, so
+    the weak form the compression layer gives a compressed response (``W/"5"``,
+    RFC 9110 §8.8.3) names version 5 as ``"5"`` does: a client echoing back the
+    ETag it was sent must be able to write with it.
+    """
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
     raw = raw.strip()
     if raw == "*":
         return "*"
-    digits = raw.removeprefix('"').removesuffix('"')
+    digits = raw.removeprefix("W/").removeprefix('"').removesuffix('"')
     if (
-        raw.startswith('"') and raw.endswith('"')
+        raw.removeprefix("W/").startswith('"') and raw.endswith('"')
         and digits.isascii() and digits.isdigit() and len(digits) <= 9
     ):  # fmt: skip
         return int(digits)
-    return -1  # an ETag this API never sent: matches no version
+    return NO_VERSION
 
 
 def other_version(found: Thing, header: int | None | Literal["*"]) -> Response | None:
     """412 when ``If-Match`` names a version other than the current one."""
     if isinstance(header, int) and header != found.version:
-        return api_error(
-            412,
-            "precondition_failed",
-            f"If-Match names another version; the thing is at version {found.version}.",
-            current=things.to_json(found),
+        message = (
+            f"If-Match names version {header}; the thing is at version {found.version}."
+            if header != NO_VERSION
+            else f'If-Match must be an ETag this API sent, such as "{found.version}", or *.'
         )
+        return api_error(412, "precondition_failed", message, current=things.to_json(found))
     return None
 
 
-async def find_for_write(thing_id: str) -> tuple[Thing | Response, int | None | Literal["*"]]:
-    """The thing a write names and its ``If-Match``, or the 404 or 412 that refuses it."""
+async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | Literal["*"]]:
+    """The thing a request names and its ``If-Match``, or the 404 or 412 that refuses it."""
     header = if_match()
     found = await find(thing_id)
     if isinstance(found, Thing) and (refused := other_version(found, header)) is not None:
@@ -285,9 +304,16 @@ async def find_for_write(thing_id: str) -> tuple[Thing | Response, int | None | 
 @document_response(Error, 428)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
     """Replace a thing's name and description, made against the version it was read at."""
-    found, header = await find_for_write(thing_id)
+    found, header = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
+    if header is not None and data.version is not None and header != data.version:
+        return api_error(
+            400,
+            "versions_differ",
+            f"If-Match ({request.headers['If-Match'].strip()}) and the body's version "
+            f"({data.version}) name different versions; send one of them, or the same in both.",
+        )
     seen = found.version if header is not None else data.version
     if seen is None:
         return api_error(
@@ -310,7 +336,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
 @document_response(Error, 412)
 async def delete_thing(thing_id: str) -> ResponseReturnValue:
     """Delete a thing; with ``If-Match``, only at that version."""
-    found, header = await find_for_write(thing_id)
+    found, header = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
     try:
@@ -321,9 +347,9 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     return no_content()
 
 
-def no_content() -> Response:
-    """204 with no ``Content-Type`` (RFC 9110 §15.3.5), so it gets the API's headers, not a
-    page's: Quart would call the empty body ``text/html``."""
-    response = Response(status=204)
+def no_content(status: int = 204) -> Response:
+    """204 (or 304) with no ``Content-Type`` (RFC 9110 §15.3.5), so it gets the API's
+    headers, not a page's: Quart would call the empty body ``text/html``."""
+    response = Response(status=status)
     del response.headers["Content-Type"]
     return response
