@@ -77,10 +77,20 @@ class ConfigError(ShipshapeError, ValueError):
 
 
 def _redact(name: str, value: object) -> object:
+    """``value`` as an error line may show it: the secret key as its length only, and a
+    URL's password (``DATABASE_URL``, ``REDIS_URL``, any other) as ``***``, as
+    SQLAlchemy shows a URL. The line goes to terminals, CI logs and crash reports."""
     if name == "SECRET_KEY" and isinstance(value, str):
         size = len(value.encode())
         return f"<{size} byte{'' if size == 1 else 's'}>"
+    if isinstance(value, str):
+        return URL_PASSWORD.sub(r"\1***@", value)
     return value
+
+
+#: ``user:password@`` after a URL's ``//``, or at the start of a URL with no scheme;
+#: the password runs to the last ``@`` before the path.
+URL_PASSWORD = re.compile(r"((?:^|//)[^/@:]*:)[^/]*@")
 
 
 @dataclass(frozen=True, slots=True)

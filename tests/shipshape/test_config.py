@@ -142,6 +142,26 @@ def test_secret_value_is_never_printed() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        ("DATABASE_URL", "postgresql://user:s3cretpw@db/app", "postgresql://user:***@db/app"),
+        ("DATABASE_URL", "mysql://user:s3cre@tpw@db:3306/app", "mysql://user:***@db:3306/app"),
+        ("DATABASE_URL", "user:s3cretpw@db/app", "user:***@db/app"),
+        ("REDIS_URL", "http://:s3cretpw@redis:6379/0", "http://:***@redis:6379/0"),
+        ("REDIS_URL", "redis://cache:s3cretpw@/zero", "redis://cache:***@/zero"),
+    ],
+)
+def test_a_urls_password_is_never_printed(name: str, value: str, shown: str) -> None:
+    """A bad URL is echoed to say what was read, but its password never is."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_mapping({name: value})
+    message = str(info.value)
+    assert info.value.name == name
+    assert "s3cre" not in message
+    assert message.endswith(f", got {shown!r}")
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("sqlite+aiosqlite:///instance/app.db", "sqlite+aiosqlite:///instance/app.db"),
