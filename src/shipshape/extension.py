@@ -150,6 +150,14 @@ MIDDLEWARE_OPTIONS: tuple[Option, ...] = (
         is_paths,
     ),
     Option(
+        "SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS",
+        Derived(_health_paths, "the health paths"),
+        "paths",
+        "paths any `Host` may reach, for probes that send an IP address as `Host` "
+        "(Kubernetes, load balancers); `()` for none",
+        is_paths,
+    ),
+    Option(
         "SHIPSHAPE_TRUSTED_PROXY_NETWORKS",
         (),
         "IP networks such as `10.0.0.0/8`",
@@ -295,7 +303,10 @@ class Shipshape:
             if config["SHIPSHAPE_REQUEST_LOG"]
             else None,
             "host_check": partial(
-                AllowedHostsMiddleware, allowed=settings.allowed_hosts, api_prefix=api_prefix
+                AllowedHostsMiddleware,
+                allowed=settings.allowed_hosts,
+                api_prefix=api_prefix,
+                exempt_paths=config["SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS"],
             )
             if config["SHIPSHAPE_HOST_CHECK"]
             else None,

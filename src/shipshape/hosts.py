@@ -8,6 +8,10 @@ port may follow the name), or comes in two ``Host`` lines (RFC 9112 §3.2). Entr
 explicit opt-out that ``check --deploy`` flags)::
 
     app.asgi_app = AllowedHostsMiddleware(app.asgi_app, allowed=("example.com",))
+
+``exempt_paths`` (the health probes, by default) are answered whatever the
+host: Kubernetes and load balancers probe with the instance's IP address as
+``Host``, and a probe's answer builds no URL from it.
 """
 
 from __future__ import annotations
@@ -79,10 +83,18 @@ class AllowedHostsMiddleware:
     The error is an HTML page or JSON, by the same rule as the app's error pages.
     """
 
-    def __init__(self, app: ASGIApp, *, allowed: Iterable[str], api_prefix: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        allowed: Iterable[str],
+        api_prefix: str = "/api/",
+        exempt_paths: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.allowed = tuple(allowed)
         self.api_prefix = api_prefix
+        self.exempt_paths = frozenset(exempt_paths)
         if not self.allowed:
             raise ValueError("allowed hosts must not be empty")
 
@@ -91,7 +103,7 @@ class AllowedHostsMiddleware:
             await self.app(scope, receive, send)
             return
         host = request_host(scope)
-        if host_allowed(host, self.allowed):
+        if host_allowed(host, self.allowed) or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         logger.warning("refused host %r", host[:200])

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from shipshape.hosts import AllowedHostsMiddleware, _split_host_kept, host_allowed, split_host
-from tests.shipshape.conftest import asgi_call, recorder
+from tests.conftest import client_of
+from tests.shipshape.conftest import MakeApp, asgi_call, recorder
 
 
 @pytest.mark.parametrize(
@@ -160,3 +161,30 @@ def test_answers_are_kept_for_short_values_only_and_a_bounded_number() -> None:
     for n in range(300):  # a client sending many names only churns the kept answers
         split_host(f"host{n}.example")
     assert _split_host_kept.cache_info().currsize == 256
+
+
+@pytest.mark.parametrize(
+    ("exempt", "path", "status"),
+    [
+        (None, "/healthz", 200),  # the default: the health probes
+        (None, "/readyz", 503),  # the app's own answer: this test app has no assets built
+        (None, "/", 400),
+        (None, "/healthz/", 400),  # exact paths only
+        (None, "/healthzx", 400),
+        ((), "/healthz", 400),  # the explicit opt-out
+        (("/probe",), "/probe", 404),  # reaches the app, which has no such route
+    ],
+)
+async def test_health_probes_are_answered_whatever_the_host(
+    make_app: MakeApp, exempt: tuple[str, ...] | None, path: str, status: int
+) -> None:
+    """Regression: Kubernetes and load balancers probe with the pod's IP as Host, and
+    got 400 in production (the probes were exempt from the HTTPS redirect only)."""
+    extra = {} if exempt is None else {"SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS": exempt}
+    app = make_app(ALLOWED_HOSTS="app.example", **extra)
+    response = await client_of(app).get(path, headers={"Host": "10.0.0.5:8000"})
+    assert response.status_code == status, path
+    if status == 400:
+        assert "This host name is not served here." in await response.get_data(as_text=True)
+    if path == "/healthz" and status == 200:
+        assert await response.get_json() == {"status": "ok"}

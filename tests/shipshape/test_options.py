@@ -73,6 +73,7 @@ BAD: dict[str, list[Any]] = {
     "SHIPSHAPE_FORCE_HTTPS": ["true"],
     "SHIPSHAPE_HTTPS_EXEMPT_HOSTS": [["local host"], 3],
     "SHIPSHAPE_HTTPS_EXEMPT_PATHS": [["healthz"], 3],
+    "SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS": [["healthz"], 3, "/a b"],
     "SHIPSHAPE_TRUSTED_PROXY_NETWORKS": [["10.0.0.0/33"], ["proxy.local"], 3],
     "SHIPSHAPE_SPA_DIR": [3, ["frontend/dist"]],
     "SHIPSHAPE_SPA_MOUNT": ["app", "/app/../x", "//evil", "/a pp", 3],
