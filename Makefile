@@ -76,12 +76,17 @@ frontend-dev: setup assets frontend
 run: setup assets frontend
 	$(PY) -m app run
 
+# `make serve`'s environment, for each of its steps and for `make check`: production
+# whatever the shell says, and unless ALLOWED_HOSTS is set, $(HOST) and localhost.
+SERVE_ENV = APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}"
+
 # Production applies migrations as a step of its own; `make serve` runs it first.
-serve: setup assets frontend db-upgrade
-	APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}" $(PY) -m app serve
+serve: setup assets frontend
+	$(SERVE_ENV) $(BIN)/quart --app app db upgrade
+	$(SERVE_ENV) $(PY) -m app serve
 
 check: setup assets frontend
-	APP_ENV="$${APP_ENV:-production}" $(PY) -m app check --deploy
+	$(SERVE_ENV) $(PY) -m app check --deploy
 
 db-upgrade: setup assets frontend
 	$(BIN)/quart --app app db upgrade
@@ -127,7 +132,7 @@ test: lint typecheck pytest
 # The fuzz suite of `make test` (tests/fuzzing.py), with FUZZ_EXAMPLES random
 # examples per property instead of its small fixed budget.
 FUZZ_EXAMPLES ?= 2000
-fuzz: setup assets frontend
+fuzz: setup assets frontend $(REDIS_SERVER) $(POSTGRES)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/app/test_fuzz.py tests/e2e/test_fuzz.py
 
 # wrk drives the load; Redis and PostgreSQL serve the rate-limit and Things

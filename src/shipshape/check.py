@@ -197,7 +197,11 @@ def report(findings: list[Finding], echo: Callable[[str], object]) -> int:
 
 def config_error_finding(error: Exception) -> Finding:
     """A settings error as a finding, so ``check`` reports it like the rest."""
-    return Finding("shipshape.E000", "error", str(error), "fix the variable it names")
+    name = getattr(error, "name", "")
+    table = (
+        "docs/configuration.md" if name.startswith("SHIPSHAPE_") else "the README's settings table"
+    )
+    return Finding("shipshape.E000", "error", str(error), f"set {name or 'it'} as {table} says")
 
 
 def check_command(app: Quart, settings: Settings) -> click.Command:

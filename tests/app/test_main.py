@@ -141,7 +141,7 @@ def test_check_reports_a_bad_web_concurrency_as_a_finding(value: str) -> None:
     assert result.stdout.splitlines() == [
         "ERROR   shipshape.E000  WEB_CONCURRENCY: expected an integer from 1 to 256, "
         f"got {value!r}",
-        "        fix: fix the variable it names",
+        "        fix: set WEB_CONCURRENCY as the README's settings table says",
         "1 error(s), 0 warning(s)",
     ]
     assert "Traceback" not in result.stderr
@@ -225,3 +225,41 @@ def test_make_clean_removes_what_the_tools_leave_behind(tmp_path: Path) -> None:
         ".git",
         ".git/refs",
     }
+
+
+def test_make_serve_and_check_run_every_step_in_serves_environment(tmp_path: Path) -> None:
+    """Regression: with ``APP_ENV=production`` exported and no ``ALLOWED_HOSTS``,
+    ``make serve`` stopped at its migration step, which ran in the shell's environment
+    without serve's host fallback, and ``make check`` refused what serve would run."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("ALLOWED_HOSTS", "APP_ENV")}
+    environ.update(
+        APP_ENV="production",
+        SECRET_KEY=SECRET,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'app.db'}",
+        HOST="127.0.0.1",
+        WEB_CONCURRENCY="1",
+    )
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "serve", "check"],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    steps = [
+        line
+        for line in dry.stdout.splitlines()
+        if line.endswith(("db upgrade", "-m app serve", "-m app check --deploy"))
+    ]
+    assert len(steps) == 3, dry.stdout
+    for line in steps:
+        assert line.startswith('APP_ENV=production ALLOWED_HOSTS="${ALLOWED_HOSTS:-127.0.0.1,'), (
+            line
+        )
+    migrate, _, check = steps
+    for step in (migrate, check):  # as make runs them (serve itself would not return)
+        done = subprocess.run(
+            ["bash", "-c", step],
+            cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ALLOWED_HOSTS" not in done.stdout
+    assert (tmp_path / "app.db").exists()

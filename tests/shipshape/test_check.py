@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from shipshape import ConfigError
 from shipshape.check import config_error_finding, run_checks, secret_entropy_bits
 from shipshape.csp import API_POLICY, HTML_POLICY
 from tests.shipshape.conftest import MakeApp
@@ -118,9 +119,12 @@ def test_security_findings(make_app: MakeApp, config: dict[str, Any], expected: 
 
 
 def test_config_error_finding() -> None:
-    finding = config_error_finding(ValueError("ALLOWED_HOSTS: expected a list"))
+    finding = config_error_finding(ConfigError("ALLOWED_HOSTS", "a list"))
     assert (finding.id, finding.severity) == ("shipshape.E000", "error")
     assert "ALLOWED_HOSTS: expected a list" in str(finding)
+    assert finding.fix == "set ALLOWED_HOSTS as the README's settings table says"
+    key = config_error_finding(ConfigError("SHIPSHAPE_CSRF", "True or False"))
+    assert key.fix == "set SHIPSHAPE_CSRF as docs/configuration.md says"
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1"])
