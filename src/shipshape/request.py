@@ -9,6 +9,15 @@ log. This subclass turns each into the 400 that a client's mistake deserves
 installed by :class:`~shipshape.Shipshape` unless the app has a request
 class of its own.
 
+A form body gets the same rule (:class:`FormDataParser`). Quart decodes its
+percent-escapes with ``parse_qsl``'s default ``errors="replace"``, so a name
+sent as ``%FF`` was saved as ``U+FFFD`` without a word, and a body of raw
+bytes that are not UTF-8 made its bare ``decode()`` raise a ``ValueError``
+that the parser swallows into an empty form (which the CSRF check then
+called an expired form). Both are now a 400 that says what is wrong.
+(Multipart text fields are still decoded with ``"replace"`` by Quart's
+multipart parser; the example app's forms are all URL-encoded.)
+
 It also reads ``blueprints`` from a table kept per endpoint. Quart works the
 list out on each read (an import, two properties and a split), and reads it
 four times a request: for the before- and after-request hooks, the teardown
@@ -19,9 +28,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from quart import Request as QuartRequest
+from quart.formparser import FormDataParser as QuartFormDataParser
+from quart.wrappers.request import Body
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
+
+NOT_UTF8 = "The request body is not valid UTF-8 text."
 
 
 @lru_cache(maxsize=1024)  # endpoints, and the few requests that match none
@@ -35,7 +50,34 @@ def _blueprints(endpoint: str | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+async def _parse_urlencoded(
+    parser: QuartFormDataParser,
+    body: Body,
+    mimetype: str,
+    content_length: int | None,
+    options: dict[str, str],
+) -> tuple[MultiDict[Any, Any], MultiDict[Any, Any]]:
+    cls = parser.cls or MultiDict
+    try:
+        text = (await body).decode()
+        return cls(parse_qsl(text, keep_blank_values=True, errors="strict")), cls()
+    except UnicodeDecodeError:
+        raise BadRequest(NOT_UTF8) from None
+
+
+class FormDataParser(QuartFormDataParser):
+    """Quart's parser, with URL-encoded text that is not UTF-8 refused (a 400)."""
+
+    parse_functions = {
+        **QuartFormDataParser.parse_functions,
+        "application/x-www-form-urlencoded": _parse_urlencoded,
+        "application/x-url-encoded": _parse_urlencoded,
+    }
+
+
 class Request(QuartRequest):
+    form_data_parser_class = FormDataParser
+
     @property
     def blueprints(self) -> list[str]:
         return list(_blueprints(self.endpoint))
@@ -47,5 +89,5 @@ class Request(QuartRequest):
             if silent:
                 return None
             if isinstance(exc, UnicodeDecodeError):
-                raise BadRequest("The request body is not valid UTF-8 text.") from None
+                raise BadRequest(NOT_UTF8) from None
             raise BadRequest("The JSON is nested too deeply.") from None

@@ -130,6 +130,36 @@ async def test_invalid_input_re_renders_the_form_and_saves_nothing(
     assert await count(app) == 0
 
 
+@pytest.mark.parametrize(
+    "name",
+    [b"bad%FF%FEutf", b"%ED%A0%80", b"bad\xff\xfeutf", b"caf%C3"],
+    ids=["escaped-ff", "escaped-surrogate", "raw-bytes", "cut-sequence"],
+)
+async def test_form_text_that_is_not_utf8_is_a_400_and_saves_nothing(
+    app: Quart, client: Client, name: bytes
+) -> None:
+    """Regression: ``%FF`` was saved as U+FFFD without a word, and raw bytes that are not
+    UTF-8 emptied the form, which the CSRF check then called an expired form."""
+    body = b"csrf_token=" + (await token(client)).encode() + b"&name=" + name
+    response = await client.post(
+        "/things/new",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    html = await response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "The request body is not valid UTF-8 text." in html
+    assert "expired" not in html
+    assert await count(app) == 0
+    fine = await client.post(
+        "/things/new",
+        data=b"csrf_token=" + (await token(client)).encode() + b"&name=caf%C3%A9",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert fine.status_code == 302
+    assert [thing.name for thing in await stored(app)] == ["café"]
+
+
 async def test_the_limits_themselves_are_accepted_and_stored_as_typed(
     app: Quart, client: Client
 ) -> None:
