@@ -324,10 +324,18 @@ async def test_banner_choice_sets_analytics_only(
 
 
 async def test_banner_with_a_bad_choice_saves_nothing(client: Client) -> None:
-    token = csrf_from(await (await client.get("/")).get_data(as_text=True))
+    """Regression: the 422 said nothing, and showed the settings form blank, not as saved."""
+    client.set_cookie(
+        "localhost", COOKIE_NAME, json.dumps({"functional": True, "analytics": False})
+    )
+    token = csrf_from(await (await client.get("/cookies")).get_data(as_text=True))
     response = await client.post("/cookies", form={"choice": "maybe", "csrf_token": token})
     assert response.status_code == 422
     assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
+    html = await response.get_data(as_text=True)
+    assert "Choose accept or reject." in html
+    assert checked_ids(html) == {"functional-0", "analytics-1"}, "the settings as saved"
+    assert "is-invalid" not in html, "the settings themselves are not in error"
     missing = await client.post("/cookies", form={"choice": "accept"})
     assert missing.status_code == 400
 

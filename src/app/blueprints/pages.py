@@ -96,7 +96,11 @@ async def banner_choice() -> ResponseReturnValue:
     """The banner's one-click accept or reject, then back to the page it was on."""
     banner = await CookieBannerForm.from_request()
     if not banner.validate():
-        return await render_template("cookies.html", form=await CookiesForm.from_request()), 422
+        # Only a hand-made request gets here (the banner's buttons send a valid
+        # choice): say what was wrong, on the settings form as saved.
+        await flash(f"{banner.choice.errors[0]}.", "danger")
+        saved = CookiesForm(formdata=None, data=read_policy(request.cookies.get(COOKIE_NAME)))
+        return await render_template("cookies.html", form=saved), 422
     accepted = banner.choice.data == "accept"
     word = "accepted" if accepted else "rejected"
     await flash(
