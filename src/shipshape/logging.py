@@ -149,6 +149,9 @@ class ReadableFormatter(logging.Formatter):
 
     Other records show their extra fields as ``name=value`` (JSON for
     structures), so a CSP report's details read the same as in production.
+    Control characters in a line's text (a path's ``%0a``, a terminal's ESC)
+    are written as ``\\xNN``, so a request cannot forge a line or colour the
+    terminal; the JSON lines of production escape them as JSON does.
     """
 
     def format(self, record: logging.LogRecord) -> str:
@@ -158,8 +161,9 @@ class ReadableFormatter(logging.Formatter):
             notes = "".join(
                 f" {key}={value}" for key, value in fields.items() if key in _REQUEST_NOTES
             )
-            return super().format(record) + (
-                f" {fields['method']} {fields['path']} {fields['status']}"
+            return printable(
+                super().format(record)
+                + f" {fields['method']} {fields['path']} {fields['status']}"
                 f" {fields['duration_ms']}ms client={fields['client']} id={fields['request_id']}"
                 + notes
             )
@@ -172,7 +176,16 @@ class ReadableFormatter(logging.Formatter):
         ]
         if "request_id" in fields:
             extras.append(f"id={fields['request_id']}")
-        return " ".join([first, *extras]) + newline + rest
+        return printable(" ".join([first, *extras])) + newline + rest
+
+
+#: C0 controls, DEL and C1 controls: what a terminal acts on instead of showing.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` on one line, with each control character written as ``\\xNN``."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
 
 
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:

@@ -311,6 +311,24 @@ def test_readable_lines_in_development(capsys: pytest.CaptureFixture[str]) -> No
     assert line == "INFO shipshape.request request GET / 200 1.5ms client=10.0.0.1 id=abc"
 
 
+def test_readable_lines_cannot_be_forged_by_a_request(capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: a path with ``%0a`` wrote a second, forged line in development, and an
+    ESC coloured the terminal; control characters are now written as ``\\xNN``."""
+    configure_logging(json_lines=False)
+    fields = {
+        "request_id": "abc", "method": "GET", "path": "/x\nINFO forged line\r\x1b[31m\x85",
+        "status": 404, "duration_ms": 1.5, "client": "10.0.0.1",
+    }  # fmt: skip
+    logging.getLogger("shipshape.request").info("request", extra=fields)
+    logging.getLogger("shipshape.csp").warning("report\x1b[2J", extra={"uri": "/a\nb"})
+    lines = capsys.readouterr().err.strip().split("\n")
+    assert lines == [
+        "INFO shipshape.request request GET /x\\x0aINFO forged line\\x0d\\x1b[31m\\x85 404"
+        " 1.5ms client=10.0.0.1 id=abc",
+        "WARNING shipshape.csp report\\x1b[2J uri=/a\\x0ab",
+    ]
+
+
 async def test_non_http_scopes_pass_through(app: Quart) -> None:
     seen: list[Scope] = []
 
