@@ -162,8 +162,7 @@ class ReadableFormatter(logging.Formatter):
                 f" {key}={value}" for key, value in fields.items() if key in _REQUEST_NOTES
             )
             return printable(
-                super().format(record)
-                + f" {fields['method']} {fields['path']} {fields['status']}"
+                super().format(record) + f" {fields['method']} {fields['path']} {fields['status']}"
                 f" {fields['duration_ms']}ms client={fields['client']} id={fields['request_id']}"
                 + notes
             )
