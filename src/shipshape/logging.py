@@ -161,11 +161,11 @@ class ReadableFormatter(logging.Formatter):
             notes = "".join(
                 f" {key}={value}" for key, value in fields.items() if key in _REQUEST_NOTES
             )
-            return printable(
-                super().format(record) + f" {fields['method']} {fields['path']} {fields['status']}"
+            line = (
+                f" {fields['method']} {fields['path']} {fields['status']}"
                 f" {fields['duration_ms']}ms client={fields['client']} id={fields['request_id']}"
-                + notes
             )
+            return printable(super().format(record) + line + notes)
         message = super().format(record)
         first, newline, rest = message.partition("\n")  # a traceback follows the first line
         extras = [
