@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from quart import Blueprint, Quart, request
 from quart.wrappers import Request as QuartRequest
 
@@ -14,6 +15,9 @@ from shipshape.request import Request
 BAD_BODIES = [
     (b'{"a": "\xff"}', "The request body is not valid UTF-8 text."),
     (b"[" * 50_000 + b"]" * 50_000, "The JSON is nested too deeply."),
+    (b'{"a": 1', "The body is not valid JSON: Expecting ',' delimiter, at line 1 column 8."),
+    (b'\xef\xbb\xbf{"a": 1}', "The body is not valid JSON: it starts with a byte order mark."),
+    (b'{"a": ' + b"1" * 5000 + b"}", "The body is not valid JSON: a number in it is too long."),
 ]
 
 
@@ -45,8 +49,7 @@ async def test_an_unreadable_json_body_is_a_400_or_none_when_silent(
     headers = {"Content-Type": "application/json"}
     loud = await client.post("/loud", data=body, headers=headers)
     assert loud.status_code == 400
-    message = await loud.get_data(as_text=True)
-    assert "not valid UTF-8" in message or "nested too deeply" in message
+    assert str(escape(message)) in await loud.get_data(as_text=True)  # an HTML error page
     silent = await client.post("/silent", data=body, headers=headers)
     assert silent.status_code == 200 and await silent.get_json() == {"got": None}
     good = await client.post("/loud", json={"a": 1})

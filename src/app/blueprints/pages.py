@@ -99,8 +99,8 @@ async def banner_choice() -> ResponseReturnValue:
         # Only a hand-made request gets here (the banner's buttons send a valid
         # choice): say what was wrong, on the settings form as saved.
         await flash(f"{banner.choice.errors[0]}.", "danger")
-        saved = CookiesForm(formdata=None, data=read_policy(request.cookies.get(COOKIE_NAME)))
-        return await render_template("cookies.html", form=saved), 422
+        as_saved = CookiesForm(formdata=None, data=read_policy(request.cookies.get(COOKIE_NAME)))
+        return await render_template("cookies.html", form=as_saved), 422
     accepted = banner.choice.data == "accept"
     word = "accepted" if accepted else "rejected"
     await flash(
