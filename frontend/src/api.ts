@@ -46,15 +46,31 @@ export class ApiError extends Error {
 
 export const API = "/api/things";
 
-/** The token the index carries in <meta name="csrf-token">, bound to the session cookie. */
-export function csrfToken(): string {
-  return document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? "";
+// The token starts as the one the index carries in <meta name="csrf-token">,
+// bound to the session cookie. When the session changes under the page (its
+// cookie cleared or expired, the server's key rotated), the server refuses it
+// with `csrf_failed`, before the view runs, so nothing was saved: then ask for
+// the new session's token and send the write once more.
+let token = document.querySelector<HTMLMetaElement>('meta[name="csrf-token"]')?.content ?? "";
+
+async function freshToken(): Promise<void> {
+  token = (await call<{ csrf_token: string }>("GET", "/api/csrf-token")).csrf_token;
 }
 
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json" };
+async function call<T>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  try {
+    return await send<T>(method, url, body, extra);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "csrf_failed")) throw error;
+    await freshToken();
+    return send<T>(method, url, body, extra);
+  }
+}
+
+async function send<T>(method: string, url: string, body: unknown, extra: Record<string, string>): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+  if (method !== "GET") headers["X-CSRF-Token"] = token;
   let response: Response;
   try {
     response = await fetch(url, {
@@ -101,7 +117,8 @@ export const things = {
   update(id: string, input: ThingInput & { version: number }): Promise<Thing> {
     return call("PUT", `${API}/${encodeURIComponent(id)}`, input);
   },
-  remove(id: string): Promise<void> {
-    return call("DELETE", `${API}/${encodeURIComponent(id)}`);
+  /** Deletes only the version the user saw: a newer one is a 412 that carries it as `current`. */
+  remove(id: string, version: number): Promise<void> {
+    return call("DELETE", `${API}/${encodeURIComponent(id)}`, undefined, { "If-Match": `"${version}"` });
   },
 };

@@ -13,7 +13,12 @@ export type Route =
 
 export function match(pathname: string): Route {
   const path = pathname.startsWith(BASE) ? pathname.slice(BASE.length) : pathname;
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { view: "missing" }; // malformed percent-encoding (/app/%E9): no such address
+  }
   if (parts.length === 0) return { view: "list" };
   if (parts[0] !== "things") return { view: "missing" };
   if (parts.length === 1) return { view: "list" };

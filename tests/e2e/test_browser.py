@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, Route, sync_playwright
+from playwright.sync_api import (
+    APIResponse,
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    Route,
+    sync_playwright,
+)
 
 from tests.conftest import SECRET, UNLIMITED
 from tests.e2e.conftest import CHROMIUM_ARGS, TLS, Server, run_server
@@ -254,6 +262,191 @@ def test_frontend_reloads_once_when_a_chunk_is_gone(server: Server, watched: Wat
     page.get_by_text("This page could not be loaded").wait_for()
     assert loads == [server.base + "/app/", server.base + "/app/things/new"], "one reload"
     assert watched.violations() == [] and watched.page_errors == []
+
+
+def api_write(page: Page, method: str, url: str, **data: object) -> APIResponse:
+    """A write through the API in the page's session, as another tab would make it."""
+    token = page.request.get(url.split("/api/")[0] + "/api/csrf-token").json()["csrf_token"]
+    return page.request.fetch(
+        url, method=method, data=data or None, headers={"X-CSRF-Token": token}
+    )
+
+
+def api_thing(page: Page, base: str, name: str) -> dict[str, Any]:
+    made = api_write(page, "POST", base + "/api/things", name=name)
+    assert made.status == 201, made.text()
+    thing: dict[str, Any] = made.json()
+    return thing
+
+
+def fetch_failed(status: int, text: str, url: str) -> str:
+    """What Chromium logs for an API answer with an error status: expected, not a fault."""
+    return (
+        "error: Failed to load resource: the server responded with a status of "
+        f"{status} ({text}) ({url})"
+    )
+
+
+def test_frontend_stale_delete_shows_the_newer_version_and_keeps_it(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    name = f"SPA stale {free_port()}"
+    thing = api_thing(page, server.base, name)
+    url = f"{server.base}/api/things/{thing['id']}"
+    page.goto(f"{server.base}/app/things/{thing['id']}", wait_until="load")
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    # Someone else renames it while the page shows version 1.
+    assert api_write(page, "PUT", url, name=name + " renamed", version=1).status == 200
+
+    page.click("text=Delete…")
+    page.click("[data-confirm]")
+    conflict = page.locator("[data-conflict]")
+    conflict.wait_for()
+    assert "so it was not deleted" in conflict.inner_text()
+    assert conflict.locator("dd").all_inner_texts() == [name + " renamed", "No description.", "2"]
+    assert page.evaluate("document.activeElement.hasAttribute('data-conflict')")
+    assert page.request.get(url).status == 200, "still there"
+
+    page.click("[data-delete-current]")  # the user saw version 2 and still wants it gone
+    page.wait_for_url(server.base + "/app/")
+    assert page.request.get(url).status == 404
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [fetch_failed(412, "Precondition Failed", url)]
+
+
+def test_frontend_delete_of_a_thing_already_gone_says_so(server: Server, watched: Watched) -> None:
+    page = watched.page
+    thing = api_thing(page, server.base, f"SPA gone {free_port()}")
+    url = f"{server.base}/api/things/{thing['id']}"
+    page.goto(f"{server.base}/app/things/{thing['id']}", wait_until="load")
+    page.locator("text=Delete…").wait_for()
+    assert api_write(page, "DELETE", url).status == 204
+
+    page.click("text=Delete…")
+    page.click("[data-confirm]")
+    page.locator("[data-gone]").wait_for()
+    assert "already gone" in page.locator("[data-gone]").inner_text()
+    assert page.url == f"{server.base}/app/things/{thing['id']}"
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [fetch_failed(404, "Not Found", url)]
+
+
+@pytest.mark.parametrize("path", ["/app/things/%ZZ", "/app/%E9", "/app/things/%E9/edit"])
+def test_frontend_malformed_percent_encoding_is_not_found(
+    server: Server, watched: Watched, path: str
+) -> None:
+    page = watched.page
+    response = page.goto(server.base + path, wait_until="load")
+    assert response is not None and response.status == 200
+    page.locator("h1:text-is('Page not found')").wait_for()
+    assert page.title() == "Page not found · Things · Shipshape"
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
+
+
+def test_frontend_write_survives_a_new_session(server: Server, watched: Watched) -> None:
+    """The session cookie is gone (cleared, expired, a new key): the index's token
+    no longer matches, so the SPA fetches the new session's and sends the write again."""
+    page = watched.page
+    name = f"SPA new session {free_port()}"
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    page.locator("form #name").wait_for()
+    page.context.clear_cookies()
+    page.fill("#name", name)
+    with page.expect_request("**/api/csrf-token") as asked:
+        page.click("button[type=submit]")
+    assert asked.value.method == "GET"
+    page.wait_for_url("**/app/things/*-*")
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    listed = page.request.get(server.base + "/api/things?q=" + name.replace(" ", "+"))
+    assert listed.json()["total"] == 1
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [fetch_failed(400, "Bad Request", server.base + "/api/things")]
+
+
+def test_frontend_write_refused_twice_shows_the_error(server: Server, watched: Watched) -> None:
+    """One retry, not a loop: a token the server refuses again is the user's to see."""
+    page = watched.page
+    page.route("**/api/csrf-token", lambda route: route.fulfill(json={"csrf_token": "stale"}))
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    page.locator("form #name").wait_for()
+    page.context.clear_cookies()
+    page.fill("#name", f"SPA refused {free_port()}")
+    page.click("button[type=submit]")
+    page.locator("[data-error-state]").wait_for()
+    assert "The form expired" in page.locator("[data-error-state]").inner_text()
+    assert posts == [server.base + "/api/things"] * 2
+    assert page.url == server.base + "/app/things/new"
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_frontend_page_past_the_end_links_to_the_last_page(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    name = f"SPA paged {free_port()}"
+    api_thing(page, server.base, name)
+    q = name.replace(" ", "+")
+    page.goto(f"{server.base}/app/things/?q={q}&page=3", wait_until="load")
+    message = page.locator("[data-no-such-page]")
+    message.wait_for()
+    assert message.inner_text() == "There is no page 3; the last page is 1. Go to the last page."
+    assert "No things" not in page.locator("main").inner_text()
+    page.click("text=Go to the last page")
+    page.locator(f"a:text-is('{name}')").wait_for()
+    assert page.url == f"{server.base}/app/things/?q={q}"
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
+
+
+@pytest.mark.parametrize("view", ["new", "edit"])
+def test_frontend_duplicate_name_marks_the_name_field(
+    server: Server, watched: Watched, view: str
+) -> None:
+    page = watched.page
+    taken = api_thing(page, server.base, f"SPA taken {free_port()}")["name"]
+    if view == "new":
+        path, url = "/app/things/new", "/api/things"
+    else:
+        other = api_thing(page, server.base, f"SPA other {free_port()}")["id"]
+        path, url = f"/app/things/{other}/edit", f"/api/things/{other}"
+    page.goto(server.base + path, wait_until="load")
+    page.locator("form #name").wait_for()
+    page.fill("#name", taken)
+    page.click("button[type=submit]")
+    summary = page.locator("[data-error-summary]")
+    summary.wait_for()
+    message = "A thing with this name already exists. Choose another name."
+    assert summary.locator("a[href='#name']").inner_text() == message
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
+    name = page.locator("#name")
+    assert "is-invalid" in (name.get_attribute("class") or "").split()
+    assert name.get_attribute("aria-invalid") == "true"
+    assert "name-error" in (name.get_attribute("aria-describedby") or "").split()
+    assert page.locator("#name-error").inner_text() == message
+    assert page.locator("#name-error").is_visible()  # Bootstrap shows it after .is-invalid
+    assert page.locator("#description").get_attribute("aria-invalid") == "false"
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [fetch_failed(409, "Conflict", server.base + url)]
+
+
+def test_frontend_list_title_and_sorts_match_the_pages(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.base + "/things/", wait_until="load")
+    pages_sorts = page.locator("#sort option").evaluate_all("os => os.map(o => [o.value, o.text])")
+    page.goto(server.base + "/app/", wait_until="load")
+    page.locator("h1:text-is('Things')").wait_for()
+    assert page.title() == "Things · Shipshape"
+    spa_sorts = page.locator("#sort option").evaluate_all("os => os.map(o => [o.value, o.text])")
+    assert spa_sorts == pages_sorts
+    assert [label for _, label in spa_sorts] == [
+        "Name, A to Z", "Name, Z to A", "Oldest first", "Newest first"
+    ]  # fmt: skip
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
 
 
 # The Things pages (server-rendered forms) and the API's docs page.

@@ -1,8 +1,9 @@
 import { ApiError } from "../api";
 import { h } from "../dom";
 
-export function title(text: string): HTMLHeadingElement {
-  document.title = `${text} · Things · Shipshape`;
+/** The view's <h1>, and the document's title (the list's own heading is already "Things"). */
+export function title(text: string, documentTitle = `${text} · Things · Shipshape`): HTMLHeadingElement {
+  document.title = documentTitle;
   return h("h1", { class: "h2 mb-3", tabindex: "-1" }, text);
 }
 

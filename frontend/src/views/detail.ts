@@ -1,4 +1,4 @@
-import { things, type Thing } from "../api";
+import { ApiError, things, type Thing } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
@@ -16,22 +16,47 @@ const detail: View = async (main, route) => {
   }
 
   const problem = h("div", { "aria-live": "polite" });
+  // Delete only what the user saw: If-Match names its version, and a newer one
+  // is shown to them to decide on, as the server-rendered delete page does.
+  const remove = async (button: HTMLButtonElement, version: number) => {
+    button.disabled = true;
+    try {
+      await things.remove(thing.id, version);
+    } catch (error) {
+      button.disabled = false;
+      confirm.classList.add("d-none");
+      problem.replaceChildren(notDeleted(error));
+      problem.querySelector<HTMLElement>(".alert")?.focus();
+      return;
+    }
+    navigate(href("/"), { replace: true });
+  };
+  const notDeleted = (error: unknown): HTMLElement => {
+    if (error instanceof ApiError && error.status === 404) {
+      return h("div", { class: "alert alert-info", role: "alert", tabindex: "-1", "data-gone": true }, "This thing is already gone: someone else deleted it. ", h("a", { href: href("/") }, "See all things"), ".");
+    }
+    if (!(error instanceof ApiError && error.current)) return errorState(error);
+    const current = error.current;
+    return h(
+      "div",
+      { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
+      h("p", {}, "Someone changed this thing since you opened it, so it was not deleted. It is now:"),
+      h(
+        "dl",
+        { class: "row" },
+        h("dt", { class: "col-sm-2" }, "Name"), h("dd", { class: "col-sm-10 text-break" }, current.name),
+        h("dt", { class: "col-sm-2" }, "Description"), h("dd", { class: "col-sm-10 pre-wrap" }, current.description || "No description."),
+        h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
+      ),
+      h("button", { type: "button", class: "btn btn-danger btn-sm me-2", "data-delete-current": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, current.version) }, "Delete this version"),
+      h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void detail(main, route) }, "Show the new version"),
+    );
+  };
   const confirm = h(
     "div",
     { class: "alert alert-warning d-none", role: "alert", "data-confirm-delete": true },
     h("p", {}, "Delete “", thing.name, "”? This cannot be undone."),
-    h("button", { type: "button", class: "btn btn-danger me-2", "data-confirm": true, onclick: async (event: Event) => {
-      const button = event.currentTarget as HTMLButtonElement;
-      button.disabled = true;
-      try {
-        await things.remove(thing.id);
-      } catch (error) {
-        button.disabled = false;
-        problem.replaceChildren(errorState(error));
-        return;
-      }
-      navigate(href("/"), { replace: true });
-    } }, "Delete"),
+    h("button", { type: "button", class: "btn btn-danger me-2", "data-confirm": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, thing.version) }, "Delete"),
     h("button", { type: "button", class: "btn btn-outline-secondary", onclick: () => confirm.classList.add("d-none") }, "Cancel"),
   );
 

@@ -21,7 +21,7 @@ const form: View = async (main, route) => {
   let version = thing?.version ?? 0;
 
   const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
-  const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: LIMITS.description });
+  const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: LIMITS.description, "aria-describedby": "description-help" });
   description.value = thing?.description ?? "";
   const summary = h("div", { "aria-live": "assertive" });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save changes" : "Create thing");
@@ -34,6 +34,7 @@ const form: View = async (main, route) => {
       const messages = fields[input.name] ?? [];
       input.classList.toggle("is-invalid", messages.length > 0);
       input.setAttribute("aria-invalid", String(messages.length > 0));
+      input.setAttribute("aria-describedby", messages.length > 0 ? `${input.id}-error ${input.id}-help` : `${input.id}-help`);
       const feedback = main.querySelector(`#${input.id}-error`);
       if (feedback) feedback.textContent = messages.join(" ");
     }
@@ -50,6 +51,7 @@ const form: View = async (main, route) => {
   const onsubmit = async (event: Event) => {
     event.preventDefault();
     summary.replaceChildren();
+    showErrors({}); // unmark the fields of the last attempt
     const input = { name: name.value.trim(), description: description.value };
     const local: Record<string, string[]> = {};
     if (!input.name) local.name = ["Enter a name."];
@@ -60,7 +62,8 @@ const form: View = async (main, route) => {
       navigate(href(`/things/${encodeURIComponent(saved.id)}`), { replace: editing !== null });
     } catch (error) {
       submit.disabled = false;
-      if (error instanceof ApiError && error.status === 422) return showErrors(error.fields);
+      // Invalid fields, or a name another thing has (409 name_taken): both name their fields.
+      if (error instanceof ApiError && (error.status === 422 || error.code === "name_taken")) return showErrors(error.fields);
       if (error instanceof ApiError && error.status === 409 && error.current) {
         const current = error.current;
         summary.replaceChildren(

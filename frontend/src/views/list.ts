@@ -7,9 +7,9 @@ import { errorState, loading, title } from "./common";
 const SORTS: [Sort, string][] = [
   ["name", "Name, A to Z"],
   ["-name", "Name, Z to A"],
-  ["-created", "Newest first"],
   ["created", "Oldest first"],
-];
+  ["-created", "Newest first"],
+]; // the order and labels of the server-rendered list (app.things.SORT_LABELS)
 
 function isSort(value: string | null): value is Sort {
   return SORTS.some(([sort]) => sort === value);
@@ -22,12 +22,13 @@ const list: View = async (main) => {
   const sort: Sort = isSort(sortParam) ? sortParam : "name";
   const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
 
-  const go = (changes: Record<string, string>) => {
+  const url = (changes: Record<string, string>) => {
     const next = new URLSearchParams({ q, sort, page: String(page), ...changes });
     for (const [key, value] of [...next]) if (!value || (key === "page" && value === "1") || (key === "sort" && value === "name")) next.delete(key);
     const search = next.toString();
-    navigate(href("/things/") + (search ? `?${search}` : ""));
+    return href("/things/") + (search ? `?${search}` : "");
   };
+  const go = (changes: Record<string, string>) => navigate(url(changes));
 
   const search = h("input", { type: "search", class: "form-control", id: "q", name: "q", value: q, maxlength: 64 });
   const order = h("select", { class: "form-select", id: "sort", name: "sort" }, ...SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label)));
@@ -40,7 +41,7 @@ const list: View = async (main) => {
   );
   const results = h("div", {}, loading());
   main.replaceChildren(
-    h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
+    h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
     filters,
     results,
   );
@@ -52,6 +53,11 @@ const list: View = async (main) => {
       data = await things.list({ q, sort, page });
     } catch (error) {
       results.replaceChildren(errorState(error, () => void load()));
+      return;
+    }
+    if (data.items.length === 0 && data.total > 0) {
+      const last = String(data.pages);
+      results.replaceChildren(h("p", { class: "text-body-secondary", "data-no-such-page": true }, `There is no page ${page}; the last page is ${last}. `, h("a", { href: url({ page: last }) }, "Go to the last page"), "."));
       return;
     }
     if (data.items.length === 0) {
