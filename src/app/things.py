@@ -141,11 +141,13 @@ class ListQuery:
         if sort not in SORTS:
             raise InvalidQueryError("sort", f"Sort by one of: {', '.join(SORTS)}")
         raw_page = args.get("page") or "1"
-        if not (raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 7):
-            raise InvalidQueryError("page", "The page must be a whole number from 1")
-        page = int(raw_page)
+        page = (
+            int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 7 else 0
+        )
         if not 1 <= page <= PAGE_MAX:
-            raise InvalidQueryError("page", "The page must be a whole number from 1")
+            raise InvalidQueryError(
+                "page", f"The page must be a whole number from 1 to {PAGE_MAX:,}"
+            )
         return cls(q, sort, page)
 
     def args(self, **changes: Any) -> dict[str, str]:

@@ -112,8 +112,11 @@ async def test_the_list_pages_filters_and_sorts_with_a_total(client: Client) -> 
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("page=0", "page"), ("page=x", "page"), ("sort=id", "sort"), ("q=" + "x" * 201, "q")],
-)
+    [
+        ("page=0", "page"), ("page=x", "page"), ("page=1000001", "page"), ("sort=id", "sort"),
+        ("q=" + "x" * 201, "q"),
+    ],
+)  # fmt: skip
 async def test_a_bad_list_parameter_is_a_400_naming_it(
     client: Client, query: str, field: str
 ) -> None:
@@ -122,6 +125,8 @@ async def test_a_bad_list_parameter_is_a_400_naming_it(
     assert response.status_code == 400
     assert_error(body, 400, "invalid_query")
     assert list(body["fields"]) == [field]
+    if field == "page":  # the whole rule, the cap included
+        assert body["message"] == "The page must be a whole number from 1 to 1,000,000"
 
 
 @pytest.mark.parametrize(
