@@ -50,7 +50,7 @@ async def create(client: Client, name: str, description: str = "") -> str:
         "/things/new",
         form={"name": name, "description": description, "csrf_token": await token(client)},
     )
-    assert response.status_code == 302, await response.get_data(as_text=True)
+    assert response.status_code == 303, await response.get_data(as_text=True)
     location = response.headers["Location"]
     assert location.startswith("/things/")
     return location.removeprefix("/things/")
@@ -84,7 +84,7 @@ async def test_create_view_edit_and_delete_through_the_forms(app: Quart, client:
         f"/things/{thing_id}/edit",
         form={"name": "Teapot", "description": "", "version": "1", "csrf_token": csrf_from(edit)},
     )
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert "“Teapot” was saved." in await page_text(client, f"/things/{thing_id}")
     [thing] = await stored(app)
     assert (thing.name, thing.description, thing.version) == ("Teapot", "", 2)
@@ -95,7 +95,7 @@ async def test_create_view_edit_and_delete_through_the_forms(app: Quart, client:
     response = await client.post(
         f"/things/{thing_id}/delete", form={"version": "2", "csrf_token": csrf_from(confirm)}
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/things/"
+    assert response.status_code == 303 and response.headers["Location"] == "/things/"
     assert "“Teapot” was deleted." in await page_text(client, "/things/")
     assert await count(app) == 0
     assert (await client.get(f"/things/{thing_id}")).status_code == 404
@@ -122,7 +122,7 @@ async def test_invalid_input_re_renders_the_form_and_saves_nothing(
 ) -> None:
     response = await client.post("/things/new", form={**form, "csrf_token": await token(client)})
     html = await response.get_data(as_text=True)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "<title>Error: Add a thing · Shipshape</title>" in html
     assert SUMMARY_LINK_RE.findall(html) == [(field, message)]
     assert f'id="{field}-error">{message}</div>' in html
@@ -156,7 +156,7 @@ async def test_form_text_that_is_not_utf8_is_a_400_and_saves_nothing(
         data=b"csrf_token=" + (await token(client)).encode() + b"&name=caf%C3%A9",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
-    assert fine.status_code == 302
+    assert fine.status_code == 303
     assert [thing.name for thing in await stored(app)] == ["café"]
 
 
@@ -178,7 +178,7 @@ async def test_a_duplicate_name_is_a_field_error(
         "/things/new", form={"name": duplicate, "csrf_token": await token(client)}
     )
     html = await response.get_data(as_text=True)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert SUMMARY_LINK_RE.findall(html) == [
         ("name", "A thing with this name already exists. Choose another name.")
     ]
@@ -216,7 +216,7 @@ async def test_an_edit_against_a_stale_version_shows_the_newer_values(
         form={"name": "Kettle", "description": "their <b>words</b>", "version": "1",
               "csrf_token": csrf_from(theirs)},
     )  # fmt: skip
-    assert response.status_code == 302
+    assert response.status_code == 303
     response = await client.post(
         f"/things/{thing_id}/edit",
         form={"name": "Kettle", "description": "my words", "version": "1",
@@ -237,7 +237,7 @@ async def test_an_edit_against_a_stale_version_shows_the_newer_values(
         form={"name": "Kettle", "description": "my words", "version": "2",
               "csrf_token": csrf_from(html)},
     )  # fmt: skip
-    assert response.status_code == 302
+    assert response.status_code == 303
     [thing] = await stored(app)
     assert (thing.description, thing.version) == ("my words", 3)
 

@@ -86,8 +86,9 @@ async def create() -> ResponseReturnValue:
         else:
             await current_database().commit()
             await flash(f"“{thing.name}” was added.", "success")
-            return redirect(url_for("things.show", thing_id=thing.id))
-    return await render_template("things/form.html", form=form, thing=None)
+            return redirect(url_for("things.show", thing_id=thing.id), 303)
+    page = await render_template("things/form.html", form=form, thing=None)
+    return (page, 422) if form.is_submitted() else page
 
 
 @blueprint.get("/<thing_id>")
@@ -117,8 +118,8 @@ async def edit(thing_id: str) -> ResponseReturnValue:
         else:
             await current_database().commit()
             await flash(f"“{thing.name}” was saved.", "success")
-            return redirect(url_for("things.show", thing_id=thing.id))
-    status = 409 if newer is not None else 200
+            return redirect(url_for("things.show", thing_id=thing.id), 303)
+    status = 409 if newer is not None else 422 if form.is_submitted() else 200
     page = await render_template("things/form.html", form=form, thing=thing, newer=newer)
     return page, status
 
@@ -141,6 +142,6 @@ async def delete(thing_id: str) -> ResponseReturnValue:
         else:
             await current_database().commit()
             await flash(f"“{name}” was deleted.", "success")
-            return redirect(url_for("things.index"))
+            return redirect(url_for("things.index"), 303)
     page = await render_template("things/delete.html", thing=thing, form=form, changed=changed)
     return page, 409 if changed else 200
