@@ -278,10 +278,15 @@ class SecurityHeaders:
 
     @staticmethod
     def profile_of(policy: ViewPolicy, response: Response) -> Profile:
-        """The view's own profile, else ``html`` for HTML responses and ``api`` for the rest."""
+        """The view's own profile, else ``html`` for HTML responses and ``api`` for the rest.
+
+        An empty body is no page, whatever its type says: Quart answers an automatic
+        ``OPTIONS`` with an empty ``text/html`` response, which took a page's frame
+        options and nonce CSP on the API's paths."""
         if policy.header_profile is not None:
             return policy.header_profile
-        return "html" if response.mimetype == "text/html" else "api"
+        page = response.mimetype == "text/html" and response.content_length != 0
+        return "html" if page else "api"
 
     def _for_view(self, view: ViewPolicy, kind: Profile) -> tuple[RawHeaders, bool]:
         """The headers (CSP template included) for this endpoint, cached per endpoint."""

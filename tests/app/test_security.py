@@ -79,6 +79,20 @@ async def test_every_html_route_has_a_nonce_csp_and_nonced_tags(mode_app: Quart)
             assert f'nonce="{nonce}"' in tag, (path, tag)
 
 
+@pytest.mark.parametrize("path", ["/api/things", "/cookies", "/"])
+async def test_an_automatic_options_answer_is_not_a_page(mode_app: Quart, path: str) -> None:
+    """Regression: Quart answers OPTIONS with an empty text/html body, which took a page's
+    frame options and nonce CSP, on the API's paths too; an empty answer gets the API's."""
+    response = await mode_app.test_client().options(path, scheme="https")
+    assert response.status_code == 200
+    assert "GET" in response.headers["Allow"]
+    assert await response.get_data() == b""
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
 async def test_hsts_only_over_https_in_production(mode_app: Quart) -> None:
     client = mode_app.test_client()
     https = await client.get("/", scheme="https")
