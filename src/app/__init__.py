@@ -77,6 +77,16 @@ class APIOnly(OpenAPIProvider):
     def generate_rules(self) -> Iterable[Rule]:
         return (rule for rule in super().generate_rules() if rule.rule.startswith("/api/"))
 
+    def schema(self) -> dict[str, Any]:
+        """quart-schema's document, with the answers that have no body (204, 304)."""
+        from app.blueprints.api import BODILESS_RESPONSES
+
+        document = super().schema()
+        for (method, path), answers in BODILESS_RESPONSES.items():
+            responses = document["paths"][path][method]["responses"]
+            responses.update({status: {"description": text} for status, text in answers.items()})
+        return document
+
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the app from the environment, overlaid by ``config``."""

@@ -320,6 +320,36 @@ async def test_openapi_describes_the_api_only(client: Client) -> None:
     assert "requestBody" in put
 
 
+async def test_openapi_states_every_answer_and_precondition(client: Client) -> None:
+    """Regression: the document left out DELETE's 204, the If-Match header, the fields'
+    lengths and the errors any write may get, and showed reST backticks in Swagger UI."""
+    spec = await (await client.get("/openapi.json")).get_json()
+    one = spec["paths"]["/api/things/{thing_id}"]
+    writes = [spec["paths"]["/api/things"]["post"], one["put"], one["delete"]]
+    assert one["delete"]["responses"]["204"] == {"description": "Deleted."}
+    assert "content" not in one["get"]["responses"]["304"]
+    for operation in writes:
+        assert {"400", "413", "415", "429"} <= set(operation["responses"])
+    for operation in (one["get"], one["put"], one["delete"]):
+        headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+        assert "if-match" in headers
+    assert "if-none-match" in {p["name"] for p in one["get"]["parameters"]}
+    body = spec["paths"]["/api/things"]["post"]["requestBody"]["content"]["application/json"]
+    fields = body["schema"]["properties"]
+    assert (fields["name"]["minLength"], fields["name"]["maxLength"]) == (1, 64)
+    assert fields["description"]["maxLength"] == 2000
+    text = json.dumps(spec)
+    assert "``" not in text, "reST markup, which Swagger UI shows as it is"
+
+
+async def test_a_name_of_the_documented_length_with_spaces_around_is_accepted(
+    client: Client,
+) -> None:
+    """The lengths are documented, not enforced before stripping: the rules are the app's."""
+    status, body = await post(client, {"name": "  " + "n" * 64 + "  "})
+    assert status == 201 and body["name"] == "n" * 64
+
+
 def test_the_sorts_have_one_list() -> None:
     """The API's schema spells the sorts out for OpenAPI; they must be app.things' own."""
     from typing import get_args

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from quart import Blueprint, Response, jsonify, request
 from quart.typing import ResponseReturnValue
 from quart_schema import (
     RequestSchemaValidationError,
+    document_headers,
     document_querystring,
     document_response,
     tag_blueprint,
@@ -30,7 +32,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_etags
 
 from app import things
-from app.models import Thing
+from app.models import DESCRIPTION_MAX, NAME_MAX, Thing
 from app.things import (
     DuplicateNameError,
     InvalidQueryError,
@@ -41,17 +43,28 @@ from app.things import (
 from shipshape.csrf import generate_csrf
 from shipshape.database import current_database, current_session
 
+View = TypeVar("View", bound=Callable[..., Any])
+
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 tag_blueprint(blueprint, ["things"])
 
 BODY_MAX = 64 * 1024  # bytes: a thing is at most about 12 KiB of JSON
 
-Name = Annotated[str, AfterValidator(things.check_name)]
-Description = Annotated[str, AfterValidator(things.check_description)]
+# The lengths are documented, and checked by app.things' own rules (after stripping).
+Name = Annotated[
+    str,
+    AfterValidator(things.check_name),
+    Field(json_schema_extra={"minLength": 1, "maxLength": NAME_MAX}),
+]
+Description = Annotated[
+    str,
+    AfterValidator(things.check_description),
+    Field(json_schema_extra={"maxLength": DESCRIPTION_MAX}),
+]
 
 
 class ThingIn(BaseModel):
-    """A new thing. ``name`` is stripped; unknown fields are refused."""
+    """A new thing. `name` is stripped; unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     name: Name
@@ -59,7 +72,7 @@ class ThingIn(BaseModel):
 
 
 class ThingReplace(ThingIn):
-    """A whole thing, and the version it was read at (or send ``If-Match``)."""
+    """A whole thing, and the version it was read at (or send `If-Match`)."""
 
     version: int | None = None
 
@@ -97,6 +110,46 @@ class Error(BaseModel):
 
 class CSRFToken(BaseModel):
     csrf_token: str
+
+
+class Precondition(BaseModel):
+    if_match: str | None = Field(
+        None,
+        description='The version the request was made against, as the ETag gave it ("5", '
+        'or W/"5" from a compressed response), or * for any.',
+    )
+
+
+class Conditional(Precondition):
+    if_none_match: str | None = Field(
+        None, description="The ETag already held: 304 while it is still the current version."
+    )
+
+
+def document_errors(*statuses: int) -> Callable[[View], View]:
+    """Document the shared error shape for each of ``statuses``."""
+
+    def decorate(view: View) -> View:
+        for status in statuses:
+            view = document_response(Error, status)(view)
+        return view
+
+    return decorate
+
+
+#: Every route may be refused for the client's rate (429); every write for its CSRF
+#: token or a body that cannot be read (400), its size (413) or its type (415).
+ANY = (429,)
+WRITE = (400, 413, 415, 429)
+
+#: Answers without a body, which quart-schema's decorators cannot state; the
+#: OpenAPI provider (``app.APIOnly``) adds them to the document.
+BODILESS_RESPONSES = {
+    ("get", "/api/things/{thing_id}"): {
+        304: "Not modified: If-None-Match names the current version."
+    },
+    ("delete", "/api/things/{thing_id}"): {204: "Deleted."},
+}
 
 
 def api_error(status: int, code: str, message: str, **extra: Any) -> Response:
@@ -183,8 +236,12 @@ async def invalid(error: RequestSchemaValidationError) -> Response:
 
 @blueprint.get("/csrf-token")
 @document_response(CSRFToken)
+@document_errors(*ANY)
 async def csrf_token() -> ResponseReturnValue:
-    """The token to send in ``X-CSRF-Token`` with every write (bound to the session cookie)."""
+    """The token for the X-CSRF-Token header of every write.
+
+    It is bound to the session cookie this response may set: send both.
+    """
     response = jsonify({"csrf_token": generate_csrf()})
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -193,7 +250,7 @@ async def csrf_token() -> ResponseReturnValue:
 @blueprint.get("/things")
 @document_querystring(ListArgs)
 @document_response(ThingList)
-@document_response(Error, 400)
+@document_errors(400, *ANY)
 async def list_things() -> ResponseReturnValue:
     """A page of things (25 a page), filtered by name and sorted; past the last page, none."""
     try:
@@ -215,8 +272,7 @@ async def list_things() -> ResponseReturnValue:
 @blueprint.post("/things")
 @validate_request(ThingIn)
 @document_response(ThingOut, 201)
-@document_response(Error, 409)
-@document_response(Error, 422)
+@document_errors(409, 422, *WRITE)
 async def create_thing(data: ThingIn) -> ResponseReturnValue:
     """Add a thing."""
     try:
@@ -230,11 +286,15 @@ async def create_thing(data: ThingIn) -> ResponseReturnValue:
 
 
 @blueprint.get("/things/<thing_id>")
+@document_headers(Conditional)
 @document_response(ThingOut)
-@document_response(Error, 404)
+@document_errors(404, 412, *ANY)
 async def get_thing(thing_id: str) -> ResponseReturnValue:
-    """One thing; its ``ETag`` is its version, for ``If-Match``. ``If-None-Match`` with
-    the current ETag gets 304, ``If-Match`` with another gets 412 (RFC 9110 §13.2.2)."""
+    """One thing; its ETag is its version, for If-Match.
+
+    `If-None-Match` with the current ETag gets 304, `If-Match` with another
+    version 412 (RFC 9110 §13.2.2).
+    """
     found, _ = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
@@ -296,12 +356,9 @@ async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | L
 
 @blueprint.put("/things/<thing_id>")
 @validate_request(ThingReplace)
+@document_headers(Precondition)
 @document_response(ThingOut)
-@document_response(Error, 404)
-@document_response(Error, 409)
-@document_response(Error, 412)
-@document_response(Error, 422)
-@document_response(Error, 428)
+@document_errors(404, 409, 412, 422, 428, *WRITE)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
     """Replace a thing's name and description, made against the version it was read at."""
     found, header = await find_matching(thing_id)
@@ -332,10 +389,10 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
 
 
 @blueprint.delete("/things/<thing_id>")
-@document_response(Error, 404)
-@document_response(Error, 412)
+@document_headers(Precondition)
+@document_errors(404, 409, 412, *WRITE)
 async def delete_thing(thing_id: str) -> ResponseReturnValue:
-    """Delete a thing; with ``If-Match``, only at that version."""
+    """Delete a thing; with If-Match, only at that version."""
     found, header = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
