@@ -372,7 +372,16 @@ def parse_workers(value: object) -> int:
 
     Read by the commands that start or audit workers, never by the app itself.
     """
-    return parse_int(value, "WEB_CONCURRENCY", os.cpu_count() or 1, 1, MAX_WORKERS)
+    return parse_int(value, "WEB_CONCURRENCY", usable_cores(), 1, MAX_WORKERS)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: a container's or ``taskset``'s CPU set, not the
+    host's count (``os.cpu_count()`` says 64 in a container allowed 2, and 64 workers
+    would share those 2)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1  # pragma: no cover - macOS and Windows have no CPU sets
 
 
 def parse_host(value: object) -> str:

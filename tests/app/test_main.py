@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shipshape.config import parse_workers
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,6 +164,21 @@ def test_a_bad_workers_flag_is_refused_by_argparse(command: str, value: str) -> 
         f"python -m app {command}: error: argument --workers: "
         f"expected an integer from 1 to 256, got {value!r}"
     )
+
+
+def test_the_default_workers_are_the_cores_the_process_may_use() -> None:
+    """One worker per usable core: a CPU set (a container's, taskset's) counts, not the host's
+    cores; on one allowed core there is one worker, so no per-worker memory warning."""
+    assert parse_workers(None) == len(os.sched_getaffinity(0))
+    environ = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "SECRET_KEY")}
+    result = subprocess.run(
+        ["taskset", "-c", str(min(os.sched_getaffinity(0))), sys.executable, "-m", "app",
+         "check", "--deploy"],
+        cwd=ROOT, env={**environ, **PRODUCTION}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "workers" not in result.stdout, "one worker: nothing is multiplied"
 
 
 def test_the_workers_flag_wins_over_a_bad_web_concurrency() -> None:
