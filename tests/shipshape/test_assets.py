@@ -97,3 +97,30 @@ async def test_missing_manifest_stops_startup_and_readiness_fails(
             await app.extensions["shipshape"].assets.ready()
         with pytest.raises(AssetError, match="unknown asset 'site.css'"):
             app.extensions["shipshape"].assets.url("site.css")
+
+
+async def test_development_rebuilds_what_changed_at_each_start(
+    make_app: MakeApp, sources: Path, tmp_path: Path
+) -> None:
+    """The README's "development rebuilds on change": each start in development builds
+    the bundles whose sources changed; other modes serve only what was built."""
+    out = tmp_path / "dist"
+
+    def start(mode: str) -> Quart:
+        return make_app(
+            APP_ENV=mode,
+            SHIPSHAPE_ASSET_BUNDLES=BUNDLES,
+            SHIPSHAPE_ASSET_ROOT=str(sources),
+            SHIPSHAPE_ASSET_DIR=str(out),
+        )
+
+    start("development")
+    first = read_manifest(out)["site.css"]
+    (sources / "css" / "a.css").write_text(".a { margin: 2px }")
+    start("testing")  # no build outside development
+    assert read_manifest(out)["site.css"] == first
+    start("development")
+    second = read_manifest(out)["site.css"]
+    assert second.path != first.path
+    assert (out / second.path).read_bytes().startswith(b".a{margin:2px}")
+    assert not (out / first.path).exists()
