@@ -458,7 +458,10 @@ def test_things_create_edit_and_delete_through_the_forms(server: Server, watched
     page.goto(server.base + "/things/")
     page.click("text=Add a thing")
     page.wait_for_url(server.base + "/things/new")
-    page.click("main form button[type=submit]")  # a blank name (the banner has buttons too)
+    with page.expect_navigation() as navigation:
+        page.click("main form button[type=submit]")  # a blank name (the banner has buttons too)
+    invalid = navigation.value
+    assert invalid is not None and invalid.status == 422
     summary = page.locator("[data-error-summary]")
     summary.wait_for()
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
@@ -486,7 +489,7 @@ def test_things_create_edit_and_delete_through_the_forms(server: Server, watched
     assert f"“{name} 2” was deleted." in page.locator("[role=status].alert").inner_text()
     assert page.locator(f"text={name} 2").count() == 1  # the flash only, not a row
     assert watched.violations() == []
-    assert watched.console == [] and watched.page_errors == []
+    assert watched.console == [load_failed(invalid)] and watched.page_errors == []
 
 
 def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched) -> None:
