@@ -19,7 +19,7 @@ from typing import Literal
 import click
 from quart import Quart
 
-from shipshape.config import Settings, parse_workers
+from shipshape.config import ConfigError, Settings, parse_workers
 from shipshape.csp import Policy
 from shipshape.ratelimit.store import MemoryStore
 
@@ -196,12 +196,15 @@ def report(findings: list[Finding], echo: Callable[[str], object]) -> int:
 
 
 def config_error_finding(error: Exception) -> Finding:
-    """A settings error as a finding, so ``check`` reports it like the rest."""
-    name = getattr(error, "name", "")
-    table = (
-        "docs/configuration.md" if name.startswith("SHIPSHAPE_") else "the README's settings table"
-    )
-    return Finding("shipshape.E000", "error", str(error), f"set {name or 'it'} as {table} says")
+    """A start-up error as a finding, so ``check`` reports it like the rest: a setting's
+    names the table that documents it; any other (a missing build) says what to do."""
+    if not isinstance(error, ConfigError):
+        return Finding("shipshape.E000", "error", str(error), "do what the message says")
+    from shipshape.extension import ALL_OPTIONS  # noqa: PLC0415 - it imports this module
+
+    keys = {option.key for option in ALL_OPTIONS}
+    table = "docs/configuration.md" if error.name in keys else "the README's settings table"
+    return Finding("shipshape.E000", "error", str(error), f"set {error.name} as {table} says")
 
 
 def check_command(app: Quart, settings: Settings) -> click.Command:

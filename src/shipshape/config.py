@@ -88,9 +88,11 @@ def _redact(name: str, value: object) -> object:
     return value
 
 
-#: ``user:password@`` after a URL's ``//``, or at the start of a URL with no scheme;
-#: the password runs to the last ``@`` before the path.
-URL_PASSWORD = re.compile(r"((?:^|//)[^/@:]*:)[^/]*@")
+#: ``user:password@`` after a URL's ``//``, or at the start of a URL with no scheme (not a
+#: scheme's own colon). The password runs to the last ``@``: a generated one may hold
+#: a ``/``, which is also what makes the URL unreadable and so echoed. Hiding too much
+#: of an error line is harmless; showing a password is not.
+URL_PASSWORD = re.compile(r"((?:^|//)[^/@:]*:)(?!//).*@")
 
 
 @dataclass(frozen=True, slots=True)

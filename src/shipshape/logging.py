@@ -154,6 +154,10 @@ class ReadableFormatter(logging.Formatter):
     terminal; the JSON lines of production escape them as JSON does.
     """
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        # Escaped before a traceback is added: a message may hold a request's path.
+        return printable(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         fields = record.__dict__
         if "status" in fields and "request_id" in fields:
@@ -167,7 +171,7 @@ class ReadableFormatter(logging.Formatter):
             )
             return printable(super().format(record) + line + notes)
         message = super().format(record)
-        first, newline, rest = message.partition("\n")  # a traceback follows the first line
+        first, newline, rest = message.partition("\n")  # the (escaped) message, its traceback
         extras = [
             f"{key}={json.dumps(value, default=str) if isinstance(value, dict | list) else value}"
             for key, value in fields.items()
@@ -175,7 +179,7 @@ class ReadableFormatter(logging.Formatter):
         ]
         if "request_id" in fields:
             extras.append(f"id={fields['request_id']}")
-        return printable(" ".join([first, *extras])) + newline + rest
+        return " ".join([first, *map(printable, extras)]) + newline + rest
 
 
 #: C0 controls, DEL and C1 controls: what a terminal acts on instead of showing.

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from shipshape import ConfigError
+from shipshape.bundling import AssetError
 from shipshape.check import config_error_finding, run_checks, secret_entropy_bits
 from shipshape.csp import API_POLICY, HTML_POLICY
 from tests.shipshape.conftest import MakeApp
@@ -125,6 +126,11 @@ def test_config_error_finding() -> None:
     assert finding.fix == "set ALLOWED_HOSTS as the README's settings table says"
     key = config_error_finding(ConfigError("SHIPSHAPE_CSRF", "True or False"))
     assert key.fix == "set SHIPSHAPE_CSRF as docs/configuration.md says"
+    size = config_error_finding(ConfigError("MAX_CONTENT_LENGTH", "bytes, 1 or more"))
+    assert size.fix == "set MAX_CONTENT_LENGTH as docs/configuration.md says"
+    build = config_error_finding(AssetError("the asset manifest is missing: run make assets"))
+    assert build.message == "the asset manifest is missing: run make assets"
+    assert build.fix == "do what the message says"
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1"])

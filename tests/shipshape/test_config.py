@@ -149,6 +149,13 @@ def test_secret_value_is_never_printed() -> None:
         ("DATABASE_URL", "user:s3cretpw@db/app", "user:***@db/app"),
         ("REDIS_URL", "http://:s3cretpw@redis:6379/0", "http://:***@redis:6379/0"),
         ("REDIS_URL", "redis://cache:s3cretpw@/zero", "redis://cache:***@/zero"),
+        # A generated password with a "/", which is what makes the URL unreadable.
+        (
+            "DATABASE_URL",
+            "postgresql+asyncpg://app:Zx9/s3cre+r@db/app",
+            "postgresql+asyncpg://app:***@db/app",
+        ),
+        ("REDIS_URL", "redis://:ab/s3cre@cache:6379/0", "redis://:***@cache:6379/0"),
     ],
 )
 def test_a_urls_password_is_never_printed(name: str, value: str, shown: str) -> None:

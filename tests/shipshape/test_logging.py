@@ -321,12 +321,22 @@ def test_readable_lines_cannot_be_forged_by_a_request(capsys: pytest.CaptureFixt
     }  # fmt: skip
     logging.getLogger("shipshape.request").info("request", extra=fields)
     logging.getLogger("shipshape.csp").warning("report\x1b[2J", extra={"uri": "/a\nb"})
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:  # a 500's line names the path, and its traceback follows
+        logging.getLogger("shipshape.errors").exception(
+            "unhandled on %s", "/x\nINFO shipshape.request request GET /admin 200\x1b[31m"
+        )
     lines = capsys.readouterr().err.strip().split("\n")
-    assert lines == [
+    assert lines[:3] == [
         "INFO shipshape.request request GET /x\\x0aINFO forged line\\x0d\\x1b[31m\\x85 404"
         " 1.5ms client=10.0.0.1 id=abc",
         "WARNING shipshape.csp report\\x1b[2J uri=/a\\x0ab",
+        "ERROR shipshape.errors unhandled on /x\\x0aINFO shipshape.request request GET /admin"
+        " 200\\x1b[31m",
     ]
+    assert lines[3] == "Traceback (most recent call last):", "the traceback keeps its lines"
+    assert lines[-1] == "RuntimeError: boom"
 
 
 async def test_non_http_scopes_pass_through(app: Quart) -> None:
