@@ -138,9 +138,11 @@ def document_errors(*statuses: int) -> Callable[[View], View]:
 
 
 #: Every route may be refused for the client's rate (429); every write for its CSRF
-#: token or a body that cannot be read (400), its size (413) or its type (415).
-ANY = (429,)
-WRITE = (400, 413, 415, 429)
+#: token (400), and a write with a body for a body that cannot be read (400), its size
+#: (413) or its type (415).
+EVERY_ROUTE = (429,)
+EVERY_WRITE = (400, 429)
+EVERY_BODY = (400, 413, 415, 429)
 
 #: Answers without a body, which quart-schema's decorators cannot state; the
 #: OpenAPI provider (``app.APIOnly``) adds them to the document.
@@ -236,7 +238,7 @@ async def invalid(error: RequestSchemaValidationError) -> Response:
 
 @blueprint.get("/csrf-token")
 @document_response(CSRFToken)
-@document_errors(*ANY)
+@document_errors(*EVERY_ROUTE)
 async def csrf_token() -> ResponseReturnValue:
     """The token for the X-CSRF-Token header of every write.
 
@@ -250,7 +252,7 @@ async def csrf_token() -> ResponseReturnValue:
 @blueprint.get("/things")
 @document_querystring(ListArgs)
 @document_response(ThingList)
-@document_errors(400, *ANY)
+@document_errors(400, *EVERY_ROUTE)
 async def list_things() -> ResponseReturnValue:
     """A page of things (25 a page), filtered by name and sorted; past the last page, none."""
     try:
@@ -272,7 +274,7 @@ async def list_things() -> ResponseReturnValue:
 @blueprint.post("/things")
 @validate_request(ThingIn)
 @document_response(ThingOut, 201)
-@document_errors(409, 422, *WRITE)
+@document_errors(409, 422, *EVERY_BODY)
 async def create_thing(data: ThingIn) -> ResponseReturnValue:
     """Add a thing."""
     try:
@@ -288,7 +290,7 @@ async def create_thing(data: ThingIn) -> ResponseReturnValue:
 @blueprint.get("/things/<thing_id>")
 @document_headers(Conditional)
 @document_response(ThingOut)
-@document_errors(404, 412, *ANY)
+@document_errors(404, 412, *EVERY_ROUTE)
 async def get_thing(thing_id: str) -> ResponseReturnValue:
     """One thing; its ETag is its version, for If-Match.
 
@@ -299,8 +301,11 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
     if isinstance(found, Response):
         return found
     if parse_etags(request.headers.get("If-None-Match")).contains_weak(str(found.version)):
+        # The tag in its weak form, which a cache compares weakly with the one it stored
+        # (strong, or weakened by compression; RFC 9111 §4.3.4), and the 200's Vary.
         response = no_content(304)
-        response.headers["ETag"] = _etag(found)
+        response.headers["ETag"] = f"W/{_etag(found)}"
+        response.headers["Vary"] = "Accept-Encoding"
         return response
     return one_thing(found)
 
@@ -328,6 +333,7 @@ def if_match() -> int | None | Literal["*"]:
     if (
         raw.removeprefix("W/").startswith('"') and raw.endswith('"')
         and digits.isascii() and digits.isdigit() and len(digits) <= 9
+        and not digits.startswith("0")  # tags compare character by character: "01" is not "1"
     ):  # fmt: skip
         return int(digits)
     return NO_VERSION
@@ -358,19 +364,20 @@ async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | L
 @validate_request(ThingReplace)
 @document_headers(Precondition)
 @document_response(ThingOut)
-@document_errors(404, 409, 412, 422, 428, *WRITE)
+@document_errors(404, 409, 412, 422, 428, *EVERY_BODY)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
     """Replace a thing's name and description, made against the version it was read at."""
     found, header = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
     if header is not None and data.version is not None and header != data.version:
-        return api_error(
-            400,
-            "versions_differ",
-            f"If-Match ({request.headers['If-Match'].strip()}) and the body's version "
-            f"({data.version}) name different versions; send one of them, or the same in both.",
+        message = (
+            "If-Match: * replaces any version; it cannot be sent with a version in the body."
+            if header == "*"
+            else f"If-Match ({request.headers['If-Match'].strip()}) and the body's version "
+            f"({data.version}) name different versions; send one of them, or the same in both."
         )
+        return api_error(400, "versions_differ", message)
     seen = found.version if header is not None else data.version
     if seen is None:
         return api_error(
@@ -390,7 +397,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
 
 @blueprint.delete("/things/<thing_id>")
 @document_headers(Precondition)
-@document_errors(404, 409, 412, *WRITE)
+@document_errors(404, 409, 412, *EVERY_WRITE)
 async def delete_thing(thing_id: str) -> ResponseReturnValue:
     """Delete a thing; with If-Match, only at that version."""
     found, header = await find_matching(thing_id)
@@ -405,7 +412,7 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
 
 
 def no_content(status: int = 204) -> Response:
-    """204 (or 304) with no ``Content-Type`` (RFC 9110 §15.3.5), so it gets the API's
+    """204 or 304 with no ``Content-Type`` (RFC 9110 §15.3.5, §15.4.5), so it gets the API's
     headers, not a page's: Quart would call the empty body ``text/html``."""
     response = Response(status=status)
     del response.headers["Content-Type"]
