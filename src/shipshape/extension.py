@@ -153,8 +153,8 @@ MIDDLEWARE_OPTIONS: tuple[Option, ...] = (
         "SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS",
         Derived(_health_paths, "the health paths"),
         "paths",
-        "paths any `Host` may reach, for probes that send an IP address as `Host` "
-        "(Kubernetes, load balancers); `()` for none",
+        "paths answered for any IP address as `Host` (not on `ALLOWED_HOSTS`), for probes "
+        "that send the instance's address (Kubernetes, load balancers); `()` for none",
         is_paths,
     ),
     Option(

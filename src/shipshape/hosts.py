@@ -9,14 +9,17 @@ explicit opt-out that ``check --deploy`` flags)::
 
     app.asgi_app = AllowedHostsMiddleware(app.asgi_app, allowed=("example.com",))
 
-``exempt_paths`` (the health probes, by default) are answered whatever the
-host: Kubernetes and load balancers probe with the instance's IP address as
-``Host``, and a probe's answer builds no URL from it.
+``exempt_paths`` (the health probes, by default) are answered for any IP
+address as ``Host``: Kubernetes and load balancers probe with the instance's
+address, and a probe's answer builds no URL from it. Only a well-formed
+address: a malformed ``Host`` is refused there too, and a DNS name not on the
+list still is, so that DNS rebinding cannot read the probes from a browser.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import re
 from collections.abc import Iterable
@@ -77,6 +80,15 @@ def host_allowed(host: str, allowed: Iterable[str]) -> bool:
     return False
 
 
+def is_ip_address(host: str) -> bool:
+    """``10.0.0.5:8000`` or ``[fd00::1]``: a well-formed IP address, with or without a port."""
+    try:
+        ipaddress.ip_address(split_host(host).removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True
+
+
 class AllowedHostsMiddleware:
     """Answers 400 before the app when the Host header is not allowed.
 
@@ -103,7 +115,9 @@ class AllowedHostsMiddleware:
             await self.app(scope, receive, send)
             return
         host = request_host(scope)
-        if host_allowed(host, self.allowed) or scope["path"] in self.exempt_paths:
+        if host_allowed(host, self.allowed) or (
+            scope["path"] in self.exempt_paths and is_ip_address(host)
+        ):
             await self.app(scope, receive, send)
             return
         logger.warning("refused host %r", host[:200])

@@ -164,25 +164,30 @@ def test_answers_are_kept_for_short_values_only_and_a_bounded_number() -> None:
 
 
 @pytest.mark.parametrize(
-    ("exempt", "path", "status"),
+    ("exempt", "path", "host", "status"),
     [
-        (None, "/healthz", 200),  # the default: the health probes
-        (None, "/readyz", 503),  # the app's own answer: this test app has no assets built
-        (None, "/", 400),
-        (None, "/healthz/", 400),  # exact paths only
-        (None, "/healthzx", 400),
-        ((), "/healthz", 400),  # the explicit opt-out
-        (("/probe",), "/probe", 404),  # reaches the app, which has no such route
+        (None, "/healthz", "10.0.0.5:8000", 200),  # the default: the health probes
+        (None, "/healthz", "[fd00::5]", 200),
+        (None, "/readyz", "10.0.0.5", 503),  # the app's answer: this app has no assets built
+        (None, "/", "10.0.0.5", 400),
+        (None, "/healthz/", "10.0.0.5", 400),  # exact paths only
+        (None, "/healthzx", "10.0.0.5", 400),
+        (None, "/healthz", "evil.example", 400),  # a DNS name: rebinding could read the probes
+        (None, "/healthz", "10.0.0.5:99999", 400),  # malformed hosts stay refused
+        (None, "/healthz", "user@10.0.0.5", 400),
+        (None, "/healthz", "10.0.0.5.evil", 400),
+        ((), "/healthz", "10.0.0.5", 400),  # the explicit opt-out
+        (("/probe",), "/probe", "10.0.0.5", 404),  # reaches the app, which has no such route
     ],
 )
-async def test_health_probes_are_answered_whatever_the_host(
-    make_app: MakeApp, exempt: tuple[str, ...] | None, path: str, status: int
+async def test_health_probes_are_answered_for_an_ip_address_host(
+    make_app: MakeApp, exempt: tuple[str, ...] | None, path: str, host: str, status: int
 ) -> None:
     """Regression: Kubernetes and load balancers probe with the pod's IP as Host, and
     got 400 in production (the probes were exempt from the HTTPS redirect only)."""
     extra = {} if exempt is None else {"SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS": exempt}
     app = make_app(ALLOWED_HOSTS="app.example", **extra)
-    response = await client_of(app).get(path, headers={"Host": "10.0.0.5:8000"})
+    response = await client_of(app).get(path, headers={"Host": host})
     assert response.status_code == status, path
     if status == 400:
         assert "This host name is not served here." in await response.get_data(as_text=True)
