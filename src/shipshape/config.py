@@ -14,11 +14,13 @@ traceback::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import SplitResult, urlsplit
 
@@ -377,13 +379,33 @@ def parse_workers(value: object) -> int:
     return parse_int(value, "WEB_CONCURRENCY", usable_cores(), 1, MAX_WORKERS)
 
 
-def usable_cores() -> int:
-    """The cores this process may run on: a container's or ``taskset``'s CPU set, not the
-    host's count (``os.cpu_count()`` says 64 in a container allowed 2, and 64 workers
-    would share those 2)."""
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may use: its CPU set (``taskset``, ``--cpuset-cpus``), capped
+    by its cgroup's CPU quota (``docker --cpus``, a Kubernetes CPU limit), rounded up.
+    ``os.cpu_count()`` gives the host's count: 64 on a node whose pod may use 2, and 64
+    workers would share those 2 (the JDK and Go read the quota the same way)."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1  # pragma: no cover - macOS and Windows have no CPU sets
+        cores = len(os.sched_getaffinity(0)) or 1
+    else:  # pragma: no cover - macOS and Windows have no CPU sets
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def cgroup_cpu_quota(root: Path) -> float | None:
+    """The CPUs a cgroup's quota allows (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), or
+    ``None`` when there is no quota or no cgroup file to read."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
 
 
 def parse_host(value: object) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shipshape.config import parse_workers
+from shipshape.config import parse_workers, usable_cores
 from tests.conftest import SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +169,7 @@ def test_a_bad_workers_flag_is_refused_by_argparse(command: str, value: str) -> 
 def test_the_default_workers_are_the_cores_the_process_may_use() -> None:
     """One worker per usable core: a CPU set (a container's, taskset's) counts, not the host's
     cores; on one allowed core there is one worker, so no per-worker memory warning."""
-    assert parse_workers(None) == len(os.sched_getaffinity(0))
+    assert parse_workers(None) == usable_cores()  # tests/shipshape/test_config.py tests it
     environ = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "SECRET_KEY")}
     result = subprocess.run(
         ["taskset", "-c", str(min(os.sched_getaffinity(0))), sys.executable, "-m", "app",

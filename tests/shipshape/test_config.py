@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +12,9 @@ from shipshape.config import (
     RateLimit,
     ServerLimits,
     Settings,
+    cgroup_cpu_quota,
     environ_config,
+    usable_cores,
 )
 
 KEY = "k" * 32
@@ -204,3 +208,36 @@ def test_allowed_hosts(value: object, expected: tuple[str, ...]) -> None:
 def test_environ_config_copies_only_set_table_names() -> None:
     environ = {"APP_ENV": "testing", "PORT": "", "HOME": "/root", "REDIS_URL": "redis://x"}
     assert environ_config(environ) == {"APP_ENV": "testing", "REDIS_URL": "redis://x"}
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),  # cgroup v2: --cpus=2
+        ({"cpu.max": "150000 100000\n"}, 1.5),
+        ({"cpu.max": "max 100000\n"}, None),  # no quota
+        ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 0.5),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage"}, None),
+        ({}, None),  # no cgroup files at all
+    ],
+)
+def test_the_cgroup_cpu_quota_is_read(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+
+
+def test_usable_cores_are_the_cpu_set_capped_by_the_quota(tmp_path: Path) -> None:
+    """A pod limited to 1.5 CPUs gets 2 workers, not one per core of the node."""
+    cpu_set = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == cpu_set  # no quota
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert usable_cores(tmp_path) == min(cpu_set, 2)
+    (tmp_path / "cpu.max").write_text("10000 100000\n")  # a tenth of a CPU: still one worker
+    assert usable_cores(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text(f"{(cpu_set + 8) * 100000} 100000\n")
+    assert usable_cores(tmp_path) == cpu_set, "a quota above the CPU set changes nothing"
