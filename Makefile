@@ -81,15 +81,16 @@ run: setup assets frontend
 SERVE_ENV = APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhost}"
 
 # Production applies migrations as a step of its own; `make serve` runs it first.
+DB_UPGRADE = $(BIN)/quart --app app db upgrade
 serve: setup assets frontend
-	$(SERVE_ENV) $(BIN)/quart --app app db upgrade
+	$(SERVE_ENV) $(DB_UPGRADE)
 	$(SERVE_ENV) $(PY) -m app serve
 
 check: setup assets frontend
 	$(SERVE_ENV) $(PY) -m app check --deploy
 
 db-upgrade: setup assets frontend
-	$(BIN)/quart --app app db upgrade
+	$(DB_UPGRADE)
 
 lint: $(PY_STAMP)
 	$(BIN)/ruff check src tests scripts bench

@@ -68,7 +68,7 @@ async def _parse_urlencoded(
         text = (await body).decode()
         return cls(parse_qsl(text, keep_blank_values=True, errors="strict")), cls()
     except UnicodeDecodeError:
-        raise BadRequest(NOT_UTF8) from None
+        raise BadRequest("The form's text is not valid UTF-8.") from None
 
 
 class FormDataParser(QuartFormDataParser):

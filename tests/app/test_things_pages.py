@@ -148,7 +148,7 @@ async def test_form_text_that_is_not_utf8_is_a_400_and_saves_nothing(
     )
     html = await response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "The request body is not valid UTF-8 text." in html
+    assert "The form&#39;s text is not valid UTF-8." in html
     assert "expired" not in html
     assert await count(app) == 0
     fine = await client.post(
