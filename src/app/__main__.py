@@ -78,14 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for finding in run_checks(app, settings, deploy=False, workers=workers):
             level = logging.ERROR if finding.severity == "error" else logging.WARNING
             FINDINGS.log(level, "%s %s", finding.id, finding.message)
-        server.serve(
-            "app:create_app",
-            host=settings.host,
-            port=settings.port,
-            workers=workers,
-            limits=settings.server,
-            json_lines=settings.is_production,
-        )
+        try:
+            server.serve(
+                "app:create_app",
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                limits=settings.server,
+                json_lines=settings.is_production,
+            )
+        except server.BindError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
         return 0
 
     src = str(PROJECT_ROOT / "src")

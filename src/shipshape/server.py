@@ -30,6 +30,8 @@ production, next to Shipshape's own::
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Any
 
 from granian import Granian
@@ -37,6 +39,7 @@ from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
 from shipshape.config import ServerLimits
+from shipshape.exceptions import ShipshapeError
 
 #: Seconds a worker has to stop after a shutdown begins; one that has not (a request
 #: that never ends, a shutdown hook that hangs, or granian's own hang when a busy
@@ -103,7 +106,7 @@ def serve(
     (and at most ``shutdown_timeout`` seconds after a stop begins)."""
     Granian(
         target,
-        address=host,
+        address=bind_address(host, port),
         port=port,
         interface=Interfaces.ASGI,
         factory=True,
@@ -117,3 +120,34 @@ def serve(
         log_dictconfig=log_config(json_lines=json_lines),
         **granian_options(limits),
     ).serve()
+
+
+class BindError(ShipshapeError):
+    """The server cannot listen where it was asked to."""
+
+
+def bind_address(host: str, port: int) -> str:
+    """``host`` as the IP address granian binds, checked free.
+
+    granian takes no host names (``HOST=localhost`` raised a ``ValueError`` and
+    its traceback), so a name is resolved as uvicorn would resolve it; and a port
+    another process holds is said in one line, where granian printed eighty
+    lines of Python and Rust backtrace. (A port taken between this check and
+    granian's bind still gets granian's own error.)
+    """
+    address = host.removeprefix("[").removesuffix("]")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        try:
+            address = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
+        except (OSError, UnicodeError) as exc:
+            raise BindError(f"HOST: cannot resolve {host!r} to an address to listen on") from exc
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as granian binds
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return address
