@@ -56,6 +56,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from quart import Quart, current_app, g
 from quart.typing import ResponseReturnValue
 from sqlalchemy import Executable, MetaData, Row, event, text
@@ -342,8 +343,8 @@ class Migrations:
         current, heads = self.current(connection), self.heads()
         if current == heads:
             return None
-        at = ", ".join(sorted(current)) or "empty"
-        return f"the database is at {at}; the code needs {', '.join(sorted(heads))}"
+        at = f"is at {', '.join(sorted(current))}" if current else "has no migrations applied"
+        return f"the database {at}; the code needs {', '.join(sorted(heads))}"
 
 
 #: Rows read per batch by :meth:`Database.stream`: a few hundred kilobytes of CSV.
@@ -693,6 +694,8 @@ class Database:
                 if not is_unreachable(exc):
                     raise
                 raise ShipshapeError(f"the database cannot be reached: {first_line(exc)}") from exc
+            except CommandError as exc:  # a target no migration has, say
+                raise ShipshapeError(first_line(exc)) from exc
 
         @group.command("upgrade", help="Apply the migrations up to TARGET (the newest by default).")
         @click.argument("target", default="head")

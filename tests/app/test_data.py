@@ -173,7 +173,7 @@ async def test_migrations_run_from_an_empty_database_and_back(
         async with engine.connect() as connection:
             assert await connection.run_sync(migrations.current) == set()
             reason = await connection.run_sync(migrations.behind)
-            assert reason == "the database is at empty; the code needs 0001"
+            assert reason == "the database has no migrations applied; the code needs 0001"
         async with engine.begin() as connection:
             await connection.run_sync(migrations.upgrade)
         async with engine.connect() as connection:
@@ -475,7 +475,7 @@ async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> No
         body = await response.get_json()
     assert response.status_code == 503
     assert body["checks"]["database"]["error"] == (
-        "MigrationsBehindError: the database is at empty; the code needs 0001"
+        "MigrationsBehindError: the database has no migrations applied; the code needs 0001"
     )
 
 
@@ -575,7 +575,7 @@ def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     behind = run_cli("db", "status", DATABASE_URL=url)
     assert behind.returncode == 2
-    assert "the database is at empty; the code needs 0001" in behind.stderr
+    assert "the database has no migrations applied; the code needs 0001" in behind.stderr
     assert "Traceback" not in behind.stderr
 
     deploy = run_cli("check", "--deploy", DATABASE_URL=url)
@@ -589,6 +589,14 @@ def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
     assert run_cli("db", "status", DATABASE_URL=url).stdout.strip() == "the database is up to date"
     deploy = run_cli("check", "--deploy", DATABASE_URL=url)
     assert "shipshape.E01" not in deploy.stdout
+
+    for command in ("upgrade", "downgrade"):  # Regression: Alembic's 100-line traceback
+        unknown = run_cli("db", command, "nonexistent", DATABASE_URL=url)
+        assert unknown.returncode == 2
+        assert unknown.stderr.strip().splitlines()[-1] == (
+            "Error: Can't locate revision identified by 'nonexistent'"
+        )
+        assert "Traceback" not in unknown.stderr
 
     downgraded = run_cli("db", "downgrade", "base", DATABASE_URL=url)
     assert downgraded.returncode == 0, downgraded.stderr
