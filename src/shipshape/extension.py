@@ -273,6 +273,7 @@ class Shipshape:
         if app.config["SHIPSHAPE_RATELIMIT"]:
             self.ratelimiter = RateLimiter()
             self.ratelimiter.init_app(app, settings)
+            self.deploy_checks.append(self.ratelimiter.deploy_findings)
             if self.health is not None:
                 self.health.add_check("ratelimit_store", self.ratelimiter.ready)
         if app.config["SHIPSHAPE_CSP_REPORTS"]:

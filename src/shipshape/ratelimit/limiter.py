@@ -29,6 +29,7 @@ gets 429 with ``Retry-After`` and the same headers. When the store fails,
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import ipaddress
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from typing import Any, NamedTuple
 from quart import Blueprint, Quart, Response, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
+from shipshape.check import Finding
 from shipshape.config import RateLimit, Settings, parse_rate_limits
 from shipshape.options import Option, apply, flag, is_seconds, one_of
 from shipshape.pipeline import Pipeline
@@ -298,6 +300,40 @@ class RateLimiter:
             for name, value in rate_limit_headers(decision, legacy=self.legacy):
                 response.headers[name] = value
         return response
+
+    def deploy_findings(self) -> list[Finding]:
+        """``check --deploy``: a shared store it cannot reach. Under ``closed`` every
+        dynamic request would be a 503, so that is an error; under ``open`` each worker
+        would limit on its own, multiplying every limit, so that is a warning."""
+        if not isinstance(self.store, RedisStore):
+            return []
+        store = self.store
+
+        async def probe() -> None:
+            await store.startup()
+            try:
+                await store.ping()
+            finally:
+                await store.shutdown()
+
+        try:
+            asyncio.run(probe())
+        except Exception as exc:  # noqa: BLE001 - whatever the store raised, it is away
+            found = f"the rate-limit store cannot be reached ({type(exc).__name__}: {exc})"
+            if self.closed:
+                return [
+                    Finding(
+                        "shipshape.E016", "error", found + ": every dynamic request would get 503",
+                        "check REDIS_URL and that the server is running",
+                    )
+                ]  # fmt: skip
+            return [
+                Finding(
+                    "shipshape.W017", "warning", found + ": each worker would limit on its own",
+                    "check REDIS_URL and that the server is running",
+                )
+            ]  # fmt: skip
+        return []
 
     async def ready(self) -> str | None:
         """Readiness: the store answers.

@@ -261,6 +261,28 @@ async def test_a_dead_store_follows_the_policy_and_never_500s(
     assert len(records) == 1, "one warning per outage, not one per request"
 
 
+@pytest.mark.parametrize(("policy", "finding"), [("closed", "error"), ("open", "warning")])
+def test_check_deploy_names_a_store_it_cannot_reach(
+    make_app: MakeApp, redis_server: RedisServer, policy: str, finding: str
+) -> None:
+    """Regression: with a dead store under ``closed`` (every dynamic request a 503),
+    ``make check`` said 0 errors; a live store and the memory store raise nothing."""
+    dead = make_app(
+        SHIPSHAPE_ASSETS=False, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        RATELIMIT_ON_STORE_ERROR=policy,
+    )  # fmt: skip
+    shipshape = dead.extensions["shipshape"]
+    assert shipshape.ratelimiter.deploy_findings in shipshape.deploy_checks
+    [found] = shipshape.ratelimiter.deploy_findings()
+    assert found.severity == finding
+    assert found.id == ("shipshape.E016" if policy == "closed" else "shipshape.W017")
+    assert found.message.startswith("the rate-limit store cannot be reached (ConnectionError")
+    live = make_app(SHIPSHAPE_ASSETS=False, REDIS_URL=redis_server.url)
+    assert live.extensions["shipshape"].ratelimiter.deploy_findings() == []
+    memory = make_app(SHIPSHAPE_ASSETS=False)
+    assert memory.extensions["shipshape"].ratelimiter.deploy_findings() == []
+
+
 async def test_the_redis_store_limits_through_the_app(
     make_app: MakeApp, redis_server: RedisServer
 ) -> None:
