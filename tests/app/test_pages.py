@@ -182,8 +182,9 @@ async def test_cookie_form_invalid_post_shows_one_message_per_field_and_saves_no
     assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
     assert "There is a problem" in html and "data-error-summary" in html
     assert "<title>Error: Cookies" in html
-    # The same single message per field in the summary and beside the field.
-    assert summary_errors(html) == errors
+    # The same single message per field in the summary and beside the field; the summary
+    # links to each group's first radio, which takes focus (its fieldset does not).
+    assert summary_errors(html) == [(f"{field}-0", message) for field, message in errors]
     assert field_errors(html) == errors
     assert "Not a valid choice" not in html
     # Only a valid submitted answer is checked: never a default or saved one.

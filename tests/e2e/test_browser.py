@@ -152,8 +152,10 @@ def test_invalid_form_focuses_the_error_summary(server: Server, watched: Watched
     assert response is not None and response.status == 422
     page.wait_for_selector("[data-error-summary]")
     assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')")
-    page.click("[data-error-summary] a[href='#functional']")
-    assert page.url.endswith("#functional")
+    page.click("[data-error-summary] a[href='#functional-0']")
+    assert page.url.endswith("#functional-0")
+    # Regression: the link went to the fieldset, and focus fell to <body>.
+    assert page.evaluate("document.activeElement.id") == "functional-0"
     assert watched.violations() == [] and watched.console == [load_failed(response)]
 
 
