@@ -23,6 +23,7 @@ from shipshape.responses import (
     MESSAGES,
     TITLES,
     error_body,
+    under_api,
     wants_json,
 )
 from shipshape.templating import render_template
@@ -120,9 +121,9 @@ class ErrorPages:
                 extra={"request_id": current_request_id()},
             )
         title = getattr(error, "title", None) or TITLES.get(status, error.name or "Error")
-        json = self.policies.current().json_errors or wants_json(
-            request.path, request.headers.get("Accept"), current_app.config["SHIPSHAPE_API_PREFIX"]
-        )
+        api_prefix = current_app.config["SHIPSHAPE_API_PREFIX"]
+        json_always = self.policies.current().json_errors or under_api(request.path, api_prefix)
+        json = json_always or wants_json(request.path, request.headers.get("Accept"), api_prefix)
         if status == 500:
             message = MESSAGES[500]
         elif error.description and has_own_description(error):
@@ -146,6 +147,8 @@ class ErrorPages:
             )
             response = Response(body, mimetype="text/html")
         response.status_code = status
+        if not json_always:  # a 404 is cacheable: a cache must not serve one shape to the other
+            response.vary.add("Accept")
         for name, value in error.get_headers():
             if name.lower() in _KEPT_HEADERS:
                 response.headers[name] = value

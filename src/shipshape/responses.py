@@ -52,9 +52,15 @@ _CSP = b"default-src 'none'; frame-ancestors 'none'"
 
 def wants_json(path: str, accept: str | None, api_prefix: str) -> bool:
     """True for paths under ``api_prefix`` and clients that prefer JSON to HTML."""
-    if path == api_prefix.rstrip("/") or path.startswith(api_prefix):
+    if under_api(path, api_prefix):
         return True
     return accept is not None and accept != "" and prefers_json(accept)
+
+
+def under_api(path: str, api_prefix: str) -> bool:
+    """Whether ``path`` is the API's, whose errors are JSON whatever ``Accept`` says (elsewhere
+    an error's shape follows ``Accept``, and a cacheable one says so in ``Vary``)."""
+    return path == api_prefix.rstrip("/") or path.startswith(api_prefix)
 
 
 @lru_cache(maxsize=256)

@@ -94,12 +94,15 @@ async def test_negotiation(app: Quart, accept: str, json: bool) -> None:
     async with app.test_app():
         response = await app.test_client().get("/nowhere", headers={"Accept": accept})
         assert (response.content_type == "application/json") is json
+        # Regression: a cache in front could serve one shape to the other client.
+        assert "accept" in {value.strip().lower() for value in response.vary}
 
 
 async def test_api_prefix_root_is_json(app: Quart) -> None:
     async with app.test_app():
         response = await app.test_client().get("/api", headers={"Accept": "text/html"})
         assert response.content_type == "application/json"
+        assert "accept" not in {value.strip().lower() for value in response.vary}, "one shape"
 
 
 async def test_the_500_log_line_carries_its_request_lines_id(
