@@ -57,7 +57,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from quart import Quart, current_app, g
+from quart import Quart, current_app, g, request
 from quart.typing import ResponseReturnValue
 from sqlalchemy import Executable, MetaData, Row, event, text
 from sqlalchemy.engine import Connection, make_url
@@ -165,6 +165,11 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     slug = "database_unavailable"
     description = "The database is unavailable right now. Nothing was saved; please try again."
+    #: What a read is told: it had nothing to save.
+    READ = "The database is unavailable right now; please try again in a moment."
+    #: Seconds a client is asked to wait: the pool checks each connection before use, so
+    #: the first request after the database returns succeeds.
+    RETRY_AFTER = 5
 
 
 class MigrationsBehindError(NotReadyError):
@@ -607,7 +612,12 @@ class Database:
             first_line(error),
             extra={"request_id": current_request_id()},
         )
-        return await current_app.handle_http_exception(DatabaseUnavailable())  # type: ignore[return-value]
+        read = request.method in ("GET", "HEAD", "OPTIONS")
+        unavailable = DatabaseUnavailable(
+            description=DatabaseUnavailable.READ if read else None,
+            retry_after=DatabaseUnavailable.RETRY_AFTER,
+        )
+        return await current_app.handle_http_exception(unavailable)  # type: ignore[return-value]
 
     # -- migrations and readiness ---------------------------------------------
 

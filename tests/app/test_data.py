@@ -643,10 +643,17 @@ async def test_an_unreachable_database_is_a_503_page_or_json_then_recovers() -> 
                 page = await client.get("/things/")
                 html = await page.get_data(as_text=True)
                 assert page.status_code == 503
-                assert "The database is unavailable right now. Nothing was saved" in html
+                assert page.headers["Retry-After"] == "5"
+                assert "The database is unavailable right now; please try again" in html
                 api = await client.get("/api/things")
-                assert api.status_code == 503
+                assert api.status_code == 503 and api.headers["Retry-After"] == "5"
                 assert (await api.get_json())["code"] == "database_unavailable"
+                token = (await (await client.get("/api/csrf-token")).get_json())["csrf_token"]
+                write = await client.post(
+                    "/api/things", json={"name": "x"}, headers={"X-CSRF-Token": token}
+                )
+                assert write.status_code == 503
+                assert "Nothing was saved" in (await write.get_json())["message"]
                 download = await client.get("/things/download")  # before any CSV is sent
                 assert download.status_code == 503
                 assert download.headers["Content-Type"].startswith("text/html")
@@ -674,11 +681,11 @@ async def test_an_unreachable_database_is_a_503_page_or_json_then_recovers() -> 
         finally:
             logging.getLogger("shipshape.database").removeHandler(handler)
         warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
-        assert len(warnings) == 4  # one line per failed request, and the stream's
-        assert all(m.startswith("database unavailable: ") for m in warnings[:3])
+        assert len(warnings) == 5  # one line per failed request, and the stream's
+        assert all(m.startswith("database unavailable: ") for m in warnings[:4])
         # asyncpg says ConnectionDoesNotExistError when the shutdown reaches it during
         # a fetch, and InternalClientError when it arrives between two.
-        assert warnings[3].startswith(
+        assert warnings[4].startswith(
             ("database unavailable mid-stream: ", "stream stopped mid-stream: cannot switch")
         )
         assert all(r.exc_info is None for r in records if r.levelno == logging.WARNING)

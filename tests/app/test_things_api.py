@@ -330,8 +330,11 @@ async def test_openapi_states_every_answer_and_precondition(client: Client) -> N
     assert one["delete"]["responses"]["204"] == {"description": "Deleted."}
     assert "content" not in one["get"]["responses"]["304"]
     for operation in writes[:2]:  # writes with a body
-        assert {"400", "413", "415", "429"} <= set(operation["responses"])
-    assert {"400", "429"} <= set(one["delete"]["responses"])
+        assert {"400", "413", "415", "429", "503"} <= set(operation["responses"])
+    assert {"400", "429", "503"} <= set(one["delete"]["responses"])
+    for path in spec["paths"].values():
+        for operation in path.values():
+            assert {"429", "503"} <= set(operation["responses"])
     assert not {"413", "415", "422"} & set(one["delete"]["responses"]), "DELETE reads no body"
     for operation in (one["get"], one["put"], one["delete"]):
         headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}

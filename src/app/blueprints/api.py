@@ -137,12 +137,12 @@ def document_errors(*statuses: int) -> Callable[[View], View]:
     return decorate
 
 
-#: Every route may be refused for the client's rate (429); every write for its CSRF
-#: token (400), and a write with a body for a body that cannot be read (400), its size
-#: (413) or its type (415).
-EVERY_ROUTE = (429,)
-EVERY_WRITE = (400, 429)
-EVERY_BODY = (400, 413, 415, 429)
+#: Every route may be refused for the client's rate (429) or an outage of the database or
+#: the rate-limit store (503); every write for its CSRF token (400), and a write with a
+#: body for a body that cannot be read (400), its size (413) or its type (415).
+EVERY_ROUTE = (429, 503)
+EVERY_WRITE = (400, *EVERY_ROUTE)
+EVERY_BODY = (413, 415, *EVERY_WRITE)
 
 #: Answers without a body, which quart-schema's decorators cannot state; the
 #: OpenAPI provider (``app.APIOnly``) adds them to the document.
