@@ -203,7 +203,7 @@ def config_error_finding(error: Exception) -> Finding:
     from shipshape.extension import ALL_OPTIONS  # noqa: PLC0415 - it imports this module
 
     keys = {option.key for option in ALL_OPTIONS}
-    table = "docs/configuration.md" if error.name in keys else "the README's settings table"
+    table = "docs/configuration.md" if error.name in keys else "the README"
     return Finding("shipshape.E000", "error", str(error), f"set {error.name} as {table} says")
 
 

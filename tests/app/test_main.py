@@ -142,7 +142,7 @@ def test_check_reports_a_bad_web_concurrency_as_a_finding(value: str) -> None:
     assert result.stdout.splitlines() == [
         "ERROR   shipshape.E000  WEB_CONCURRENCY: expected an integer from 1 to 256, "
         f"got {value!r}",
-        "        fix: set WEB_CONCURRENCY as the README's settings table says",
+        "        fix: set WEB_CONCURRENCY as the README says",
         "1 error(s), 0 warning(s)",
     ]
     assert "Traceback" not in result.stderr

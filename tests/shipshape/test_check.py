@@ -123,7 +123,7 @@ def test_config_error_finding() -> None:
     finding = config_error_finding(ConfigError("ALLOWED_HOSTS", "a list"))
     assert (finding.id, finding.severity) == ("shipshape.E000", "error")
     assert "ALLOWED_HOSTS: expected a list" in str(finding)
-    assert finding.fix == "set ALLOWED_HOSTS as the README's settings table says"
+    assert finding.fix == "set ALLOWED_HOSTS as the README says"
     key = config_error_finding(ConfigError("SHIPSHAPE_CSRF", "True or False"))
     assert key.fix == "set SHIPSHAPE_CSRF as docs/configuration.md says"
     size = config_error_finding(ConfigError("MAX_CONTENT_LENGTH", "bytes, 1 or more"))
