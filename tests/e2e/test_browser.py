@@ -502,6 +502,9 @@ def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
     page.locator(".opblock-summary-path", has_text="/api/things/{thing_id}").first.wait_for()
     assert page.locator(".info .title").inner_text().startswith("Shipshape Things API")
+    # Regression: the page wrapped Swagger UI's own <main> in another.
+    assert page.locator("main").count() == 1
+    assert page.locator("header nav a[href='/']").inner_text() == "Back to Shipshape"
     page.locator(".opblock-summary", has_text="/api/csrf-token").click()
     page.click("text=Try it out")
     page.click("text=Execute")
