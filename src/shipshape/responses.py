@@ -84,8 +84,11 @@ def plain_page(status: int, message: str) -> bytes:
 
 
 def json_error(status: int, code: str, message: str) -> bytes:
-    """The JSON error shape: ``{"error": status, "code": slug, "message": text}``."""
-    return json.dumps({"error": status, "code": code, "message": message}).encode()
+    """The JSON error shape: ``{"error": status, "code": slug, "message": text}``, written as
+    the app's ``jsonify`` writes it in production (compact, keys sorted), so that an error
+    made before the app reads the same as one made by it."""
+    body = {"error": status, "code": code, "message": message}
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
 
 
 @lru_cache(maxsize=64)  # a few statuses x JSON or HTML, with room for the app's own words

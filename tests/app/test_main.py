@@ -12,6 +12,7 @@ import pytest
 
 from shipshape.config import parse_workers, usable_cores
 from tests.conftest import SECRET
+from tests.servers import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 # Settings under which serve would start and check would pass, apart from the workers.
@@ -86,8 +87,10 @@ def test_bad_settings_print_one_line_and_exit_2(
     assert "Traceback" not in result.stderr
 
 
-def test_check_deploy_passes_a_good_production_config(sqlite_url: str) -> None:
-    # One worker: with more, W006 warns that in-memory limits multiply (no Redis store yet).
+def test_check_deploy_passes_a_good_production_config(
+    sqlite_url: str, redis_server: RedisServer
+) -> None:
+    # One worker: with more and no store, W006 warns that in-memory limits multiply.
     result = run_app(
         "check",
         "--deploy",
@@ -96,7 +99,7 @@ def test_check_deploy_passes_a_good_production_config(sqlite_url: str) -> None:
         APP_ENV="production",
         SECRET_KEY="9f2c" * 16,
         ALLOWED_HOSTS="example.com",
-        REDIS_URL="redis://cache:6379/0",
+        REDIS_URL=redis_server.url,  # reached: --deploy pings it
         DATABASE_URL=sqlite_url,  # migrated
     )
     assert result.returncode == 0, result.stdout + result.stderr

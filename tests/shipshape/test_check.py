@@ -9,6 +9,7 @@ from shipshape import ConfigError
 from shipshape.bundling import AssetError
 from shipshape.check import config_error_finding, run_checks, secret_entropy_bits
 from shipshape.csp import API_POLICY, HTML_POLICY
+from tests.servers import RedisServer
 from tests.shipshape.conftest import MakeApp
 
 STRONG = "3f9c2a7d1e8b4c6a0f5d9e2b7a1c4d8e6f0a3b5c7d9e1f2a4b6c8d0e2f4a6b8c"
@@ -16,8 +17,13 @@ PRODUCTION = {
     "APP_ENV": "production",
     "SECRET_KEY": STRONG,
     "ALLOWED_HOSTS": "example.com",
-    "REDIS_URL": "redis://cache:6379/0",
+    "REDIS_URL": "",  # a live server's, below: --deploy reaches the store
 }
+
+
+@pytest.fixture(autouse=True)
+def live_store(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer) -> None:
+    monkeypatch.setitem(PRODUCTION, "REDIS_URL", redis_server.url)
 
 
 def ids(make_app: MakeApp, workers: int = 1, deploy: bool = True, **config: Any) -> set[str]:

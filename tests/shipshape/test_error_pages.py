@@ -180,3 +180,23 @@ def test_own_descriptions_are_told_from_werkzeugs_stock_ones() -> None:
     assert not has_own_description(NotFound())
     assert has_own_description(NotFound("No thing with id 7"))
     assert has_own_description(CSRFError("missing token"))
+
+
+async def test_errors_made_before_the_app_read_as_the_apps_own(make_app: MakeApp) -> None:
+    """Regression: errors from the ASGI layers (a refused host, a 406, a 429) were JSON
+    with spaces and their own key order, the app's compact and sorted."""
+    app = make_app(
+        APP_ENV="production", SECRET_KEY="k" * 64, ALLOWED_HOSTS="app.example",
+        SHIPSHAPE_ASSETS=False,
+    )  # fmt: skip
+    async with app.test_app():
+        client = app.test_client()
+        headers = {"Accept": "application/json", "Host": "app.example"}
+        made_by_app = await client.get("/nowhere", headers=headers, scheme="https")
+        refused = await client.get("/", headers={**headers, "Host": "evil.example"})
+    assert await made_by_app.get_data() == (
+        b'{"code":"not_found","error":404,"message":"There is nothing at this address."}\n'
+    )
+    assert await refused.get_data() == (
+        b'{"code":"host_not_allowed","error":400,"message":"This host name is not served here."}'
+    )

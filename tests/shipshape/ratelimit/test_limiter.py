@@ -303,7 +303,7 @@ async def test_the_redis_store_limits_through_the_app(
     ("accept", "content_type", "snippet"),
     [
         ("text/html", "text/html; charset=utf-8", b"<h1>Too many requests</h1>"),
-        ("application/json", "application/json", b'"code": "rate_limited"'),
+        ("application/json", "application/json", b'"code":"rate_limited"'),
     ],
 )
 async def test_a_429_is_small_made_once_and_keeps_the_security_headers(
