@@ -187,6 +187,11 @@ def rate_limit_headers(decision: Decision, *, legacy: bool = False) -> list[tupl
     return headers
 
 
+#: What a store outage means under each ``RATELIMIT_ON_STORE_ERROR`` policy.
+OUTAGE_CLOSED = "every dynamic request would get 503"
+OUTAGE_OPEN = "each worker would limit on its own"
+
+
 class RateLimiter:
     """The default, per-view and per-blueprint limits; see the module docstring.
 
@@ -319,20 +324,11 @@ class RateLimiter:
         try:
             asyncio.run(probe())
         except Exception as exc:  # noqa: BLE001 - whatever the store raised, it is away
-            found = f"the rate-limit store cannot be reached ({type(exc).__name__}: {exc})"
+            found = f"the rate-limit store cannot be reached ({type(exc).__name__}: {exc}): "
+            fix = "check REDIS_URL and that the server is running"
             if self.closed:
-                return [
-                    Finding(
-                        "shipshape.E016", "error", found + ": every dynamic request would get 503",
-                        "check REDIS_URL and that the server is running",
-                    )
-                ]  # fmt: skip
-            return [
-                Finding(
-                    "shipshape.W017", "warning", found + ": each worker would limit on its own",
-                    "check REDIS_URL and that the server is running",
-                )
-            ]  # fmt: skip
+                return [Finding("shipshape.E016", "error", found + OUTAGE_CLOSED, fix)]
+            return [Finding("shipshape.W017", "warning", found + OUTAGE_OPEN, fix)]
         return []
 
     async def ready(self) -> str | None:
