@@ -19,10 +19,10 @@ from shipshape.options import Option, apply, is_prefix, is_text
 from shipshape.pipeline import Pipeline
 from shipshape.policy import PolicyTable, set_columns
 from shipshape.responses import (
-    API_MESSAGES,
     MESSAGES,
     TITLES,
     error_body,
+    stock_message,
     under_api,
     wants_json,
 )
@@ -129,8 +129,7 @@ class ErrorPages:
         elif error.description and has_own_description(error):
             message = error.description  # the app chose it, e.g. abort(404, "No such thing")
         else:
-            stock = (API_MESSAGES.get(status) if json else None) or MESSAGES.get(status)
-            message = stock or error.description or title
+            message = stock_message(status, json) or error.description or title
         if getattr(error, "plain_page", False):
             # Refusals that must stay cheap under a flood (429, a store outage's
             # 503): bytes made once, no template, no session, no CSRF token.

@@ -45,6 +45,13 @@ MESSAGES = {
 #: A JSON client has no home page to start again from.
 API_MESSAGES = {404: "There is nothing at this address."}
 
+
+def stock_message(status: int, json: bool) -> str | None:
+    """The words for an error of ``status`` in the shape it is sent in, or ``None``
+    for a status with no words of its own; every error's wording comes from here."""
+    return (API_MESSAGES.get(status) if json else None) or MESSAGES.get(status)
+
+
 # A response made here loads nothing and must not be framed; JSON gets the same
 # policy as HTML, as the API profile does (docs/security.md, Profiles).
 _CSP = b"default-src 'none'; frame-ancestors 'none'"
@@ -109,14 +116,16 @@ async def error(
     send: Send,
     status: int,
     code: str,
-    message: str,
+    message: str | None = None,
     *,
     api_prefix: str = "/api/",
     headers: RawHeaders | None = None,
 ) -> None:
-    """An error answered before the app runs, as JSON or HTML like the app's own."""
+    """An error answered before the app runs, as JSON or HTML like the app's own;
+    ``message`` defaults to the status's words for that shape (:func:`stock_message`)."""
     json = wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix)
-    body = error_body(status, code, message, json)
+    text = message if message is not None else stock_message(status, json)
+    body = error_body(status, code, text or TITLES.get(status, "Error"), json)
     kind = b"application/json" if json else b"text/html; charset=utf-8"
     await respond(
         send,
@@ -126,6 +135,7 @@ async def error(
             (b"content-security-policy", _CSP),
             (b"content-length", str(len(body)).encode()),
             (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),  # frame-ancestors' older form, as the app's pages
             (b"cache-control", b"no-store"),
             *(headers or []),
         ],

@@ -79,6 +79,7 @@ async def test_middleware(headers: list[tuple[str, str]], status: int) -> None:
         assert result.seen is None, "the app never runs"
         assert result.headers["content-type"] == "application/json"
         assert result.headers["x-content-type-options"] == "nosniff"
+        assert result.headers["x-frame-options"] == "DENY"  # as the app's own error pages
         assert json.loads(result.body) == {
             "error": 400,
             "code": "host_not_allowed",

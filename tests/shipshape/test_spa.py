@@ -163,11 +163,22 @@ async def test_a_json_client_gets_a_json_404(spa_app: Quart) -> None:
     response = await get(spa_app, "/app/things/1", Accept="application/json")
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/json"
-    assert json.loads(await response.get_data()) == {
-        "error": 404,
-        "code": "not_found",
-        "message": "There is nothing at this address. Check it, or start again from the home page.",
-    }
+    body = json.loads(await response.get_data())
+    # A JSON client has no home page to start again from: the app's own JSON 404's words.
+    assert body == {
+        "error": 404, "code": "not_found", "message": "There is nothing at this address."
+    }  # fmt: skip
+    outside = await get(spa_app, "/nowhere", Accept="application/json")
+    assert outside.status_code == 404
+    assert json.loads(await outside.get_data()) == body
+    assert response.headers["X-Frame-Options"] == outside.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_an_html_404_keeps_the_way_home_and_is_not_framed(spa_app: Quart) -> None:
+    response = await get(spa_app, "/app/missing.js", Accept="text/html")
+    assert response.status_code == 404
+    assert "start again from the home page" in await response.get_data(as_text=True)
+    assert response.headers.getlist("X-Frame-Options") == ["DENY"]
     assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin", "plain headers"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 

@@ -53,7 +53,7 @@ from shipshape.compression import CompressionMiddleware, accept_encoding, choose
 from shipshape.csp import new_nonce
 from shipshape.csrf import SESSION_KEY, mask, new_secret, secret_from
 from shipshape.options import Option, apply, is_path, is_text
-from shipshape.responses import MESSAGES, error
+from shipshape.responses import error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
 from shipshape.spa_build import (
@@ -131,6 +131,8 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 NAVIGATION_DESTS = frozenset({"document", "iframe"})
+#: Headers an error response sets itself (shipshape.responses.error), never the profile's.
+_ERROR_OWN = (b"content-security-policy", b"x-content-type-options", b"x-frame-options")
 NO_CACHE = b"no-cache, private"  # revalidate every time; a per-session token: no shared cache
 HTML = b"text/html; charset=utf-8"
 # A segment "." or "..", a backslash, an empty segment or a control character:
@@ -231,9 +233,7 @@ class SPAMiddleware:
         self.sessions = CookieSessions(quart) if csrf else None
         self.page_headers = list(page_headers)
         self.error_headers: RawHeaders = [
-            (name, value)
-            for name, value in self.files.extra
-            if name not in (b"content-security-policy", b"x-content-type-options")
+            (name, value) for name, value in self.files.extra if name not in _ERROR_OWN
         ]
         self.hsts = hsts.encode() if hsts else None
         # The index compressed per response, for what the slotted bodies below do
@@ -326,9 +326,7 @@ class SPAMiddleware:
         headers = [*self.error_headers, *(extra or [])]
         if self.hsts is not None and scope.get("scheme") == "https":
             headers.append((b"strict-transport-security", self.hsts))
-        await error(
-            scope, send, status, code, MESSAGES[status], api_prefix=self.api_prefix, headers=headers
-        )
+        await error(scope, send, status, code, api_prefix=self.api_prefix, headers=headers)
 
     async def send_index(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The index, as it is (the compression layer around it compresses it)."""
