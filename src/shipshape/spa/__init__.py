@@ -222,6 +222,7 @@ class SPAMiddleware:
         # Paths that belong to the app even where no route matches them (a mount
         # at / must not answer /api or /static/missing with the index).
         self.passthrough = tuple(p for p in (api_prefix, static_prefix) if p)
+        self._passthrough_exact = frozenset(p.rstrip("/") for p in self.passthrough)
         self.build = load_build(
             root, mount=mount, assets=assets, command=command, csrf=csrf, memory_limit=memory_limit
         )
@@ -232,6 +233,10 @@ class SPAMiddleware:
         )  # fmt: skip
         self.sessions = CookieSessions(quart) if csrf else None
         self.page_headers = list(page_headers)
+        # The page's headers that hold no nonce are the same for every response.
+        nonced = b"{nonce}"
+        self._fixed_headers = [(n, v) for n, v in self.page_headers if nonced not in v]
+        self._nonced_headers = [(n, v.split(nonced)) for n, v in self.page_headers if nonced in v]
         self.error_headers: RawHeaders = [
             (name, value) for name, value in self.files.extra if name not in _ERROR_OWN
         ]
@@ -298,7 +303,7 @@ class SPAMiddleware:
         await self.index_app(scope, receive, send)
 
     def passes_through(self, path: str) -> bool:
-        return any(path == p.rstrip("/") or path.startswith(p) for p in self.passthrough)
+        return path.startswith(self.passthrough) or path in self._passthrough_exact
 
     def routed(self, scope: Scope) -> bool:
         """Whether one of the app's routes matches this path (for any method)."""
@@ -356,14 +361,13 @@ class SPAMiddleware:
     def index_headers(self, scope: Scope, vary: bytes) -> tuple[str, str, RawHeaders]:
         """A fresh nonce, the session's CSRF token, and the index's headers with both."""
         nonce = new_nonce()
+        encoded = nonce.encode()
         headers: RawHeaders = [
             (b"content-type", HTML),
             (b"cache-control", NO_CACHE),
             (b"vary", vary),
-            *[
-                (name, value.replace(b"{nonce}", nonce.encode()))
-                for name, value in self.page_headers
-            ],
+            *self._fixed_headers,
+            *[(name, encoded.join(pieces)) for name, pieces in self._nonced_headers],
         ]
         if self.hsts is not None and scope.get("scheme") == "https":
             headers.append((b"strict-transport-security", self.hsts))
