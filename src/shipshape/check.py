@@ -54,6 +54,19 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _may_face_clients(host: str) -> bool:
+    """Whether clients could reach this bind address without the proxy: every interface
+    (``0.0.0.0``, ``::``), a public address, or a name this check cannot resolve.
+    Loopback and a private address (the fix W007 suggests) are the proxy's to reach."""
+    if _is_loopback(host):
+        return False
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return True
+    return address.is_unspecified or not address.is_private
+
+
 def _limits_in_memory(app: Quart) -> bool:
     """True when the app's rate limits live in this process, whatever ``REDIS_URL`` says."""
     limiter = getattr(app.extensions.get("shipshape"), "ratelimiter", None)
@@ -105,7 +118,7 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             f"is multiplied by {workers}",
             "set REDIS_URL to share the limits between workers and hosts",
         )
-    if settings.trusted_proxies > 0 and not _is_loopback(settings.host):
+    if settings.trusted_proxies > 0 and _may_face_clients(settings.host):
         add(
             "shipshape.W007",
             "warning",

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import pytest
 from quart import Quart, abort
 
 from app import create_app
+from shipshape.typing import ASGIApp, Message
 from tests.conftest import Client, client_of
+from tests.shipshape.conftest import http_scope
 
 CODES = [400, 403, 404, 405, 413, 429, 500]
 TITLES = {
@@ -105,3 +109,38 @@ async def test_413_before_the_view_runs(client: Client) -> None:
     )
     assert response.status_code == 413
     assert not any(h.startswith("cookies_policy") for h in response.headers.getlist("Set-Cookie"))
+
+
+async def test_a_body_sent_too_slowly_gets_408_and_saves_nothing(
+    app_config: dict[str, Any],
+) -> None:
+    """Quart's ``BODY_TIMEOUT`` (60 s by default; docs/security.md, "Limits and timeouts")
+    through the whole stack as a server calls it, Shipshape's request handling included: a
+    client that starts a form's body and stalls gets a 408, and the view never runs."""
+    application = create_app({**app_config, "BODY_TIMEOUT": 0.2})
+    sent: list[Message] = []
+    chunks = [{"type": "http.request", "body": b"functional=yes&an", "more_body": True}]
+
+    async def stalled() -> Message:
+        if chunks:
+            return chunks.pop()
+        await asyncio.Event().wait()  # the rest of the body never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [
+        (b"content-type", b"application/x-www-form-urlencoded"),
+        (b"content-length", b"100"),
+    ]
+    async with application.test_app():
+        asgi = cast(ASGIApp, application.asgi_app)
+        async with asyncio.timeout(10):
+            await asgi(http_scope("POST", "/cookies", headers), stalled, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 408
+    cookies = [v for k, v in start["headers"] if k == b"set-cookie"]
+    assert not any(c.startswith(b"cookies_policy") for c in cookies)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert b"Traceback" not in body and body

@@ -61,6 +61,11 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
         ({"TRUSTED_PROXIES": 1, "HOST": "localhost"}, 1, set()),
         ({"TRUSTED_PROXIES": 1, "HOST": "::1"}, 1, set()),
         ({"TRUSTED_PROXIES": 1, "HOST": "app.internal"}, 1, {"shipshape.W007"}),
+        ({"TRUSTED_PROXIES": 1, "HOST": "::"}, 1, {"shipshape.W007"}),
+        ({"TRUSTED_PROXIES": 1, "HOST": "1.2.3.4"}, 1, {"shipshape.W007"}),  # a public one
+        # A private address, as W007's own fix suggests: the proxy's network.
+        ({"TRUSTED_PROXIES": 1, "HOST": "10.0.0.5"}, 1, set()),
+        ({"TRUSTED_PROXIES": 1, "HOST": "fd00::5"}, 1, set()),
     ],
 )
 def test_findings(
