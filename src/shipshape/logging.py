@@ -36,7 +36,8 @@ logger = logging.getLogger("shipshape.request")
 
 REQUEST_ID_HEADER = b"x-request-id"
 # An inbound id is logged and echoed, so only safe characters and a sane length.
-_INBOUND_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{8,128}$")
+#: A client's id kept behind a trusted proxy: nothing a header or a JSON string must escape.
+_INBOUND_ID_RE = re.compile(r"[A-Za-z0-9._\-]{8,128}")
 
 
 #: Where request ids come from: 128 random bits a request, without a system call.
@@ -53,7 +54,7 @@ os.register_at_fork(after_in_child=_ids.seed)
 
 def new_request_id() -> str:
     """A fresh request id: 32 lowercase hex digits, like ``secrets.token_hex(16)``."""
-    return f"{_ids.getrandbits(128):032x}"
+    return _ids.getrandbits(128).to_bytes(16, "big").hex()  # half the time of a format
 
 
 # Set for the task that handles one request; Quart's request task copies it.
@@ -385,15 +386,22 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     ):
         head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
         return _ENCODER.encode(head | fields)
+    middle = _LINE_MIDDLES.get(level)
+    if middle is None:  # the text between the time and the request id, for this level
+        middle = _LINE_MIDDLES[level] = (
+            f'", "level": "{logging.getLevelName(level)}", '
+            f'"logger": "{logger.name}", "message": "request", "request_id": '
+        )
     return (
-        f'{{"time": "{_iso_time(created)}", "level": "{logging.getLevelName(level)}", '
-        f'"logger": "{logger.name}", "message": "request", '
-        f'"request_id": {_escape(fields["request_id"])}, "method": {_escape(fields["method"])}, '
+        f'{{"time": "{_iso_time(created)}{middle}'
+        f'{_escape(fields["request_id"])}, "method": {_escape(fields["method"])}, '
         f'"path": {_escape(fields["path"])}, "status": {fields["status"]!r}, '
         f'"duration_ms": {fields["duration_ms"]!r}, '
         f'"client": {"null" if client is None else _escape(client)}}}'
     )
 
+
+_LINE_MIDDLES: dict[int, str] = {}
 
 #: The fields of a complete response's line, in the formatter's order after its head.
 _LINE_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client")
@@ -434,6 +442,10 @@ class _RequestLog:
     logged with ``incomplete`` at ERROR.
     """
 
+    __slots__ = (
+        "complete", "disconnected", "logged", "request_id", "scope", "start", "status",
+    )  # fmt: skip
+
     def __init__(self, scope: Scope, trust_inbound_id: bool) -> None:
         self.scope = scope
         self.start = time.perf_counter()
@@ -442,7 +454,7 @@ class _RequestLog:
         self.disconnected = False
         self.logged = False
         inbound = header(scope, REQUEST_ID_HEADER) if trust_inbound_id else None
-        valid = inbound is not None and _INBOUND_ID_RE.match(inbound)
+        valid = inbound is not None and _INBOUND_ID_RE.fullmatch(inbound)
         self.request_id = inbound if valid and inbound is not None else new_request_id()
 
     async def run(self, app: ASGIApp, receive: Receive, send: Send) -> None:
@@ -456,7 +468,7 @@ class _RequestLog:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
                 headers = list(message.get("headers", ()))
-                if REQUEST_ID_HEADER in dict(headers):  # the app's own: ours replaces it
+                if REQUEST_ID_HEADER in [name for name, _ in headers]:  # the app's: ours wins
                     headers = [(k, v) for k, v in headers if k != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, self.request_id.encode("ascii")))
                 message["headers"] = headers

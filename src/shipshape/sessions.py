@@ -64,6 +64,7 @@ answer before Quart runs.
 
 from __future__ import annotations
 
+import binascii
 import hmac
 import json
 import re
@@ -74,8 +75,8 @@ from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 from flask.json.tag import TaggedJSONSerializer
-from itsdangerous import BadSignature, Serializer, Signer, TimestampSigner, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes, want_bytes
+from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, int_to_bytes, want_bytes
 from itsdangerous.signer import HMACAlgorithm
 from quart import Quart
 from quart.sessions import SecureCookieSessionInterface
@@ -106,6 +107,14 @@ ZLIB_FROM = 128
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=DefaultJSONProvider.default)
 _string = encode_basestring_ascii  # how _ENCODER writes a str
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _base64(data: bytes) -> bytes:
+    """itsdangerous' ``base64_encode`` of bytes (URL-safe, unpadded), without its three
+    Python-level calls around binascii's: a session cookie makes three of these."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
+
 
 #: The tags every TaggedJSONSerializer has; none of them tags a plain ``str``.
 _DEFAULT_TAGS = frozenset(TaggedJSONSerializer.default_tags)
@@ -129,16 +138,19 @@ class _TaggedJSON:
         return seen[1]
 
     def dumps(self, value: Any) -> str:
-        if (
-            type(value) is dict
-            and self._plain_strings_untagged()
-            # A one-key dict whose key is a tag's is tagged itself (TagDict).
-            and not (len(value) == 1 and next(iter(value)) in self.tagged.tags)
-            and all(type(k) is str and type(v) is str for k, v in value.items())
-        ):
-            # What the encoder writes for it (ensure_ascii, compact separators),
-            # without the encoder's per-call set-up, which cost twice the writing.
-            return "{" + ",".join([_string(k) + ":" + _string(v) for k, v in value.items()]) + "}"
+        if type(value) is dict and self._plain_strings_untagged():
+            # What the encoder writes for a dict of plain strings (ensure_ascii,
+            # compact separators), without the encoder's per-call set-up, which
+            # cost twice the writing.
+            items = []
+            for k, v in value.items():
+                if type(k) is not str or type(v) is not str:
+                    break
+                items.append(_string(k) + ":" + _string(v))
+            else:
+                # A one-key dict whose key is a tag's is tagged itself (TagDict).
+                if not (len(items) == 1 and next(iter(value)) in self.tagged.tags):
+                    return "{" + ",".join(items) + "}"
         return _ENCODER.encode(self.tagged.tag(value))
 
     def loads(self, value: str) -> Any:
@@ -178,15 +190,15 @@ class _SessionSigner(TimestampSigner):
         now = self.get_timestamp()
         stamp = self._stamp
         if stamp[0] != now:
-            stamp = self._stamp = (now, base64_encode(int_to_bytes(now)))
-        sep = want_bytes(self.sep)
+            stamp = self._stamp = (now, _base64(int_to_bytes(now)))
+        sep = self.sep if type(self.sep) is bytes else want_bytes(self.sep)
         value = value + sep + stamp[1]
         return value + sep + self.get_signature(value)
 
     def get_signature(self, value: str | bytes) -> bytes:
         if not self._verifiers:
             return super().get_signature(value)
-        return base64_encode(self._verifiers[0].digest(want_bytes(value)))
+        return _base64(self._verifiers[0].digest(want_bytes(value)))
 
     def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
         # Signer.verify_signature, with each key's padded blocks hashed once.
@@ -228,7 +240,8 @@ class _PaddedKey:
         inner.update(message)
         outer = self._outer.copy()
         outer.update(inner.digest())
-        return bytes(outer.digest())
+        signature: bytes = outer.digest()
+        return signature
 
 
 class _SessionSerializer(URLSafeTimedSerializer):
@@ -247,13 +260,21 @@ class _SessionSerializer(URLSafeTimedSerializer):
             return self._signer
         return super().make_signer(salt)
 
+    def dumps(self, obj: Any, salt: str | bytes | None = None) -> Any:
+        # Serializer.dumps, with this serializer's own signer and payload (bytes) as they are.
+        if salt is not None:
+            return super().dumps(obj, salt)
+        signed = self._signer.sign(self.dump_payload(obj))
+        return signed.decode("utf-8") if self.is_text_serializer else signed
+
     def dump_payload(self, obj: Any) -> bytes:
-        data = Serializer.dump_payload(self, obj)  # the JSON, before the URL-safe mixin
+        # Serializer.dump_payload (the JSON, before the URL-safe mixin), then the mixin's.
+        data = want_bytes(self.serializer.dumps(obj, **self.serializer_kwargs))
         if len(data) >= ZLIB_FROM:
             compressed = zlib.compress(data)
             if len(compressed) < len(data) - 1:  # URLSafeSerializerMixin's rule
-                return b"." + base64_encode(compressed)
-        return base64_encode(data)
+                return b"." + _base64(compressed)
+        return _base64(data)
 
 
 class CachedSerializerSessionInterface(SecureCookieSessionInterface):

@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import random
+import re
 import sys
 import warnings
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from shipshape.logging import (
     RequestLogMiddleware,
     _iso_time,
     _json_line,
+    _RequestLog,
     configure_logging,
     current_request_id,
     flush_at_worker_exit,
@@ -123,6 +125,14 @@ async def test_inbound_id_kept_behind_a_trusted_proxy(
     async with app.test_app():
         response = await app.test_client().get("/healthz", headers={"X-Request-ID": inbound})
     assert (response.headers["X-Request-ID"] == inbound) is kept
+
+
+@pytest.mark.parametrize("inbound", ["req-12345678\n", "req-12345678\r\nx-evil: 1", "é" * 8])
+def test_an_inbound_id_is_whole_or_refused(inbound: str) -> None:
+    # `$` alone would let a trailing newline through into the header and the log line.
+    scope = {"type": "http", "headers": [(b"x-request-id", inbound.encode("latin-1", "replace"))]}
+    request_id = _RequestLog(scope, trust_inbound_id=True).request_id
+    assert request_id != inbound and re.fullmatch(r"[0-9a-f]{32}", request_id)
 
 
 async def test_crash_is_logged_as_500(app: Quart, caplog: pytest.LogCaptureFixture) -> None:

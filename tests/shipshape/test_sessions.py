@@ -10,6 +10,8 @@ from uuid import UUID
 
 import pytest
 from flask.json.tag import JSONTag, TaggedJSONSerializer
+from hypothesis import given
+from hypothesis import strategies as st
 from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode
 from markupsafe import Markup
@@ -22,6 +24,7 @@ from shipshape.sessions import (
     ZLIB_FROM,
     CachedSerializerSessionInterface,
     CookieSessions,
+    _base64,
     _PaddedKey,
     _SessionSigner,
     _TaggedJSON,
@@ -378,10 +381,17 @@ def test_cookie_sessions_read_what_stock_quart_writes(app: Quart) -> None:
         {"html": Markup("<b>x</b>")},  # a str subclass that Flask tags
         {"text": "é ☃"},
         {"a": "b", "n": 1},
+        {"n": 1, "a": "b"},  # not a plain string first
+        {"a": "b", "c": "d"},
     ],
 )
 def test_a_dict_of_plain_strings_is_flasks_tagged_json(data: dict[str, Any]) -> None:
     assert _TaggedJSON(session_json_serializer).dumps(data) == session_json_serializer.dumps(data)
+
+
+@given(st.binary(max_size=300))
+def test_base64_is_itsdangerous_own(data: bytes) -> None:
+    assert _base64(data) == base64_encode(data)
 
 
 class TagShout(JSONTag):
