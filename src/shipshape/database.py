@@ -109,10 +109,12 @@ OPTIONS: tuple[Option, ...] = (
 
 #: The errors a database that is away can raise; :func:`is_unreachable` decides.
 UNREACHABLE: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
-#: SQLSTATE classes of a server that is not serving now: a connection exception (08),
-#: insufficient resources such as too many connections (53), and operator
-#: intervention such as shutting down or starting up (57P).
-UNAVAILABLE_STATES = ("08", "53", "57P")
+#: SQLSTATE classes of a server that is not serving this app now: a connection exception
+#: (08), a login it refuses (28: a wrong password, an unknown role), a database that
+#: does not exist (3D), insufficient resources such as too many connections (53),
+#: operator intervention such as shutting down or starting up (57P), and a table that
+#: does not exist (42P01: migrations not applied, as SQLite's "no such table" below).
+UNAVAILABLE_STATES = ("08", "28", "3D", "53", "57P", "42P01")
 #: SQLite's codes for a file it cannot use now (busy, locked, missing, full, read-only);
 #: a table that is missing means migrations not yet applied, and counts too.
 SQLITE_UNAVAILABLE = (
