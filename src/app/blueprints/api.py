@@ -171,6 +171,13 @@ def one_thing(thing: Thing, status: int = 200) -> Response:
     return response
 
 
+def lost_race(exc: StaleVersionError, header: int | None | Literal["*"]) -> Response:
+    """Another write landed between this request's read and its write: a 412 when the
+    request named its version in ``If-Match`` (as it would have got a moment later),
+    else a 409 for the body's version."""
+    return other_version(exc.current, header) or conflict(exc)
+
+
 def conflict(exc: StaleVersionError) -> Response:
     return api_error(
         409,
@@ -388,7 +395,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
     except DuplicateNameError as exc:
         return name_taken(exc)
     except StaleVersionError as exc:
-        return conflict(exc)
+        return lost_race(exc, header)
     except ThingGoneError:
         return not_found()
     await current_database().commit()
@@ -406,7 +413,7 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     try:
         await things.delete_thing(await current_session(), found, None)
     except StaleVersionError as exc:
-        return conflict(exc)
+        return lost_race(exc, header)
     await current_database().commit()
     return no_content()
 

@@ -1,0 +1,86 @@
+"""A write that loses a race to another request's, forced on PostgreSQL.
+
+The other write lands between the request's read and its own write, through a
+connection of its own, as a second worker's would; PostgreSQL's read-committed
+transactions let it, so the request's UPDATE or DELETE finds its version gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy import update
+
+from app import create_app, things
+from app.models import Thing
+from tests.app.test_things_api import assert_error, csrf_headers, new
+from tests.conftest import UNLIMITED, Client, client_of
+
+
+@pytest.fixture
+async def pg_app(postgres_url: str) -> AsyncIterator[Quart]:
+    app = create_app(
+        {"APP_ENV": "testing", "DATABASE_URL": postgres_url, "RATELIMIT_DEFAULT": UNLIMITED}
+    )
+    async with app.test_app():
+        yield app
+
+
+def meanwhile(app: Quart, original: Callable[..., Any]) -> Callable[..., Any]:
+    """``original``, after another connection has changed the thing and committed."""
+
+    async def raced(session: Any, thing: Thing, *args: Any) -> Any:
+        async with app.extensions["database"].engine.begin() as other:
+            await other.execute(
+                update(Thing)
+                .where(Thing.id == thing.id)
+                .values(description="theirs", version=Thing.version + 1)
+            )
+        return await original(session, thing, *args)
+
+    return raced
+
+
+@pytest.mark.parametrize(
+    ("sent", "status", "code"),
+    [
+        ({"If-Match": '"1"'}, 412, "precondition_failed"),
+        ({"If-Match": 'W/"1"'}, 412, "precondition_failed"),
+        ({}, 409, "conflict"),  # the version in the body
+    ],
+)
+async def test_a_replace_that_loses_a_race_gets_what_it_would_have_got_a_moment_later(
+    pg_app: Quart, monkeypatch: pytest.MonkeyPatch, sent: dict[str, str], status: int, code: str
+) -> None:
+    client: Client = client_of(pg_app)
+    thing = await new(client, "Raced")
+    monkeypatch.setattr(things, "update_thing", meanwhile(pg_app, things.update_thing))
+    body = {"name": "Raced", "description": "mine"}
+    if not sent:
+        body["version"] = 1
+    response = await client.put(
+        f"/api/things/{thing['id']}", json=body, headers={**await csrf_headers(client), **sent}
+    )
+    payload = await response.get_json()
+    assert response.status_code == status, payload
+    assert_error(payload, status, code)
+    assert payload["current"]["description"] == "theirs"  # the other change, kept
+    assert payload["current"]["version"] == 2
+
+
+async def test_a_delete_that_loses_a_race_to_an_edit_gets_412(
+    pg_app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client: Client = client_of(pg_app)
+    thing = await new(client, "Raced")
+    monkeypatch.setattr(things, "delete_thing", meanwhile(pg_app, things.delete_thing))
+    response = await client.delete(
+        f"/api/things/{thing['id']}", headers={**await csrf_headers(client), "If-Match": '"1"'}
+    )
+    assert response.status_code == 412
+    assert_error(await response.get_json(), 412, "precondition_failed")
+    still = await client.get(f"/api/things/{thing['id']}")
+    assert (await still.get_json())["description"] == "theirs"
