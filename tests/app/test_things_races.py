@@ -58,7 +58,7 @@ async def test_a_replace_that_loses_a_race_gets_what_it_would_have_got_a_moment_
     client: Client = client_of(pg_app)
     thing = await new(client, "Raced")
     monkeypatch.setattr(things, "update_thing", meanwhile(pg_app, things.update_thing))
-    body = {"name": "Raced", "description": "mine"}
+    body: dict[str, Any] = {"name": "Raced", "description": "mine"}
     if not sent:
         body["version"] = 1
     response = await client.put(
