@@ -56,9 +56,11 @@ def decide(
     # only about 0.2 us, so an exact boundary must not hinge on the last bit.
     allowed = wait <= TOLERANCE
     stored = advanced if allowed else [max(tat, now) for tat in tats]
+    # The limit closest to running out, as a share of its count (docs/ratelimit.md,
+    # "Headers"); on a tie, the one listed first.
     tightest = min(
         range(len(limits)),
-        key=lambda i: _remaining(stored[i], limits[i], now),
+        key=lambda i: _remaining(stored[i], limits[i], now) / limits[i].count,
     )
     limit = limits[tightest]
     decision = Decision(

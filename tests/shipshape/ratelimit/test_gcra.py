@@ -58,6 +58,20 @@ def test_decision_reports_the_tightest_limit() -> None:
     assert unchanged == tats
 
 
+def test_the_headers_describe_the_limit_closest_to_running_out_as_a_share() -> None:
+    # 2/second;5/minute, a request every 0.6 s: the second's bucket has 1 of 2 left
+    # after each, while the minute's falls to 2 of 5 (a smaller share) on the third.
+    tats = [0.0, 0.0]
+    reported = []
+    for step in range(5):
+        decision, tats = decide(tats, [PER_SECOND, PER_MINUTE], step * 0.6)
+        assert decision.allowed
+        reported.append((decision.limit, decision.remaining))
+    assert reported == [
+        (PER_SECOND, 1), (PER_SECOND, 1), (PER_MINUTE, 2), (PER_MINUTE, 1), (PER_MINUTE, 0),
+    ]  # fmt: skip
+
+
 def test_retry_after_is_the_longest_wait() -> None:
     tats = [0.0, 0.0]
     for now in (0, 1, 2, 3, 4):
