@@ -109,14 +109,15 @@ def secret_from(stored: object) -> bytes | None:
     return None
 
 
-def _same_host(origin: str, host: str) -> bool:
-    """Whether ``origin`` names ``host``; one that cannot be parsed (``http://[``)
-    is no origin this site sent (RFC 6454 §7), so it is foreign, never a 500."""
+def _same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether ``origin`` is this request's origin: its scheme and host (port included),
+    as RFC 6454 compares origins. One that cannot be parsed (``http://[``) is no origin
+    this site sent (RFC 6454 §7), so it is foreign, never a 500."""
     try:
-        netloc = urlsplit(origin).netloc
+        parts = urlsplit(origin)
     except ValueError:
         return False
-    return netloc.lower() == host.lower()
+    return parts.scheme.lower() == scheme.lower() and parts.netloc.lower() == host.lower()
 
 
 def new_secret() -> bytes:
@@ -182,7 +183,7 @@ class CSRFProtect:
         if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
             raise CSRFError("cross-site request (Sec-Fetch-Site)")
         origin = request.headers.get("Origin")
-        if origin and origin != "null" and not _same_host(origin, request.host):
+        if origin and origin != "null" and not _same_origin(origin, request.scheme, request.host):
             raise CSRFError("foreign Origin")
         token = request.headers.get(current_app.config["SHIPSHAPE_CSRF_HEADER"])
         if token is None:

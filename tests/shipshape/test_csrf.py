@@ -95,6 +95,9 @@ async def test_header_token_for_json_callers(app: Quart) -> None:
         ({"Sec-Fetch-Site": "same-site"}, 200),
         ({"Origin": "https://evil.example"}, 400),
         ({"Origin": "http://localhost"}, 200),
+        ({"Origin": "https://localhost"}, 400),  # another scheme is another origin
+        ({"Origin": "http://localhost:8080"}, 400),  # and another port
+        ({"Origin": "HTTP://LOCALHOST"}, 200),
         ({"Origin": "null"}, 200),
         # Regression (found by tests/app/test_fuzz.py): urlsplit raised, and the answer was a 500.
         ({"Origin": "http://["}, 400),
