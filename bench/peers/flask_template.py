@@ -52,7 +52,12 @@ def page_app(name: str) -> Flask:
         [FileSystemLoader(templates / "app" / "templates"),
          FileSystemLoader(templates / "shipshape" / "templates")]
     )  # fmt: skip
-    app.config.update(SECRET_KEY="bench-only-" + "f" * 40)
+    # The frontend's settings as the example app's, so base.html's navbar is the same.
+    app.config.update(
+        SECRET_KEY="bench-only-" + "f" * 40,
+        SHIPSHAPE_SPA_DIR=str(PROJECT_ROOT / "frontend" / "dist"),
+        SHIPSHAPE_SPA_MOUNT="/app",
+    )
     Limiter(get_remote_address, app=app, default_limits=[ADMIT_ALL], storage_uri="memory://")
     Compress(app)
     CSRFProtect(app)

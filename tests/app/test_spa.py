@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from quart import Quart
@@ -15,6 +16,7 @@ from shipshape.compression import decompress
 from shipshape.csrf import unmask
 from shipshape.spa import SPAError
 from tests.conftest import Client, client_of
+from tests.shipshape.conftest import write_spa_build
 
 BUILD = PROJECT_ROOT / "frontend" / "dist"
 NAVIGATE = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
@@ -88,6 +90,19 @@ async def test_the_token_in_the_index_passes_the_csrf_check(client: Client) -> N
 async def test_the_navbar_links_to_the_frontend(client: Client) -> None:
     html = await (await client.get("/")).get_data(as_text=True)
     assert '<a class="nav-link" href="/app/">Things app</a>' in html
+
+
+@pytest.mark.parametrize("config", [{"SHIPSHAPE_SPA_DIR": None}, {"SHIPSHAPE_SPA_MOUNT": "/"}])
+async def test_no_frontend_link_without_a_frontend_or_at_the_root(
+    app_config: dict[str, Any], config: dict[str, Any], tmp_path: Path
+) -> None:
+    if config.get("SHIPSHAPE_SPA_MOUNT") == "/":  # a build made for the root
+        config = {**config, "SHIPSHAPE_SPA_DIR": str(write_spa_build(tmp_path, base="/"))}
+    app = create_app({**app_config, **config})
+    async with app.test_app():
+        html = await (await client_of(app).get("/")).get_data(as_text=True)
+    assert "Things app" not in html
+    assert 'href="/things/">Things</a>' in html
 
 
 async def test_with_the_real_default_limit_page_loads_are_never_refused() -> None:
