@@ -277,7 +277,10 @@ async def _reload(session: AsyncSession, thing_id: uuid.UUID) -> Thing:
 async def create_thing(session: AsyncSession, name: str, description: str) -> Thing:
     if await _name_taken(session, name, None):
         raise DuplicateNameError
-    thing = Thing(name=name, name_key=name_key(name), description=description)
+    now = utcnow()  # one instant: a new thing was never updated after it was created
+    thing = Thing(
+        name=name, name_key=name_key(name), description=description, created_at=now, updated_at=now
+    )
     session.add(thing)
     try:
         await session.flush()

@@ -59,6 +59,7 @@ async def test_crud_through_the_api(app: Quart, client: Client) -> None:
     assert uuid.UUID(thing["id"])
     assert (thing["name"], thing["description"], thing["version"]) == ("Kettle", "Boils.", 1)
     assert thing["created_at"].endswith("+00:00")
+    assert thing["updated_at"] == thing["created_at"]  # one instant, not two
 
     got = await client.get(f"/api/things/{thing['id']}")
     assert got.status_code == 200 and await got.get_json() == thing
