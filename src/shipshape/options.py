@@ -259,9 +259,3 @@ def in_development(app: Quart) -> bool:
 
 ON_IN_PRODUCTION = Derived(in_production, "on in production")
 ON_IN_DEVELOPMENT = Derived(in_development, "on in development")
-
-
-if __name__ == "__main__":  # python -m shipshape.options: the table for docs/configuration.md
-    from shipshape.extension import ALL_OPTIONS
-
-    print(markdown_table(ALL_OPTIONS), end="")

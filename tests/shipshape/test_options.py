@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +162,16 @@ def test_the_docs_table_is_the_options_table() -> None:
     """docs/configuration.md is rendered from the same tables: it cannot drift from the code."""
     table = markdown_table(ALL_OPTIONS)
     assert table in DOCS.read_text(encoding="utf-8"), (
-        "docs/configuration.md is out of date: paste in the output of `python -m shipshape.options`"
+        "docs/configuration.md is out of date: paste in the output of "
+        "`python -m shipshape.options_table`"
     )
+
+
+def test_the_command_prints_the_table_and_nothing_else() -> None:
+    # `python -m shipshape.options` warned that the package had imported it already.
+    command = [sys.executable, "-m", "shipshape.options_table"]
+    run = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert run.stdout == markdown_table(ALL_OPTIONS) and run.stderr == ""
 
 
 def test_check_deploy_names_only_registered_settings() -> None:
