@@ -64,6 +64,8 @@ def _may_face_clients(host: str) -> bool:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return True
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:0.0.0.0 is every IPv4 interface
     return address.is_unspecified or not address.is_private
 
 

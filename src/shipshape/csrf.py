@@ -117,7 +117,15 @@ def _same_origin(origin: str, scheme: str, host: str) -> bool:
         parts = urlsplit(origin)
     except ValueError:
         return False
-    return parts.scheme.lower() == scheme.lower() and parts.netloc.lower() == host.lower()
+    scheme = scheme.lower()
+    if parts.scheme.lower() != scheme:
+        return False
+    # A default port is the same origin written out (`Host: example.com:443`).
+    default = _DEFAULT_PORTS.get(scheme, "")
+    return parts.netloc.lower().removesuffix(default) == host.lower().removesuffix(default)
+
+
+_DEFAULT_PORTS = {"https": ":443", "http": ":80"}
 
 
 def new_secret() -> bytes:

@@ -35,8 +35,8 @@ from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger("shipshape.request")
 
 REQUEST_ID_HEADER = b"x-request-id"
-# An inbound id is logged and echoed, so only safe characters and a sane length.
-#: A client's id kept behind a trusted proxy: nothing a header or a JSON string must escape.
+#: A client's id kept behind a trusted proxy: logged and echoed, so only characters no
+#: header or JSON string must escape, and a sane length.
 _INBOUND_ID_RE = re.compile(r"[A-Za-z0-9._\-]{8,128}")
 
 
@@ -386,12 +386,7 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     ):
         head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
         return _ENCODER.encode(head | fields)
-    middle = _LINE_MIDDLES.get(level)
-    if middle is None:  # the text between the time and the request id, for this level
-        middle = _LINE_MIDDLES[level] = (
-            f'", "level": "{logging.getLevelName(level)}", '
-            f'"logger": "{logger.name}", "message": "request", "request_id": '
-        )
+    middle = _LINE_MIDDLES.get(level) or _line_middle(level)
     return (
         f'{{"time": "{_iso_time(created)}{middle}'
         f'{_escape(fields["request_id"])}, "method": {_escape(fields["method"])}, '
@@ -401,7 +396,16 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     )
 
 
-_LINE_MIDDLES: dict[int, str] = {}
+def _line_middle(level: int) -> str:
+    """The line's text between the time and the request id, for ``level``."""
+    return (
+        f'", "level": "{logging.getLevelName(level)}", '
+        f'"logger": "{logger.name}", "message": "request", "request_id": '
+    )
+
+
+#: The middles of a request line's two levels, made once.
+_LINE_MIDDLES = {level: _line_middle(level) for level in (logging.INFO, logging.ERROR)}
 
 #: The fields of a complete response's line, in the formatter's order after its head.
 _LINE_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client")

@@ -47,10 +47,13 @@ API_MESSAGES = {404: "There is nothing at this address."}
 
 
 def stock_message(status: int, json: bool) -> str | None:
-    """The words for an error of ``status`` in the shape it is sent in, or ``None``
-    for a status with no words of its own; every error's wording comes from here."""
+    """The words for an error of ``status`` in the shape it is sent in (JSON has no home
+    page to go back to), or ``None`` for a status with no words of its own."""
     return (API_MESSAGES.get(status) if json else None) or MESSAGES.get(status)
 
+
+#: Security headers :func:`error` sets itself, whatever a caller's headers say.
+_SET_HERE = frozenset({b"content-security-policy", b"x-content-type-options", b"x-frame-options"})
 
 # A response made here loads nothing and must not be framed; JSON gets the same
 # policy as HTML, as the API profile does (docs/security.md, Profiles).
@@ -135,9 +138,9 @@ async def error(
             (b"content-security-policy", _CSP),
             (b"content-length", str(len(body)).encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"x-frame-options", b"DENY"),  # frame-ancestors' older form, as the app's pages
+            (b"x-frame-options", b"DENY"),  # frame-ancestors 'none' in its older form
             (b"cache-control", b"no-store"),
-            *(headers or []),
+            *(h for h in headers or () if h[0] not in _SET_HERE),
         ],
         body,
     )

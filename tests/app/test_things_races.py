@@ -30,9 +30,14 @@ async def pg_app(postgres_url: str) -> AsyncIterator[Quart]:
 
 
 def meanwhile(app: Quart, original: Callable[..., Any]) -> Callable[..., Any]:
-    """``original``, after another connection has changed the thing and committed."""
+    """``original``, the first time after another connection has changed the thing and
+    committed; a second call (a retry) runs as it is."""
+    calls: list[Thing] = []
 
     async def raced(session: Any, thing: Thing, *args: Any) -> Any:
+        calls.append(thing)
+        if len(calls) > 1:
+            return await original(session, thing, *args)
         async with app.extensions["database"].engine.begin() as other:
             await other.execute(
                 update(Thing)
@@ -84,3 +89,33 @@ async def test_a_delete_that_loses_a_race_to_an_edit_gets_412(
     assert_error(await response.get_json(), 412, "precondition_failed")
     still = await client.get(f"/api/things/{thing['id']}")
     assert (await still.get_json())["description"] == "theirs"
+
+
+async def test_a_replace_with_if_match_star_that_loses_a_race_replaces_the_new_version(
+    pg_app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client: Client = client_of(pg_app)
+    thing = await new(client, "Raced")
+    monkeypatch.setattr(things, "update_thing", meanwhile(pg_app, things.update_thing))
+    response = await client.put(
+        f"/api/things/{thing['id']}",
+        json={"name": "Raced", "description": "mine"},
+        headers={**await csrf_headers(client), "If-Match": "*"},
+    )
+    payload = await response.get_json()
+    assert response.status_code == 200, payload
+    assert (payload["description"], payload["version"]) == ("mine", 3)  # over theirs, at 2
+
+
+@pytest.mark.parametrize("sent", [{}, {"If-Match": "*"}])
+async def test_a_delete_naming_no_version_that_loses_a_race_still_deletes(
+    pg_app: Quart, monkeypatch: pytest.MonkeyPatch, sent: dict[str, str]
+) -> None:
+    client: Client = client_of(pg_app)
+    thing = await new(client, "Raced")
+    monkeypatch.setattr(things, "delete_thing", meanwhile(pg_app, things.delete_thing))
+    response = await client.delete(
+        f"/api/things/{thing['id']}", headers={**await csrf_headers(client), **sent}
+    )
+    assert response.status_code == 204
+    assert (await client.get(f"/api/things/{thing['id']}")).status_code == 404

@@ -66,6 +66,8 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
         # A private address, as W007's own fix suggests: the proxy's network.
         ({"TRUSTED_PROXIES": 1, "HOST": "10.0.0.5"}, 1, set()),
         ({"TRUSTED_PROXIES": 1, "HOST": "fd00::5"}, 1, set()),
+        ({"TRUSTED_PROXIES": 1, "HOST": "::ffff:0.0.0.0"}, 1, {"shipshape.W007"}),
+        ({"TRUSTED_PROXIES": 1, "HOST": "::ffff:10.0.0.5"}, 1, set()),
     ],
 )
 def test_findings(

@@ -6,7 +6,7 @@ import re
 import pytest
 from quart import Quart, Response, jsonify, render_template_string
 
-from shipshape.csrf import csrf_exempt, mask, unmask
+from shipshape.csrf import _same_origin, csrf_exempt, mask, unmask
 from shipshape.pipeline import Pipeline
 from tests.conftest import Client, client_of
 from tests.shipshape.conftest import MakeApp
@@ -98,6 +98,7 @@ async def test_header_token_for_json_callers(app: Quart) -> None:
         ({"Origin": "https://localhost"}, 400),  # another scheme is another origin
         ({"Origin": "http://localhost:8080"}, 400),  # and another port
         ({"Origin": "HTTP://LOCALHOST"}, 200),
+        ({"Origin": "http://localhost:80"}, 200),  # the default port, written out
         ({"Origin": "null"}, 200),
         # Regression (found by tests/app/test_fuzz.py): urlsplit raised, and the answer was a 500.
         ({"Origin": "http://["}, 400),
@@ -109,6 +110,23 @@ async def test_fetch_metadata_and_origin(app: Quart, headers: dict[str, str], st
         client, (token, _) = await tokens(app)
         response = await client.post("/form", form={"csrf_token": token}, headers=headers)
         assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("origin", "scheme", "host", "same"),
+    [
+        ("https://example.com", "https", "example.com", True),
+        ("https://example.com", "https", "example.com:443", True),
+        ("https://example.com:443", "https", "example.com", True),
+        ("https://example.com:8443", "https", "example.com", False),
+        ("http://example.com:443", "http", "example.com", False),
+        ("http://example.com", "https", "example.com", False),
+        ("http://[::1]:5000", "http", "[::1]:5000", True),
+        ("http://[::1]", "http", "[::1]:80", True),
+    ],
+)
+def test_origins_compare_as_rfc_6454_says(origin: str, scheme: str, host: str, same: bool) -> None:
+    assert _same_origin(origin, scheme, host) is same
 
 
 async def test_exempt_view_skips_the_check(app: Quart) -> None:

@@ -179,6 +179,10 @@ async def test_an_html_404_keeps_the_way_home_and_is_not_framed(spa_app: Quart) 
     assert response.status_code == 404
     assert "start again from the home page" in await response.get_data(as_text=True)
     assert response.headers.getlist("X-Frame-Options") == ["DENY"]
+    # The static profile's own CSP and nosniff give way to the error's, never doubled.
+    assert response.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    csp = response.headers.getlist("Content-Security-Policy")
+    assert csp == ["default-src 'none'; frame-ancestors 'none'"]
     assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin", "plain headers"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 

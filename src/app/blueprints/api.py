@@ -174,7 +174,8 @@ def one_thing(thing: Thing, status: int = 200) -> Response:
 def lost_race(exc: StaleVersionError, header: int | None | Literal["*"]) -> Response:
     """Another write landed between this request's read and its write: a 412 when the
     request named its version in ``If-Match`` (as it would have got a moment later),
-    else a 409 for the body's version."""
+    else a 409 for the body's version. (A request that named no version, or ``*``, is
+    tried once more against the current one instead: see the views.)"""
     return other_version(exc.current, header) or conflict(exc)
 
 
@@ -390,8 +391,16 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
         return api_error(
             428, "version_required", "Send If-Match or the version the change was made against."
         )
+    session = await current_session()
     try:
-        await things.update_thing(await current_session(), found, data.name, data.description, seen)
+        try:
+            await things.update_thing(session, found, data.name, data.description, seen)
+        except StaleVersionError as exc:
+            if header != "*":
+                raise
+            # If-Match: * replaces whichever version is current: the one that just landed.
+            found = exc.current
+            await things.update_thing(session, found, data.name, data.description, found.version)
     except DuplicateNameError as exc:
         return name_taken(exc)
     except StaleVersionError as exc:
@@ -410,8 +419,15 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     found, header = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
+    session = await current_session()
     try:
-        await things.delete_thing(await current_session(), found, None)
+        try:
+            await things.delete_thing(session, found, None)
+        except StaleVersionError as exc:
+            if isinstance(header, int):
+                raise
+            # No version named (or *): whichever version is current goes.
+            await things.delete_thing(session, exc.current, None)
     except StaleVersionError as exc:
         return lost_race(exc, header)
     await current_database().commit()

@@ -44,23 +44,28 @@ def decide(
     if not limits or len(tats) != len(limits):
         raise ValueError("one TAT per limit, and at least one limit")
     advanced = []
-    wait = 0.0
+    waits = []
     for tat, limit in zip(tats, limits, strict=True):
         interval = limit.period / limit.count
         advanced.append(max(tat, now) + interval)
         # The time until this request conforms: max(TAT, now) + interval - period - now,
         # summed in an order that keeps small differences exact. (now + 3600) - 3600
         # is not always now in floating point, and refused a new client's first request.
-        wait = max(wait, max(tat - now, 0.0) + interval - limit.period)
+        waits.append(max(tat - now, 0.0) + interval - limit.period)
+    wait = max(0.0, *waits)
     # Within a microsecond counts as on time: at epoch-sized clocks a double resolves
     # only about 0.2 us, so an exact boundary must not hinge on the last bit.
     allowed = wait <= TOLERANCE
     stored = advanced if allowed else [max(tat, now) for tat in tats]
-    # The limit closest to running out, as a share of its count (docs/ratelimit.md,
-    # "Headers"); on a tie, the one listed first.
-    tightest = min(
-        range(len(limits)),
-        key=lambda i: _remaining(stored[i], limits[i], now) / limits[i].count,
+    # Allowed: the limit closest to running out, as a share of its count (docs/ratelimit.md,
+    # "Headers"), on a tie the one listed first. Refused: the one Retry-After comes from.
+    tightest = (
+        min(
+            range(len(limits)),
+            key=lambda i: _remaining(stored[i], limits[i], now) / limits[i].count,
+        )
+        if allowed
+        else max(range(len(limits)), key=waits.__getitem__)
     )
     limit = limits[tightest]
     decision = Decision(

@@ -131,8 +131,6 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 NAVIGATION_DESTS = frozenset({"document", "iframe"})
-#: Headers an error response sets itself (shipshape.responses.error), never the profile's.
-_ERROR_OWN = (b"content-security-policy", b"x-content-type-options", b"x-frame-options")
 NO_CACHE = b"no-cache, private"  # revalidate every time; a per-session token: no shared cache
 HTML = b"text/html; charset=utf-8"
 # A segment "." or "..", a backslash, an empty segment or a control character:
@@ -237,9 +235,8 @@ class SPAMiddleware:
         nonced = b"{nonce}"
         self._fixed_headers = [(n, v) for n, v in self.page_headers if nonced not in v]
         self._nonced_headers = [(n, v.split(nonced)) for n, v in self.page_headers if nonced in v]
-        self.error_headers: RawHeaders = [
-            (name, value) for name, value in self.files.extra if name not in _ERROR_OWN
-        ]
+        # The static profile's headers; responses.error sets the security ones itself.
+        self.error_headers: RawHeaders = list(self.files.extra)
         self.hsts = hsts.encode() if hsts else None
         # The index compressed per response, for what the slotted bodies below do
         # not cover: identity, a coding whose start-up check failed, a 406.

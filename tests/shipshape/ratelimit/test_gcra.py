@@ -72,6 +72,18 @@ def test_the_headers_describe_the_limit_closest_to_running_out_as_a_share() -> N
     ]  # fmt: skip
 
 
+def test_a_refusal_describes_the_limit_its_retry_after_comes_from() -> None:
+    per_minute = RateLimit(4, 60)
+    tats = [0.0, 0.0]
+    for now in (0.0, 0.0, 1.0, 1.0):
+        decision, tats = decide(tats, [PER_SECOND, per_minute], now)
+        assert decision.allowed
+    refused, _ = decide(tats, [PER_SECOND, per_minute], 1.0)
+    assert not refused.allowed and refused.retry_after == 14
+    # Both limits refuse (each has 0 left), but only the minute's wait is 14 s.
+    assert (refused.limit, refused.remaining, refused.reset) == (per_minute, 0, 59)
+
+
 def test_retry_after_is_the_longest_wait() -> None:
     tats = [0.0, 0.0]
     for now in (0, 1, 2, 3, 4):
