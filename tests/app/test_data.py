@@ -603,14 +603,20 @@ def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
     assert run_cli("db", "status", DATABASE_URL=url).returncode == 2
 
 
-def test_the_db_commands_and_check_name_an_unreachable_database() -> None:
-    url = "postgresql+asyncpg://nobody@127.0.0.1:9/nothing"  # port 9: discard, never listening
+def assert_commands_name_an_unreachable_database(url: str) -> None:
+    """``db upgrade`` says so in one line, exit 2; ``check --deploy`` reports E014."""
     upgrade = run_cli("db", "upgrade", DATABASE_URL=url)
     assert upgrade.returncode == 2
     assert upgrade.stderr.startswith("Error: the database cannot be reached:")
     assert "Traceback" not in upgrade.stderr
     deploy = run_cli("check", "--deploy", DATABASE_URL=url)
     assert "shipshape.E014  the database cannot be reached" in deploy.stdout
+    assert "Traceback" not in deploy.stdout + deploy.stderr
+
+
+def test_the_db_commands_and_check_name_an_unreachable_database() -> None:
+    # Port 9: discard, never listening.
+    assert_commands_name_an_unreachable_database("postgresql+asyncpg://nobody@127.0.0.1:9/nothing")
 
 
 #: What a stream raises when PostgreSQL shuts down under it, depending on timing: asyncpg's
@@ -723,10 +729,4 @@ async def test_a_database_postgresql_will_not_serve_is_a_503_and_one_line(
     warnings = [r for r in handler.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2 and all(r.exc_info is None for r in warnings)
     assert not [r for r in handler.records if r.levelno >= logging.ERROR]
-    upgrade = run_cli("db", "upgrade", DATABASE_URL=url)
-    assert upgrade.returncode == 2
-    assert upgrade.stderr.startswith("Error: the database cannot be reached:")
-    assert "Traceback" not in upgrade.stderr
-    deploy = run_cli("check", "--deploy", DATABASE_URL=url)
-    assert "shipshape.E014  the database cannot be reached" in deploy.stdout
-    assert "Traceback" not in deploy.stdout + deploy.stderr
+    assert_commands_name_an_unreachable_database(url)

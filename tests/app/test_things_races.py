@@ -49,6 +49,14 @@ def meanwhile(app: Quart, original: Callable[..., Any]) -> Callable[..., Any]:
     return raced
 
 
+async def raced(app: Quart, monkeypatch: pytest.MonkeyPatch, step: str) -> tuple[Client, str]:
+    """A client and a new thing's id, with ``things.<step>`` set to lose its first race."""
+    client: Client = client_of(app)
+    thing = await new(client, "Raced")
+    monkeypatch.setattr(things, step, meanwhile(app, getattr(things, step)))
+    return client, thing["id"]
+
+
 @pytest.mark.parametrize(
     ("sent", "status", "code"),
     [
@@ -60,14 +68,12 @@ def meanwhile(app: Quart, original: Callable[..., Any]) -> Callable[..., Any]:
 async def test_a_replace_that_loses_a_race_gets_what_it_would_have_got_a_moment_later(
     pg_app: Quart, monkeypatch: pytest.MonkeyPatch, sent: dict[str, str], status: int, code: str
 ) -> None:
-    client: Client = client_of(pg_app)
-    thing = await new(client, "Raced")
-    monkeypatch.setattr(things, "update_thing", meanwhile(pg_app, things.update_thing))
+    client, thing_id = await raced(pg_app, monkeypatch, "update_thing")
     body: dict[str, Any] = {"name": "Raced", "description": "mine"}
     if not sent:
         body["version"] = 1
     response = await client.put(
-        f"/api/things/{thing['id']}", json=body, headers={**await csrf_headers(client), **sent}
+        f"/api/things/{thing_id}", json=body, headers={**await csrf_headers(client), **sent}
     )
     payload = await response.get_json()
     assert response.status_code == status, payload
@@ -79,26 +85,22 @@ async def test_a_replace_that_loses_a_race_gets_what_it_would_have_got_a_moment_
 async def test_a_delete_that_loses_a_race_to_an_edit_gets_412(
     pg_app: Quart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client: Client = client_of(pg_app)
-    thing = await new(client, "Raced")
-    monkeypatch.setattr(things, "delete_thing", meanwhile(pg_app, things.delete_thing))
+    client, thing_id = await raced(pg_app, monkeypatch, "delete_thing")
     response = await client.delete(
-        f"/api/things/{thing['id']}", headers={**await csrf_headers(client), "If-Match": '"1"'}
+        f"/api/things/{thing_id}", headers={**await csrf_headers(client), "If-Match": '"1"'}
     )
     assert response.status_code == 412
     assert_error(await response.get_json(), 412, "precondition_failed")
-    still = await client.get(f"/api/things/{thing['id']}")
+    still = await client.get(f"/api/things/{thing_id}")
     assert (await still.get_json())["description"] == "theirs"
 
 
 async def test_a_replace_with_if_match_star_that_loses_a_race_replaces_the_new_version(
     pg_app: Quart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client: Client = client_of(pg_app)
-    thing = await new(client, "Raced")
-    monkeypatch.setattr(things, "update_thing", meanwhile(pg_app, things.update_thing))
+    client, thing_id = await raced(pg_app, monkeypatch, "update_thing")
     response = await client.put(
-        f"/api/things/{thing['id']}",
+        f"/api/things/{thing_id}",
         json={"name": "Raced", "description": "mine"},
         headers={**await csrf_headers(client), "If-Match": "*"},
     )
@@ -111,11 +113,9 @@ async def test_a_replace_with_if_match_star_that_loses_a_race_replaces_the_new_v
 async def test_a_delete_naming_no_version_that_loses_a_race_still_deletes(
     pg_app: Quart, monkeypatch: pytest.MonkeyPatch, sent: dict[str, str]
 ) -> None:
-    client: Client = client_of(pg_app)
-    thing = await new(client, "Raced")
-    monkeypatch.setattr(things, "delete_thing", meanwhile(pg_app, things.delete_thing))
+    client, thing_id = await raced(pg_app, monkeypatch, "delete_thing")
     response = await client.delete(
-        f"/api/things/{thing['id']}", headers={**await csrf_headers(client), **sent}
+        f"/api/things/{thing_id}", headers={**await csrf_headers(client), **sent}
     )
     assert response.status_code == 204
-    assert (await client.get(f"/api/things/{thing['id']}")).status_code == 404
+    assert (await client.get(f"/api/things/{thing_id}")).status_code == 404
