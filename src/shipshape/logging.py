@@ -24,9 +24,11 @@ import random
 import re
 import sys
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _escape
+from types import MappingProxyType
 from typing import Any
 
 from shipshape.scope import header
@@ -374,24 +376,40 @@ def _json_line(created: float, level: int, fields: dict[str, Any]) -> str:
     client gone, a response unfinished) is encoded whole. A test compares
     the lines of both paths with the formatter's.
     """
-    client = fields["client"]
+    if len(fields) == len(_LINE_FIELDS):  # no notes follow
+        line = _request_line(created, level, *[fields[name] for name in _LINE_FIELDS])
+        if line is not None:
+            return line
+    head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
+    return _ENCODER.encode(head | fields)
+
+
+def _request_line(
+    created: float,
+    level: int,
+    request_id: str,
+    method: Any,
+    path: Any,
+    status: Any,
+    duration_ms: float,
+    client: Any,
+) -> str | None:
+    """:func:`_json_line`'s template for the six fields of a complete response, or ``None``
+    for values of another type than an ASGI server gives (an ``IntEnum`` status from a raw
+    component, a ``None`` path), which the formatter's encoder must write."""
     if (
-        len(fields) != len(_LINE_FIELDS)  # notes follow
-        # What an ASGI server gives; anything else (an IntEnum status from a raw
-        # component, a None path) is encoded as the formatter encodes it.
-        or type(fields["status"]) is not int
-        or type(fields["method"]) is not str
-        or type(fields["path"]) is not str
+        type(status) is not int
+        or type(method) is not str
+        or type(path) is not str
         or not (client is None or type(client) is str)
     ):
-        head = JsonLineFormatter.head(created, logging.getLevelName(level), logger.name, "request")
-        return _ENCODER.encode(head | fields)
+        return None
     middle = _LINE_MIDDLES.get(level) or _line_middle(level)
     return (
         f'{{"time": "{_iso_time(created)}{middle}'
-        f'{_escape(fields["request_id"])}, "method": {_escape(fields["method"])}, '
-        f'"path": {_escape(fields["path"])}, "status": {fields["status"]!r}, '
-        f'"duration_ms": {fields["duration_ms"]!r}, '
+        f'{_escape(request_id)}, "method": {_escape(method)}, '
+        f'"path": {_escape(path)}, "status": {status!r}, '
+        f'"duration_ms": {duration_ms!r}, '
         f'"client": {"null" if client is None else _escape(client)}}}'
     )
 
@@ -433,6 +451,7 @@ class RequestLogMiddleware:
 
 # nginx's "client closed request": the client went away before the response ended.
 CLIENT_CLOSED = 499
+_NO_NOTES: Mapping[str, bool | int] = MappingProxyType({})  # a complete response's notes
 
 
 class _RequestLog:
@@ -495,6 +514,36 @@ class _RequestLog:
 
     def log(self) -> None:
         self.logged = True
+        if self.complete and self.status < 500:  # the common case: no notes, INFO
+            status, level, notes = self.status, logging.INFO, _NO_NOTES
+        else:
+            status, level, notes = self._outcome()
+        if not logger.isEnabledFor(level):
+            return  # no fields, no record: nobody would read them
+        scope = self.scope
+        client = scope.get("client")
+        values = (
+            self.request_id,
+            scope.get("method", ""),
+            scope.get("path", ""),
+            status,
+            round((time.perf_counter() - self.start) * 1000, 2),
+            client[0] if client else None,
+        )
+        handler = _direct_handler(level)
+        if handler is not None and not notes:
+            line = _request_line(time.time(), level, *values)
+            if line is not None:
+                handler.write_later(line + handler.terminator)
+                return
+        fields: dict[str, Any] = {**dict(zip(_LINE_FIELDS, values, strict=True)), **notes}
+        if handler is None:
+            logger.handle(self._record(level, fields))
+            return
+        handler.write_later(_json_line(time.time(), level, fields) + handler.terminator)
+
+    def _outcome(self) -> tuple[int, int, Mapping[str, bool | int]]:
+        """The status, level and notes of a response that did not simply complete."""
         status, level = self.status, logging.INFO
         notes: dict[str, bool | int] = {}  # a client gone, or an unfinished response
         if self.disconnected and not self.complete:
@@ -509,23 +558,7 @@ class _RequestLog:
             level = logging.ERROR
         elif self.status >= 500:
             level = logging.ERROR
-        if not logger.isEnabledFor(level):
-            return  # no fields, no record: nobody would read them
-        client = self.scope.get("client")
-        fields: dict[str, Any] = {
-            "request_id": self.request_id,
-            "method": self.scope.get("method", ""),
-            "path": self.scope.get("path", ""),
-            "status": status,
-            "duration_ms": round((time.perf_counter() - self.start) * 1000, 2),
-            "client": client[0] if client else None,
-            **notes,
-        }
-        handler = _direct_handler(level)
-        if handler is None:
-            logger.handle(self._record(level, fields))
-            return
-        handler.write_later(_json_line(time.time(), level, fields) + handler.terminator)
+        return status, level, notes
 
     @staticmethod
     def _record(level: int, fields: dict[str, Any]) -> logging.LogRecord:
