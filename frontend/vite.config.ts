@@ -62,7 +62,12 @@ export default defineConfig({
     host: process.env.VITE_HOST ?? "127.0.0.1",
     port: Number(process.env.VITE_PORT ?? 5173),
     strictPort: true,
-    proxy: { "/api": APP, "/static": APP },
+    // The browser's Host goes through (changeOrigin off; Vite's short form turns it on),
+    // so the app compares a write's Origin with the address the browser used.
+    proxy: {
+      "/api": { target: APP, changeOrigin: false },
+      "/static": { target: APP, changeOrigin: false },
+    },
     // Bootstrap comes from the repository's node_modules, one folder up.
     fs: { allow: [".."] },
   },

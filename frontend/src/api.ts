@@ -39,6 +39,8 @@ export class ApiError extends Error {
     message: string,
     readonly fields: Record<string, string[]> = {},
     readonly current?: Thing,
+    /** A 429's Retry-After, in seconds. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -59,10 +61,27 @@ async function freshToken(): Promise<void> {
 
 async function call<T>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
   try {
-    return await send<T>(method, url, body, extra);
+    return await patiently<T>(method, url, body, extra);
   } catch (error) {
     if (!(error instanceof ApiError && error.code === "csrf_failed")) throw error;
     await freshToken();
+    return patiently<T>(method, url, body, extra);
+  }
+}
+
+/** The longest Retry-After (seconds) waited out before a request is sent once more. */
+const PATIENCE = 2;
+
+// A 429 refuses a request before it runs, so nothing was done: when the server asks
+// for a short wait, wait and send it once more. The token renewal above makes three
+// requests in a moment, one more than the default 2 a second allows.
+async function patiently<T>(method: string, url: string, body: unknown, extra: Record<string, string>): Promise<T> {
+  try {
+    return await send<T>(method, url, body, extra);
+  } catch (error) {
+    const wait = error instanceof ApiError ? error.retryAfter : undefined;
+    if (wait === undefined || wait > PATIENCE) throw error;
+    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     return send<T>(method, url, body, extra);
   }
 }
@@ -94,6 +113,7 @@ async function send<T>(method: string, url: string, body: unknown, extra: Record
       error.message ?? `The server answered ${response.status} ${response.statusText}.`,
       error.fields ?? {},
       error.current,
+      response.status === 429 ? retryAfter(response.headers.get("Retry-After")) : undefined,
     );
   }
   return data as T;
@@ -122,3 +142,8 @@ export const things = {
     return call("DELETE", `${API}/${encodeURIComponent(id)}`, undefined, { "If-Match": `"${version}"` });
   },
 };
+
+/** Retry-After in seconds (RFC 9110 §10.2.3: the delay form; a date counts as no hint). */
+function retryAfter(value: string | null): number | undefined {
+  return value !== null && /^\d+$/.test(value.trim()) ? Number(value.trim()) : undefined;
+}

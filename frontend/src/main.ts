@@ -39,6 +39,7 @@ const loaders: Record<Route["view"], () => Promise<{ default: View }>> = {
 };
 
 let generation = 0;
+let firstRender = true;
 
 async function render(): Promise<void> {
   const current = ++generation;
@@ -59,7 +60,11 @@ async function render(): Promise<void> {
   await view(main, route);
   if (current !== generation) return;
   rendered();
-  main.querySelector<HTMLElement>("h1")?.focus();
+  // After a navigation, focus goes to the new view's heading, as a page load would
+  // put a screen reader at the top; on the first load it stays where the browser
+  // puts it, so the skip link is still the first Tab stop.
+  if (!firstRender) main.querySelector<HTMLElement>("h1")?.focus();
+  firstRender = false;
 }
 
 root.replaceChildren(

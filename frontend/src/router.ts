@@ -33,10 +33,22 @@ export function href(path: string): string {
 }
 
 let onNavigate: () => void = () => undefined;
+// The address the view on screen was drawn for, without its fragment.
+let drawn = "";
+
+function route(): void {
+  drawn = location.pathname + location.search;
+  onNavigate();
+}
 
 export function start(render: () => void): void {
   onNavigate = render;
-  window.addEventListener("popstate", render);
+  // Following a link to a fragment of this page (the skip link, an error summary's
+  // link to its field) fires popstate too: the browser moves focus there, and the
+  // view, with what the user has typed, stays as it is.
+  window.addEventListener("popstate", () => {
+    if (location.pathname + location.search !== drawn) route();
+  });
   // Links inside the app change the route without reloading the page.
   document.addEventListener("click", (event) => {
     const link = (event.target as Element | null)?.closest?.("a");
@@ -55,11 +67,11 @@ export function start(render: () => void): void {
     event.preventDefault();
     navigate(link.pathname + link.search);
   });
-  render();
+  route();
 }
 
 export function navigate(url: string, { replace = false } = {}): void {
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
-  onNavigate();
+  route();
 }

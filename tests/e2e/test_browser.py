@@ -367,6 +367,74 @@ def test_frontend_write_survives_a_new_session(server: Server, watched: Watched)
     assert watched.console == [fetch_failed(400, "Bad Request", server.base + "/api/things")]
 
 
+@pytest.mark.parametrize("link", ["summary", "skip"])
+def test_frontend_fragment_links_keep_what_was_typed(
+    server: Server, watched: Watched, link: str
+) -> None:
+    """An error summary's link to its field and the skip link jump within the page:
+    Chromium fires popstate for them, which must not draw the view again."""
+    page = watched.page
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    page.locator("form #name").wait_for()
+    page.fill("#description", "typed before the mistake")
+    page.click("button[type=submit]")  # no name: the summary
+    page.locator("[data-error-summary] a[href='#name']").wait_for()
+    if link == "summary":
+        page.click("[data-error-summary] a[href='#name']")
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'name'")
+    else:
+        page.focus("a[href='#main']")  # visually hidden until focused, as a keyboard user meets it
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'main'")
+    page.wait_for_timeout(200)  # time for a redraw, had there been one
+    assert page.input_value("#description") == "typed before the mistake"
+    assert page.locator("[data-error-summary]").count() == 1
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_frontend_first_tab_reaches_the_skip_link(server: Server, watched: Watched) -> None:
+    page = watched.page
+    page.goto(server.base + "/app/", wait_until="load")
+    page.locator("h1").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
+
+
+def test_frontend_waits_out_a_short_429_and_sends_once_more(
+    server: Server, watched: Watched
+) -> None:
+    """A 429 refused the write before it ran; with a short Retry-After the SPA waits and
+    sends it again (the token renewal makes three requests in a moment, one more than
+    the default 2 a second)."""
+    page = watched.page
+    posts: list[str] = []
+
+    def refuse_first(route: Any) -> None:
+        posts.append(route.request.method)
+        if len(posts) == 1:
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                json={"error": 429, "code": "rate_limited", "message": "Too many requests."},
+            )
+        else:
+            route.continue_()
+
+    page.route(
+        "**/api/things",
+        lambda route: refuse_first(route) if route.request.method == "POST" else route.continue_(),
+    )
+    name = f"SPA after a 429 {free_port()}"
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    page.locator("form #name").wait_for()
+    page.fill("#name", name)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/app/things/*-*")
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    assert posts == ["POST", "POST"]
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def test_frontend_write_refused_twice_shows_the_error(server: Server, watched: Watched) -> None:
     """One retry, not a loop: a token the server refuses again is the user's to see."""
     page = watched.page
