@@ -54,6 +54,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_bind_all(host: str) -> bool:
+    """``0.0.0.0`` or ``::`` (every interface): where to listen, never a site's name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 def _may_face_clients(host: str) -> bool:
     """Whether clients could reach this bind address without the proxy: every interface
     (``0.0.0.0``, ``::``), a public address, or a name this check cannot resolve.
@@ -111,6 +119,16 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "warning",
             "ALLOWED_HOSTS allows any Host header",
             "list the site's host names in ALLOWED_HOSTS",
+        )
+    bind_all = [h for h in settings.allowed_hosts if _is_bind_all(h)]
+    if bind_all:
+        add(
+            "shipshape.W018",
+            "warning",
+            f"ALLOWED_HOSTS holds {', '.join(bind_all)}, an address to listen on that no "
+            "browser sends as a Host: requests to the site's real names are refused",
+            "set ALLOWED_HOSTS to the site's host names (make serve uses $HOST,localhost "
+            "when it is unset)",
         )
     if workers > 1 and _limits_in_memory(app):
         add(

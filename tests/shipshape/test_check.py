@@ -52,6 +52,9 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
         ({"SECRET_KEY": "a" * 40}, 1, {"shipshape.E004"}),
         ({"SECRET_KEY": "correct horse battery staple ok!"}, 1, {"shipshape.E004"}),
         ({"ALLOWED_HOSTS": "*"}, 1, {"shipshape.W005"}),
+        # make serve's fallback with HOST=0.0.0.0: only localhost would be served.
+        ({"ALLOWED_HOSTS": "0.0.0.0,localhost"}, 1, {"shipshape.W018"}),  # noqa: S104
+        ({"ALLOWED_HOSTS": "[::],example.com"}, 1, {"shipshape.W018"}),
         ({"REDIS_URL": ""}, 4, {"shipshape.W006"}),
         ({"REDIS_URL": ""}, 1, set()),
         # With REDIS_URL the limits live in Redis, shared by every worker.
