@@ -522,6 +522,90 @@ def test_frontend_list_title_and_sorts_match_the_pages(server: Server, watched: 
 # The Things pages (server-rendered forms) and the API's docs page.
 
 
+FOCUS_RING = ("rgb(11, 12, 12)", "rgb(255, 191, 71)")  # the dark ring, then the yellow
+
+
+@pytest.mark.parametrize(
+    ("path", "selector"),
+    [("/", "nav .nav-link"), ("/things/new", "#name"), ("/app/", "nav .nav-link")],
+)
+def test_focus_shows_a_dark_ring_inside_a_yellow_one(
+    server: Server, watched: Watched, path: str, selector: str
+) -> None:
+    """Bootstrap's own focus styles (a pale blue shadow; none on .nav-link) are
+    1.3-1.9:1 on their backgrounds: the app's ring wins on every focusable kind."""
+    page = watched.page
+    page.goto(server.base + path, wait_until="load")
+    target = page.locator(selector).first
+    target.wait_for()
+    target.focus()
+    page.keyboard.press("Shift+Tab")  # focus by keyboard, so :focus-visible applies
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(300)  # Bootstrap eases a field's shadow in over 0.15 s
+    style = target.evaluate(
+        "e => [getComputedStyle(e).outlineColor, getComputedStyle(e).outlineStyle,"
+        " getComputedStyle(e).boxShadow]"
+    )
+    assert style[0] == FOCUS_RING[0] and style[1] == "solid"
+    assert FOCUS_RING[1] in style[2]
+
+
+CONTRAST = """e => {
+  const rgb = (text) => text.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  let node = e, background = null;
+  while (node && !background) {
+    const value = getComputedStyle(node).backgroundColor;
+    if (!value.startsWith("rgba(0, 0, 0, 0)") && value !== "transparent") background = value;
+    node = node.parentElement;
+  }
+  const lum = (c) => {
+    const [r, g, b] = c.map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(rgb(background || "rgb(255,255,255)"))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def test_links_on_the_banner_and_the_footer_meet_aa_contrast(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    page.context.clear_cookies()  # the banner shows until a choice is saved
+    page.goto(server.base + "/privacy", wait_until="load")
+    for selector in ("[data-cookie-banner] a:not(.btn)", "footer a"):
+        links = page.locator(selector)
+        assert links.count() > 0, selector
+        for index in range(links.count()):
+            ratio = links.nth(index).evaluate(CONTRAST)
+            assert ratio >= 4.5, f"{selector} #{index}: {ratio:.2f}:1"
+
+
+def test_a_long_unbroken_name_wraps_at_320_pixels(server: Server, watched: Watched) -> None:
+    """WCAG 1.4.10: at 320 CSS pixels nothing scrolls sideways, whatever was typed."""
+    page = watched.page
+    token = page.request.get(server.base + "/api/csrf-token").json()["csrf_token"]
+    name = "N" * 58 + str(free_port())[:6]
+    created = page.request.post(
+        server.base + "/api/things",
+        data={"name": name, "description": "D" * 300},
+        headers={"X-CSRF-Token": token},
+    )
+    assert created.status == 201, created.text()
+    thing = created.json()["id"]
+    page.set_viewport_size({"width": 320, "height": 640})
+    for path in (f"/things/{thing}", f"/things/{thing}/edit", f"/things/{thing}/delete",
+                 "/app/", f"/app/things/{thing}", f"/app/things/{thing}/edit"):  # fmt: skip
+        page.goto(server.base + path, wait_until="load")
+        page.locator("h1").first.wait_for()
+        page.wait_for_timeout(100)  # the SPA's view, drawn after its chunk loads
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        assert width <= 320, f"{path} is {width} pixels wide"
+
+
 def test_things_create_edit_and_delete_through_the_forms(server: Server, watched: Watched) -> None:
     page = watched.page
     name = f"Kettle {free_port()}"  # the module's server keeps its data between tests
