@@ -88,6 +88,18 @@ class APIOnly(OpenAPIProvider):
         return document
 
 
+#: What /openapi.json and /docs say before the routes: how a client writes.
+API_DESCRIPTION = (
+    "Writes (POST, PUT, DELETE) need the session's CSRF token in the `X-CSRF-Token` "
+    "header, with the session cookie it belongs to: `GET /api/csrf-token` returns the "
+    "token and sets the cookie, so a client keeps the cookie and sends both. Without "
+    "them a write is refused with 400 `csrf_failed` before it runs. This page sends "
+    "them for you. A replace names the version it was made against (`If-Match` or "
+    "`version`); a stale one is 409 or 412 with the current thing. Every address is "
+    "limited per client (429 with `Retry-After`)."
+)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the app from the environment, overlaid by ``config``."""
     # Static files are served by Shipshape's middleware, not Quart's route.
@@ -110,7 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     Database(app, metadata=Base.metadata, migrations=MIGRATIONS)
     QuartSchema(
         app,
-        info=Info(title="Shipshape Things API", version="1.0"),
+        info=Info(title="Shipshape Things API", version="1.0", description=API_DESCRIPTION),
         openapi_path=OPENAPI_PATH,
         # The stock pages load their scripts from CDNs with inline code, which
         # the CSP refuses: /docs is the app's own page (app.blueprints.pages).

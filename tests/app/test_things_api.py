@@ -314,6 +314,9 @@ async def test_the_api_is_rate_limited_by_default(database_url: str) -> None:
 async def test_openapi_describes_the_api_only(client: Client) -> None:
     spec = await (await client.get("/openapi.json")).get_json()
     assert spec["info"]["title"] == "Shipshape Things API"
+    # How to write: Swagger UI shows this above the routes, and generated clients' docs too.
+    description = spec["info"]["description"]
+    assert "`X-CSRF-Token`" in description and "`GET /api/csrf-token`" in description
     assert set(spec["paths"]) == {"/api/csrf-token", "/api/things", "/api/things/{thing_id}"}
     operations = spec["paths"]["/api/things/{thing_id}"]
     assert {"get", "put", "delete"} <= set(operations)
