@@ -16,7 +16,7 @@ ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
 # The example single-page frontend (frontend/, Vite): its own npm install and build.
 FRONTEND_NODE  := frontend/node_modules/.installed
 FRONTEND_BUILD := frontend/dist/index.html
-FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null)
+FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null) src/app/static/src/css/app.css
 
 .PHONY: help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
 

@@ -1,4 +1,6 @@
 import "bootstrap/dist/css/bootstrap.min.css";
+// The server pages' additions to Bootstrap (focus rings, contrast, wrapping): one look.
+import "../../src/app/static/src/css/app.css";
 import "./style.css";
 
 import { h } from "./dom";
