@@ -202,7 +202,9 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
         ('W/"7"', "If-Match names version 7; the thing is at version 1."),
         ('"abc"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
         ("1", 'If-Match must be an ETag this API sent, such as "1", or *.'),
-        ('"1", "2"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
+        ('"5", "6"', "If-Match names version 5; the thing is at version 1."),
+        ('"abc", W/"7"', "If-Match names version 7; the thing is at version 1."),
+        ('"1" "2"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
     ):
         stale = await client.put(url, json=change, headers={**headers, "If-Match": etag})
         body = await stale.get_json()
@@ -223,7 +225,9 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
     refused = await client.delete(url, headers={**headers, "If-Match": '"1"'})
     assert refused.status_code == 412
     assert [(t.description, t.version) for t in await stored(app)] == [("new", 2)]
-    assert (await client.delete(url, headers={**headers, "If-Match": '"2"'})).status_code == 204
+    # A list matches when any of its tags does (RFC 9110 §13.1.1).
+    listed = {**headers, "If-Match": '"1", W/"2", "9"'}
+    assert (await client.delete(url, headers=listed)).status_code == 204
 
 
 @pytest.mark.parametrize("thing_id", ["nope", str(uuid.uuid4()), "1"])

@@ -12,6 +12,7 @@ API to them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -116,7 +117,8 @@ class Precondition(BaseModel):
     if_match: str | None = Field(
         None,
         description='The version the request was made against, as the ETag gave it ("5", '
-        'or W/"5" from a compressed response), or * for any.',
+        'or W/"5" from a compressed response), a list of them (any may match), or * for '
+        "any.",
     )
 
 
@@ -322,9 +324,10 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
 NO_VERSION = -1
 
 
-def if_match() -> int | None | Literal["*"]:
-    """The version ``If-Match`` names: a number, ``*`` (any), ``None`` when absent, or
-    :data:`NO_VERSION`.
+def if_match() -> tuple[int, ...] | None | Literal["*"]:
+    """The versions ``If-Match`` names, in order (:data:`NO_VERSION` for a tag this API
+    never sent), ``*`` (any), or ``None`` when absent. A list matches when any of its
+    tags does (RFC 9110 §13.1.1); a value that is no list of tags names no version.
 
     The ETag is the thing's version, which every content coding of it shares, so
     the weak form the compression layer gives a compressed response (``W/"5"``,
@@ -337,10 +340,20 @@ def if_match() -> int | None | Literal["*"]:
     raw = raw.strip()
     if raw == "*":
         return "*"
-    digits = raw.removeprefix("W/").removeprefix('"').removesuffix('"')
+    if not _TAG_LIST_RE.fullmatch(raw):
+        return (NO_VERSION,)
+    return tuple(_version(tag) for tag in _TAG_RE.findall(raw))
+
+
+#: One entity tag (RFC 9110 §8.8.3), and a comma-separated list of them.
+_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
+_TAG_LIST_RE = re.compile(rf"{_TAG_RE.pattern}(?:[ \t]*,[ \t]*{_TAG_RE.pattern})*")
+
+
+def _version(tag: str) -> int:
+    digits = tag.removeprefix("W/")[1:-1]
     if (
-        raw.removeprefix("W/").startswith('"') and raw.endswith('"')
-        and digits.isascii() and digits.isdigit() and len(digits) <= 9
+        digits.isascii() and digits.isdigit() and len(digits) <= 9
         and not digits.startswith("0")  # tags compare character by character: "01" is not "1"
     ):  # fmt: skip
         return int(digits)
@@ -360,9 +373,16 @@ def other_version(found: Thing, header: int | None | Literal["*"]) -> Response |
 
 
 async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | Literal["*"]]:
-    """The thing a request names and its ``If-Match``, or the 404 or 412 that refuses it."""
-    header = if_match()
+    """The thing a request names and the version its ``If-Match`` matched (else the
+    first it named), or the 404 or 412 that refuses it."""
+    named = if_match()
     found = await find(thing_id)
+    if not isinstance(named, tuple):
+        header: int | None | Literal["*"] = named
+    elif isinstance(found, Thing) and found.version in named:
+        header = found.version
+    else:
+        header = next((v for v in named if v != NO_VERSION), NO_VERSION)
     if isinstance(found, Thing) and (refused := other_version(found, header)) is not None:
         return refused, header
     return found, header
