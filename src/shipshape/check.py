@@ -54,12 +54,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address (``[::1]`` as ``::1``; an IPv4-mapped one as its IPv4
+    address), or ``None`` for a name."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # ::ffff:0.0.0.0 is every IPv4 interface
+    return address
+
+
 def _is_bind_all(host: str) -> bool:
     """``0.0.0.0`` or ``::`` (every interface): where to listen, never a site's name."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return False
+    address = _address(host)
+    return address is not None and address.is_unspecified
 
 
 def _may_face_clients(host: str) -> bool:
@@ -68,13 +78,8 @@ def _may_face_clients(host: str) -> bool:
     Loopback and a private address (the fix W007 suggests) are the proxy's to reach."""
     if _is_loopback(host):
         return False
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:0.0.0.0 is every IPv4 interface
-    return address.is_unspecified or not address.is_private
+    address = _address(host)
+    return address is None or address.is_unspecified or not address.is_private
 
 
 def _limits_in_memory(app: Quart) -> bool:

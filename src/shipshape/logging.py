@@ -24,11 +24,9 @@ import random
 import re
 import sys
 import time
-from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _escape
-from types import MappingProxyType
 from typing import Any
 
 from shipshape.scope import header
@@ -451,7 +449,6 @@ class RequestLogMiddleware:
 
 # nginx's "client closed request": the client went away before the response ended.
 CLIENT_CLOSED = 499
-_NO_NOTES: Mapping[str, bool | int] = MappingProxyType({})  # a complete response's notes
 
 
 class _RequestLog:
@@ -514,10 +511,7 @@ class _RequestLog:
 
     def log(self) -> None:
         self.logged = True
-        if self.complete and self.status < 500:  # the common case: no notes, INFO
-            status, level, notes = self.status, logging.INFO, _NO_NOTES
-        else:
-            status, level, notes = self._outcome()
+        status, level, notes = self._outcome()
         if not logger.isEnabledFor(level):
             return  # no fields, no record: nobody would read them
         scope = self.scope
@@ -542,8 +536,9 @@ class _RequestLog:
             return
         handler.write_later(_json_line(time.time(), level, fields) + handler.terminator)
 
-    def _outcome(self) -> tuple[int, int, Mapping[str, bool | int]]:
-        """The status, level and notes of a response that did not simply complete."""
+    def _outcome(self) -> tuple[int, int, dict[str, bool | int]]:
+        """The status the line gives, its level, and its notes (none for a response that
+        completed)."""
         status, level = self.status, logging.INFO
         notes: dict[str, bool | int] = {}  # a client gone, or an unfinished response
         if self.disconnected and not self.complete:

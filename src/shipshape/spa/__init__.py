@@ -230,11 +230,10 @@ class SPAMiddleware:
             files=self.build.files,
         )  # fmt: skip
         self.sessions = CookieSessions(quart) if csrf else None
-        self.page_headers = list(page_headers)
         # The page's headers that hold no nonce are the same for every response.
         nonced = b"{nonce}"
-        self._fixed_headers = [(n, v) for n, v in self.page_headers if nonced not in v]
-        self._nonced_headers = [(n, v.split(nonced)) for n, v in self.page_headers if nonced in v]
+        self._fixed_headers = [(n, v) for n, v in page_headers if nonced not in v]
+        self._nonced_headers = [(n, v.split(nonced)) for n, v in page_headers if nonced in v]
         # The static profile's headers; responses.error sets the security ones itself.
         self.error_headers: RawHeaders = list(self.files.extra)
         self.hsts = hsts.encode() if hsts else None
