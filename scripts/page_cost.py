@@ -20,7 +20,9 @@ import asyncio
 import os
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from shipshape.typing import Message, RawHeaders, Scope
@@ -30,6 +32,9 @@ SCENARIOS: dict[str, tuple[str, RawHeaders]] = {
     "S1-browser": ("/", [(b"accept-encoding", b"gzip, deflate, br, zstd")]),
     "S2": ("/cookies", [(b"accept-encoding", b"br")]),
     "S3": ("/app/things/x", [(b"accept-encoding", b"br"), (b"sec-fetch-dest", b"document")]),
+    # The Things list over a database seeded as `make bench` seeds it (see --database).
+    "S7-page": ("/things/", [(b"accept-encoding", b"br")]),
+    "S7-api": ("/api/things", [(b"accept-encoding", b"br")]),
 }
 ENVIRON = {
     "APP_ENV": "production",
@@ -91,6 +96,8 @@ async def measure(names: list[str], requests: int, runs: int) -> None:
             async def one(path: str = path, headers: RawHeaders = headers) -> int:
                 client = Client()
                 await app(scope_for(path, headers), client.receive, client.send)  # type: ignore[arg-type]
+                await asyncio.sleep(0)  # a loop turn between requests, as a server has: the
+                # request lines queued this turn are written at its end (shipshape.logging)
                 return client.status
 
             for _ in range(WARM_UP):
@@ -112,6 +119,16 @@ async def measure(names: list[str], requests: int, runs: int) -> None:
         await app.shutdown()
 
 
+def seeded_sqlite() -> str:
+    """A SQLite file in a temporary directory, seeded as ``make bench`` seeds S7's."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench package
+    from bench.suite import seed
+
+    url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='page-cost-')}/things.db"
+    asyncio.run(seed(url))
+    return url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -119,11 +136,17 @@ def main() -> None:
     )
     parser.add_argument("-n", "--requests", type=int, default=300, help="requests per run")
     parser.add_argument("-r", "--runs", type=int, default=12)
+    parser.add_argument(
+        "--database",
+        help="DATABASE_URL for S7 (e.g. PostgreSQL's); by default a seeded SQLite file",
+    )
     args = parser.parse_args()
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIOS)}")
     os.environ.update(ENVIRON)
+    if any(name.startswith("S7") for name in args.scenarios or SCENARIOS):
+        os.environ["DATABASE_URL"] = args.database or seeded_sqlite()
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the log lines, for the whole run
     asyncio.run(measure(args.scenarios or list(SCENARIOS), args.requests, args.runs))
 
