@@ -136,6 +136,8 @@ def test_cookie_form_post_and_dismissible_alert(server: Server, watched: Watched
     alert = page.locator(".alert-success")
     alert.wait_for()
     assert "Your cookie settings were saved." in alert.inner_text()
+    # Focused, so that a screen reader reads it: a status present at load is not announced.
+    assert page.evaluate("document.activeElement.hasAttribute('data-flash')")
     assert page.is_checked("#functional-0") and page.is_checked("#analytics-1")
     page.click(".alert-success .btn-close")
     alert.wait_for(state="detached")
@@ -166,6 +168,7 @@ def test_cookie_banner_reject_returns_to_the_page(server: Server, watched: Watch
     page.click("[data-cookie-banner] button[value=reject]")
     page.wait_for_url(server.base + "/privacy")
     assert "You have rejected analytics cookies" in page.locator(".alert-success").inner_text()
+    assert page.evaluate("document.activeElement.hasAttribute('data-flash')")
     assert page.locator("[data-cookie-banner]").count() == 0
     session = [c for c in page.context.cookies() if c["name"] == "__Host-session"]
     assert session and session[0]["secure"] and session[0]["httpOnly"]
