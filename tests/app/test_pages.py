@@ -267,6 +267,18 @@ async def test_banner_shows_until_a_choice_is_saved(client: Client) -> None:
 
 
 @pytest.mark.parametrize(
+    "raw", ["garbled", "[]", "{}", '{"functional":true}', '{"analytics":"no"}', "[" * 50]
+)
+async def test_a_cookie_without_the_banners_choice_shows_the_banner(
+    client: Client, raw: str
+) -> None:
+    """A garbled consent cookie records no choice, so the banner asks again (it was hidden
+    by any cookie of that name)."""
+    client.set_cookie("localhost", COOKIE_NAME, raw)
+    assert "data-cookie-banner" in await (await client.get("/")).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
     ("choice", "next_path", "location", "saved"),
     [
         ("accept", "/privacy?x=1", "/privacy?x=1", {"functional": False, "analytics": True}),

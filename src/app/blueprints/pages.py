@@ -19,21 +19,29 @@ COOKIE_MAX_AGE = timedelta(days=365)  # one year, the usual consent lifetime
 DEFAULT_POLICY = {"functional": "no", "analytics": "no"}  # nothing optional until asked
 
 
-def read_policy(raw: str | None) -> dict[str, str]:
-    """The saved choices, or the defaults when the cookie is absent or garbled."""
-    policy = dict(DEFAULT_POLICY)
+def _saved(raw: str | None) -> dict[str, object] | None:
+    """The JSON object the cookie holds, or ``None`` when it is absent or garbled."""
     if not raw:
-        return policy
+        return None
     try:
         saved = json.loads(raw)
     except (ValueError, RecursionError):  # a cookie nested thousands deep: garbled too
-        return policy
-    if isinstance(saved, dict):
-        for key in policy:
-            value = saved.get(key)
-            if isinstance(value, bool):
-                policy[key] = "yes" if value else "no"
-    return policy
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
+def read_policy(raw: str | None) -> dict[str, str]:
+    """The saved choices, each a default where the cookie is absent, garbled or silent."""
+    saved = _saved(raw) or {}
+    return {
+        key: ("yes" if value else "no") if isinstance(value := saved.get(key), bool) else default
+        for key, default in DEFAULT_POLICY.items()
+    }
+
+
+def analytics_chosen(raw: str | None) -> bool:
+    """Whether the cookie records the choice that the banner asks for."""
+    return isinstance((_saved(raw) or {}).get("analytics"), bool)
 
 
 @blueprint.get("/")
@@ -43,8 +51,12 @@ async def index() -> str:
 
 @blueprint.app_context_processor
 async def cookie_banner() -> dict[str, bool]:
-    """Show the consent banner until a choice is saved, except on the cookies page."""
-    return {"show_cookie_banner": COOKIE_NAME not in request.cookies and request.path != "/cookies"}
+    """Show the consent banner until a choice is saved, except on the cookies page; a
+    garbled cookie is no choice, so the banner asks again."""
+    return {
+        "show_cookie_banner": request.path != "/cookies"
+        and not analytics_chosen(request.cookies.get(COOKIE_NAME))
+    }
 
 
 def safe_next(target: str | None) -> str:
