@@ -158,6 +158,10 @@ class _Prepared:
     length: tuple[bytes, bytes]  # the whole file's Content-Length
 
 
+#: The file's headers that a 416 (no part of the file) does not carry.
+_NOT_FOR_416 = frozenset((b"content-type", b"cache-control", b"etag"))
+
+
 class StaticFiles:
     """Serves ``prefix``-ed paths from the table; everything else goes to ``app``.
 
@@ -274,7 +278,11 @@ class StaticFiles:
                 else None
             )
             if parsed is False:
+                # No file in this answer, and none for a cache to keep: a 416 stored a
+                # year as the file's URL would break the file for everyone.
+                headers = [h for h in headers if h[0] not in _NOT_FOR_416]
                 headers += [
+                    (b"cache-control", b"no-store"),
                     (b"content-range", f"bytes */{variant.size}".encode()),
                     (b"content-length", b"0"),
                 ]
