@@ -7,7 +7,8 @@ Where Flask-Compress and Starlette's ``GZipMiddleware`` fall short, this:
   when the client forbids every coding *and* identity, it answers 406 before
   the app runs, so nothing is processed for a response nobody can read;
 * compresses only worthwhile types (HTML, CSS, JS, JSON, XML, SVG, text,
-  server-sent events) above ``minimum_size`` bytes, and never 204, 206 or 304
+  server-sent events) above ``minimum_size`` bytes (any size when the client
+  forbids identity), and never 204, 206 or 304
   responses, bodies that already have a ``Content-Encoding``, or responses
   marked ``Cache-Control: no-transform``;
 * sets ``Vary: Accept-Encoding`` (merged with the app's), weakens a strong
@@ -39,7 +40,7 @@ from shipshape.compression.codings import (
     compress,
     encoder,
 )
-from shipshape.compression.negotiation import IDENTITY, accept_encoding, choose
+from shipshape.compression.negotiation import IDENTITY, accept_encoding, choose, identity_refused
 from shipshape.responses import error
 from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,7 +114,8 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        coding = choose(accept_encoding(scope), self.codings)
+        header = accept_encoding(scope)
+        coding = choose(header, self.codings)
         if coding is None:
             headers = [(b"vary", b"Accept-Encoding")]
             if self.hsts is not None and scope.get("scheme") == "https":
@@ -129,6 +131,8 @@ class CompressionMiddleware:
             )
             return
         responder = _Responder(self, coding, head=scope.get("method") == "HEAD", send=send)
+        if identity_refused(header):  # a small body as it is would be one it refused
+            responder.minimum_size = 0
         await self.app(scope, receive, responder.send)
 
 
@@ -147,6 +151,8 @@ class _Responder:
         self.buffer: list[bytes] = []
         self.encoder: StreamEncoder | None = None  # set when a stream starts
         self.headers_sent = False
+        #: Bodies with fewer bytes go as they are.
+        self.minimum_size = middleware.minimum_size
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -185,7 +191,7 @@ class _Responder:
             return
         declared = headers.get(b"content-length")
         length = int(declared) if declared is not None and declared.isdigit() else None
-        if length is not None and length < self.mw.minimum_size:
+        if length is not None and length < self.minimum_size:
             _merge_vary(message)
             return
         if self.head:
@@ -215,7 +221,7 @@ class _Responder:
     async def _send_buffered(self) -> None:
         body = b"".join(self.buffer)
         self.buffer.clear()
-        if len(body) < self.mw.minimum_size:
+        if len(body) < self.minimum_size:
             _merge_vary(self.start)
             await self.downstream(self.start)
             await self.downstream({"type": "http.response.body", "body": body})

@@ -63,6 +63,18 @@ def parse(header: str) -> dict[str, float]:
     return weights
 
 
+def _weight(coding: str, weights: dict[str, float]) -> float:
+    """``coding``'s q-value under ``weights`` (what :func:`parse` read)."""
+    if coding in weights:
+        return weights[coding]
+    star = weights.get("*")
+    if coding == IDENTITY:
+        # Implicitly acceptable (RFC 9110 §12.5.3) but the last resort:
+        # any coding the client accepts at all is preferred to it.
+        return IMPLICIT_IDENTITY if star is None or star > 0 else 0.0
+    return star if star is not None else 0.0
+
+
 @lru_cache(maxsize=256)
 def choose(header: str | None, available: Sequence[str] = PREFERENCE) -> str | None:
     """The coding to use among ``available`` plus identity, or ``None`` for 406.
@@ -73,20 +85,16 @@ def choose(header: str | None, available: Sequence[str] = PREFERENCE) -> str | N
     if header is None:
         return IDENTITY  # no header: any coding is allowed, but identity is safest
     weights = parse(header)
-    star = weights.get("*")
-
-    def weight(coding: str) -> float:
-        if coding in weights:
-            return weights[coding]
-        if coding == IDENTITY:
-            # Implicitly acceptable (RFC 9110 §12.5.3) but the last resort:
-            # any coding the client accepts at all is preferred to it.
-            return IMPLICIT_IDENTITY if star is None or star > 0 else 0.0
-        return star if star is not None else 0.0
-
     best, best_q = None, 0.0
     for coding in (*available, IDENTITY):
-        q = weight(coding)
+        q = _weight(coding, weights)
         if q > best_q:
             best, best_q = coding, q
     return best
+
+
+@lru_cache(maxsize=256)
+def identity_refused(header: str | None) -> bool:
+    """Whether the client forbids identity (``identity;q=0``, or ``*;q=0`` without a q for
+    identity): then a body is encoded however small it is."""
+    return header is not None and _weight(IDENTITY, parse(header)) == 0.0

@@ -256,6 +256,15 @@ async def test_small_declared_body_is_sent_as_is_with_vary() -> None:
     assert headers["vary"] == "Accept-Encoding"
 
 
+@pytest.mark.parametrize("header", ["br, identity;q=0", "br, *;q=0", "*;q=0, br;q=0.5"])
+@pytest.mark.parametrize("length", [True, False])
+async def test_a_small_body_is_encoded_when_identity_is_refused(header: str, length: bool) -> None:
+    """The client said it cannot read identity: the minimum size does not apply."""
+    _, headers, body, _ = await call(app_sending([b"tiny", b""], length=length), header)
+    assert headers["content-encoding"] == "br"
+    assert decompress(body, "br") == b"tiny"
+
+
 async def test_declared_length_that_lies_small_is_still_correct() -> None:
     # Quart sends its body as a chunk plus an empty final message.
     app = app_sending([b"x" * 100, b""], length=True)
