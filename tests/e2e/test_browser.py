@@ -6,6 +6,7 @@ header it cannot parse, such as an unrecognised Permissions-Policy feature.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -664,6 +665,27 @@ def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched
     page.click("text=Try it out")
     page.click("text=Execute")
     page.locator(".live-responses-table .response-col_status >> text=200").wait_for()
+    assert watched.violations() == []
+    assert watched.console == [] and watched.page_errors == []
+
+
+def test_the_api_docs_write_with_the_session_the_browser_holds_now(
+    server: Server, watched: Watched
+) -> None:
+    """ "Try it out" on a write sends a token of the browser's current session: one read
+    when the page loaded went stale when the session changed (a development reload)."""
+    page = watched.page
+    page.goto(server.base + "/docs", wait_until="load")
+    block = page.locator(".opblock-post", has_text="/api/things").first
+    block.wait_for()
+    page.context.clear_cookies()  # the session the page started with is gone
+    block.locator(".opblock-summary").click()
+    block.locator("text=Try it out").click()
+    name = f"Docs kettle {free_port()}"
+    block.locator("textarea.body-param__text").fill(json.dumps({"name": name}))
+    block.locator("text=Execute").click()
+    block.locator(".live-responses-table .response-col_status >> text=201").wait_for()
+    assert name in block.locator(".live-responses-table .microlight").first.inner_text()
     assert watched.violations() == []
     assert watched.console == [] and watched.page_errors == []
 

@@ -1,16 +1,37 @@
 // Starts Swagger UI on /docs from the app's own copy (no CDN, no inline script).
-// Writes go through the app's CSRF check, so "Try it out" sends the page's token.
+// Writes go through the app's CSRF check, so "Try it out" sends a token with each one.
 (function () {
   "use strict";
   var root = document.getElementById("swagger-ui");
-  var token = document.querySelector('meta[name="csrf-token"]').content;
+  var READS = ["GET", "HEAD", "OPTIONS"];
+
+  // The token of the session the browser holds now. The page's own can be stale:
+  // a development reload makes a new key, and a session can end while the page is open.
+  function freshToken() {
+    return fetch("/api/csrf-token", {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    })
+      .then(function (response) {
+        return response.json();
+      })
+      .then(function (data) {
+        return data.csrf_token;
+      });
+  }
+
   window.SwaggerUIBundle({
     url: root.dataset.openapi,
     domNode: root,
     deepLinking: true,
     requestInterceptor: function (req) {
-      req.headers["X-CSRF-Token"] = token;
-      return req;
+      if (READS.indexOf((req.method || "GET").toUpperCase()) !== -1) {
+        return req;
+      }
+      return freshToken().then(function (token) {
+        req.headers["X-CSRF-Token"] = token;
+        return req;
+      });
     },
   });
 })();
