@@ -672,7 +672,7 @@ def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched
 def test_the_api_docs_write_with_the_session_the_browser_holds_now(
     server: Server, watched: Watched
 ) -> None:
-    """ "Try it out" on a write sends a token of the browser's current session: one read
+    """A write from "Try it out" sends a token of the browser's current session: one read
     when the page loaded went stale when the session changed (a development reload)."""
     page = watched.page
     page.goto(server.base + "/docs", wait_until="load")
