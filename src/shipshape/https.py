@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from shipshape.hosts import split_host
+from shipshape.responses import error
 from shipshape.scope import request_host
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
@@ -55,6 +56,13 @@ class HTTPSRedirectMiddleware:
         name = split_host(host)
         if name in self.exempt_hosts:
             await self.app(scope, receive, send)
+            return
+        if not name:
+            # No host to name (blank, malformed, a port past 65535): https:// glued to
+            # the path would send the browser to the host the path starts with.
+            await error(
+                scope, send, 400, "bad_host", "The Host header names no host.", headers=self.headers
+            )
             return
         # Drop the port of the plain-HTTP listener: HTTPS is served on 443.
         path = scope.get("raw_path") or quote(scope.get("path", "/")).encode()

@@ -78,3 +78,15 @@ async def test_a_target_that_is_not_a_path_redirects_to_the_root() -> None:
         headers=[("Host", "app.example")],
     )  # fmt: skip
     assert result.status == 308 and result.headers["location"] == "https://app.example/"
+
+
+@pytest.mark.parametrize("host", ["", "a b", "example.com:99999", ":443"])
+async def test_a_host_that_names_none_is_refused_not_redirected(host: str) -> None:
+    """Regression (review): with the host check off, a malformed Host redirected to
+    https:///evil.example/x, which browsers read as https://evil.example/x."""
+    inner, seen = recorder()
+    result = await asgi_call(
+        HTTPSRedirectMiddleware(inner), seen, path="/evil.example/x", headers=[("Host", host)]
+    )
+    assert result.status == 400 and "location" not in result.headers
+    assert result.seen is None
