@@ -142,5 +142,5 @@ async def error(
             (b"cache-control", b"no-store"),
             *(h for h in headers or () if h[0] not in _SET_HERE),
         ],
-        body,
+        b"" if scope.get("method") == "HEAD" else body,  # a HEAD gets a GET's headers only
     )

@@ -87,6 +87,21 @@ async def test_middleware(headers: list[tuple[str, str]], status: int) -> None:
         }
 
 
+async def test_a_head_refusal_has_the_headers_and_no_body() -> None:
+    """Regression (review): errors answered before the app sent their body to HEAD."""
+    inner, seen = recorder()
+    get, head = [
+        await asgi_call(
+            AllowedHostsMiddleware(inner, allowed=["app.example"]), seen, method=method,
+            headers=[("Host", "evil.example")],
+        )
+        for method in ("GET", "HEAD")
+    ]  # fmt: skip
+    assert head.status == get.status == 400
+    assert head.body == b"" and get.body
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.body))
+
+
 async def test_websocket_with_a_bad_host_is_closed() -> None:
     inner, seen = recorder()
     messages: list[dict[str, object]] = []

@@ -147,7 +147,7 @@ class _Responder:
         self.head = head
         self.downstream = send
         self.start: Message = {}
-        self.mode = "pass"  # pass | buffer | stream
+        self.mode = "pass"  # pass | buffer | stream | head
         self.buffer: list[bytes] = []
         self.encoder: StreamEncoder | None = None  # set when a stream starts
         self.headers_sent = False
@@ -158,7 +158,7 @@ class _Responder:
         kind = message["type"]
         if kind == "http.response.start":
             self._on_start(message)
-            if self.mode == "pass":
+            if self.mode in ("pass", "head"):
                 await self.downstream(message)
             return
         if kind != "http.response.body" or self.mode == "pass":
@@ -166,6 +166,10 @@ class _Responder:
             return
         body: bytes = message.get("body", b"")
         more = bool(message.get("more_body", False))
+        if self.mode == "head":
+            if not more:
+                await self.downstream({"type": "http.response.body", "body": b""})
+            return
         if self.mode == "buffer":
             self.buffer.append(body)
             if not more:
@@ -195,7 +199,9 @@ class _Responder:
             _merge_vary(message)
             return
         if self.head:
+            # A GET's headers, and no body: the app's would be the identity bytes.
             self._encoded_headers(message, length=None)
+            self.mode = "head"
             return
         if length is not None and length <= self.mw.buffer_limit:
             self.mode = "buffer"

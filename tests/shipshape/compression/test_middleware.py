@@ -233,6 +233,16 @@ async def test_head_gets_get_headers_and_no_body() -> None:
     assert "content-length" not in headers
 
 
+@pytest.mark.parametrize("chunks", [[HTML], [HTML[:700], HTML[700:]]])
+async def test_head_drops_an_app_body_it_would_label_encoded(chunks: list[bytes]) -> None:
+    """Regression (review): an app (Quart) that sends a HEAD's body had its identity
+    bytes passed on under ``Content-Encoding: gzip``."""
+    status, headers, body, messages = await call(app_sending(chunks), "gzip", method="HEAD")
+    assert (status, headers["content-encoding"], body) == (200, "gzip", b"")
+    assert messages[-1] == {"type": "http.response.body", "body": b""}
+    assert len(messages) == 2
+
+
 @pytest.mark.parametrize(("etag", "expected"), [(b'"abc"', 'W/"abc"'), (b'W/"abc"', 'W/"abc"')])
 async def test_etag_is_weakened(etag: bytes, expected: str) -> None:
     extra = [(b"etag", etag), (b"accept-ranges", b"bytes"), (b"vary", b"Cookie")]
