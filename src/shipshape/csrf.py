@@ -36,6 +36,7 @@ from shipshape.options import Option, apply, is_name
 from shipshape.pipeline import Pipeline
 from shipshape.policy import ViewPolicy, set_columns
 from shipshape.randomness import token_bytes
+from shipshape.request import request_header
 from shipshape.typing import ViewT
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -188,12 +189,12 @@ class CSRFProtect:
             or request.routing_exception is not None
         ):
             return
-        if request.headers.get("Sec-Fetch-Site", "").lower() == "cross-site":
+        if (request_header(b"sec-fetch-site") or "").lower() == "cross-site":
             raise CSRFError("cross-site request (Sec-Fetch-Site)")
-        origin = request.headers.get("Origin")
+        origin = request_header(b"origin")
         if origin and origin != "null" and not _same_origin(origin, request.scheme, request.host):
             raise CSRFError("foreign Origin")
-        token = request.headers.get(current_app.config["SHIPSHAPE_CSRF_HEADER"])
+        token = request_header(current_app.config["SHIPSHAPE_CSRF_HEADER"].lower().encode())
         if token is None:
             form = await request.form
             token = form.get(current_app.config["SHIPSHAPE_CSRF_FIELD"])

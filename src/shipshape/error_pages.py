@@ -18,6 +18,7 @@ from shipshape.logging import current_request_id
 from shipshape.options import Option, apply, is_prefix, is_text
 from shipshape.pipeline import Pipeline
 from shipshape.policy import PolicyTable, set_columns
+from shipshape.request import request_header
 from shipshape.responses import (
     MESSAGES,
     TITLES,
@@ -123,7 +124,7 @@ class ErrorPages:
         title = getattr(error, "title", None) or TITLES.get(status, error.name or "Error")
         api_prefix = current_app.config["SHIPSHAPE_API_PREFIX"]
         json_always = self.policies.current().json_errors or under_api(request.path, api_prefix)
-        json = json_always or wants_json(request.path, request.headers.get("Accept"), api_prefix)
+        json = json_always or wants_json(request.path, request_header(b"accept"), api_prefix)
         if status == 500:
             message = MESSAGES[500]
         elif error.description and has_own_description(error):

@@ -23,6 +23,9 @@ called an expired form). Both are now a 400 that says what is wrong.
 (Multipart text fields are still decoded with ``"replace"`` by Quart's
 multipart parser; the example app's forms are all URL-encoded.)
 
+:func:`request_header` reads a header in a view or a hook as the ASGI layers
+read it, repeated lines joined.
+
 It also reads ``blueprints`` from a table kept per endpoint. Quart works the
 list out on each read (an import, two properties and a split), and reads it
 four times a request: for the before- and after-request hooks, the teardown
@@ -33,14 +36,18 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from quart import Request as QuartRequest
+from quart import request
 from quart.formparser import FormDataParser as QuartFormDataParser
 from quart.wrappers.request import Body
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
+
+from shipshape.scope import header
+from shipshape.typing import Scope
 
 NOT_UTF8 = "The request body is not valid UTF-8 text."
 
@@ -108,3 +115,13 @@ class Request(QuartRequest):
             if isinstance(exc, UnicodeDecodeError):
                 raise BadRequest(NOT_UTF8) from None
             raise BadRequest("The JSON is nested too deeply.") from None
+
+
+def request_header(name: bytes) -> str | None:
+    """One header of the current request (``name`` lower-case), read as the ASGI layers
+    read it (:func:`shipshape.scope.header`): repeated lines joined into one list.
+
+    Werkzeug's ``request.headers.get`` gives the first line only, so a layer and a
+    view would read two lines of one header differently.
+    """
+    return header(cast(Scope, request.scope), name)

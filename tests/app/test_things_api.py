@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from markupsafe import escape
 from quart import Quart
+from werkzeug.datastructures import Headers
 
 from app import create_app
 from tests.app.test_things_pages import count, stored
@@ -228,6 +229,19 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
     # A list matches when any of its tags does (RFC 9110 §13.1.1).
     listed = {**headers, "If-Match": '"1", W/"2", "9"'}
     assert (await client.delete(url, headers=listed)).status_code == 204
+
+
+async def test_conditional_headers_on_two_lines_read_as_one_list(client: Client) -> None:
+    """Regression (review): the API read the first line only, as Werkzeug's
+    ``headers.get`` does, while the ASGI layers join repeated lines (RFC 9110 §5.3)."""
+    thing = await new(client, "Teapot")
+    url = f"/api/things/{thing['id']}"
+    unchanged = Headers([("If-None-Match", '"7"'), ("If-None-Match", '"1"')])
+    assert (await client.get(url, headers=unchanged)).status_code == 304
+    matching = Headers(
+        [*(await csrf_headers(client)).items(), ("If-Match", '"7"'), ("If-Match", '"1"')]
+    )
+    assert (await client.delete(url, headers=matching)).status_code == 204
 
 
 @pytest.mark.parametrize("thing_id", ["nope", str(uuid.uuid4()), "1"])

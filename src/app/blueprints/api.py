@@ -43,6 +43,7 @@ from app.things import (
 )
 from shipshape.csrf import generate_csrf
 from shipshape.database import current_database, current_session
+from shipshape.request import request_header
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -310,7 +311,8 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
     found, _ = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
-    if parse_etags(request.headers.get("If-None-Match")).contains_weak(str(found.version)):
+    none_match = parse_etags(request_header(b"if-none-match"))
+    if none_match.contains_weak(str(found.version)):
         # The tag in its weak form, which a cache compares weakly with the one it stored
         # (strong, or weakened by compression; RFC 9111 §4.3.4), and the 200's Vary.
         response = no_content(304)
@@ -334,7 +336,7 @@ def if_match() -> tuple[int, ...] | None | Literal["*"]:
     RFC 9110 §8.8.3) names version 5 as ``"5"`` does: a client echoing back the
     ETag it was sent must be able to write with it.
     """
-    raw = request.headers.get("If-Match")
+    raw = request_header(b"if-match")  # repeated lines joined, as one list
     if raw is None:
         return None
     raw = raw.strip()
@@ -402,7 +404,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
         message = (
             "If-Match: * replaces any version; it cannot be sent with a version in the body."
             if header == "*"
-            else f"If-Match ({request.headers['If-Match'].strip()}) and the body's version "
+            else f"If-Match ({request_header(b'if-match')}) and the body's version "
             f"({data.version}) name different versions; send one of them, or the same in both."
         )
         return api_error(400, "versions_differ", message)
