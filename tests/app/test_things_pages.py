@@ -326,6 +326,7 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
     assert response.status_code == 200
     assert response.content_type == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == 'attachment; filename="things.csv"'
+    assert response.headers["Cache-Control"] == "private"  # the catalogue, as the list page
     body = await response.get_data(as_text=True)
     assert body.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(body.removeprefix("\ufeff"))))

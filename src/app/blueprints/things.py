@@ -72,6 +72,7 @@ async def download() -> Response:
         response = Response(b"".join([chunk async for chunk in rows]), mimetype="text/csv")
         del response.headers["Content-Length"]  # the GET's is not known in advance either
     response.headers["Content-Disposition"] = 'attachment; filename="things.csv"'
+    response.headers["Cache-Control"] = "private"  # as the list page it downloads
     return response
 
 
