@@ -5,10 +5,8 @@ import "./style.css";
 
 import { h } from "./dom";
 import { BASE, href, match, start, type Route } from "./router";
-import { reloadOnce, rendered, watchPreloadErrors } from "./reload";
+import { chunkFailed, reloadWhenBack, rendered } from "./reload";
 import type { View } from "./views/view";
-
-watchPreloadErrors();
 
 const root = document.getElementById("app") as HTMLElement;
 const main = h("main", { id: "main", class: "container flex-grow-1 py-4", tabindex: "-1" });
@@ -40,6 +38,30 @@ const loaders: Record<Route["view"], () => Promise<{ default: View }>> = {
   missing: () => import("./views/missing"),
 };
 
+// Written here, not in a view: a view's code is a chunk, which is what failed to load.
+function missingChunk(): HTMLElement[] {
+  return [
+    h("h1", { tabindex: "-1" }, "This page could not be loaded"),
+    h("div", { class: "alert alert-danger", role: "alert" }, "Part of the app is missing, perhaps after an update. ", h("a", { href: location.href }, "Reload the page"), "."),
+  ];
+}
+
+function offline(): HTMLElement[] {
+  const says = h("p", { class: "mb-2" }, "The server could not be reached. Check your connection, then try again.");
+  const retry = async () => {
+    if (!(await reloadWhenBack())) says.textContent = "The server still could not be reached. Check your connection, then try again.";
+  };
+  return [
+    h("h1", { tabindex: "-1" }, "This page could not be loaded"),
+    h(
+      "div",
+      { class: "alert alert-danger", role: "alert", "data-error-state": true },
+      says,
+      h("button", { type: "button", class: "btn btn-outline-danger btn-sm", onclick: () => void retry() }, "Try again"),
+    ),
+  ];
+}
+
 let generation = 0;
 let firstRender = true;
 
@@ -50,12 +72,11 @@ async function render(): Promise<void> {
   try {
     view = (await loaders[route.view]()).default;
   } catch (error) {
-    if (reloadOnce()) return;
-    main.replaceChildren(
-      h("h1", { tabindex: "-1" }, "This page could not be loaded"),
-      h("div", { class: "alert alert-danger", role: "alert" }, "Part of the app is missing, perhaps after an update. ", h("a", { href: location.href }, "Reload the page"), "."),
-    );
+    const failure = await chunkFailed();
+    if (failure === "reloading" || current !== generation) return;
     console.warn("chunk failed to load", error);
+    main.replaceChildren(...(failure === "offline" ? offline() : missingChunk()));
+    main.querySelector<HTMLElement>("h1")?.focus();
     return;
   }
   if (current !== generation) return; // a later navigation won

@@ -1,8 +1,20 @@
-// Recovery from a deploy: the chunks this index names are gone (404), so load
-// the new index, once. A second failure in a row shows an error instead of
-// looping; a page that rendered clears the mark.
+// A lazy chunk that failed to load: a deploy or an outage?
+//
+// After a deploy the chunks this index names are gone (404), so load the new
+// index, once; a second failure in a row says so instead of looping, and a page
+// that rendered clears the mark. When the server does not answer at all, a
+// reload would only swap the page for the browser's own error page, so the
+// page says so and offers to try again: a reload, once the server answers (the
+// browser keeps a module that failed to load as failed until the page goes).
+//
+// Vite reports a failed lazy import as `vite:preloadError`, and when nothing
+// cancels the event, the import rejects. No listener cancels it: a listener
+// must choose at once, before the server could say whether it is there, so the
+// choice is made where the import is awaited (`render` in main.ts).
 
 const MARK = "shipshape:reloaded-for-chunks";
+
+export type ChunkFailure = "reloading" | "missing" | "offline";
 
 export function reloadOnce(): boolean {
   if (sessionStorage.getItem(MARK) !== null) return false;
@@ -15,8 +27,25 @@ export function rendered(): void {
   sessionStorage.removeItem(MARK);
 }
 
-export function watchPreloadErrors(): void {
-  window.addEventListener("vite:preloadError", (event) => {
-    if (reloadOnce()) event.preventDefault(); // the reload replaces the page
-  });
+/** Whether the server answers at all (any status: the SPA's routes are never limited). */
+async function serverAnswers(): Promise<boolean> {
+  try {
+    await fetch(location.href, { method: "HEAD", cache: "no-store" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reload the page if the server answers now; false (and no reload) if it still does not. */
+export async function reloadWhenBack(): Promise<boolean> {
+  if (!(await serverAnswers())) return false;
+  location.reload();
+  return true;
+}
+
+/** What to do about a chunk that failed to load; "reloading" when the page is going. */
+export async function chunkFailed(): Promise<ChunkFailure> {
+  if (!(await serverAnswers())) return "offline";
+  return reloadOnce() ? "reloading" : "missing";
 }

@@ -270,6 +270,29 @@ def test_frontend_reloads_once_when_a_chunk_is_gone(server: Server, watched: Wat
     assert watched.violations() == [] and watched.page_errors == []
 
 
+def test_frontend_offline_says_so_and_tries_again(server: Server, watched: Watched) -> None:
+    """Regression (newcomer run): a chunk that failed because the server was down was
+    taken for a deploy, and the reload left the tab on the browser's error page."""
+    page = watched.page
+    page.goto(server.base + "/app/", wait_until="load")
+    page.get_by_text("New thing").wait_for()
+    page.route("**/app/**", lambda route: route.abort("connectionrefused"))  # server down
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    page.click("text=New thing")
+    page.get_by_text("The server could not be reached").wait_for()
+    assert page.evaluate("document.activeElement.tagName") == "H1"
+    assert loads == [] and page.url == server.base + "/app/things/new", "no reload"
+    page.get_by_role("button", name="Try again").click()  # still down: still no reload
+    page.get_by_text("The server still could not be reached").wait_for()
+    assert loads == []
+    page.unroute("**/app/**")  # back up
+    page.get_by_role("button", name="Try again").click()
+    page.locator("form #name").wait_for()
+    assert loads == [server.base + "/app/things/new"]
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def api_write(page: Page, method: str, url: str, **data: object) -> APIResponse:
     """A write through the API in the page's session, as another tab would make it."""
     token = page.request.get(url.split("/api/")[0] + "/api/csrf-token").json()["csrf_token"]
