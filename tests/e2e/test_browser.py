@@ -743,8 +743,19 @@ def test_frontend_creates_edits_and_deletes_a_thing(server: Server, watched: Wat
     page.click("button[type=submit]")
     page.locator(f"h1:text-is('{name} 2')").wait_for()
 
-    page.click("text=Delete…")
-    page.click("[data-confirm]")
+    # By keyboard: the question takes focus, Cancel gives it back, Tab reaches Delete.
+    page.focus("text=Delete…")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.hasAttribute('data-confirm-delete')")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # Cancel
+    assert page.evaluate("document.activeElement.textContent") == "Delete…"
+    assert not page.locator("[data-confirm-delete]").is_visible()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.hasAttribute('data-confirm')")
+    page.keyboard.press("Enter")
     page.wait_for_url(server.base + "/app/")
     page.locator("h1:text-is('Things')").wait_for()  # the list view, not the last one's
     page.locator("main .spinner-border").wait_for(state="detached")  # no eval: CSP

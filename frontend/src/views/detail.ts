@@ -54,11 +54,14 @@ const detail: View = async (main, route) => {
   };
   const confirm = h(
     "div",
-    { class: "alert alert-warning d-none", role: "alert", "data-confirm-delete": true },
+    { class: "alert alert-warning d-none", role: "alert", tabindex: "-1", "data-confirm-delete": true },
     h("p", {}, "Delete “", thing.name, "”? This cannot be undone."),
     h("button", { type: "button", class: "btn btn-danger me-2", "data-confirm": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, thing.version) }, "Delete"),
-    h("button", { type: "button", class: "btn btn-outline-secondary", onclick: () => confirm.classList.add("d-none") }, "Cancel"),
+    h("button", { type: "button", class: "btn btn-outline-secondary", onclick: () => { confirm.classList.add("d-none"); ask.focus(); } }, "Cancel"),
   );
+  // The question comes before the button that asks it: focus goes to it, so that it is
+  // read and the next Tab reaches its Delete (and Cancel brings focus back here).
+  const ask = h("button", { type: "button", class: "btn btn-outline-danger", onclick: () => { confirm.classList.remove("d-none"); confirm.focus(); } }, "Delete…");
 
   main.replaceChildren(
     title(thing.name),
@@ -75,7 +78,7 @@ const detail: View = async (main, route) => {
       "div",
       { class: "d-flex gap-2" },
       h("a", { class: "btn btn-primary", href: href(`/things/${encodeURIComponent(thing.id)}/edit`) }, "Edit"),
-      h("button", { type: "button", class: "btn btn-outline-danger", onclick: () => confirm.classList.remove("d-none") }, "Delete…"),
+      ask,
       h("a", { class: "btn btn-link", href: href("/") }, "All things"),
     ),
   );
