@@ -1,14 +1,16 @@
 """The example app's data: a catalogue of Things.
 
 A Thing's name is unique regardless of case: ``name_key`` holds the name
-case-folded in Python, under a unique index, so the rule is the same on
-SQLite and PostgreSQL (their ``lower()`` disagree outside ASCII). ``version``
-is SQLAlchemy's version counter: every UPDATE says ``WHERE version = :seen``,
-so two edits of one version cannot both land (optimistic locking).
+case-folded and normalised in Python (:func:`name_key`), under a unique
+index, so the rule is the same on SQLite and PostgreSQL (their ``lower()``
+disagree outside ASCII). ``version`` is SQLAlchemy's version counter: every
+UPDATE says ``WHERE version = :seen``, so two edits of one version cannot
+both land (optimistic locking).
 """
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -59,9 +61,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: Characters of a name's key, at most (the column's length).
+NAME_KEY_MAX = 4 * NAME_MAX
+
+
 def name_key(name: str) -> str:
-    """What makes two names the same: case-folded (``Straße`` = ``STRASSE``)."""
-    return name.casefold()
+    """What makes two names the same: case-folded (``Straße`` = ``STRASSE``) and in
+    Unicode's compatibility form on both sides of the folding, so that text that reads
+    the same is the same name: ``Cafe`` with a combining accent is ``Café``, the
+    Angstrom sign ``Å`` is ``Å``, the ligature ``ﬁ`` is ``fi`` (migration 0002)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
 
 
 class Thing(Base):
@@ -69,8 +78,8 @@ class Thing(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
-    # casefold() can lengthen a name (ß → ss), so the key has room to spare.
-    name_key: Mapped[str] = mapped_column(String(4 * NAME_MAX), unique=True)
+    # casefold() and NFKC can lengthen a name (ß → ss), so the key has room to spare.
+    name_key: Mapped[str] = mapped_column(String(NAME_KEY_MAX), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -173,7 +173,7 @@ async def test_migrations_run_from_an_empty_database_and_back(
         async with engine.connect() as connection:
             assert await connection.run_sync(migrations.current) == set()
             reason = await connection.run_sync(migrations.behind)
-            assert reason == "the database has no migrations applied; the code needs 0001"
+            assert reason == "the database has no migrations applied; the code needs 0002"
         async with engine.begin() as connection:
             await connection.run_sync(migrations.upgrade)
         async with engine.connect() as connection:
@@ -195,6 +195,49 @@ async def test_migrations_run_from_an_empty_database_and_back(
             assert "things" not in tables
         async with engine.begin() as connection:
             await connection.run_sync(migrations.upgrade)
+    finally:
+        await engine.dispose()
+
+
+async def test_migration_0002_rekeys_names_and_keeps_look_alikes_that_existed(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """0002 gives every name its normalised key; of two things that existed before and
+    read the same, the older gets the key and the later keeps its own: both stay."""
+    url = await empty_database(database_url, tmp_path, postgres_server, "rekey_db")
+    migrations = Migrations(MIGRATIONS, Base.metadata)
+    engine = make_engine(url, timeout=5, pool_size=1)
+    names = ["Café", "Cafe\u0301", "\u212bngstr\u00f6m", "ﬁle", "Plain", "\ufdfa" * 15]
+    things = Base.metadata.tables["things"]
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade, "0001")
+            now = datetime.now(UTC)
+            await connection.execute(
+                insert(things),
+                [{"id": uuid.uuid4(), "name": n, "name_key": n.casefold(), "description": "",
+                  "created_at": now.replace(microsecond=i), "updated_at": now, "version": 1}
+                 for i, n in enumerate(names)],
+            )  # fmt: skip
+
+        async def keys() -> dict[str, str]:
+            async with engine.connect() as connection:
+                rows = await connection.execute(select(things.c.name, things.c.name_key))
+                return {row.name: row.name_key for row in rows}
+
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.upgrade)
+        assert await keys() == {
+            "Café": "café",
+            "Cafe\u0301": "cafe\u0301",  # the later look-alike keeps its key
+            "\u212bngstr\u00f6m": "\u00e5ngstr\u00f6m",
+            "ﬁle": "file",
+            "Plain": "plain",
+            "\ufdfa" * 15: "\ufdfa" * 15,  # written out, too long for the column
+        }
+        async with engine.begin() as connection:
+            await connection.run_sync(migrations.downgrade, "0001")
+        assert await keys() == {n: n.casefold() for n in names}
     finally:
         await engine.dispose()
 
@@ -475,7 +518,7 @@ async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> No
         body = await response.get_json()
     assert response.status_code == 503
     assert body["checks"]["database"]["error"] == (
-        "MigrationsBehindError: the database has no migrations applied; the code needs 0001"
+        "MigrationsBehindError: the database has no migrations applied; the code needs 0002"
     )
 
 
@@ -575,7 +618,7 @@ def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     behind = run_cli("db", "status", DATABASE_URL=url)
     assert behind.returncode == 2
-    assert "the database has no migrations applied; the code needs 0001" in behind.stderr
+    assert "the database has no migrations applied; the code needs 0002" in behind.stderr
     assert "Traceback" not in behind.stderr
 
     deploy = run_cli("check", "--deploy", DATABASE_URL=url)

@@ -131,6 +131,10 @@ async def test_a_bad_list_parameter_is_a_400_naming_it(
         assert body["message"] == "The page must be a whole number from 1 to 1,000,000"
 
 
+INVISIBLE = "Name must have a letter, digit, punctuation mark or symbol"
+TOO_LONG_WRITTEN_OUT = "Name is too long: some of its characters stand for several"
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
@@ -143,6 +147,13 @@ async def test_a_bad_list_parameter_is_a_400_naming_it(
         ({"name": ["a"]}, {"name": ["Input should be a valid string"]}),
         ({"name": "a\u0000b"}, {"name": ["Name contains control characters"]}),
         ({"name": "\ud800"}, {"name": ["Name contains characters that are not valid text"]}),
+        # Regression (newcomer run): a name nobody can see, or one that reorders the text
+        # around it, was saved.
+        ({"name": "\u200b"}, {"name": [INVISIBLE]}),
+        ({"name": "\u200d\u0301"}, {"name": [INVISIBLE]}),
+        ({"name": "abc\u202e"}, {"name": ["Name contains text-direction controls"]}),
+        ({"name": "\u2066abc"}, {"name": ["Name contains text-direction controls"]}),
+        ({"name": "\ufdfa" * 15}, {"name": [TOO_LONG_WRITTEN_OUT]}),
         ({"name": "ok", "description": "d" * 2001},
          {"description": ["Description must be 2,000 characters or fewer"]}),
         ({"name": "ok", "description": 1}, {"description": ["Input should be a valid string"]}),
@@ -176,6 +187,25 @@ async def test_payloads_are_stored_exactly_as_typed(app: Quart, client: Client, 
     html = await (await client.get(f"/things/{thing['id']}")).get_data(as_text=True)
     assert f'<h1 class="text-break">{escape(name)}</h1>' in html
     assert "<script>alert(1)" not in html
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Café", "Cafe\u0301"), ("\u00c5ngstr\u00f6m", "\u212bngstro\u0308m"),
+     ("ﬁle", "FILE"), ("Straße", "STRASSE"), ("x²", "X2")],
+)  # fmt: skip
+async def test_names_that_read_the_same_are_one_name(
+    app: Quart, client: Client, first: str, second: str
+) -> None:
+    """Regression (newcomer run): case folding alone kept a composed letter apart from
+    the same letter with a combining accent, and the Angstrom sign from Å."""
+    made = await new(client, first)
+    status, body = await post(client, {"name": second})
+    assert status == 409, body
+    assert_error(body, 409, "name_taken")
+    assert made["name"] == first  # stored as typed; only the key is normalised
+    found = await (await client.get("/api/things", query_string={"q": second})).get_json()
+    assert [item["id"] for item in found["items"]] == [made["id"]]
 
 
 async def test_a_duplicate_name_is_a_409_naming_the_field(app: Quart, client: Client) -> None:
