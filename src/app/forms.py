@@ -89,18 +89,24 @@ class Checked:
             raise StopValidation(str(exc)) from exc
 
 
+#: A browser's ``maxlength`` counts UTF-16 units, two for a character past U+FFFF (an
+#: emoji), where the rules count characters: the form's bound is the most a valid value
+#: can take, and the server's check says when there are too many characters.
+BROWSER_UNITS = 2
+
+
 class ThingForm(AsyncForm):
     name = StringField(
         "Name",
         validators=[Checked(check_name)],
         description=f"Up to {NAME_MAX} characters. No two things may share a name.",
-        render_kw={"maxlength": NAME_MAX, "autocomplete": "off"},
+        render_kw={"maxlength": BROWSER_UNITS * NAME_MAX, "autocomplete": "off"},
     )
     description = TextAreaField(
         "Description",
         validators=[Checked(check_description)],
         description=f"Optional, up to {DESCRIPTION_MAX:,} characters.",
-        render_kw={"rows": 5, "maxlength": DESCRIPTION_MAX},
+        render_kw={"rows": 5, "maxlength": BROWSER_UNITS * DESCRIPTION_MAX},
     )
     version = HiddenField()
 

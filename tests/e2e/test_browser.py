@@ -293,6 +293,22 @@ def test_frontend_offline_says_so_and_tries_again(server: Server, watched: Watch
     assert watched.violations() == [] and watched.page_errors == []
 
 
+@pytest.mark.parametrize("path", ["/things/new", "/app/things/new"])
+def test_a_name_of_emoji_fits_the_forms(server: Server, watched: Watched, path: str) -> None:
+    """Regression (newcomer run): maxlength counts UTF-16 units, so the forms kept 32 of
+    40 emoji, a name the rules allow (64 characters)."""
+    page = watched.page
+    name = "\U0001f600" * 39 + str(free_port())[-1]
+    page.goto(server.base + path, wait_until="load")
+    page.locator("form #name").wait_for()
+    page.type("#name", name)
+    assert page.input_value("#name") == name
+    page.locator("main button[type=submit]").click()  # not the cookie banner's
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    assert "/things/" in page.url and "new" not in page.url
+    assert watched.violations() == []
+
+
 def api_write(page: Page, method: str, url: str, **data: object) -> APIResponse:
     """A write through the API in the page's session, as another tab would make it."""
     token = page.request.get(url.split("/api/")[0] + "/api/csrf-token").json()["csrf_token"]

@@ -5,6 +5,10 @@ import type { View } from "./view";
 import { errorState, loading, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
+// maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
+// API counts characters: the bound is the most a valid value can take, and the API's
+// 422 says when there are too many characters.
+const UNITS = 2;
 
 const form: View = async (main, route) => {
   const editing = route.view === "edit" ? route.id : null;
@@ -20,8 +24,8 @@ const form: View = async (main, route) => {
   }
   let version = thing?.version ?? 0;
 
-  const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
-  const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: LIMITS.description, "aria-describedby": "description-help" });
+  const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: UNITS * LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
+  const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: UNITS * LIMITS.description, "aria-describedby": "description-help" });
   description.value = thing?.description ?? "";
   const summary = h("div", { "aria-live": "assertive" });
   const submit = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save changes" : "Create thing");
