@@ -9,7 +9,9 @@ log. This subclass turns each into the 400 that a client's mistake deserves
 installed by :class:`~shipshape.Shipshape` unless the app has a request
 class of its own.
 
-A body that is not JSON gets a 400 that says why, in every mode, in the
+A body that is not JSON gets a 400 that says why, and so does an object that
+names a key twice (``json.loads`` keeps the last; a proxy or a log that reads
+the first would see another request), in every mode, in the
 client's terms (:meth:`Request.on_json_loading_failed`): Quart says why only
 in debug mode, and then in Python's ("use sys.set_int_max_str_digits() to
 increase the limit", "decode using utf-8-sig").
@@ -40,6 +42,7 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from quart import Request as QuartRequest
+from quart import json as quart_json
 from quart import request
 from quart.formparser import FormDataParser as QuartFormDataParser
 from quart.wrappers.request import Body
@@ -88,15 +91,60 @@ class FormDataParser(QuartFormDataParser):
     }
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that names one key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key {json.dumps(key)} appears twice in one object")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, or :class:`DuplicateKeyError`: ``json.loads``
+    keeps the last of two same-named keys, and a proxy or a log may read the first."""
+    members: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in members:
+            raise DuplicateKeyError(key)
+        members[key] = value
+    return members
+
+
+class _UniqueKeysJSON:
+    """What a request parses its body with: the app's JSON, refusing duplicate keys."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+
+    def loads(self, text: str | bytes, **kwargs: Any) -> Any:
+        return self.provider.loads(text, object_pairs_hook=_unique_keys, **kwargs)
+
+    def dumps(self, value: Any, **kwargs: Any) -> str:
+        return str(self.provider.dumps(value, **kwargs))
+
+
 class Request(QuartRequest):
     form_data_parser_class = FormDataParser
+
+    # Quart sets the app's JSON provider on each request it pushes; the body is read
+    # through it, with duplicate keys refused.
+    _json_provider: Any = quart_json  # until Quart sets the app's
+
+    @property
+    def json_module(self) -> Any:
+        return _UniqueKeysJSON(self._json_provider)
+
+    @json_module.setter
+    def json_module(self, provider: Any) -> None:
+        self._json_provider = provider
 
     @property
     def blueprints(self) -> list[str]:
         return list(_blueprints(self.endpoint))
 
     def on_json_loading_failed(self, error: Exception) -> Any:
-        if isinstance(error, json.JSONDecodeError):
+        if isinstance(error, DuplicateKeyError):
+            reason = str(error)
+        elif isinstance(error, json.JSONDecodeError):
             reason = (
                 "it starts with a byte order mark"
                 if error.msg.startswith("Unexpected UTF-8 BOM")

@@ -18,7 +18,12 @@ BAD_BODIES = [
     (b'{"a": 1', "The body is not valid JSON: Expecting ',' delimiter, at line 1 column 8."),
     (b'\xef\xbb\xbf{"a": 1}', "The body is not valid JSON: it starts with a byte order mark."),
     (b'{"a": ' + b"1" * 5000 + b"}", "The body is not valid JSON: a number in it is too long."),
-]
+    # Regression (newcomer run): the last of two keys won, a wrong-typed first unseen.
+    (b'{"name": 5, "name": "x"}',
+     'The body is not valid JSON: the key "name" appears twice in one object.'),
+    (b'[{"a": {"b": 1, "b": 2}}]',
+     'The body is not valid JSON: the key "b" appears twice in one object.'),
+]  # fmt: skip
 
 
 def make() -> Quart:
