@@ -4,7 +4,9 @@
 nothing, so an orchestrator never restarts a healthy process because a
 database is down. ``/readyz`` runs every registered check concurrently, each
 under a timeout, and answers 200 when all pass or 503 otherwise, with a JSON
-body listing each check::
+body listing each check; probes that arrive while a run is under way share
+it, so a flood of probes (they are public and never rate limited) makes one
+run at a time::
 
     health.add_check("database", ping_database)
 """
@@ -52,6 +54,8 @@ class Health:
 
     def __init__(self, app: Quart | None = None) -> None:
         self.checks: dict[str, ReadinessCheck] = {}
+        #: The checks' run that probes arriving now share (see :meth:`readyz`).
+        self._running: asyncio.Future[dict[str, dict[str, Any]]] | None = None
         if app is not None:
             self.init_app(app)
 
@@ -77,15 +81,24 @@ class Health:
         return response
 
     async def readyz(self) -> Response:
-        timeout = float(current_app.config["SHIPSHAPE_READY_TIMEOUT"])
-        names = list(self.checks)
-        results = await asyncio.gather(*(self._run(n, self.checks[n], timeout) for n in names))
-        checks = dict(zip(names, results, strict=True))
-        ready = all(result["ok"] for result in results)
+        # Probes that arrive while the checks run share that run: the probe is public and
+        # never rate limited, so a flood of them costs one check at a time, not one each.
+        running = self._running
+        loop = asyncio.get_running_loop()
+        if running is None or running.done() or running.get_loop() is not loop:
+            timeout = float(current_app.config["SHIPSHAPE_READY_TIMEOUT"])
+            running = self._running = asyncio.ensure_future(self._check_all(timeout))
+        checks = await asyncio.shield(running)
+        ready = all(result["ok"] for result in checks.values())
         response = jsonify({"status": "ok" if ready else "unavailable", "checks": checks})
         response.status_code = 200 if ready else 503
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    async def _check_all(self, timeout: float) -> dict[str, dict[str, Any]]:
+        names = list(self.checks)
+        results = await asyncio.gather(*(self._run(n, self.checks[n], timeout) for n in names))
+        return dict(zip(names, results, strict=True))
 
     @staticmethod
     async def _run(name: str, check: ReadinessCheck, timeout: float) -> dict[str, Any]:

@@ -115,3 +115,23 @@ async def test_a_failed_check_logs_one_line_per_probe_and_no_traceback(app: Quar
     finally:
         logger.removeHandler(recorder)
         logger.setLevel(level)
+
+
+async def test_probes_that_arrive_during_a_run_share_it(app: Quart) -> None:
+    """Regression (review): /readyz is public and never rate limited, and each probe ran
+    every check: a flood of probes was a flood of database and Redis round trips."""
+    runs = 0
+
+    async def counted() -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.02)
+
+    app.extensions["shipshape"].add_readiness_check("db", counted)
+    async with app.test_app():
+        client = app.test_client()
+        responses = await asyncio.gather(*(client.get("/readyz") for _ in range(20)))
+        assert [r.status_code for r in responses] == [200] * 20
+        assert runs == 1
+        assert (await client.get("/readyz")).status_code == 200  # a later probe: a new run
+        assert runs == 2
