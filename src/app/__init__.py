@@ -87,6 +87,22 @@ class APIOnly(OpenAPIProvider):
             responses.update({status: {"description": text} for status, text in answers.items()})
         return document
 
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """quart-schema's, marked required: a write with no body is refused (400)."""
+        body, definitions = super().build_request_body(model, source)
+        return {**body, "required": True}, definitions
+
+    def build_response_object(
+        self, model: Any, headers_model: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """quart-schema's, with the response's headers where OpenAPI has them: quart-schema
+        0.25 puts them in ``content``, as if ``headers`` were a media type."""
+        response, definitions = super().build_response_object(model, headers_model)
+        headers = response.get("content", {}).pop("headers", None)
+        if headers is not None:
+            response["headers"] = headers
+        return response, definitions
+
 
 #: What /openapi.json and /docs say before the routes: how a client writes.
 API_DESCRIPTION = (

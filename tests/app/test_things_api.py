@@ -400,6 +400,23 @@ async def test_openapi_states_every_answer_and_precondition(client: Client) -> N
     assert "``" not in text, "reST markup, which Swagger UI shows as it is"
 
 
+async def test_openapi_states_the_headers_bodies_and_limits_the_api_has(client: Client) -> None:
+    """Regression (newcomer run): no ETag or Location on the answers, request bodies not
+    required (an empty one is a 400), and no bounds on the list's page and filter."""
+    spec = await (await client.get("/openapi.json")).get_json()
+    create = spec["paths"]["/api/things"]["post"]
+    one = spec["paths"]["/api/things/{thing_id}"]
+    assert set(create["responses"]["201"]["headers"]) == {"etag", "location"}
+    for operation in (one["get"], one["put"]):
+        assert set(operation["responses"]["200"]["headers"]) == {"etag"}
+        assert list(operation["responses"]["200"]["content"]) == ["application/json"]
+    assert create["requestBody"]["required"] is True and one["put"]["requestBody"]["required"]
+    query = {p["name"]: p["schema"]["anyOf"][0] for p in spec["paths"]["/api/things"]["get"]
+             ["parameters"]}  # fmt: skip
+    assert (query["page"]["minimum"], query["page"]["maximum"]) == (1, 1_000_000)
+    assert query["q"]["maxLength"] == 200
+
+
 async def test_a_name_of_the_documented_length_with_spaces_around_is_accepted(
     client: Client,
 ) -> None:

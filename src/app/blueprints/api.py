@@ -35,6 +35,8 @@ from werkzeug.http import parse_etags
 from app import things
 from app.models import DESCRIPTION_MAX, NAME_MAX, Thing
 from app.things import (
+    PAGE_MAX,
+    QUERY_MAX,
     DuplicateNameError,
     InvalidQueryError,
     ListQuery,
@@ -97,9 +99,25 @@ class ThingList(BaseModel):
 
 
 class ListArgs(BaseModel):
-    q: str | None = None
+    """The list's query, as ``ListQuery.from_args`` reads it (outside these, a 400)."""
+
+    q: str | None = Field(
+        None, max_length=QUERY_MAX, description="Names that contain this text, in any case."
+    )
     sort: Literal["name", "-name", "created", "-created"] | None = None
-    page: int | None = None
+    page: int | None = Field(None, ge=1, le=PAGE_MAX)
+
+
+class Tagged(BaseModel):
+    """The headers of a response that carries a thing."""
+
+    etag: str = Field(
+        description='The thing\'s version, for If-Match: "5" (W/"5" when compressed).'
+    )
+
+
+class Created(Tagged):
+    location: str = Field(description="The new thing's URL.")
 
 
 class Error(BaseModel):
@@ -284,7 +302,7 @@ async def list_things() -> ResponseReturnValue:
 
 @blueprint.post("/things")
 @validate_request(ThingIn)
-@document_response(ThingOut, 201)
+@document_response(ThingOut, 201, Created)
 @document_errors(409, 422, *EVERY_BODY)
 async def create_thing(data: ThingIn) -> ResponseReturnValue:
     """Add a thing."""
@@ -300,7 +318,7 @@ async def create_thing(data: ThingIn) -> ResponseReturnValue:
 
 @blueprint.get("/things/<thing_id>")
 @document_headers(Conditional)
-@document_response(ThingOut)
+@document_response(ThingOut, 200, Tagged)
 @document_errors(404, 412, *EVERY_ROUTE)
 async def get_thing(thing_id: str) -> ResponseReturnValue:
     """One thing; its ETag is its version, for If-Match.
@@ -398,7 +416,7 @@ async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | L
 @blueprint.put("/things/<thing_id>")
 @validate_request(ThingReplace)
 @document_headers(Precondition)
-@document_response(ThingOut)
+@document_response(ThingOut, 200, Tagged)
 @document_errors(404, 409, 412, 422, 428, *EVERY_BODY)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
     """Replace a thing's name and description, made against the version it was read at."""
