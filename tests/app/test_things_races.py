@@ -15,6 +15,7 @@ from quart import Quart
 from sqlalchemy import update
 
 from app import create_app, things
+from app.blueprints.api import ANY_VERSION_TRIES
 from app.models import Thing
 from tests.app.test_things_api import assert_error, csrf_headers, new
 from tests.conftest import UNLIMITED, Client, client_of
@@ -126,3 +127,30 @@ async def test_a_delete_naming_no_version_that_loses_a_race_still_deletes(
     )
     assert response.status_code == 204
     assert (await client.get(f"/api/things/{thing_id}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "step", "sent"),
+    [("PUT", "update_thing", {"If-Match": "*"}), ("DELETE", "delete_thing", {}),
+     ("DELETE", "delete_thing", {"If-Match": "*"})],
+)  # fmt: skip
+async def test_a_write_naming_no_version_that_loses_every_try_says_so(
+    pg_app: Quart,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    step: str,
+    sent: dict[str, str],
+) -> None:
+    """Regression (review): after its last try it got "changed since the version you
+    sent", naming a version it never sent."""
+    client, thing_id = await raced(pg_app, monkeypatch, step, races=ANY_VERSION_TRIES)
+    response = await client.open(
+        f"/api/things/{thing_id}", method=method,
+        json={"name": "Raced", "description": "mine"} if method == "PUT" else None,
+        headers={**await csrf_headers(client), **sent},
+    )  # fmt: skip
+    body = await response.get_json()
+    assert response.status_code == 409
+    assert_error(body, 409, "conflict")
+    assert body["message"].startswith("The thing kept changing while this request tried")
+    assert body["current"]["version"] == 1 + ANY_VERSION_TRIES

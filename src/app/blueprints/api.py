@@ -195,9 +195,21 @@ def one_thing(thing: Thing, status: int = 200) -> Response:
 def lost_race(exc: StaleVersionError, header: int | None | Literal["*"]) -> Response:
     """Another write landed between this request's read and its write: a 412 when the
     request named its version in ``If-Match`` (as it would have got a moment later),
-    else a 409 for the body's version. (A request that named no version, or ``*``, is
-    tried once more against the current one instead: see the views.)"""
+    else a 409 for the body's version. A request that named no version, or ``*``, was
+    tried :data:`ANY_VERSION_TRIES` times against the current one (see the views); one
+    that still lost gets a 409 that says so, naming no version it did not send."""
     return other_version(exc.current, header) or conflict(exc)
+
+
+def kept_changing(exc: StaleVersionError) -> Response:
+    """409 for a write that named no version and lost every try to other writes."""
+    return api_error(
+        409,
+        "conflict",
+        f"The thing kept changing while this request tried to write it ({ANY_VERSION_TRIES} "
+        f"tries); it is now at version {exc.current.version}. Try again.",
+        current=things.to_json(exc.current),
+    )
 
 
 def conflict(exc: StaleVersionError) -> Response:
@@ -451,7 +463,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
     except DuplicateNameError as exc:
         return name_taken(exc)
     except StaleVersionError as exc:
-        return lost_race(exc, header)
+        return kept_changing(exc) if header == "*" else lost_race(exc, header)
     except ThingGoneError:
         return not_found()
     await current_database().commit()
@@ -478,7 +490,7 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
                 # No version named (or *): whichever version is current goes.
                 found = exc.current
     except StaleVersionError as exc:
-        return lost_race(exc, header)
+        return lost_race(exc, header) if isinstance(header, int) else kept_changing(exc)
     await current_database().commit()
     return no_content()
 
