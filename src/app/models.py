@@ -64,13 +64,37 @@ def utcnow() -> datetime:
 #: Characters of a name's key, at most (the column's length).
 NAME_KEY_MAX = 4 * NAME_MAX
 
+#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt, 15.1):
+#: characters that show nothing (zero-width spaces and joiners, the soft hyphen,
+#: variation selectors, fillers, tags), which Python's ``unicodedata`` does not list.
+DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_IGNORED = {code: None for start, end in DEFAULT_IGNORABLE for code in range(start, end + 1)}
+
+
+def shows_nothing(character: str) -> bool:
+    """Whether ``character`` is one that Unicode says to show as nothing, or the blank
+    Braille pattern (a symbol, drawn as an empty cell)."""
+    return ord(character) in _IGNORED or character == "\u2800"
+
 
 def name_key(name: str) -> str:
-    """What makes two names the same: case-folded (``Straße`` = ``STRASSE``) and in
-    Unicode's compatibility form on both sides of the folding, so that text that reads
-    the same is the same name: ``Cafe`` with a combining accent is ``Café``, the
-    Angstrom sign ``Å`` is ``Å``, the ligature ``ﬁ`` is ``fi`` (migration 0002)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    """What makes two names the same: Unicode's NFKC_Casefold, as Python can make it.
+
+    Case-folded (``Straße`` = ``STRASSE``), in the compatibility form on both sides
+    of the folding, so that text that reads the same is the same name (``Cafe`` with
+    a combining accent is ``Café``, the Angstrom sign ``Å`` is ``Å``, the ligature
+    ``ﬁ`` is ``fi``), and without the characters that show nothing (``Plain`` with a
+    zero-width space or a soft hyphen in it is ``Plain``). Migration 0002 keys the
+    names stored before.
+    """
+    folded = unicodedata.normalize("NFKC", name).translate(_IGNORED).casefold()
+    return unicodedata.normalize("NFKC", folded).translate(_IGNORED)
 
 
 class Thing(Base):

@@ -27,7 +27,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.models import DESCRIPTION_MAX, NAME_KEY_MAX, NAME_MAX, Thing, name_key, utcnow
+from app.models import (
+    DESCRIPTION_MAX,
+    NAME_KEY_MAX,
+    NAME_MAX,
+    Thing,
+    name_key,
+    shows_nothing,
+    utcnow,
+)
 
 PER_PAGE = 25
 QUERY_MAX = 200  # characters of a name filter
@@ -49,7 +57,8 @@ DEFAULT_SORT = "name"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Line breaks a description may hold; every other control character is refused.
 DESCRIPTION_CONTROLS = frozenset("\n\r\t")
-# A name needs one character of these kinds (letters, numbers, punctuation, symbols).
+# A name needs one character of these kinds (letters, numbers, punctuation, symbols)
+# that shows something (``models.shows_nothing``: the Hangul fillers are letters).
 VISIBLE = frozenset("LNPS")
 # Embeddings, overrides and isolates: they reorder the text around a name wherever it
 # is shown (a list, a CSV in a spreadsheet), so a name cannot hold them.
@@ -101,7 +110,7 @@ def check_name(raw: str | None) -> str:
     problem = _bad_characters(name)
     if problem:
         raise ValueError(f"Name {problem}")
-    if not any(unicodedata.category(c)[0] in VISIBLE for c in name):
+    if not any(unicodedata.category(c)[0] in VISIBLE and not shows_nothing(c) for c in name):
         # Only spaces, joiners and marks (a zero-width space): a link nobody can see.
         raise ValueError("Name must have a letter, digit, punctuation mark or symbol")
     if not DIRECTION_CONTROLS.isdisjoint(name):

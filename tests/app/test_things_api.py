@@ -151,6 +151,9 @@ TOO_LONG_WRITTEN_OUT = "Name is too long: some of its characters stand for sever
         # around it, was saved.
         ({"name": "\u200b"}, {"name": [INVISIBLE]}),
         ({"name": "\u200d\u0301"}, {"name": [INVISIBLE]}),
+        ({"name": "\u3164"}, {"name": [INVISIBLE]}),  # Hangul filler: a letter, blank
+        ({"name": "\u115f\u2800"}, {"name": [INVISIBLE]}),  # and blank Braille
+        ({"name": "\u00ad\ufe0f\U000e0041"}, {"name": [INVISIBLE]}),
         ({"name": "abc\u202e"}, {"name": ["Name contains text-direction controls"]}),
         ({"name": "\u2066abc"}, {"name": ["Name contains text-direction controls"]}),
         ({"name": "\ufdfa" * 15}, {"name": [TOO_LONG_WRITTEN_OUT]}),
@@ -192,7 +195,8 @@ async def test_payloads_are_stored_exactly_as_typed(app: Quart, client: Client, 
 @pytest.mark.parametrize(
     ("first", "second"),
     [("Café", "Cafe\u0301"), ("\u00c5ngstr\u00f6m", "\u212bngstro\u0308m"),
-     ("ﬁle", "FILE"), ("Straße", "STRASSE"), ("x²", "X2")],
+     ("ﬁle", "FILE"), ("Straße", "STRASSE"), ("x²", "X2"),
+     ("Plain", "Pla\u200bin"), ("Plain", "Plain\u00ad"), ("Plain", "P\u2060lain")],
 )  # fmt: skip
 async def test_names_that_read_the_same_are_one_name(
     app: Quart, client: Client, first: str, second: str
