@@ -27,11 +27,13 @@ export function rendered(): void {
   sessionStorage.removeItem(MARK);
 }
 
-/** Whether the server answers at all (any status: the SPA's routes are never limited). */
+/** Whether the app answers: any status under 500 (the SPA's routes are never limited).
+ * A 5xx is a proxy's word for an app that is down (502, 503, 504), and no answer in
+ * a few seconds is a connection that hangs: neither is the app's. */
 async function serverAnswers(): Promise<boolean> {
   try {
-    await fetch(location.href, { method: "HEAD", cache: "no-store" });
-    return true;
+    const response = await fetch(location.href, { method: "HEAD", cache: "no-store", signal: AbortSignal.timeout(5000) });
+    return response.status < 500;
   } catch {
     return false;
   }

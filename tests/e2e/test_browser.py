@@ -286,6 +286,13 @@ def test_frontend_offline_says_so_and_tries_again(server: Server, watched: Watch
     page.get_by_role("button", name="Try again").click()  # still down: still no reload
     page.get_by_text("The server still could not be reached").wait_for()
     assert loads == []
+    # A proxy in front of an app that is down answers 502: still not the app.
+    page.unroute("**/app/**")
+    page.route("**/app/**", lambda route: route.fulfill(status=502, body="Bad Gateway"))
+    page.evaluate("document.querySelector('[data-error-state] p').textContent = ''")
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_text("The server still could not be reached").wait_for()
+    assert loads == []
     page.unroute("**/app/**")  # back up
     page.get_by_role("button", name="Try again").click()
     page.locator("form #name").wait_for()
