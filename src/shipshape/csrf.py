@@ -189,7 +189,9 @@ class CSRFProtect:
             or request.routing_exception is not None
         ):
             return
-        if (request_header(b"sec-fetch-site") or "").lower() == "cross-site":
+        fetch_site = (request_header(b"sec-fetch-site") or "").lower()
+        # Repeated lines arrive joined: any one of them saying cross-site is refused.
+        if "cross-site" in (value.strip() for value in fetch_site.split(",")):
             raise CSRFError("cross-site request (Sec-Fetch-Site)")
         origin = request_header(b"origin")
         if origin and origin != "null" and not _same_origin(origin, request.scheme, request.host):

@@ -14,6 +14,7 @@ run at a time::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -68,6 +69,16 @@ class Health:
         blueprint.add_url_rule(app.config["SHIPSHAPE_HEALTH_PATH"], "healthz", self.healthz)
         blueprint.add_url_rule(app.config["SHIPSHAPE_READY_PATH"], "readyz", self.readyz)
         app.register_blueprint(blueprint)
+        app.after_serving(self._stop)
+
+    async def _stop(self) -> None:
+        """A run still going when serving ends (its probes gone) ends before what it
+        checks (the database's pool, the store) is closed."""
+        running, self._running = self._running, None
+        if running is not None and not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         """Register a coroutine function that raises when ``name`` is not usable."""

@@ -5,6 +5,7 @@ import re
 
 import pytest
 from quart import Quart, Response, jsonify, render_template_string
+from werkzeug.datastructures import Headers
 
 from shipshape.csrf import _same_origin, csrf_exempt, mask, unmask
 from shipshape.pipeline import Pipeline
@@ -109,6 +110,26 @@ async def test_fetch_metadata_and_origin(app: Quart, headers: dict[str, str], st
     async with app.test_app():
         client, (token, _) = await tokens(app)
         response = await client.post("/form", form={"csrf_token": token}, headers=headers)
+        assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        ([("Sec-Fetch-Site", "cross-site"), ("Sec-Fetch-Site", "same-origin")], 400),
+        ([("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "Cross-Site")], 400),
+        ([("Sec-Fetch-Site", "same-origin"), ("Sec-Fetch-Site", "none")], 200),
+        ([("Origin", "http://localhost"), ("Origin", "https://evil.example")], 400),
+    ],
+)
+async def test_a_header_on_two_lines_is_refused_if_either_line_is(
+    app: Quart, lines: list[tuple[str, str]], status: int
+) -> None:
+    """Regression (review): with repeated lines joined, "cross-site, same-origin" was
+    not "cross-site", and the request passed."""
+    async with app.test_app():
+        client, (token, _) = await tokens(app)
+        response = await client.post("/form", form={"csrf_token": token}, headers=Headers(lines))
         assert response.status_code == status
 
 

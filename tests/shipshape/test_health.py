@@ -135,3 +135,26 @@ async def test_probes_that_arrive_during_a_run_share_it(app: Quart) -> None:
         assert runs == 1
         assert (await client.get("/readyz")).status_code == 200  # a later probe: a new run
         assert runs == 2
+
+
+async def test_a_run_still_going_ends_with_serving(app: Quart) -> None:
+    """Regression (review): a run whose probe went away outlived the app's shutdown,
+    and its check then used a closed pool."""
+    started = asyncio.Event()
+    finished = False
+
+    async def lingering() -> None:
+        nonlocal finished
+        started.set()
+        await asyncio.sleep(0.04)  # under the 0.05 s timeout: it would finish
+        finished = True
+
+    health = app.extensions["shipshape"].health
+    app.extensions["shipshape"].add_readiness_check("db", lingering)
+    async with app.test_app():
+        probe = asyncio.ensure_future(app.test_client().get("/readyz"))
+        await started.wait()
+        probe.cancel()
+        running = health._running
+    assert running is not None and running.cancelled()
+    assert health._running is None and not finished
