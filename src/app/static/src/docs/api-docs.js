@@ -7,17 +7,24 @@
 
   // The token of the session the browser holds now. The page's own can be stale:
   // a development reload makes a new key, and a session can end while the page is open.
+  // When it cannot be had (a 429, the server away), the write goes without one: the
+  // API's answer then says what is wrong, in the response panel.
   function freshToken() {
-    return fetch("/api/csrf-token", {
+    return fetch(root.dataset.csrfToken, {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     })
       .then(function (response) {
-        return response.json();
+        return response.ok ? response.json() : {};
       })
-      .then(function (data) {
-        return data.csrf_token;
-      });
+      .then(
+        function (data) {
+          return data.csrf_token;
+        },
+        function () {
+          return undefined;
+        },
+      );
   }
 
   window.SwaggerUIBundle({
@@ -29,7 +36,9 @@
         return req;
       }
       return freshToken().then(function (token) {
-        req.headers["X-CSRF-Token"] = token;
+        if (token) {
+          req.headers["X-CSRF-Token"] = token;
+        }
         return req;
       });
     },
