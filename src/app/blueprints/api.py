@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -357,6 +357,25 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
 #: writes to one thing a second race in a row is common, a fifth rare.
 ANY_VERSION_TRIES = 5
 
+
+async def write_at_any_version(
+    write: Callable[[Thing], Awaitable[None]], thing: Thing, *, retry: bool
+) -> Thing:
+    """``write(thing)``; with ``retry``, a write that loses a race (``StaleVersionError``)
+    is made again against the version that landed, up to :data:`ANY_VERSION_TRIES` times.
+    The thing as last written; the last ``StaleVersionError`` when every try lost."""
+    for _ in range(ANY_VERSION_TRIES - 1):
+        try:
+            await write(thing)
+            return thing
+        except StaleVersionError as exc:
+            if not retry:
+                raise
+            thing = exc.current
+    await write(thing)  # the last try: its StaleVersionError is the caller's
+    return thing
+
+
 #: ``If-Match`` that names no version this API ever sent (a list, a tag of another kind).
 NO_VERSION = -1
 
@@ -449,21 +468,18 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
             428, "version_required", "Send If-Match or the version the change was made against."
         )
     session = await current_session()
+    any_version = header == "*"  # replaces whichever version is current
+
+    async def replace(thing: Thing) -> None:
+        version = thing.version if any_version else seen
+        await things.update_thing(session, thing, data.name, data.description, version)
+
     try:
-        for attempt in range(ANY_VERSION_TRIES):
-            try:
-                await things.update_thing(session, found, data.name, data.description, seen)
-                break
-            except StaleVersionError as exc:
-                if header != "*" or attempt == ANY_VERSION_TRIES - 1:
-                    raise
-                # If-Match: * replaces whichever version is current: the one that just landed.
-                found = exc.current
-                seen = found.version
+        found = await write_at_any_version(replace, found, retry=any_version)
     except DuplicateNameError as exc:
         return name_taken(exc)
     except StaleVersionError as exc:
-        return kept_changing(exc) if header == "*" else lost_race(exc, header)
+        return kept_changing(exc) if any_version else lost_race(exc, header)
     except ThingGoneError:
         return not_found()
     await current_database().commit()
@@ -479,18 +495,15 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     if isinstance(found, Response):
         return found
     session = await current_session()
+    any_version = not isinstance(header, int)  # none named, or *: whichever is current goes
+
+    async def delete(thing: Thing) -> None:
+        await things.delete_thing(session, thing, None)
+
     try:
-        for attempt in range(ANY_VERSION_TRIES):
-            try:
-                await things.delete_thing(session, found, None)
-                break
-            except StaleVersionError as exc:
-                if isinstance(header, int) or attempt == ANY_VERSION_TRIES - 1:
-                    raise
-                # No version named (or *): whichever version is current goes.
-                found = exc.current
+        await write_at_any_version(delete, found, retry=any_version)
     except StaleVersionError as exc:
-        return lost_race(exc, header) if isinstance(header, int) else kept_changing(exc)
+        return kept_changing(exc) if any_version else lost_race(exc, header)
     await current_database().commit()
     return no_content()
 

@@ -130,9 +130,14 @@ class CompressionMiddleware:
                 headers=headers,
             )
             return
-        responder = _Responder(self, coding, head=scope.get("method") == "HEAD", send=send)
-        if identity_refused(header):  # a small body as it is would be one it refused
-            responder.minimum_size = 0
+        responder = _Responder(
+            self,
+            coding,
+            head=scope.get("method") == "HEAD",
+            send=send,
+            # A small body sent as it is would be one the client refused.
+            minimum_size=0 if identity_refused(header) else self.minimum_size,
+        )
         await self.app(scope, receive, responder.send)
 
 
@@ -140,7 +145,13 @@ class _Responder:
     """Per-response state: what was started, what is buffered, which encoder runs."""
 
     def __init__(
-        self, middleware: CompressionMiddleware, coding: str, *, head: bool, send: Send
+        self,
+        middleware: CompressionMiddleware,
+        coding: str,
+        *,
+        head: bool,
+        send: Send,
+        minimum_size: int,
     ) -> None:
         self.mw = middleware
         self.coding = coding
@@ -152,7 +163,7 @@ class _Responder:
         self.encoder: StreamEncoder | None = None  # set when a stream starts
         self.headers_sent = False
         #: Bodies with fewer bytes go as they are.
-        self.minimum_size = middleware.minimum_size
+        self.minimum_size = minimum_size
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
