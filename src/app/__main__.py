@@ -3,8 +3,8 @@
 The settings and the asset manifest are checked here, in the parent process,
 before any server starts, so a bad value prints one line naming it and exits
 with status 2 instead of a traceback from every worker. ``run`` is uvicorn
-with reload, for development; ``serve`` is granian with the ``SERVER_*``
-limits (:mod:`shipshape.server`), for production.
+with reload, for development (:mod:`shipshape.devserver`); ``serve`` is
+granian with the ``SERVER_*`` limits (:mod:`shipshape.server`), for production.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-import uvicorn
-
 from app import PROJECT_ROOT, create_app
-from shipshape import Shipshape, ShipshapeError, server
+from shipshape import Shipshape, ShipshapeError, devserver, server
 from shipshape.check import check_command, config_error_finding, report, run_checks
 from shipshape.config import MAX_WORKERS, parse_workers
 
@@ -93,12 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     src = str(PROJECT_ROOT / "src")
-    uvicorn.run(
+    devserver.run(  # uvicorn with reload, whose worker says why the app did not start
         "app:create_app",
-        factory=True,
         host=settings.host,
         port=settings.port,
-        reload=True,
         reload_dirs=[src],
         # A changed template, stylesheet or script restarts the worker, whose
         # start-up rebuilds the assets; the build output must not retrigger it.
