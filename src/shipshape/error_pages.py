@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, current_app, jsonify, request
+from quart import (
+    Quart,
+    Response,
+    current_app,
+    has_websocket_context,
+    jsonify,
+    request,
+    websocket,
+)
 from werkzeug.exceptions import HTTPException
 
 from shipshape.logging import current_request_id
@@ -109,10 +117,18 @@ class ErrorPages:
     def init_app(self, app: Quart) -> None:
         apply(app, OPTIONS)
         self.policies = Pipeline.of(app).policies
-        app.register_error_handler(HTTPException, self.handle)
+        # None for a refused WebSocket, which Quart's types do not foresee.
+        app.register_error_handler(HTTPException, self.handle)  # type: ignore[arg-type]
 
-    async def handle(self, error: HTTPException) -> Response:
+    async def handle(self, error: HTTPException) -> Response | None:
         status = error.code or 500
+        if has_websocket_context():
+            # A handshake refused (no such route, an abort): closed unaccepted, which the
+            # server answers with 403. A response would go out as ASGI's
+            # websocket.http.response, which Quart sends in several body messages and
+            # granian 2.8 refuses after the first: a traceback a request.
+            await websocket.close(1008)
+            return None
         if status >= 500 and getattr(error, "original_exception", None) is not None:
             logger.error(
                 "unhandled exception on %s %s",

@@ -428,7 +428,7 @@ _LINE_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "client
 
 
 class RequestLogMiddleware:
-    """Logs one line per HTTP request and sets ``X-Request-ID``.
+    """Logs one line per HTTP request or WebSocket and sets ``X-Request-ID``.
 
     Arguments:
         app: the ASGI app to wrap.
@@ -441,10 +441,12 @@ class RequestLogMiddleware:
         self.trust_inbound_id = trust_inbound_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] == "http":
+            await _RequestLog(scope, self.trust_inbound_id).run(self.app, receive, send)
+        elif scope["type"] == "websocket":
+            await _RequestLog(scope, self.trust_inbound_id).run_websocket(self.app, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
-        await _RequestLog(scope, self.trust_inbound_id).run(self.app, receive, send)
 
 
 # nginx's "client closed request": the client went away before the response ended.
@@ -509,6 +511,35 @@ class _RequestLog:
             if not self.logged:  # the app raised, or the client went away first
                 self.log()
 
+    async def run_websocket(self, app: ASGIApp, receive: Receive, send: Send) -> None:
+        """A WebSocket's line, when it ends: 101 for a socket the app accepted (however
+        it closed later), 403 for a handshake it closed unanswered, else the status it
+        sent instead (ASGI's ``websocket.http.response``)."""
+
+        async def send_wrapper(message: Message) -> None:
+            kind = message["type"]
+            if kind in ("websocket.accept", "websocket.http.response.start"):
+                self.status = 101 if kind == "websocket.accept" else message["status"]
+                headers = [
+                    *message.get("headers", ()),
+                    (REQUEST_ID_HEADER, self.request_id.encode()),
+                ]
+                message = {**message, "headers": headers}
+            elif kind == "websocket.close" and not self.status:
+                self.status = 403  # what the server answers a handshake closed unaccepted
+            await send(message)
+            if kind in ("websocket.accept", "websocket.close") or (
+                kind == "websocket.http.response.body" and not message.get("more_body")
+            ):
+                self.complete = True  # the handshake is answered; a later disconnect is its end
+
+        token = _request_id.set(self.request_id)
+        try:
+            await app(self.scope, receive, send_wrapper)
+        finally:
+            _request_id.reset(token)
+            self.log()
+
     def log(self) -> None:
         self.logged = True
         status, level, notes = self._outcome()
@@ -518,7 +549,7 @@ class _RequestLog:
         client = scope.get("client")
         values = (
             self.request_id,
-            scope.get("method", ""),
+            scope.get("method", "GET"),  # a WebSocket's handshake is a GET
             scope.get("path", ""),
             status,
             round((time.perf_counter() - self.start) * 1000, 2),

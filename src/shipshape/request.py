@@ -25,6 +25,10 @@ called an expired form). Both are now a 400 that says what is wrong.
 (Multipart text fields are still decoded with ``"replace"`` by Quart's
 multipart parser; the example app's forms are all URL-encoded.)
 
+:class:`UnreadBodyMiddleware` answers a chunked body that the server could
+not read (granian reports it as the client gone) with a 400, where the server
+would send a bare 500 of its own.
+
 :func:`request_header` reads a header in a view or a hook as the ASGI layers
 read it, repeated lines joined.
 
@@ -49,8 +53,9 @@ from quart.wrappers.request import Body
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
+from shipshape import responses
 from shipshape.scope import header
-from shipshape.typing import Scope
+from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
 
 NOT_UTF8 = "The request body is not valid UTF-8 text."
 
@@ -173,3 +178,50 @@ def request_header(name: bytes) -> str | None:
     view would read two lines of one header differently.
     """
     return header(cast(Scope, request.scope), name)
+
+
+class UnreadBodyMiddleware:
+    """A chunked request body that the server could not read gets a 400, not a bare 500.
+
+    When granian cannot parse a chunked body (a chunk size that is not hex, a
+    chunk longer or shorter than it said), it tells the app that the client
+    went away. Quart then stops the request without a response, and granian
+    answers ``500 Internal server error`` itself, with no headers of the app's.
+    Here, a request whose body ended in ``http.disconnect`` and that got no
+    response is answered with a 400 in the app's shape (JSON or HTML). A client
+    that really did go away is sent it too, and the server drops it (granian
+    and uvicorn drop what is sent after a disconnect, without an error).
+
+    Only a request sent with ``Transfer-Encoding`` is watched: a body with a
+    ``Content-Length`` cannot be malformed, only cut short by a client that left.
+    """
+
+    def __init__(self, app: ASGIApp, *, api_prefix: str = "/api/") -> None:
+        self.app = app
+        self.api_prefix = api_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or header(scope, b"transfer-encoding") is None:
+            await self.app(scope, receive, send)
+            return
+        gone = answered = False
+
+        async def watch_receive() -> Message:
+            nonlocal gone
+            message = await receive()
+            gone = gone or message["type"] == "http.disconnect"
+            return message
+
+        async def watch_send(message: Message) -> None:
+            nonlocal answered
+            answered = True
+            await send(message)
+
+        await self.app(scope, watch_receive, watch_send)
+        if gone and not answered:
+            await responses.error(
+                scope, send, 400, "bad_request", UNREADABLE_BODY, api_prefix=self.api_prefix
+            )
+
+
+UNREADABLE_BODY = "The request body could not be read: its chunked framing is broken."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -118,3 +119,53 @@ def test_pages_that_set_a_cookie_are_private(server: Server) -> None:
     assert status == 200
     assert re.search(r"(?im)^set-cookie: __Host-session=", head)
     assert re.search(r"(?im)^cache-control: private\r?$", head), head
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "chunks"),
+    [
+        ("/csp-report", "text/html", b"zz\r\n{}\r\n0\r\n\r\n"),  # a size that is not hex
+        ("/csp-report", "application/json", b"2\n{}\n0\n\n"),  # lines ended by LF alone
+        ("/csp-report", "text/html", b"2\r\n{}\r\nq\r\n\r\n"),  # a junk last chunk
+    ],
+)
+def test_a_chunked_body_the_server_cannot_read_is_a_400(
+    server: Server, path: str, accept: str, chunks: bytes
+) -> None:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    status, header_block, body = raw(server, head.encode() + chunks)
+    assert status == 400, header_block  # granian's own answer was a bare 500
+    assert "content-security-policy: default-src 'none'" in header_block.lower()
+    if accept == "application/json":
+        assert json.loads(body)["code"] == "bad_request"
+    else:
+        assert b"its chunked framing is broken" in body
+
+
+def test_a_websocket_to_an_app_with_none_is_refused_without_a_traceback(server: Server) -> None:
+    handshake = get(
+        "/",
+        "Host: 127.0.0.1",
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ).replace(b"Connection: close\r\n", b"")
+    host, port = server.base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(handshake)
+        response = b""
+        while b"\r\n\r\n" not in response:  # the connection stays open: read the head only
+            response += sock.recv(65536)
+    assert response.startswith(
+        b"HTTP/1.1 403 "
+    )  # granian's answer to a handshake the app closed unaccepted
+    time.sleep(0.5)  # the line is written when the socket's task ends
+    printed = server.printed()
+    assert "Traceback" not in printed and "Not within a request context" not in printed
+    lines = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
+    assert any(line.get("path") == "/" and line.get("status") == 403 for line in lines)

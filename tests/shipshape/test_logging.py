@@ -15,7 +15,8 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from quart import Quart, request
+from quart import Quart, request, websocket
+from quart.testing.connections import WebsocketDisconnectError
 
 from shipshape.csrf import csrf_exempt
 from shipshape.logging import (
@@ -347,6 +348,42 @@ def test_readable_lines_cannot_be_forged_by_a_request(capsys: pytest.CaptureFixt
     ]
     assert lines[3] == "Traceback (most recent call last):", "the traceback keeps its lines"
     assert lines[-1] == "RuntimeError: boom"
+
+
+async def test_a_websocket_gets_one_line_with_what_its_handshake_got(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.websocket("/echo")
+    async def echo() -> None:
+        await websocket.accept()
+        await websocket.send(await websocket.receive())
+
+    @app.websocket("/closed")
+    async def closed() -> None:
+        await websocket.close(1008)
+
+    caplog.set_level(logging.INFO, "shipshape.request")
+    async with app.test_app():
+        client = app.test_client()
+        async with client.websocket("/echo") as socket:
+            await socket.send("hi")
+            assert await socket.receive() == "hi"
+        with pytest.raises(WebsocketDisconnectError):  # no such route: closed, not a 500
+            async with client.websocket("/nowhere") as socket:
+                await socket.receive()
+        with pytest.raises(WebsocketDisconnectError):
+            async with client.websocket("/closed") as socket:
+                await socket.receive()
+    lines = [
+        (r.__dict__["method"], r.__dict__["path"], r.__dict__["status"], r.levelname)
+        for r in request_records(caplog)
+    ]
+    assert lines == [
+        ("GET", "/echo", 101, "INFO"),
+        ("GET", "/nowhere", 403, "INFO"),
+        ("GET", "/closed", 403, "INFO"),
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_non_http_scopes_pass_through(app: Quart) -> None:

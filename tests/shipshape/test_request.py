@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,8 @@ from quart import Blueprint, Quart, request
 from quart.wrappers import Request as QuartRequest
 
 from shipshape import Shipshape
-from shipshape.request import Request
+from shipshape.request import Request, UnreadBodyMiddleware
+from shipshape.typing import Message, Receive, Scope, Send
 
 BAD_BODIES = [
     (b'{"a": "\xff"}', "The request body is not valid UTF-8 text."),
@@ -89,3 +91,62 @@ async def test_blueprints_are_quarts(path: str, expected: list[str]) -> None:
         assert QuartRequest.blueprints.fget(request) == expected  # type: ignore[attr-defined]
         request.blueprints.append("x")  # a caller's copy: the table is not changed
         assert request.blueprints == expected
+
+
+async def _run_unread_body(
+    path: str, headers: list[tuple[bytes, bytes]], *, app_answers: bool
+) -> list[Message]:
+    """An app that reads the body and, when the server says the client left, stops
+    without an answer, as Quart does."""
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if app_answers:  # a response already under way before the disconnect
+                    await send({"type": "http.response.start", "status": 200, "headers": []})
+                return
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"saved"})
+
+    events: Iterator[Message] = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return next(events)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    await UnreadBodyMiddleware(inner)(scope, receive, send)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("path", "accept", "shape"),
+    [
+        ("/api/things", b"text/html", b'{"code":"bad_request"'),
+        ("/form", b"text/html", b"<!doctype"),
+    ],
+)
+async def test_a_chunked_body_the_server_gave_up_on_is_a_400(
+    path: str, accept: bytes, shape: bytes
+) -> None:
+    headers = [(b"transfer-encoding", b"chunked"), (b"accept", accept)]
+    sent = await _run_unread_body(path, headers, app_answers=False)
+    assert sent[0]["status"] == 400
+    assert dict(sent[0]["headers"])[b"cache-control"] == b"no-store"
+    assert sent[1]["body"].startswith(shape)
+    assert b"its chunked framing is broken" in sent[1]["body"]
+
+
+async def test_a_body_with_a_length_or_a_response_under_way_is_left_alone() -> None:
+    # A Content-Length body cannot be malformed, only cut short by a client that left.
+    assert await _run_unread_body("/form", [(b"content-length", b"9")], app_answers=False) == []
+    sent = await _run_unread_body("/form", [(b"transfer-encoding", b"chunked")], app_answers=True)
+    assert [m["status"] for m in sent] == [200]  # the app's, not a second start
