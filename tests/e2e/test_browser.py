@@ -367,6 +367,35 @@ def test_frontend_stale_delete_shows_the_newer_version_and_keeps_it(
     assert watched.console == [fetch_failed(412, "Precondition Failed", url)]
 
 
+def test_frontend_stale_edit_asks_with_focus_and_readable_buttons(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    name = f"SPA edit {free_port()}"
+    thing = api_thing(page, server.base, name)
+    url = f"{server.base}/api/things/{thing['id']}"
+    page.goto(f"{server.base}/app/things/{thing['id']}/edit", wait_until="load")
+    page.locator("#name").wait_for()
+    assert api_write(page, "PUT", url, name=name + " theirs", version=1).status == 200
+
+    page.fill("#name", name + " mine")
+    page.click("main form button[type=submit]")
+    conflict = page.locator("[data-conflict]")
+    conflict.wait_for()
+    assert page.evaluate("document.activeElement.hasAttribute('data-conflict')")
+    buttons = conflict.locator("button")
+    assert buttons.all_inner_texts() == ["Load their version", "Keep mine, save over theirs"]
+    for index in range(buttons.count()):  # WCAG 1.4.3 on the warning's yellow
+        ratio = buttons.nth(index).evaluate(CONTRAST)
+        assert ratio >= 4.5, f"button #{index}: {ratio:.2f}:1"
+
+    page.get_by_role("button", name="Keep mine, save over theirs").click()
+    page.click("main form button[type=submit]")
+    page.locator(f"h1:text-is('{name} mine')").wait_for()
+    assert page.request.get(url).json()["version"] == 3
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def test_frontend_delete_of_a_thing_already_gone_says_so(server: Server, watched: Watched) -> None:
     page = watched.page
     thing = api_thing(page, server.base, f"SPA gone {free_port()}")
@@ -673,12 +702,13 @@ def test_things_create_edit_and_delete_through_the_forms(server: Server, watched
     assert page.title() == "Error: Add a thing · Shipshape"
 
     page.fill("#name", f"  {name}  ")
-    page.fill("#description", "Boils <b>water</b>.")
+    page.fill("#description", "Boils <b>water</b>.\nThen\tpours.")
     page.click("main form button[type=submit]")
     page.wait_for_url("**/things/*-*")
     assert page.locator("h1").inner_text() == name
     assert page.locator("[role=status].alert").inner_text().strip() == f"“{name}” was added."
-    assert page.locator("[data-description]").inner_text() == "Boils <b>water</b>."
+    # Shown as typed: its line break and tab too, not folded into spaces.
+    assert page.locator("[data-description]").inner_text() == "Boils <b>water</b>.\nThen\tpours."
 
     page.click("text=Edit")
     page.fill("#name", name + " 2")

@@ -70,12 +70,12 @@ const form: View = async (main, route) => {
       if (error instanceof ApiError && (error.status === 422 || error.code === "name_taken")) return showErrors(error.fields);
       if (error instanceof ApiError && error.status === 409 && error.current) {
         const current = error.current;
-        summary.replaceChildren(
-          h("div", { class: "alert alert-warning", role: "alert", "data-conflict": true },
+        const conflict = h("div", { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
             h("p", {}, "Someone else changed this thing while you were editing it. Their version is named “", current.name, "”."),
-            h("button", { type: "button", class: "btn btn-outline-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); } }, "Load their version"),
-            h("button", { type: "button", class: "btn btn-outline-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); } }, "Keep mine, save over theirs")),
-        );
+            h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); } }, "Load their version"),
+            h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); } }, "Keep mine, save over theirs"));
+        summary.replaceChildren(conflict);
+        conflict.focus(); // as the server's form does: the question comes before the form
         return;
       }
       summary.replaceChildren(errorState(error));
