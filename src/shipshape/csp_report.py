@@ -9,7 +9,6 @@ in JSON, and carries the API header profile, since it returns no page.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 
@@ -21,6 +20,7 @@ from shipshape.error_pages import json_errors
 from shipshape.headers import REPORT_PATH, header_profile
 from shipshape.options import Option, apply, is_rate_limits
 from shipshape.ratelimit.limiter import rate_limit
+from shipshape.request import strict_loads
 
 REPORT_MAX_BYTES = 64 * 1024  # a real report is a few hundred bytes; 64 KiB caps abuse
 REPORT_TYPES = ("application/csp-report", "application/reports+json", "application/json")
@@ -99,7 +99,7 @@ class CSPReports:
         if len(raw) > REPORT_MAX_BYTES:
             raise RequestEntityTooLarge()
         try:
-            payload = json.loads(raw)
+            payload = strict_loads(raw)  # no NaN, no key twice: what is logged is JSON
         except (ValueError, RecursionError):  # nested thousands deep: refused, never a 500
             raise BadRequest("The report is not valid JSON.") from None
         reports = self._reports(payload)

@@ -41,6 +41,7 @@ and the template context.
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -114,14 +115,44 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
+class NotJSONError(ValueError):
+    """A value that Python's parser takes and JSON has not: ``NaN``, ``Infinity``, or a
+    number too large for a float (``1e999``, which Python reads as infinity)."""
+
+
+def _no_constant(name: str) -> Any:
+    raise NotJSONError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise NotJSONError(f"the number {text[:20]}{'…' if len(text) > 20 else ''} is too large")
+    return number
+
+
+#: ``json.loads``' hooks for a request's JSON: a key twice, ``NaN``, a number past a float.
+STRICT_JSON: dict[str, Any] = {
+    "object_pairs_hook": _unique_keys,
+    "parse_constant": _no_constant,
+    "parse_float": _finite,
+}
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """``json.loads`` with :data:`STRICT_JSON`: a ``ValueError`` for what JSON has not."""
+    return json.loads(text, **STRICT_JSON)
+
+
 class _UniqueKeysJSON:
-    """What a request parses its body with: the app's JSON, refusing duplicate keys."""
+    """What a request parses its body with: the app's JSON, refusing duplicate keys and
+    what RFC 8259 has no place for (``NaN``, ``Infinity``, a number past a float's range)."""
 
     def __init__(self, provider: Any) -> None:
         self.provider = provider
 
     def loads(self, text: str | bytes, **kwargs: Any) -> Any:
-        return self.provider.loads(text, object_pairs_hook=_unique_keys, **kwargs)
+        return self.provider.loads(text, **STRICT_JSON, **kwargs)
 
     def dumps(self, value: Any, **kwargs: Any) -> str:
         return str(self.provider.dumps(value, **kwargs))
@@ -147,13 +178,14 @@ class Request(QuartRequest):
         return list(_blueprints(self.endpoint))
 
     def on_json_loading_failed(self, error: Exception) -> Any:
-        if isinstance(error, DuplicateKeyError):
+        if isinstance(error, DuplicateKeyError | NotJSONError):
             reason = str(error)
         elif isinstance(error, json.JSONDecodeError):
             reason = (
                 "it starts with a byte order mark"
                 if error.msg.startswith("Unexpected UTF-8 BOM")
-                else f"{error.msg}, at line {error.lineno} column {error.colno}"
+                # "Invalid control character at": the position follows, in our words
+                else f"{error.msg.removesuffix(' at')}, at line {error.lineno} column {error.colno}"
             )
         else:  # json.loads' other ValueError: a number past Python's 4,300 digits
             reason = "a number in it is too long"

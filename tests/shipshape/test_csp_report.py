@@ -84,6 +84,10 @@ async def test_good_reports_are_logged_once_each(
         ),
         # Regression: nested 30,000 deep (60 KB, under the cap) was a 500 (RecursionError).
         ("application/reports+json", b"[" * 30_000 + b"]" * 30_000, 400),
+        # Regression (hostile-input probe): logged as "inf", and a key twice read as the last.
+        ("application/csp-report", b'{"csp-report": {"document-uri": 1e999}}', 400),
+        ("application/csp-report", b'{"csp-report": {"line-number": NaN}}', 400),
+        ("application/csp-report", b'{"csp-report": {}, "csp-report": {"a": 1}}', 400),
     ],
 )
 async def test_bad_reports(app: Quart, content_type: str, body: bytes, status: int) -> None:

@@ -25,6 +25,12 @@ BAD_BODIES = [
      'The body is not valid JSON: the key "name" appears twice in one object.'),
     (b'[{"a": {"b": 1, "b": 2}}]',
      'The body is not valid JSON: the key "b" appears twice in one object.'),
+    # Regression (hostile-input probe): Python's parser takes what JSON has not.
+    (b'{"a": NaN}', "The body is not valid JSON: NaN is not a JSON value."),
+    (b'[-Infinity]', "The body is not valid JSON: -Infinity is not a JSON value."),
+    (b'{"a": 1e999}', "The body is not valid JSON: the number 1e999 is too large."),
+    (b'{"a": "x\x00"}',
+     "The body is not valid JSON: Invalid control character, at line 1 column 9."),
 ]  # fmt: skip
 
 
