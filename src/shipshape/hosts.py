@@ -40,7 +40,7 @@ _HOST_RE = re.compile(
 
 
 def split_host(host: str) -> str:
-    """``Example.COM:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``.
+    """``Example.COM.:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``.
 
     A malformed value (a bogus port, user info, two hosts joined from two
     ``Host`` lines) gives ``""``, which no allow-list entry matches.
@@ -62,14 +62,16 @@ def _split_host(host: str) -> str:
     match = _HOST_RE.fullmatch(host.strip().lower())
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return ""
-    return match["name"]
+    # `localhost.` is `localhost` written as a full DNS name: one host, one answer
+    # (allowed, exempt from the HTTPS redirect) whichever way it is written.
+    return str(match["name"]).rstrip(".")
 
 
 _split_host_kept = functools.lru_cache(maxsize=256)(_split_host)
 
 
 def host_allowed(host: str, allowed: Iterable[str]) -> bool:
-    name = split_host(host).rstrip(".")
+    name = split_host(host)
     if not name:
         return False
     for pattern in allowed:

@@ -30,6 +30,7 @@ async def test_plain_http_is_redirected(method: str, status: int) -> None:
     [
         ("https", "app.example", "/", True),
         ("http", "localhost:5000", "/", True),
+        ("http", "localhost.", "/", True),  # regression: allowed, yet redirected to HTTPS
         ("http", "127.0.0.1", "/", True),
         ("http", "[::1]:80", "/", True),
         ("http", "app.example", "/healthz", True),
