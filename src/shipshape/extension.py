@@ -72,7 +72,7 @@ from shipshape.pipeline import ASGI_LAYERS, Pipeline
 from shipshape.proxy import ProxyMiddleware, parse_networks
 from shipshape.ratelimit import RateLimiter, limiter
 from shipshape.ratelimit.middleware import RateLimitMiddleware
-from shipshape.request import Request, UnreadBodyMiddleware
+from shipshape.request import Request, RequestBodyMiddleware
 from shipshape.sessions import install as install_session_interface
 from shipshape.static import StaticFiles
 from shipshape.templating import check_environment
@@ -361,7 +361,7 @@ class Shipshape:
             if config["SHIPSHAPE_COMPRESSION"]
             else None,
             "security_headers": SecurityHeadersMiddleware if security is not None else None,
-            "unread_body": partial(UnreadBodyMiddleware, api_prefix=api_prefix),
+            "request_body": partial(RequestBodyMiddleware, api_prefix=api_prefix),
         }
         if tuple(layers) != ASGI_LAYERS:  # pragma: no cover - a developer's slip, caught in tests
             raise RuntimeError("the ASGI layers must follow shipshape.pipeline.ASGI_LAYERS")

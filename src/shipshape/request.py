@@ -25,9 +25,10 @@ called an expired form). Both are now a 400 that says what is wrong.
 (Multipart text fields are still decoded with ``"replace"`` by Quart's
 multipart parser; the example app's forms are all URL-encoded.)
 
-:class:`UnreadBodyMiddleware` answers a chunked body that the server could
-not read (granian reports it as the client gone) with a 400, where the server
-would send a bare 500 of its own.
+:class:`RequestBodyMiddleware` refuses, before Quart runs, a body sent with a
+content coding (415) or two ``Content-Type`` lines (400), and answers a
+chunked body that the server could not read with a 400, where granian would
+send a bare 500 of its own.
 
 :func:`request_header` reads a header in a view or a hook as the ASGI layers
 read it, repeated lines joined.
@@ -212,20 +213,30 @@ def request_header(name: bytes) -> str | None:
     return header(cast(Scope, request.scope), name)
 
 
-class UnreadBodyMiddleware:
-    """A chunked request body that the server could not read gets a 400, not a bare 500.
+class RequestBodyMiddleware:
+    """A request body the app cannot read as it was sent is refused before Quart runs.
 
-    When granian cannot parse a chunked body (a chunk size that is not hex, a
-    chunk longer or shorter than it said), it tells the app that the client
-    went away. Quart then stops the request without a response, and granian
-    answers ``500 Internal server error`` itself, with no headers of the app's.
-    Here, a request whose body ended in ``http.disconnect`` and that got no
-    response is answered with a 400 in the app's shape (JSON or HTML). A client
-    that really did go away is sent it too, and the server drops it (granian
-    and uvicorn drop what is sent after a disconnect, without an error).
+    Only a request that has a body (a ``Content-Length`` above 0, or
+    ``Transfer-Encoding``) is looked at; the others pass untouched.
 
-    Only a request sent with ``Transfer-Encoding`` is watched: a body with a
-    ``Content-Length`` cannot be malformed, only cut short by a client that left.
+    - **A content coding** (``Content-Encoding: gzip``): 415 with
+      ``Accept-Encoding: identity`` (RFC 9110 §12.5.3). Nothing here decodes a
+      compressed request body, so the app would read the compressed bytes as
+      text (a 400 that blamed UTF-8) or, for a body that only claimed it, take
+      it as plain.
+    - **Two ``Content-Type`` lines**: 400. Quart reads the first and a proxy
+      may read the other: two readers would see two different requests (the
+      reason a JSON key twice is refused too).
+    - **A chunked body the server could not read**: 400. When granian cannot
+      parse one (a chunk size that is not hex, lines ended by LF alone), it
+      tells the app that the client went away; Quart then stops without a
+      response, and granian answers ``500 Internal server error`` itself, with
+      no headers of the app's. A request whose body ended in
+      ``http.disconnect`` and that got no response is answered with a 400
+      instead. A client that really did go away is sent it too, and the server
+      drops it (granian and uvicorn drop what is sent after a disconnect,
+      without an error). A body with a ``Content-Length`` cannot be malformed,
+      only cut short by a client that left, so only chunked bodies are watched.
     """
 
     def __init__(self, app: ASGIApp, *, api_prefix: str = "/api/") -> None:
@@ -233,7 +244,30 @@ class UnreadBodyMiddleware:
         self.api_prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or header(scope, b"transfer-encoding") is None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunked = header(scope, b"transfer-encoding") is not None
+        if not chunked and header(scope, b"content-length") in (None, "0"):
+            await self.app(scope, receive, send)  # no body: nothing to refuse
+            return
+        coding = header(scope, b"content-encoding")
+        if coding is not None and coding.strip().lower() not in ("", "identity"):
+            await responses.error(
+                scope, send, 415, "unsupported_media_type",
+                f"The request body is sent with Content-Encoding {coding[:40]}, which this"
+                " site does not decode: send it uncompressed.",
+                api_prefix=self.api_prefix,
+                headers=[(b"accept-encoding", b"identity")],
+            )  # fmt: skip
+            return
+        if sum(name == b"content-type" for name, _ in scope.get("headers", ())) > 1:
+            await responses.error(
+                scope, send, 400, "bad_request", "The request has two Content-Type headers.",
+                api_prefix=self.api_prefix,
+            )  # fmt: skip
+            return
+        if not chunked:
             await self.app(scope, receive, send)
             return
         gone = answered = False

@@ -27,7 +27,7 @@ from tests.shipshape.conftest import MakeApp, asgi_call, recorder
         ("localhost, evil.example", ""),  # two Host lines, joined
         ("local host", ""),
         ("localhost:", ""),
-        ("example.com.", "example.com"),  # the full DNS form names the same host  # the root label: allowed, stripped when matched
+        ("example.com.", "example.com"),  # the root label: the same host, written in full
         ("example.com..", ""),
         ("a..example.com", ""),
         ("x" * 64 + ".example.com", ""),  # a label is at most 63 characters

@@ -30,7 +30,7 @@ def test_the_order_is_the_stated_one(make_app: MakeApp, spa_build: Path) -> None
         "rate_limit",
         "compression",
         "security_headers",
-        "unread_body",
+        "request_body",
     )
     app = make_app(
         APP_ENV="production",
@@ -58,7 +58,7 @@ def test_switched_off_layers_are_left_out(make_app: MakeApp) -> None:
         "static",
         "rate_limit",
         "security_headers",
-        "unread_body",
+        "request_body",
     )
 
 

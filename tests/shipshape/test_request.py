@@ -11,7 +11,7 @@ from quart import Blueprint, Quart, request
 from quart.wrappers import Request as QuartRequest
 
 from shipshape import Shipshape
-from shipshape.request import Request, UnreadBodyMiddleware
+from shipshape.request import Request, RequestBodyMiddleware
 from shipshape.typing import Message, Receive, Scope, Send
 
 BAD_BODIES = [
@@ -99,7 +99,7 @@ async def test_blueprints_are_quarts(path: str, expected: list[str]) -> None:
         assert request.blueprints == expected
 
 
-async def _run_unread_body(
+async def _run_body(
     path: str, headers: list[tuple[bytes, bytes]], *, app_answers: bool
 ) -> list[Message]:
     """An app that reads the body and, when the server says the client left, stops
@@ -129,7 +129,7 @@ async def _run_unread_body(
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
-    await UnreadBodyMiddleware(inner)(scope, receive, send)
+    await RequestBodyMiddleware(inner)(scope, receive, send)
     return sent
 
 
@@ -144,7 +144,7 @@ async def test_a_chunked_body_the_server_gave_up_on_is_a_400(
     path: str, accept: bytes, shape: bytes
 ) -> None:
     headers = [(b"transfer-encoding", b"chunked"), (b"accept", accept)]
-    sent = await _run_unread_body(path, headers, app_answers=False)
+    sent = await _run_body(path, headers, app_answers=False)
     assert sent[0]["status"] == 400
     assert dict(sent[0]["headers"])[b"cache-control"] == b"no-store"
     assert sent[1]["body"].startswith(shape)
@@ -153,6 +153,41 @@ async def test_a_chunked_body_the_server_gave_up_on_is_a_400(
 
 async def test_a_body_with_a_length_or_a_response_under_way_is_left_alone() -> None:
     # A Content-Length body cannot be malformed, only cut short by a client that left.
-    assert await _run_unread_body("/form", [(b"content-length", b"9")], app_answers=False) == []
-    sent = await _run_unread_body("/form", [(b"transfer-encoding", b"chunked")], app_answers=True)
+    assert await _run_body("/form", [(b"content-length", b"9")], app_answers=False) == []
+    sent = await _run_body("/form", [(b"transfer-encoding", b"chunked")], app_answers=True)
     assert [m["status"] for m in sent] == [200]  # the app's, not a second start
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "words"),
+    [
+        ([(b"content-length", b"2"), (b"content-encoding", b"gzip")], 415, b"Encoding gzip"),
+        ([(b"transfer-encoding", b"chunked"), (b"content-encoding", b"br")], 415, b"uncompressed"),
+        (
+            [(b"content-length", b"2"), (b"content-type", b"application/json"),
+             (b"content-type", b"text/plain")],
+            400, b"two Content-Type headers",
+        ),
+    ],
+)  # fmt: skip
+async def test_a_body_the_app_would_misread_is_refused_before_it_runs(
+    headers: list[tuple[bytes, bytes]], status: int, words: bytes
+) -> None:
+    sent = await _run_body("/api/things", headers, app_answers=False)
+    assert sent[0]["status"] == status
+    assert words in sent[1]["body"]
+    if status == 415:  # which coding it takes (RFC 9110 §12.5.3)
+        assert dict(sent[0]["headers"])[b"accept-encoding"] == b"identity"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-encoding", b"gzip")],  # no body: nothing to misread
+        [(b"content-length", b"0"), (b"content-type", b"a/b"), (b"content-type", b"c/d")],
+        [(b"content-length", b"2"), (b"content-encoding", b"identity")],
+    ],
+)
+async def test_requests_without_a_body_or_coding_pass(headers: list[tuple[bytes, bytes]]) -> None:
+    sent = await _run_body("/api/things", headers, app_answers=False)
+    assert sent == []  # the app ran; it was not answered here (the fake app's body ended)
