@@ -21,9 +21,9 @@ percent-escapes with ``parse_qsl``'s default ``errors="replace"``, so a name
 sent as ``%FF`` was saved as ``U+FFFD`` without a word, and a body of raw
 bytes that are not UTF-8 made its bare ``decode()`` raise a ``ValueError``
 that the parser swallows into an empty form (which the CSRF check then
-called an expired form). Both are now a 400 that says what is wrong.
-(Multipart text fields are still decoded with ``"replace"`` by Quart's
-multipart parser; the example app's forms are all URL-encoded.)
+called an expired form). Both are now a 400 that says what is wrong, and so is a multipart text
+field that is not UTF-8 (or not the charset its part names), which Quart's
+multipart parser decoded with ``errors="replace"`` as well.
 
 :class:`RequestBodyMiddleware` refuses, before Quart runs, a body sent with a
 content coding (415) or two ``Content-Type`` lines (400), and answers a
@@ -41,6 +41,7 @@ and the template context.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from functools import lru_cache
@@ -51,6 +52,7 @@ from quart import Request as QuartRequest
 from quart import json as quart_json
 from quart import request
 from quart.formparser import FormDataParser as QuartFormDataParser
+from quart.formparser import MultiPartParser as QuartMultiPartParser
 from quart.wrappers.request import Body
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -88,13 +90,67 @@ async def _parse_urlencoded(
         raise BadRequest("The form's text is not valid UTF-8.") from None
 
 
+#: A codec name prefix whose codec decodes as the named one, strictly, whatever
+#: ``errors`` it is asked for: Quart's multipart parser decodes every text field
+#: with ``errors="replace"``, a choice made inside its ``parse`` loop.
+_STRICT_CODEC = "shipshape_strict_"
+
+
+def _find_strict_codec(name: str) -> codecs.CodecInfo | None:
+    if not name.startswith(_STRICT_CODEC):
+        return None
+    codec = codecs.lookup(name.removeprefix(_STRICT_CODEC))
+
+    def decode(data: Any, errors: str = "strict", /) -> tuple[str, int]:
+        return codec.decode(data, "strict")
+
+    return codecs.CodecInfo(codec.encode, decode, name=name)
+
+
+codecs.register(_find_strict_codec)
+
+
+class _StrictMultiPartParser(QuartMultiPartParser):
+    """Quart's multipart parser, with a text field its charset cannot decode refused."""
+
+    def get_part_charset(self, headers: Any) -> str:
+        return _STRICT_CODEC + super().get_part_charset(headers)
+
+
+async def _parse_multipart(
+    parser: QuartFormDataParser,
+    body: Body,
+    mimetype: str,
+    content_length: int | None,
+    options: dict[str, str],
+) -> tuple[MultiDict[Any, Any], MultiDict[Any, Any]]:
+    multipart = _StrictMultiPartParser(
+        cls=parser.cls or MultiDict,
+        file_storage_cls=parser.file_storage_class,
+        max_content_length=parser.max_content_length,
+        max_form_memory_size=parser.max_form_memory_size,
+        max_form_parts=parser.max_form_parts,
+        stream_factory=parser.stream_factory,
+    )
+    boundary = options.get("boundary", "").encode("ascii")
+    if not boundary:
+        raise ValueError("Missing boundary")  # Quart's own words; an empty form
+    try:
+        # None for a chunked body, as Quart's own passes it
+        return await multipart.parse(body, boundary, content_length)  # type: ignore[arg-type]
+    except UnicodeDecodeError:
+        raise BadRequest("The form's text is not valid UTF-8.") from None
+
+
 class FormDataParser(QuartFormDataParser):
-    """Quart's parser, with URL-encoded text that is not UTF-8 refused (a 400)."""
+    """Quart's parser, with form text that is not UTF-8 refused (a 400), URL-encoded or
+    multipart (a text field; a file's bytes are the file's)."""
 
     parse_functions = {
         **QuartFormDataParser.parse_functions,
         "application/x-www-form-urlencoded": _parse_urlencoded,
         "application/x-url-encoded": _parse_urlencoded,
+        "multipart/form-data": _parse_multipart,
     }
 
 

@@ -160,6 +160,42 @@ async def test_form_text_that_is_not_utf8_is_a_400_and_saves_nothing(
     assert [thing.name for thing in await stored(app)] == ["café"]
 
 
+def multipart(fields: list[tuple[str, bytes, str | None]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of text fields, each with its part's Content-Type."""
+    parts = []
+    for name, value, content_type in fields:
+        head = f'--b0undary\r\nContent-Disposition: form-data; name="{name}"\r\n'
+        if content_type:
+            head += f"Content-Type: {content_type}\r\n"
+        parts.append(head.encode() + b"\r\n" + value + b"\r\n")
+    return b"".join(parts) + b"--b0undary--\r\n", "multipart/form-data; boundary=b0undary"
+
+
+@pytest.mark.parametrize(
+    ("value", "content_type", "status"),
+    [
+        (b"bad\xff\xfeutf", None, 400),  # Quart saved it as two U+FFFD
+        (b"caf\xc3", "text/plain; charset=utf-8", 400),
+        (b"caf\xe9", "text/plain; charset=ascii", 400),
+        (b"caf\xe9", "text/plain; charset=iso-8859-1", 303),  # what its part says it is
+        (b"caf\xc3\xa9", None, 303),
+    ],
+)
+async def test_multipart_form_text_is_decoded_strictly(
+    app: Quart, client: Client, value: bytes, content_type: str | None, status: int
+) -> None:
+    body, form_type = multipart(
+        [("csrf_token", (await token(client)).encode(), None), ("name", value, content_type)]
+    )
+    response = await client.post("/things/new", data=body, headers={"Content-Type": form_type})
+    assert response.status_code == status
+    if status == 400:
+        assert "The form&#39;s text is not valid UTF-8." in await response.get_data(as_text=True)
+        assert await count(app) == 0
+    else:
+        assert [thing.name for thing in await stored(app)] == ["café"]
+
+
 async def test_the_limits_themselves_are_accepted_and_stored_as_typed(
     app: Quart, client: Client
 ) -> None:
