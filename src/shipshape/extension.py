@@ -361,7 +361,12 @@ class Shipshape:
             if config["SHIPSHAPE_COMPRESSION"]
             else None,
             "security_headers": SecurityHeadersMiddleware if security is not None else None,
-            "request_body": partial(RequestBodyMiddleware, api_prefix=api_prefix),
+            "request_body": partial(
+                RequestBodyMiddleware,
+                api_prefix=api_prefix,
+                headers=security.plain_headers() if security is not None else (),
+                hsts=security.hsts_bytes if security is not None else None,
+            ),
         }
         if tuple(layers) != ASGI_LAYERS:  # pragma: no cover - a developer's slip, caught in tests
             raise RuntimeError("the ASGI layers must follow shipshape.pipeline.ASGI_LAYERS")

@@ -44,6 +44,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -59,7 +60,7 @@ from werkzeug.exceptions import BadRequest
 
 from shipshape import responses
 from shipshape.scope import header
-from shipshape.typing import ASGIApp, Message, Receive, Scope, Send
+from shipshape.typing import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 NOT_UTF8 = "The request body is not valid UTF-8 text."
 
@@ -295,9 +296,36 @@ class RequestBodyMiddleware:
       only cut short by a client that left, so only chunked bodies are watched.
     """
 
-    def __init__(self, app: ASGIApp, *, api_prefix: str = "/api/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_prefix: str = "/api/",
+        headers: Iterable[tuple[bytes, bytes]] = (),
+        hsts: bytes | None = None,
+    ) -> None:
         self.app = app
         self.api_prefix = api_prefix
+        self.headers: RawHeaders = list(
+            headers
+        )  # the refusals' profile (the security headers' API one)
+        self.hsts = hsts  # Strict-Transport-Security, for refusals over HTTPS
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        status: int,
+        code: str,
+        message: str,
+        *extra: tuple[bytes, bytes],
+    ) -> None:
+        headers = [*self.headers, *extra]
+        if self.hsts is not None and scope.get("scheme") == "https":
+            headers.append((b"strict-transport-security", self.hsts))
+        await responses.error(
+            scope, send, status, code, message, api_prefix=self.api_prefix, headers=headers
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -309,19 +337,17 @@ class RequestBodyMiddleware:
             return
         coding = header(scope, b"content-encoding")
         if coding is not None and coding.strip().lower() not in ("", "identity"):
-            await responses.error(
+            await self._refuse(
                 scope, send, 415, "unsupported_media_type",
                 f"The request body is sent with Content-Encoding {coding[:40]}, which this"
                 " site does not decode: send it uncompressed.",
-                api_prefix=self.api_prefix,
-                headers=[(b"accept-encoding", b"identity")],
+                (b"accept-encoding", b"identity"),
             )  # fmt: skip
             return
         if sum(name == b"content-type" for name, _ in scope.get("headers", ())) > 1:
-            await responses.error(
-                scope, send, 400, "bad_request", "The request has two Content-Type headers.",
-                api_prefix=self.api_prefix,
-            )  # fmt: skip
+            await self._refuse(
+                scope, send, 400, "bad_request", "The request has two Content-Type headers."
+            )
             return
         if not chunked:
             await self.app(scope, receive, send)
@@ -341,9 +367,7 @@ class RequestBodyMiddleware:
 
         await self.app(scope, watch_receive, watch_send)
         if gone and not answered:
-            await responses.error(
-                scope, send, 400, "bad_request", UNREADABLE_BODY, api_prefix=self.api_prefix
-            )
+            await self._refuse(scope, send, 400, "bad_request", UNREADABLE_BODY)
 
 
 UNREADABLE_BODY = "The request body could not be read: its chunked framing is broken."

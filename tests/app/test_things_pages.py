@@ -261,7 +261,9 @@ async def test_an_edit_against_a_stale_version_shows_the_newer_values(
     html = await response.get_data(as_text=True)
     assert response.status_code == 409
     assert "Someone else changed this thing while you were editing it" in html
-    newer = '<dd class="text-break" data-newer-description>their &lt;b&gt;words&lt;/b&gt;</dd>'
+    newer = (
+        '<dd class="text-break pre-wrap" data-newer-description>their &lt;b&gt;words&lt;/b&gt;</dd>'
+    )
     assert newer in html
     assert "my words</textarea>" in html  # what I typed is still in the form
     assert 'name="version" type="hidden" value="2"' in html  # saving again replaces theirs
