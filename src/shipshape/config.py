@@ -14,6 +14,7 @@ traceback::
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import re
@@ -335,13 +336,24 @@ def parse_allowed_hosts(value: object, app_env: AppEnv) -> tuple[str, ...]:
             raise ConfigError("ALLOWED_HOSTS", accepts + " in production")
         return DEV_ALLOWED_HOSTS
     items = value if isinstance(value, list | tuple) else str(value).split(",")
-    hosts = tuple(str(item).strip().lower() for item in items if str(item).strip())
+    hosts = tuple(_bracketed(str(item).strip().lower()) for item in items if str(item).strip())
     if not hosts:
         raise ConfigError("ALLOWED_HOSTS", accepts, value)
     for host in hosts:
         if not (_HOST_RE.match(host) or _IPV6_RE.match(host)):
             raise ConfigError("ALLOWED_HOSTS", accepts, value)
     return hosts
+
+
+def _bracketed(host: str) -> str:
+    """A bare IPv6 address (``::1``, as ``HOST`` takes it and ``make serve`` passes it on)
+    in the bracketed form a ``Host`` header gives it (``[::1]``); anything else as it is."""
+    if ":" not in host or host.startswith("["):
+        return host
+    try:
+        return f"[{ipaddress.IPv6Address(host).compressed}]"
+    except ValueError:
+        return host  # not an address: refused below with the rest
 
 
 def parse_rate_limits(value: object, name: str = "RATELIMIT_DEFAULT") -> tuple[RateLimit, ...]:

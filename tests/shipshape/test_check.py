@@ -55,6 +55,7 @@ def test_a_good_production_config_is_clean(make_app: MakeApp) -> None:
         # make serve's fallback with HOST=0.0.0.0: only localhost would be served.
         ({"ALLOWED_HOSTS": "0.0.0.0,localhost"}, 1, {"shipshape.W018"}),  # noqa: S104
         ({"ALLOWED_HOSTS": "[::],example.com"}, 1, {"shipshape.W018"}),
+        ({"ALLOWED_HOSTS": "::,localhost"}, 1, {"shipshape.W018"}),  # make serve with HOST=::
         ({"REDIS_URL": ""}, 4, {"shipshape.W006"}),
         ({"REDIS_URL": ""}, 1, set()),
         # With REDIS_URL the limits live in Redis, shared by every worker.

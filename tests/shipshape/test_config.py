@@ -199,6 +199,9 @@ def test_redis_urls(value: str) -> None:
         ("*", ("*",)),
         (["a.example", "[::1]"], ("a.example", "[::1]")),
         ("localhost,127.0.0.1", ("localhost", "127.0.0.1")),
+        # Regression (newcomer run): HOST=::1 make serve passed "::1,localhost" and was refused.
+        ("::1,localhost", ("[::1]", "localhost")),
+        ("::,0:0:0:0:0:0:0:1", ("[::]", "[::1]")),
     ],
 )
 def test_allowed_hosts(value: object, expected: tuple[str, ...]) -> None:
