@@ -67,10 +67,12 @@ $(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC)
 frontend: $(FRONTEND_BUILD)
 
 # The app (which serves the last build at /app/) and, in front of it, Vite's
-# dev server with hot reload; Ctrl-C stops both.
+# dev server with hot reload; Ctrl-C stops both. Vite starts once the app
+# answers; an app that stops first (a bad setting, a busy port) stops it all.
 frontend-dev: setup assets frontend
 	@echo "Vite: http://$(HOST):$${VITE_PORT:-5173}/app/ (the app: http://$(HOST):$(PORT))"
 	$(PY) -m app run & app=$$!; trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
+		$(PY) scripts/wait_for_app.py $$app $(HOST) $(PORT) || exit 2; \
 		cd frontend && VITE_HOST=$(HOST) npm run --silent dev
 
 run: setup assets frontend

@@ -6,7 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,3 +284,41 @@ def test_make_serve_and_check_run_every_step_in_serves_environment(tmp_path: Pat
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ALLOWED_HOSTS" not in done.stdout
     assert (tmp_path / "app.db").exists()
+
+
+def _wait_for_app() -> object:
+    """``scripts/wait_for_app.py``, loaded as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "wait_for_app.py"
+    spec = importlib.util.spec_from_file_location("wait_for_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_frontend_dev_starts_vite_only_for_an_app_that_answers() -> None:
+    """Regression (newcomer run): with a bad setting or a busy port the app died and Vite
+    ran on, proxying to nothing."""
+    wait: Any = _wait_for_app()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        app = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            assert wait.main(app.pid, "127.0.0.1", port) == 0  # it answers and runs on
+        finally:
+            app.kill()
+            app.wait()
+        # An app that exited (a zombie until its parent reaps it) while a port answers:
+        # the busy-port case, where another server holds the port.
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        stat = Path(f"/proc/{gone.pid}/stat")
+        for _ in range(500):  # until it has exited, unreaped
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                break
+            time.sleep(0.01)
+        assert wait.main(gone.pid, "127.0.0.1", port) == 1
+        gone.wait()
