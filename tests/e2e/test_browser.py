@@ -737,6 +737,12 @@ def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched
     # Regression: the page wrapped Swagger UI's own <main> in another.
     assert page.locator("main").count() == 1
     assert page.locator("header nav a[href='/']").inner_text() == "Back to Shipshape"
+    # Regression (newcomer run): the skip link left focus before "Back to Shipshape".
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the API"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('swagger-ui').contains(document.activeElement)")
     page.locator(".opblock-summary", has_text="/api/csrf-token").click()
     page.click("text=Try it out")
     page.click("text=Execute")
