@@ -320,12 +320,10 @@ class RequestBodyMiddleware:
         message: str,
         *extra: tuple[bytes, bytes],
     ) -> None:
-        headers = [*self.headers, *extra]
-        if self.hsts is not None and scope.get("scheme") == "https":
-            headers.append((b"strict-transport-security", self.hsts))
         await responses.error(
-            scope, send, status, code, message, api_prefix=self.api_prefix, headers=headers
-        )
+            scope, send, status, code, message,
+            api_prefix=self.api_prefix, headers=[*self.headers, *extra], hsts=self.hsts,
+        )  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

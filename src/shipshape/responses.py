@@ -123,9 +123,11 @@ async def error(
     *,
     api_prefix: str = "/api/",
     headers: RawHeaders | None = None,
+    hsts: bytes | None = None,
 ) -> None:
     """An error answered before the app runs, as JSON or HTML like the app's own;
-    ``message`` defaults to the status's words for that shape (:func:`stock_message`)."""
+    ``message`` defaults to the status's words for that shape (:func:`stock_message`).
+    ``headers`` are the caller's profile and its own; ``hsts`` is sent over HTTPS only."""
     json = wants_json(scope.get("path", ""), header(scope, b"accept"), api_prefix)
     text = message if message is not None else stock_message(status, json)
     body = error_body(status, code, text or TITLES.get(status, "Error"), json)
@@ -141,6 +143,11 @@ async def error(
             (b"x-frame-options", b"DENY"),  # frame-ancestors 'none' in its older form
             (b"cache-control", b"no-store"),
             *(h for h in headers or () if h[0] not in _SET_HERE),
+            *(
+                [(b"strict-transport-security", hsts)]
+                if hsts and scope.get("scheme") == "https"
+                else []
+            ),
         ],
         b"" if scope.get("method") == "HEAD" else body,  # a HEAD gets a GET's headers only
     )

@@ -36,7 +36,7 @@ from functools import cached_property
 from pathlib import Path
 
 from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, choose
-from shipshape.responses import respond
+from shipshape.responses import error, respond
 from shipshape.scope import headers as request_headers
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
@@ -231,12 +231,9 @@ class StaticFiles:
     async def serve(self, scope: Scope, entry: StaticFile, send: Send) -> None:
         method = scope.get("method", "GET")
         secure = self.hsts is not None and scope.get("scheme") == "https"
-        if method not in ("GET", "HEAD"):
-            headers = [*self.extra]
-            if secure and self.hsts is not None:
-                headers.append((b"strict-transport-security", self.hsts))
-            headers += [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
-            await respond(send, 405, headers, b"")
+        if method not in ("GET", "HEAD"):  # a page or JSON that says so, like Quart's 405
+            headers = [*self.extra, (b"allow", b"GET, HEAD")]
+            await error(scope, send, 405, "method_not_allowed", headers=headers, hsts=self.hsts)
             return
 
         request = request_headers(scope)

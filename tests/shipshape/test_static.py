@@ -175,6 +175,12 @@ async def test_head_and_other_methods(root: Path) -> None:
     assert int(head.headers["content-length"]) == len(compress(BODY, "br", 9))
     post = await get(root, f"/static/{HASHED}", method="POST")
     assert post.status == 405 and post.headers["allow"] == "GET, HEAD"
+    # Regression (hostile-input probe): an empty 405 with no type, unlike Quart's and the SPA's.
+    assert post.headers["content-type"] == "text/html; charset=utf-8"
+    assert b"This address does not accept that method." in post.body
+    as_json = await get(root, f"/static/{HASHED}", method="DELETE", Accept="application/json")
+    assert as_json.headers["content-type"] == "application/json"
+    assert b'"code":"method_not_allowed"' in as_json.body
 
 
 async def test_large_files_stream_from_disk(root: Path) -> None:

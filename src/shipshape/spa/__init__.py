@@ -325,9 +325,9 @@ class SPAMiddleware:
         self, scope: Scope, send: Send, status: int, code: str, extra: RawHeaders | None = None
     ) -> None:
         headers = [*self.error_headers, *(extra or [])]
-        if self.hsts is not None and scope.get("scheme") == "https":
-            headers.append((b"strict-transport-security", self.hsts))
-        await error(scope, send, status, code, api_prefix=self.api_prefix, headers=headers)
+        await error(
+            scope, send, status, code, api_prefix=self.api_prefix, headers=headers, hsts=self.hsts
+        )
 
     async def send_index(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The index, as it is (the compression layer around it compresses it)."""
