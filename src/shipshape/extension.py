@@ -294,6 +294,9 @@ class Shipshape:
         networks = parse_networks(config["SHIPSHAPE_TRUSTED_PROXY_NETWORKS"])
         api_prefix = config.get("SHIPSHAPE_API_PREFIX", "/api/")
         security = self.headers
+        # What a response made before Quart carries: the API profile, and HSTS over HTTPS.
+        refusal_headers = security.plain_headers() if security is not None else []
+        hsts = security.hsts_bytes if security is not None else None
         layers: dict[str, Callable[[ASGIApp], ASGIApp] | None] = {
             "proxy": partial(
                 ProxyMiddleware, trusted_hops=settings.trusted_proxies, trusted_networks=networks
@@ -308,6 +311,7 @@ class Shipshape:
                 allowed=settings.allowed_hosts,
                 api_prefix=api_prefix,
                 exempt_paths=config["SHIPSHAPE_HOST_CHECK_EXEMPT_PATHS"],
+                headers=refusal_headers,
             )
             if config["SHIPSHAPE_HOST_CHECK"]
             else None,
@@ -315,7 +319,7 @@ class Shipshape:
                 HTTPSRedirectMiddleware,
                 exempt_hosts=config["SHIPSHAPE_HTTPS_EXEMPT_HOSTS"],
                 exempt_paths=config["SHIPSHAPE_HTTPS_EXEMPT_PATHS"],
-                headers=security.plain_headers() if security is not None else (),
+                headers=refusal_headers,
             )
             if config["SHIPSHAPE_FORCE_HTTPS"]
             else None,
@@ -345,8 +349,8 @@ class Shipshape:
                 RateLimitMiddleware,
                 quart=app,
                 limiter=self.ratelimiter,
-                headers=security.plain_headers() if security is not None else (),
-                hsts=security.hsts_bytes if security is not None else None,
+                headers=refusal_headers,
+                hsts=hsts,
                 api_prefix=api_prefix,
             )
             if self.ratelimiter is not None
@@ -356,7 +360,8 @@ class Shipshape:
                 minimum_size=config["SHIPSHAPE_COMPRESSION_MIN_SIZE"],
                 levels=config["SHIPSHAPE_COMPRESSION_LEVELS"],
                 api_prefix=api_prefix,
-                hsts=security.hsts_bytes if security is not None else None,
+                hsts=hsts,
+                refusal_headers=refusal_headers,
             )
             if config["SHIPSHAPE_COMPRESSION"]
             else None,
@@ -364,8 +369,8 @@ class Shipshape:
             "request_body": partial(
                 RequestBodyMiddleware,
                 api_prefix=api_prefix,
-                headers=security.plain_headers() if security is not None else (),
-                hsts=security.hsts_bytes if security is not None else None,
+                headers=refusal_headers,
+                hsts=hsts,
             ),
         }
         if tuple(layers) != ASGI_LAYERS:  # pragma: no cover - a developer's slip, caught in tests

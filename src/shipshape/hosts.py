@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from shipshape.responses import error
 from shipshape.scope import request_host
-from shipshape.typing import ASGIApp, Receive, Scope, Send
+from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 logger = logging.getLogger("shipshape.hosts")
 
@@ -104,9 +104,13 @@ class AllowedHostsMiddleware:
         allowed: Iterable[str],
         api_prefix: str = "/api/",
         exempt_paths: Iterable[str] = (),
+        headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         self.app = app
         self.allowed = tuple(allowed)
+        # The refusal's profile (the security headers' API one); no HSTS, which would
+        # speak for a host this site does not serve.
+        self.headers: RawHeaders = list(headers)
         self.api_prefix = api_prefix
         self.exempt_paths = frozenset(exempt_paths)
         if not self.allowed:
@@ -133,4 +137,5 @@ class AllowedHostsMiddleware:
             "host_not_allowed",
             "This host name is not served here.",
             api_prefix=self.api_prefix,
+            headers=self.headers,
         )

@@ -176,6 +176,27 @@ async def test_host_allow_list(mode_app: Quart, host: str, status: int) -> None:
     assert response.status_code == status
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/api/things", {"Host": "evil.example"}, 400),
+        ("/", {"Accept-Encoding": "identity;q=0"}, 406),
+        ("/static/nothing-here.css", {}, 404),  # through Quart: the same profile
+    ],
+)
+async def test_refusals_made_before_quart_carry_the_api_profile(
+    mode_app: Quart, path: str, headers: dict[str, str], status: int
+) -> None:
+    """Regression (hostile-input probe): the host refusal and the 406 had no Referrer-Policy
+    and no Cross-Origin-Resource-Policy, which every response of the API profile has."""
+    response = await mode_app.test_client().get(path, headers=headers, scheme="https")
+    assert response.status_code == status
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(response.headers.getlist("Content-Security-Policy")) == 1
+
+
 async def test_production_form_post_over_https(mode_app: Quart) -> None:
     client = mode_app.test_client()
     page = await client.get("/cookies", scheme="https")

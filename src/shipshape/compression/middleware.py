@@ -82,6 +82,8 @@ class CompressionMiddleware:
         api_prefix: paths whose errors (a 406) are JSON whatever the client accepts.
         hsts: the ``Strict-Transport-Security`` value for a 406 over HTTPS, which
             never reaches the security headers inside.
+        refusal_headers: the 406's profile (the security headers' API one), for the
+            same reason.
     """
 
     def __init__(
@@ -96,9 +98,11 @@ class CompressionMiddleware:
         codings: Iterable[str] = PREFERENCE,
         api_prefix: str = "/api/",
         hsts: bytes | None = None,
+        refusal_headers: Iterable[tuple[bytes, bytes]] = (),
     ) -> None:
         self.app = app
         self.hsts = hsts
+        self.refusal_headers = list(refusal_headers)
         self.minimum_size = minimum_size
         self.levels = checked_levels(levels)
         self.types = frozenset(types)
@@ -117,9 +121,6 @@ class CompressionMiddleware:
         header = accept_encoding(scope)
         coding = choose(header, self.codings)
         if coding is None:
-            headers = [(b"vary", b"Accept-Encoding")]
-            if self.hsts is not None and scope.get("scheme") == "https":
-                headers.append((b"strict-transport-security", self.hsts))
             await error(
                 scope,
                 send,
@@ -127,7 +128,8 @@ class CompressionMiddleware:
                 "not_acceptable",
                 "Accept-Encoding forbids every coding this server can send, identity included.",
                 api_prefix=self.api_prefix,
-                headers=headers,
+                headers=[*self.refusal_headers, (b"vary", b"Accept-Encoding")],
+                hsts=self.hsts,
             )
             return
         responder = _Responder(
