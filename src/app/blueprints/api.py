@@ -343,10 +343,12 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
         return found
     none_match = parse_etags(request_header(b"if-none-match"))
     if none_match.contains_weak(str(found.version)):
-        # The tag in its weak form, which a cache compares weakly with the one it stored
-        # (strong, or weakened by compression; RFC 9111 §4.3.4), and the 200's Vary.
+        # The tag in the form the client holds it, which is the form its 200 carried
+        # (RFC 9110 §15.4.5): strong as the view sends it, weak as compression leaves
+        # it; and the 200's Vary.
         response = no_content(304)
-        response.headers["ETag"] = f"W/{_etag(found)}"
+        strong = none_match.contains(str(found.version))  # `*` too
+        response.headers["ETag"] = _etag(found) if strong else f"W/{_etag(found)}"
         response.headers["Vary"] = "Accept-Encoding"
         return response
     return one_thing(found)
