@@ -508,3 +508,20 @@ async def test_conditional_gets(client: Client) -> None:
     assert other.status_code == 412
     assert_error(await other.get_json(), 412, "precondition_failed")
     assert (await client.get(url, headers={"If-Match": '"1"'})).status_code == 200
+
+
+async def test_a_delete_with_a_body_is_refused_and_deletes_nothing(
+    app: Quart, client: Client
+) -> None:
+    """Regression (hostile-input probe): ``{"version": 99}`` in a delete's body was ignored,
+    and the thing deleted at whichever version was current."""
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    headers = await csrf_headers(client)
+    for body in ({"version": 99}, {}):
+        refused = await client.delete(url, json=body, headers=headers)
+        assert refused.status_code == 400
+        assert_error(await refused.get_json(), 400, "bad_request")
+        assert "If-Match" in (await refused.get_json())["message"]
+    assert [t.version for t in await stored(app)] == [1]
+    assert (await client.delete(url, headers=headers)).status_code == 204

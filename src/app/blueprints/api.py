@@ -239,11 +239,20 @@ async def find(thing_id: str) -> Thing | Response:
 
 @blueprint.before_request
 async def json_bodies_only() -> Response | None:
-    """Writes take JSON of a bounded size; anything else is refused before it is parsed.
+    """Writes take JSON of a bounded size, and a delete no body; anything else is refused
+    before it is parsed.
 
     A declared length over the cap is refused unread; a chunked body is read
     (MAX_CONTENT_LENGTH, 1 MiB, bounds that) and then measured.
     """
+    if request.method == "DELETE":
+        # A delete names its version in If-Match; a version in a body would be ignored,
+        # and the thing deleted at whichever version is current.
+        if request.content_length or await request.get_data():
+            return api_error(
+                400, "bad_request", "A delete takes no body: name the version in If-Match."
+            )
+        return None
     if request.method not in {"POST", "PUT", "PATCH"}:
         return None
     if request.content_length is not None and request.content_length > BODY_MAX:
