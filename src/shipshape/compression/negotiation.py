@@ -52,7 +52,7 @@ def parse(header: str) -> dict[str, float]:
         if not coding or not re.fullmatch(r"[a-z0-9!#$%&'*+.^_`|~-]+", coding):
             continue
         q = 1.0
-        params = params.replace(" ", "")
+        params = params.replace(" ", "").replace("\t", "")  # OWS is spaces and tabs
         if params:
             match = _Q_RE.match(params)
             if match is None:

@@ -57,6 +57,8 @@ def test_available_limits_the_choice() -> None:
 
 def test_parse() -> None:
     assert parse("br;q=0.5, GZIP, *;q=0") == {"br": 0.5, "gzip": 1.0, "*": 0.0}
+    # Regression (hostile-input probe): a tab is whitespace there too (RFC 9110 §5.6.3).
+    assert parse("gzip\t;\tq=1,\tbr ;q=0.5") == {"gzip": 1.0, "br": 0.5}
 
 
 @given(st.text(max_size=300))
