@@ -396,6 +396,38 @@ def test_frontend_stale_edit_asks_with_focus_and_readable_buttons(
     assert watched.violations() == [] and watched.page_errors == []
 
 
+def test_frontend_says_what_each_write_did_in_one_request(server: Server, watched: Watched) -> None:
+    """Regression (newcomer run): no word after a delete, a GET of the thing the write had
+    just returned (two requests of the limit's two a second), and a "Try again" on a 404."""
+    page = watched.page
+    name = f"SPA flash {free_port()}"
+    api_calls: list[str] = []
+    page.on(
+        "request",
+        lambda r: api_calls.append(f"{r.method} {r.url}") if "/api/things" in r.url else None,
+    )
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    page.fill("#name", name)
+    page.click("main form button[type=submit]")
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    assert page.locator("[data-flash]").inner_text() == f"“{name}” was added."
+    assert [call.split(" ")[0] for call in api_calls] == ["POST"], api_calls
+
+    page.click("text=Delete…")
+    page.click("[data-confirm]")
+    page.locator("[data-flash]").wait_for()
+    assert page.locator("[data-flash]").inner_text() == f"“{name}” was deleted."
+    assert page.locator("h1").inner_text() == "Things"
+
+    missing = f"{server.base}/app/things/00000000-0000-4000-8000-000000000000"
+    page.goto(missing, wait_until="load")
+    state = page.locator("[data-error-state]")
+    state.wait_for()
+    assert "There is no such thing (404)" in state.inner_text()
+    assert state.locator("button").count() == 0  # asking again would only get 404 again
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def test_frontend_delete_of_a_thing_already_gone_says_so(server: Server, watched: Watched) -> None:
     page = watched.page
     thing = api_thing(page, server.base, f"SPA gone {free_port()}")

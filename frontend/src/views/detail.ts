@@ -2,14 +2,14 @@ import { ApiError, things, type Thing } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, loading, title } from "./common";
+import { errorState, flash, loading, takeFlash, takeHandedOver, title } from "./common";
 
 const detail: View = async (main, route) => {
   if (route.view !== "detail") return;
   main.replaceChildren(title("Thing"), loading());
   let thing: Thing;
   try {
-    thing = await things.get(route.id);
+    thing = takeHandedOver(route.id) ?? (await things.get(route.id));
   } catch (error) {
     main.replaceChildren(title("Thing"), errorState(error, () => void detail(main, route)), h("a", { href: href("/") }, "Back to all things"));
     return;
@@ -29,6 +29,7 @@ const detail: View = async (main, route) => {
       problem.querySelector<HTMLElement>(".alert")?.focus();
       return;
     }
+    flash(`“${thing.name}” was deleted.`);
     navigate(href("/"), { replace: true });
   };
   const notDeleted = (error: unknown): HTMLElement => {
@@ -65,6 +66,7 @@ const detail: View = async (main, route) => {
 
   main.replaceChildren(
     title(thing.name),
+    ...[takeFlash()].filter((node): node is HTMLElement => node !== null),
     h("p", { class: "pre-wrap" }, thing.description || h("span", { class: "text-body-secondary" }, "No description.")),
     h(
       "dl",

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, loading, title } from "./common";
+import { errorState, flash, handOver, loading, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -63,6 +63,8 @@ const form: View = async (main, route) => {
     submit.disabled = true;
     try {
       const saved = editing ? await things.update(editing, { ...input, version }) : await things.create(input);
+      handOver(saved);
+      flash(`“${saved.name}” was ${editing ? "saved" : "added"}.`);
       navigate(href(`/things/${encodeURIComponent(saved.id)}`), { replace: editing !== null });
     } catch (error) {
       submit.disabled = false;

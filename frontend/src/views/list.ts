@@ -2,7 +2,7 @@ import { things, type Sort, type ThingPage } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, loading, title } from "./common";
+import { errorState, loading, takeFlash, title } from "./common";
 
 const SORTS: [Sort, string][] = [
   ["name", "Name, A to Z"],
@@ -30,7 +30,7 @@ const list: View = async (main) => {
   };
   const go = (changes: Record<string, string>) => navigate(url(changes));
 
-  const search = h("input", { type: "search", class: "form-control", id: "q", name: "q", value: q, maxlength: 64 });
+  const search = h("input", { type: "search", class: "form-control", id: "q", name: "q", value: q, maxlength: 200 }); // the API's bound on q, as the server page's
   const order = h("select", { class: "form-select", id: "sort", name: "sort" }, ...SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label)));
   const filters = h(
     "form",
@@ -42,6 +42,7 @@ const list: View = async (main) => {
   const results = h("div", {}, loading());
   main.replaceChildren(
     h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
+    ...[takeFlash()].filter((node): node is HTMLElement => node !== null),
     filters,
     results,
   );
