@@ -90,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return 0
 
+    try:  # a name that does not resolve, a port taken: one line, as for serve
+        server.bind_address(settings.host, settings.port)
+    except server.BindError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     src = str(PROJECT_ROOT / "src")
     devserver.run(  # uvicorn with reload, whose worker says why the app did not start
         "app:create_app",

@@ -38,8 +38,10 @@ def test_a_host_that_does_not_resolve_is_one_line(host: str) -> None:
     assert caught.value.message == f"HOST: cannot resolve {host!r} to an address to listen on"
 
 
-def test_a_port_in_use_is_one_line() -> None:
-    """Regression: granian printed eighty lines of Python and Rust backtrace."""
+@pytest.mark.parametrize("command", [["serve", "--workers", "1"], ["run"]])
+def test_a_port_in_use_is_one_line(command: list[str]) -> None:
+    """Regression: granian printed eighty lines of Python and Rust backtrace, and
+    uvicorn (``run``) its own ``ERROR: [Errno 98]`` line with exit status 3."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -48,7 +50,7 @@ def test_a_port_in_use_is_one_line() -> None:
             bind_address("127.0.0.1", port)
         assert caught.value.message == f"cannot listen on 127.0.0.1:{port}: Address already in use"
         result = subprocess.run(
-            [sys.executable, "-m", "app", "serve", "--workers", "1"],
+            [sys.executable, "-m", "app", *command],
             env={**os.environ, "APP_ENV": "production", "SECRET_KEY": SECRET,
                  "ALLOWED_HOSTS": "localhost", "PORT": str(port), "HOST": "127.0.0.1"},
             cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
