@@ -171,6 +171,12 @@ def test_cookie_banner_reject_returns_to_the_page(server: Server, watched: Watch
     assert "You have rejected analytics cookies" in page.locator(".alert-success").inner_text()
     assert page.evaluate("document.activeElement.hasAttribute('data-flash')")
     assert page.locator("[data-cookie-banner]").count() == 0
+    # Closing the flash by keyboard leaves focus in the page's main content, not <body>.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Close"
+    page.keyboard.press("Enter")
+    page.locator("[data-flash]").wait_for(state="detached")
+    assert page.evaluate("document.activeElement.id") == "main"
     session = [c for c in page.context.cookies() if c["name"] == "__Host-session"]
     assert session and session[0]["secure"] and session[0]["httpOnly"]
     assert session[0]["sameSite"] == "Lax"

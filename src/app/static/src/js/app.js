@@ -8,4 +8,12 @@
   if (target) {
     target.focus();
   }
+  // A flash closed with its button would take the focus with it, back to the top of
+  // <body>: it goes to the page's main content instead, where the next Tab continues.
+  // (Bootstrap fires closed.bs.alert after removing the alert, where it bubbles nowhere.)
+  document.addEventListener("close.bs.alert", function (event) {
+    if (event.target.hasAttribute("data-flash") && event.target.contains(document.activeElement)) {
+      document.getElementById("main").focus();
+    }
+  });
 })();
