@@ -17,8 +17,11 @@ ASSET_SRC  := $(shell find src/app/static/src -type f 2>/dev/null)
 FRONTEND_NODE  := frontend/node_modules/.installed
 FRONTEND_BUILD := frontend/dist/index.html
 FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null) src/app/static/src/css/app.css
+# A built file deleted by hand leaves its stamp newer than every source: rebuild all the same.
+ASSETS_GONE   := $(shell $(PYTHON) scripts/build_gone.py assets 2>/dev/null)
+FRONTEND_GONE := $(shell $(PYTHON) scripts/build_gone.py frontend 2>/dev/null)
 
-.PHONY: help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
+.PHONY: FORCE help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
 
 help:
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
@@ -48,7 +51,7 @@ $(NODE_STAMP): package.json package-lock.json
 setup: $(PY_STAMP) $(NODE_STAMP)
 
 # `quart --app app` builds the whole app, whose SPA layer reads the frontend build.
-$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD)
+$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD) $(if $(ASSETS_GONE),FORCE)
 	APP_ENV=development $(BIN)/quart --app app assets build
 	touch $@
 
@@ -59,7 +62,7 @@ $(FRONTEND_NODE): frontend/package.json frontend/package-lock.json
 	touch $@
 
 # vite build, then .br/.gz/.zst siblings made by Shipshape's own compressor at its build levels.
-$(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC)
+$(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC) $(if $(FRONTEND_GONE),FORCE)
 	cd frontend && npm run --silent build
 	$(PY) -m shipshape.spa precompress frontend/dist
 	touch $@
@@ -155,3 +158,6 @@ clean:
 	rm -rf $(VENV) node_modules frontend/node_modules frontend/dist src/app/static/dist .mypy_cache .ruff_cache .pytest_cache \
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./.git -prune -o -name '*.egg-info' -type d -prune -exec rm -rf {} +
+
+# A prerequisite that is never up to date: see ASSETS_GONE.
+FORCE:

@@ -131,8 +131,18 @@ class Assets:
         return sorted(origins)
 
     def load(self, app: Quart) -> None:
-        """Load the manifest and check every bundle and template name against it."""
-        manifest = read_manifest(Path(app.config["SHIPSHAPE_ASSET_DIR"]))
+        """Load the manifest and check every bundle and template name against it, and
+        that each file it lists is there (a file deleted by hand: a 404 and an unstyled
+        site, with the readiness probe saying all was well)."""
+        out_dir = Path(app.config["SHIPSHAPE_ASSET_DIR"])
+        manifest = read_manifest(out_dir)
+        for entry in manifest.values():
+            for file in entry.files():
+                if not (out_dir / file).is_file():
+                    raise AssetError(
+                        f"asset file {file}, which the manifest lists, is missing: "
+                        "run `make assets`"
+                    )
         wanted = {bundle.name: "SHIPSHAPE_ASSET_BUNDLES" for bundle in self.bundles(app)}
         wanted.update(template_asset_names(app))
         for name, where in sorted(wanted.items()):

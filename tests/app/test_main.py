@@ -286,12 +286,12 @@ def test_make_serve_and_check_run_every_step_in_serves_environment(tmp_path: Pat
     assert (tmp_path / "app.db").exists()
 
 
-def _wait_for_app() -> object:
-    """``scripts/wait_for_app.py``, loaded as a module (scripts/ is not a package)."""
+def _script(name: str) -> Any:
+    """``scripts/<name>.py``, loaded as a module (scripts/ is not a package)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "wait_for_app.py"
-    spec = importlib.util.spec_from_file_location("wait_for_app", path)
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -301,7 +301,7 @@ def _wait_for_app() -> object:
 def test_frontend_dev_starts_vite_only_for_an_app_that_answers() -> None:
     """Regression (newcomer run): with a bad setting or a busy port the app died and Vite
     ran on, proxying to nothing."""
-    wait: Any = _wait_for_app()
+    wait = _script("wait_for_app")
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -322,3 +322,28 @@ def test_frontend_dev_starts_vite_only_for_an_app_that_answers() -> None:
             time.sleep(0.01)
         assert wait.main(gone.pid, "127.0.0.1", port) == 1
         gone.wait()
+
+
+def test_a_built_file_deleted_by_hand_makes_the_build_stale(tmp_path: Path) -> None:
+    """Regression (newcomer run): make compared times only, so with a built file deleted
+    ``make assets`` and ``make frontend`` did nothing, and start-up said to run them."""
+    script = _script("build_gone")
+    script.ASSET_DIR, script.FRONTEND_DIR = tmp_path / "static", tmp_path / "frontend"
+    assert not script.gone("assets") and not script.gone("frontend")  # no stamp yet
+    script.ASSET_DIR.mkdir()
+    (script.ASSET_DIR / "manifest.json").write_text(
+        '{"site.css": {"path": "site-1.min.css", "encodings": {"br": 9}}}'
+    )
+    (script.ASSET_DIR / "site-1.min.css").write_text("a{}")
+    assert script.gone("assets")  # its .br sibling is missing
+    (script.ASSET_DIR / "site-1.min.css.br").write_bytes(b"x")
+    assert not script.gone("assets")
+    (script.FRONTEND_DIR / "assets").mkdir(parents=True)
+    (script.FRONTEND_DIR / "index.html").write_text(
+        '<script type="module" src="/app/assets/index-A.js"></script>'
+        '<link rel="stylesheet" href="/app/assets/index-B.css"><a href="/things/">x</a>'
+    )
+    (script.FRONTEND_DIR / "assets" / "index-A.js").write_text("")
+    assert script.gone("frontend")
+    (script.FRONTEND_DIR / "assets" / "index-B.css").write_text("")
+    assert not script.gone("frontend")

@@ -85,6 +85,21 @@ async def test_unknown_asset_in_a_template_stops_startup(
             pass
 
 
+async def test_a_listed_file_that_is_gone_stops_startup(
+    make_app: MakeApp, sources: Path, tmp_path: Path
+) -> None:
+    """Regression (newcomer run): a built file deleted by hand was a 404 and an unstyled
+    site, while the readiness probe and check --deploy said all was well."""
+    out = tmp_path / "dist"
+    build(BUNDLES, root=sources, out_dir=out)
+    gone = read_manifest(out)["site.css"].path
+    (out / gone).unlink()
+    app = assets_app(make_app, sources, out, '{{ asset("site.css") }}')
+    with pytest.raises(LifespanError, match=rf"asset file {re.escape(gone)}, which the manifest"):
+        async with app.test_app():
+            pass
+
+
 async def test_missing_manifest_stops_startup_and_readiness_fails(
     make_app: MakeApp, sources: Path, tmp_path: Path
 ) -> None:
