@@ -123,11 +123,15 @@ class ErrorPages:
     async def handle(self, error: HTTPException) -> Response | None:
         status = error.code or 500
         if has_websocket_context():
-            # A handshake refused (no such route, an abort): closed unaccepted, which the
-            # server answers with 403. A response would go out as ASGI's
-            # websocket.http.response, which Quart sends in several body messages and
-            # granian 2.8 refuses after the first: a traceback a request.
-            await websocket.close(1008)
+            # A handshake refused (no such route, an abort) is closed unaccepted, which the
+            # server answers with 403; an accepted socket is closed with the error's code.
+            # A response would go out as ASGI's websocket.http.response, which Quart sends
+            # in several body messages and granian 2.8 refuses after the first.
+            try:
+                await websocket.close(1011 if status >= 500 else 1008)
+            except RuntimeError as exc:  # the route closed it itself before it raised
+                if "multiple times" not in str(exc):
+                    raise
             return None
         if status >= 500 and getattr(error, "original_exception", None) is not None:
             logger.error(

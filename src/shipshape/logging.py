@@ -451,6 +451,10 @@ class RequestLogMiddleware:
 
 # nginx's "client closed request": the client went away before the response ended.
 CLIENT_CLOSED = 499
+#: The scope key a layer sets when it answered a request whose body the server could
+#: not deliver (:class:`shipshape.request.RequestBodyMiddleware`): its line gives the
+#: status sent, with ``unreadable_body``, not 499.
+UNREADABLE_BODY = "shipshape.unreadable_body"
 
 
 class _RequestLog:
@@ -516,6 +520,12 @@ class _RequestLog:
         it closed later), 403 for a handshake it closed unanswered, else the status it
         sent instead (ASGI's ``websocket.http.response``)."""
 
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self.disconnected = True  # before the handshake's answer: a 499
+            return message
+
         async def send_wrapper(message: Message) -> None:
             kind = message["type"]
             if kind in ("websocket.accept", "websocket.http.response.start"):
@@ -535,7 +545,7 @@ class _RequestLog:
 
         token = _request_id.set(self.request_id)
         try:
-            await app(self.scope, receive, send_wrapper)
+            await app(self.scope, receive_wrapper, send_wrapper)
         finally:
             _request_id.reset(token)
             self.log()
@@ -572,7 +582,11 @@ class _RequestLog:
         completed)."""
         status, level = self.status, logging.INFO
         notes: dict[str, bool | int] = {}  # a client gone, or an unfinished response
-        if self.disconnected and not self.complete:
+        if self.disconnected and self.scope.get(UNREADABLE_BODY):
+            # The server said the client left while its chunked body came in, and the app
+            # answered 400: a broken body (granian says so of one) or a client gone.
+            status, notes["unreadable_body"] = self.status, True
+        elif self.disconnected and not self.complete:
             status = CLIENT_CLOSED
             notes["disconnected"] = True
             if self.status:

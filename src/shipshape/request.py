@@ -59,6 +59,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
 from shipshape import responses
+from shipshape.logging import UNREADABLE_BODY
 from shipshape.scope import header
 from shipshape.typing import ASGIApp, Message, RawHeaders, Receive, Scope, Send
 
@@ -270,6 +271,9 @@ def request_header(name: bytes) -> str | None:
     return header(cast(Scope, request.scope), name)
 
 
+UNREADABLE_BODY_MESSAGE = "The request body could not be read: its chunked framing is broken."
+
+
 class RequestBodyMiddleware:
     """A request body the app cannot read as it was sent is refused before Quart runs.
 
@@ -337,8 +341,8 @@ class RequestBodyMiddleware:
         if coding is not None and coding.strip().lower() not in ("", "identity"):
             await self._refuse(
                 scope, send, 415, "unsupported_media_type",
-                f"The request body is sent with Content-Encoding {coding[:40]}, which this"
-                " site does not decode: send it uncompressed.",
+                "The request body is sent with a Content-Encoding, which this site does"
+                " not decode: send it uncompressed.",
                 (b"accept-encoding", b"identity"),
             )  # fmt: skip
             return
@@ -365,7 +369,5 @@ class RequestBodyMiddleware:
 
         await self.app(scope, watch_receive, watch_send)
         if gone and not answered:
-            await self._refuse(scope, send, 400, "bad_request", UNREADABLE_BODY)
-
-
-UNREADABLE_BODY = "The request body could not be read: its chunked framing is broken."
+            scope[UNREADABLE_BODY] = True  # the request line says so (shipshape.logging)
+            await self._refuse(scope, send, 400, "bad_request", UNREADABLE_BODY_MESSAGE)

@@ -144,6 +144,11 @@ def test_a_chunked_body_the_server_cannot_read_is_a_400(
         assert json.loads(body)["code"] == "bad_request"
     else:
         assert b"its chunked framing is broken" in body
+    time.sleep(0.3)  # the line is written at the end of the loop's turn
+    lines = [json.loads(line) for line in server.printed().splitlines() if line.startswith("{")]
+    ours = [line for line in lines if str(line.get("request_id")) in header_block]
+    # The status the client was sent, not 499: granian reported the body as a client gone.
+    assert [(line["status"], line.get("unreadable_body")) for line in ours] == [(400, True)]
 
 
 def test_a_websocket_to_an_app_with_none_is_refused_without_a_traceback(server: Server) -> None:

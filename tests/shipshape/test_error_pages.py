@@ -3,7 +3,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from quart import Quart, abort
+from quart import Quart, abort, websocket
+from quart.testing.connections import WebsocketDisconnectError
 from werkzeug.exceptions import TooManyRequests
 
 from shipshape.error_pages import has_own_description
@@ -200,3 +201,35 @@ async def test_errors_made_before_the_app_read_as_the_apps_own(make_app: MakeApp
     assert await refused.get_data() == (
         b'{"code":"host_not_allowed","error":400,"message":"This host name is not served here."}'
     )
+
+
+async def test_websocket_errors_close_the_socket_with_the_errors_code(
+    app: Quart, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (review): a route that closed its socket and then aborted crashed the
+    handler ("Cannot close websocket multiple times"); an error after accept was a 1008."""
+
+    @app.websocket("/closed-then-abort")
+    async def closed_then_abort() -> None:
+        await websocket.close(1000)
+        abort(400)
+
+    @app.websocket("/ws-boom")
+    async def ws_boom() -> None:
+        await websocket.accept()
+        abort(500)
+
+    @app.websocket("/refused")
+    async def refused() -> None:
+        abort(403)
+
+    async with app.test_app():
+        client = app.test_client()
+        codes = {}
+        for path in ("/closed-then-abort", "/ws-boom", "/refused"):
+            with pytest.raises(WebsocketDisconnectError) as closed:
+                async with client.websocket(path) as socket:
+                    await socket.receive()
+            codes[path] = closed.value.args[0]
+    assert codes == {"/closed-then-abort": 1000, "/ws-boom": 1011, "/refused": 1008}
+    assert "Cannot close" not in caplog.text

@@ -9,7 +9,7 @@ import random
 import re
 import sys
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
@@ -384,6 +384,33 @@ async def test_a_websocket_gets_one_line_with_what_its_handshake_got(
         ("GET", "/closed", 403, "INFO"),
     ]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_websocket_client_gone_before_the_handshake_is_answered_is_499(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (review): it was logged as a 500 at ERROR."""
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        assert (await receive())["type"] == "websocket.disconnect"  # gone before accept
+
+    events: Iterator[Message] = iter(
+        [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}]
+    )
+
+    async def receive() -> Message:
+        return next(events)
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing to send")
+
+    caplog.set_level(logging.INFO, "shipshape.request")
+    scope = {"type": "websocket", "path": "/slow", "headers": [], "client": ("192.0.2.1", 1)}
+    await RequestLogMiddleware(slow)(scope, receive, send)
+    (record,) = request_records(caplog)
+    assert (record.__dict__["status"], record.levelname) == (499, "INFO")
+    assert record.__dict__["disconnected"] is True
 
 
 async def test_non_http_scopes_pass_through(app: Quart) -> None:
