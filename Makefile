@@ -18,8 +18,7 @@ FRONTEND_NODE  := frontend/node_modules/.installed
 FRONTEND_BUILD := frontend/dist/index.html
 FRONTEND_SRC   := $(shell find frontend -path frontend/node_modules -prune -o -path frontend/dist -prune -o -type f -print 2>/dev/null) src/app/static/src/css/app.css
 # A built file deleted by hand leaves its stamp newer than every source: rebuild all the same.
-ASSETS_GONE   := $(shell $(PYTHON) scripts/build_gone.py assets 2>/dev/null)
-FRONTEND_GONE := $(shell $(PYTHON) scripts/build_gone.py frontend 2>/dev/null)
+BUILDS_GONE := $(shell $(PYTHON) scripts/build_gone.py 2>/dev/null)
 
 .PHONY: FORCE help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
 
@@ -51,7 +50,7 @@ $(NODE_STAMP): package.json package-lock.json
 setup: $(PY_STAMP) $(NODE_STAMP)
 
 # `quart --app app` builds the whole app, whose SPA layer reads the frontend build.
-$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD) $(if $(ASSETS_GONE),FORCE)
+$(ASSETS): $(PY_STAMP) $(NODE_STAMP) $(ASSET_SRC) $(FRONTEND_BUILD) $(if $(filter assets,$(BUILDS_GONE)),FORCE)
 	APP_ENV=development $(BIN)/quart --app app assets build
 	touch $@
 
@@ -62,9 +61,10 @@ $(FRONTEND_NODE): frontend/package.json frontend/package-lock.json
 	touch $@
 
 # vite build, then .br/.gz/.zst siblings made by Shipshape's own compressor at its build levels.
-$(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC) $(if $(FRONTEND_GONE),FORCE)
+$(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC) $(if $(filter frontend,$(BUILDS_GONE)),FORCE)
 	cd frontend && npm run --silent build
 	$(PY) -m shipshape.spa precompress frontend/dist
+	cd frontend/dist && find . -type f ! -name .files | sort > .files  # for build_gone.py
 	touch $@
 
 frontend: $(FRONTEND_BUILD)
@@ -74,6 +74,7 @@ frontend: $(FRONTEND_BUILD)
 # answers; an app that stops first (a bad setting, a busy port) stops it all.
 frontend-dev: setup assets frontend
 	@echo "Vite: http://$(HOST):$${VITE_PORT:-5173}/app/ (the app: http://$(HOST):$(PORT))"
+	$(PY) scripts/wait_for_app.py free $(HOST) $(PORT) || exit 2; \
 	$(PY) -m app run & app=$$!; trap 'kill $$app 2>/dev/null' EXIT INT TERM; \
 		$(PY) scripts/wait_for_app.py $$app $(HOST) $(PORT) || exit 2; \
 		cd frontend && VITE_HOST=$(HOST) npm run --silent dev
@@ -159,5 +160,5 @@ clean:
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./.git -prune -o -name '*.egg-info' -type d -prune -exec rm -rf {} +
 
-# A prerequisite that is never up to date: see ASSETS_GONE.
+# A prerequisite that is never up to date: see BUILDS_GONE.
 FORCE:

@@ -1,13 +1,15 @@
-"""``make frontend-dev``'s wait: until the app answers at HOST:PORT, or its process ends.
+"""``make frontend-dev``'s checks around starting the app, before Vite starts.
 
-    python scripts/wait_for_app.py PID HOST PORT
+    python scripts/wait_for_app.py free HOST PORT    # before the app starts
+    python scripts/wait_for_app.py PID HOST PORT     # once it runs in the background
 
-Exits 0 once a connection to HOST:PORT succeeds and the app's process (PID)
-is still running a second later (a port that another server holds answers
-too, while the app that could not bind it is still exiting); exits 1, with a
-line on stderr, when the process ends first or 60 s pass. Vite is started
-only after it, so a bad setting or a busy port stops ``make frontend-dev``
-instead of leaving Vite's proxy in front of nothing.
+``free`` exits 1, with a line on stderr, when something already answers at
+HOST:PORT: that server would answer the wait below while the app, unable to
+bind, is still exiting. The wait exits 0 once a connection to HOST:PORT
+succeeds and the app's process (PID) is still running a second later, and
+exits 1, with a line on stderr, when the process ends first or 60 s pass. So
+a bad setting or a busy port stops ``make frontend-dev`` instead of leaving
+Vite's proxy in front of nothing.
 """
 
 from __future__ import annotations
@@ -59,5 +61,14 @@ def main(pid: int, host: str, port: int) -> int:
     return 1
 
 
+def free(host: str, port: int) -> int:
+    if answers(host, port):
+        print(f"make frontend-dev: {host}:{port} is taken by another server", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "free":
+        sys.exit(free(sys.argv[2], int(sys.argv[3])))
     sys.exit(main(int(sys.argv[1]), sys.argv[2], int(sys.argv[3])))

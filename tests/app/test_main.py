@@ -322,6 +322,9 @@ def test_frontend_dev_starts_vite_only_for_an_app_that_answers() -> None:
             time.sleep(0.01)
         assert wait.main(gone.pid, "127.0.0.1", port) == 1
         gone.wait()
+        # Before the app starts: a port that answers already is another server's.
+        assert wait.free("127.0.0.1", port) == 1
+    assert wait.free("127.0.0.1", port) == 0
 
 
 def test_a_built_file_deleted_by_hand_makes_the_build_stale(tmp_path: Path) -> None:
@@ -329,7 +332,7 @@ def test_a_built_file_deleted_by_hand_makes_the_build_stale(tmp_path: Path) -> N
     ``make assets`` and ``make frontend`` did nothing, and start-up said to run them."""
     script = _script("build_gone")
     script.ASSET_DIR, script.FRONTEND_DIR = tmp_path / "static", tmp_path / "frontend"
-    assert not script.gone("assets") and not script.gone("frontend")  # no stamp yet
+    assert not script.gone("assets") and not script.gone("frontend")  # no build yet
     script.ASSET_DIR.mkdir()
     (script.ASSET_DIR / "manifest.json").write_text(
         '{"site.css": {"path": "site-1.min.css", "encodings": {"br": 9}}}'
@@ -339,11 +342,9 @@ def test_a_built_file_deleted_by_hand_makes_the_build_stale(tmp_path: Path) -> N
     (script.ASSET_DIR / "site-1.min.css.br").write_bytes(b"x")
     assert not script.gone("assets")
     (script.FRONTEND_DIR / "assets").mkdir(parents=True)
-    (script.FRONTEND_DIR / "index.html").write_text(
-        '<script type="module" src="/app/assets/index-A.js"></script>'
-        '<link rel="stylesheet" href="/app/assets/index-B.css"><a href="/things/">x</a>'
-    )
-    (script.FRONTEND_DIR / "assets" / "index-A.js").write_text("")
-    assert script.gone("frontend")
-    (script.FRONTEND_DIR / "assets" / "index-B.css").write_text("")
+    (script.FRONTEND_DIR / "index.html").write_text("<!doctype html>")
+    assert script.gone("frontend")  # a build with no list of its files yet: once
+    (script.FRONTEND_DIR / ".files").write_text("./index.html\n./assets/list-A.js\n")
+    assert script.gone("frontend")  # a lazy chunk, which index.html does not link
+    (script.FRONTEND_DIR / "assets" / "list-A.js").write_text("")
     assert not script.gone("frontend")
