@@ -85,7 +85,7 @@ class ExplainsFailedStart:
         return send_through
 
     async def _explain(self, scope: Scope, send: Send) -> None:
-        if scope["type"] != "http":  # a websocket: refused, with the reason in its close
+        if scope["type"] != "http":  # a websocket: closed unaccepted (the server sends 403)
             await send({"type": "websocket.close", "code": 1011, "reason": "start-up failed"})
             return
         failure = (self.failure or "start-up failed").rstrip(".")

@@ -352,9 +352,10 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
         return found
     none_match = parse_etags(request_header(b"if-none-match"))
     if none_match.contains_weak(str(found.version)):
-        # The tag in the form the client holds it, which is the form its 200 carried
-        # (RFC 9110 §15.4.5): strong as the view sends it, weak as compression leaves
-        # it; and the 200's Vary.
+        # The tag in the form the client sent it, which is the form of the 200 it
+        # stored (strong as the view sends it, weak as compression leaves it), and the
+        # 200's Vary. A decision: RFC 9110 §15.4.5 asks for this request's 200's tag,
+        # which a client that now accepts another coding would get in the other form.
         response = no_content(304)
         strong = none_match.contains(str(found.version))  # `*` too
         response.headers["ETag"] = _etag(found) if strong else f"W/{_etag(found)}"

@@ -29,10 +29,13 @@
 
   // The skip link moves focus itself: Swagger UI's deep linking reads the address's
   // hash as an operation to open, and a target that is not focusable keeps none.
-  document.querySelector('a[href="#swagger-ui"]').addEventListener("click", function (event) {
-    event.preventDefault();
-    root.focus();
-  });
+  var skip = document.querySelector('a[href="#swagger-ui"]');
+  if (skip) {
+    skip.addEventListener("click", function (event) {
+      event.preventDefault();
+      root.focus();
+    });
+  }
 
   window.SwaggerUIBundle({
     url: root.dataset.openapi,
