@@ -21,9 +21,10 @@ percent-escapes with ``parse_qsl``'s default ``errors="replace"``, so a name
 sent as ``%FF`` was saved as ``U+FFFD`` without a word, and a body of raw
 bytes that are not UTF-8 made its bare ``decode()`` raise a ``ValueError``
 that the parser swallows into an empty form (which the CSRF check then
-called an expired form). Both are now a 400 that says what is wrong, and so is a multipart text
-field that is not UTF-8 (or not the charset its part names), which Quart's
-multipart parser decoded with ``errors="replace"`` as well.
+called an expired form). Both are now a 400 that says what is wrong, and so
+is a multipart text field (or a field's or a file's name) that is not UTF-8,
+or not the charset its part names, which Quart's multipart parser decoded
+with ``errors="replace"`` as well.
 
 :class:`RequestBodyMiddleware` refuses, before Quart runs, a body sent with a
 content coding (415) or two ``Content-Type`` lines (400), and answers a
@@ -140,8 +141,10 @@ async def _parse_multipart(
     try:
         # None for a chunked body, as Quart's own passes it
         return await multipart.parse(body, boundary, content_length)  # type: ignore[arg-type]
-    except UnicodeDecodeError:
-        raise BadRequest("The form's text is not valid UTF-8.") from None
+    except UnicodeDecodeError:  # a field's text, or a field's or a file's name
+        raise BadRequest(
+            "The form's text is not valid UTF-8 (or not the charset its part names)."
+        ) from None
 
 
 class FormDataParser(QuartFormDataParser):
@@ -310,10 +313,9 @@ class RequestBodyMiddleware:
     ) -> None:
         self.app = app
         self.api_prefix = api_prefix
-        self.headers: RawHeaders = list(
-            headers
-        )  # the refusals' profile (the security headers' API one)
-        self.hsts = hsts  # Strict-Transport-Security, for refusals over HTTPS
+        # The refusals' profile (the security headers' API one), and HSTS over HTTPS.
+        self.headers: RawHeaders = list(headers)
+        self.hsts = hsts
 
     async def _refuse(
         self,
