@@ -1,4 +1,5 @@
-"""The serving blueprint: a built single-page frontend, served before Quart runs.
+"""The serving blueprint (DESIGN.md's name for it; an ASGI layer, not a Quart
+``Blueprint``): a built single-page frontend, served before Quart runs.
 
 The build (Vite's ``dist/``) is read once, at start-up, by
 :mod:`shipshape.spa_build`: the index split where each response's nonce and
@@ -11,16 +12,17 @@ that builds it.
 A request under the mount is then answered by the first rule that fits:
 
 1. a file of the build: that file;
-2. a path with a file extension, under the assets folder, with a ``..`` or
+2. a method other than GET and HEAD: 405;
+3. a path with a file extension, under the assets folder, with a ``..`` or
    ``.`` segment, a backslash or a control character: 404, never the index
    (a missing chunk must fail loudly, so the frontend can recover);
-3. a GET or HEAD *navigation*: the index, with the page profile's security
-   headers, a fresh nonce, a CSRF token bound to the session cookie,
+4. a *navigation*: the index, with the page profile's security headers, a
+   fresh nonce, a CSRF token bound to the session cookie,
    ``Cache-Control: no-cache, private``, compressed once at start-up in
    every coding, with each response's nonce and token spliced in
    (:mod:`shipshape.compression.slots`);
-4. another GET or HEAD (a script's ``fetch``, an API client): 404, JSON for
-   JSON clients; any other method: 405.
+5. anything else (a script's ``fetch``, an API client): 404, JSON for JSON
+   clients.
 
 A navigation is a request whose ``Sec-Fetch-Dest`` is ``document`` or
 ``iframe`` (Fetch Metadata, https://www.w3.org/TR/fetch-metadata/); a client
