@@ -90,7 +90,7 @@ SERVE_ENV = APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhos
 DB_UPGRADE = $(BIN)/quart --app app db upgrade
 serve: setup assets frontend
 	$(SERVE_ENV) $(DB_UPGRADE)
-	$(SERVE_ENV) $(PY) -m app serve
+	$(SERVE_ENV) exec $(PY) -m app serve  # exec: the server is make's own child
 
 check: setup assets frontend
 	$(SERVE_ENV) $(PY) -m app check --deploy

@@ -76,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for finding in run_checks(app, settings, deploy=False, workers=workers):
             level = logging.ERROR if finding.severity == "error" else logging.WARNING
             FINDINGS.log(level, "%s %s", finding.id, finding.message)
+        if os.environ.get("MAKELEVEL"):  # run by make serve: stop when make is stopped
+            server.stop_with_parent()
         try:
             server.serve(
                 "app:create_app",

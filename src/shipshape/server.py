@@ -30,8 +30,12 @@ production, next to Shipshape's own::
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import os
+import signal
 import socket
+import sys
 from typing import Any
 
 from granian import Granian
@@ -120,6 +124,30 @@ def serve(
         log_dictconfig=log_config(json_lines=json_lines),
         **granian_options(limits),
     ).serve()
+
+
+def stop_with_parent() -> None:
+    """Stop this process (SIGTERM, the graceful stop) when its parent process ends.
+
+    ``make serve`` runs the server as make's child, and a signal sent to make
+    alone (``kill``, ``docker stop`` with make as PID 1, a supervisor that
+    signals the process it started) ends make without reaching the server:
+    granian and its workers ran on as orphans, holding the port. With this, the
+    server stops as make does. Linux only (``prctl``); elsewhere a no-op. Only
+    for a server started by make: ``nohup`` or a shell that exits must not stop
+    a server started on purpose to outlive it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return  # not permitted here: the server runs on as before
+    if os.getppid() != parent:  # the parent ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class BindError(ShipshapeError):
