@@ -97,6 +97,18 @@ def has_own_description(error: HTTPException) -> bool:
     return not stock or error.description != vars(owner)["description"]
 
 
+class _QuartsRequestException(logging.Filter):
+    """Drops Quart's "Exception on request …" record: :class:`ErrorPages` logs that 500."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg
+        return not (
+            record.exc_info
+            and isinstance(message, str)
+            and message.startswith("Exception on request ")
+        )
+
+
 class ErrorPages:
     """Registers the HTML/JSON error handler on an app.
 
@@ -117,6 +129,11 @@ class ErrorPages:
     def init_app(self, app: Quart) -> None:
         apply(app, OPTIONS)
         self.policies = Pipeline.of(app).policies
+        # A 500's traceback is logged once, by handle() below (``shipshape.errors``, with
+        # the request's id, through the app's log format); Quart's own record of it, on
+        # the app's logger, would repeat the traceback, and for an app whose logger
+        # configure_logging does not know, as raw text in a log of JSON lines.
+        app.logger.addFilter(_QuartsRequestException())
         # None for a refused WebSocket, which Quart's types do not foresee.
         app.register_error_handler(HTTPException, self.handle)  # type: ignore[arg-type]
 
