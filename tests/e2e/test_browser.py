@@ -713,13 +713,23 @@ def test_a_long_unbroken_name_wraps_at_320_pixels(server: Server, watched: Watch
     assert created.status == 201, created.text()
     thing = created.json()["id"]
     page.set_viewport_size({"width": 320, "height": 640})
-    for path in (f"/things/{thing}", f"/things/{thing}/edit", f"/things/{thing}/delete",
-                 "/app/", f"/app/things/{thing}", f"/app/things/{thing}/edit"):  # fmt: skip
+    paths = [
+        f"/things/{thing}", f"/things/{thing}/edit", f"/things/{thing}/delete",
+        "/app/", f"/app/things/{thing}", f"/app/things/{thing}/edit",
+        "/things/?q=" + "W" * 60,  # regression (newcomer run): the list's status line
+    ]  # fmt: skip
+    for path in paths:
         page.goto(server.base + path, wait_until="load")
         page.locator("h1").first.wait_for()
         page.wait_for_timeout(100)  # the SPA's view, drawn after its chunk loads
         width = page.evaluate("document.scrollingElement.scrollWidth")
         assert width <= 320, f"{path} is {width} pixels wide"
+    # The flash that names it (regression, newcomer run: 733 pixels wide).
+    page.goto(f"{server.base}/things/{thing}/edit", wait_until="load")
+    page.click("main form button[type=submit]")
+    page.locator("[data-flash]").wait_for()
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 320, f"the flash is {width} pixels wide"
 
 
 def test_things_create_edit_and_delete_through_the_forms(server: Server, watched: Watched) -> None:
