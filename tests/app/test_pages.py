@@ -191,7 +191,11 @@ async def test_cookie_form_invalid_post_shows_one_message_per_field_and_saves_no
     assert checked_ids(html) == checked
     for field, _ in errors:
         assert f'id="{field}" aria-describedby="{field}-help {field}-error"' in html
-        assert f'class="form-check-input is-invalid" id="{field}-0"' in html
+        assert f'aria-invalid="true" class="form-check-input is-invalid" id="{field}-0"' in html
+        # Regression (newcomer run): only the class said so, not the accessibility tree.
+        assert (
+            html.count(f'aria-invalid="true" class="form-check-input is-invalid" id="{field}-') == 2
+        )
 
 
 @pytest.mark.parametrize(
