@@ -307,6 +307,7 @@ async def test_a_delete_against_a_stale_version_deletes_nothing(app: Quart, clie
     html = await response.get_data(as_text=True)
     assert response.status_code == 409
     assert "so it was not deleted" in html and "Delete “Kettle 2”?" in html
+    assert "<title>Error: Delete “Kettle 2”" in html  # as a stale edit's title says
     assert await count(app) == 1
 
 
@@ -419,7 +420,9 @@ async def test_the_list_filters_sorts_and_pages(app: Quart, client: Client) -> N
 
     last = await page_text(client, "/things/?page=3")
     assert "Showing 51–60 of 60 things." in last and 'rel="next"' not in last
-    assert (await client.get("/things/?page=4")).status_code == 404
+    past = await client.get("/things/?page=4")
+    assert past.status_code == 404
+    assert "There is no page 4; the last page is " in await past.get_data(as_text=True)
 
     filtered = await page_text(client, "/things/?q=THING&sort=-name&page=2")
     assert "Showing 26–30 of 30 things with a name containing “THING”." in filtered

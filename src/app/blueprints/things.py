@@ -49,7 +49,7 @@ async def index() -> ResponseReturnValue:
     query = list_query()
     page = await things.list_things(await current_session(), query)
     if query.page > page.pages:
-        abort(404, f"There is no page {query.page}: the list has {page.pages}.")
+        abort(404, f"There is no page {query.page}; the last page is {page.pages}.")
     return await render_template(
         "things/list.html", page=page, query=query, sorts=things.SORT_LABELS
     )
