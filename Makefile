@@ -88,9 +88,11 @@ SERVE_ENV = APP_ENV=production ALLOWED_HOSTS="$${ALLOWED_HOSTS:-$(HOST),localhos
 
 # Production applies migrations as a step of its own; `make serve` runs it first.
 DB_UPGRADE = $(BIN)/quart --app app db upgrade
+# exec: the server is make's own child, and stops when make is stopped
+# (shipshape.server.stop_with_parent).
 serve: setup assets frontend
 	$(SERVE_ENV) $(DB_UPGRADE)
-	$(SERVE_ENV) exec $(PY) -m app serve  # exec: the server is make's own child
+	$(SERVE_ENV) exec $(PY) -m app serve
 
 check: setup assets frontend
 	$(SERVE_ENV) $(PY) -m app check --deploy
