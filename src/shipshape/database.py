@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 import weakref
 from collections import Counter
@@ -179,6 +180,23 @@ class MigrationsBehindError(NotReadyError):
     """The database's schema is older (or other) than the code's migrations."""
 
 
+class DatabaseFileError(NotReadyError):
+    """SQLite's file is gone or cannot be written (deleted, made read-only, a full disk)."""
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, or ``None`` (another database, in memory, a URI)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if "uri" in parsed.query else Path(str(parsed.database))
+
+
+#: SQLite's codes for a file that changed under the app (made read-only, replaced, gone):
+#: its pooled connections are dropped, so that the next request opens the file anew.
+SQLITE_FILE_ERRORS = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_NOTADB")
+
+
 def resolve_url(url: str, instance_path: str) -> str:
     """``url`` with a relative SQLite path taken from the instance folder's parent.
 
@@ -210,6 +228,19 @@ def _sqlite_pragmas(timeout: float) -> Callable[[Any, Any], None]:
     return on_connect
 
 
+def _sqlite_file_changed(context: Any) -> None:
+    """A file error counts as a lost connection, so SQLAlchemy drops the pool's connections.
+
+    A connection opened while the file was read-only stays read-only for good
+    (SQLite falls back to it silently), and one to a file replaced or deleted
+    keeps the old one: with the connections dropped, the next request opens the
+    file as it is then, and the app recovers by itself.
+    """
+    name = str(getattr(context.original_exception, "sqlite_errorname", ""))
+    if name.startswith(SQLITE_FILE_ERRORS):
+        context.is_disconnect = True
+
+
 def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
     parsed = make_url(url)
@@ -226,6 +257,7 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
             **({"pool_timeout": timeout} if pooled else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))
+        event.listen(engine.sync_engine, "handle_error", _sqlite_file_changed)
         return engine
     return create_async_engine(
         url,
@@ -648,12 +680,19 @@ class Database:
             return await connection.run_sync(self.migrations.behind)
 
     async def ready(self) -> None:
-        """Readiness: the database answers and its schema matches the code."""
+        """Readiness: the database answers, its schema matches the code, and a SQLite
+        file is still there and writable (deleted, the pool's connections would write to
+        the unlinked file and answer 201; made read-only, every write fails)."""
         if self.engine is None:
             raise RuntimeError("the database engine is not started")
         reason = await self.behind(self.engine)
         if reason is not None:
             raise MigrationsBehindError(reason)
+        file = sqlite_file(self.url)
+        if file is not None and not file.is_file():
+            raise DatabaseFileError(f"the database file {file} is gone")
+        if file is not None and not os.access(file, os.W_OK):
+            raise DatabaseFileError(f"the database file {file} cannot be written")
 
     async def probe(self) -> str | None:
         """:meth:`behind`, over an engine of its own (outside serving)."""

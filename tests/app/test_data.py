@@ -780,3 +780,55 @@ async def test_a_database_postgresql_will_not_serve_is_a_503_and_one_line(
     assert len(warnings) == 2 and all(r.exc_info is None for r in warnings)
     assert not [r for r in handler.records if r.levelno >= logging.ERROR]
     assert_commands_name_an_unreachable_database(url)
+
+
+def _immutable(path: Path, on: bool) -> None:
+    """``chattr ±i``: read-only even for root, which file modes are not (tests run as root)."""
+    subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+
+
+async def test_a_sqlite_file_made_read_only_or_deleted_is_reported_and_recovered_from(
+    tmp_path: Path,
+) -> None:
+    """Regression (newcomer run): a worker that opened the file while it was read-only
+    stayed read-only after it was writable again (every write a 503), and /readyz said
+    ready; a deleted file took writes into the unlinked file, with 201s."""
+    from tests.app.test_things_api import csrf_headers
+
+    file = tmp_path / "app.db"
+    url = f"sqlite+aiosqlite:///{file}"
+    app = create_app(
+        {"APP_ENV": "development", "DATABASE_URL": url, "RATELIMIT_DEFAULT": UNLIMITED}
+    )
+    async with app.test_app():
+        client = client_of(app)
+        headers = await csrf_headers(client)
+        database = app.extensions["database"]
+        await database.engine.dispose()  # the next connection opens the file as it is then
+        _immutable(file, True)
+        try:
+            refused = await client.post("/api/things", json={"name": "One"}, headers=headers)
+            assert refused.status_code == 503
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert (await ready.get_json())["checks"]["database"]["error"] == (
+                f"DatabaseFileError: the database file {file} cannot be written"
+            )
+        finally:
+            _immutable(file, False)
+        # Recovered by itself, without a restart: a connection opened while the file was
+        # read-only (by the readiness probe above) fails one more write, which drops them all.
+        statuses = [
+            (await client.post("/api/things", json={"name": name}, headers=headers)).status_code
+            for name in ("Two", "Three")
+        ]
+        assert statuses in ([201, 201], [503, 201]), statuses
+        assert (await client.get("/readyz")).status_code == 200
+
+        for name in ("app.db", "app.db-wal", "app.db-shm"):
+            (tmp_path / name).unlink(missing_ok=True)
+        gone = await client.get("/readyz")
+        assert gone.status_code == 503
+        assert (await gone.get_json())["checks"]["database"]["error"] == (
+            f"DatabaseFileError: the database file {file} is gone"
+        )
