@@ -43,11 +43,12 @@ export function flash(text: string): void {
   pendingFlash = text;
 }
 
-/** The pending message as a status alert (announced, not focused), or nothing. */
-export function takeFlash(): HTMLElement | null {
+/** The pending message as a status alert (announced, not focused), or none: a list to
+ * spread among a view's children. */
+export function takeFlash(): HTMLElement[] {
   const text = pendingFlash;
   pendingFlash = null;
-  return text === null ? null : h("div", { class: "alert alert-success", role: "status", "data-flash": true }, text);
+  return text === null ? [] : [h("div", { class: "alert alert-success", role: "status", "data-flash": true }, text)];
 }
 
 /** A thing a write just returned, handed to the view it navigates to, which would

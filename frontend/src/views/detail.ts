@@ -66,7 +66,7 @@ const detail: View = async (main, route) => {
 
   main.replaceChildren(
     title(thing.name),
-    ...[takeFlash()].filter((node): node is HTMLElement => node !== null),
+    ...takeFlash(),
     h("p", { class: "pre-wrap" }, thing.description || h("span", { class: "text-body-secondary" }, "No description.")),
     h(
       "dl",

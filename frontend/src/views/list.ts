@@ -42,7 +42,7 @@ const list: View = async (main) => {
   const results = h("div", {}, loading());
   main.replaceChildren(
     h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
-    ...[takeFlash()].filter((node): node is HTMLElement => node !== null),
+    ...takeFlash(),
     filters,
     results,
   );
