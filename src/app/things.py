@@ -277,7 +277,8 @@ async def get_thing(session: AsyncSession, thing_id: uuid.UUID | None) -> Thing 
     return await session.get(Thing, thing_id)
 
 
-async def _name_taken(session: AsyncSession, name: str, other_than: uuid.UUID | None) -> bool:
+async def name_taken(session: AsyncSession, name: str, other_than: uuid.UUID | None) -> bool:
+    """Whether a thing other than ``other_than`` has ``name`` (or one that reads the same)."""
     found = await session.scalar(select(Thing.id).where(Thing.name_key == name_key(name)))
     return found is not None and found != other_than
 
@@ -296,7 +297,7 @@ async def _reload(session: AsyncSession, thing_id: uuid.UUID) -> Thing:
 
 
 async def create_thing(session: AsyncSession, name: str, description: str) -> Thing:
-    if await _name_taken(session, name, None):
+    if await name_taken(session, name, None):
         raise DuplicateNameError
     now = utcnow()  # one instant: a new thing was never updated after it was created
     thing = Thing(
@@ -325,7 +326,7 @@ async def update_thing(
     """
     if thing.version != seen_version:
         raise StaleVersionError(thing)
-    if await _name_taken(session, name, thing.id):
+    if await name_taken(session, name, thing.id):
         raise DuplicateNameError
     if (thing.name, thing.description) == (name, description):
         return thing  # nothing changed: no new version

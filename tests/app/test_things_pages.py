@@ -234,6 +234,42 @@ async def test_a_duplicate_name_is_a_field_error(
     assert await count(app) == 1
 
 
+async def test_a_taken_name_is_reported_with_the_other_fields_errors(
+    app: Quart, client: Client
+) -> None:
+    """Every error at once: the taken name was found only once the rest was fixed."""
+    await create(client, "Kettle")
+    other = await create(client, "Teapot")
+    too_long = "d" * 2001
+    response = await client.post(
+        "/things/new",
+        form={"name": " kettle ", "description": too_long, "csrf_token": await token(client)},
+    )
+    assert response.status_code == 422
+    assert SUMMARY_LINK_RE.findall(await response.get_data(as_text=True)) == [
+        ("name", "A thing with this name already exists. Choose another name."),
+        ("description", "Description must be 2,000 characters or fewer"),
+    ]
+    edit = await page_text(client, f"/things/{other}/edit")
+    for name, errors in [
+        ("KETTLE", ["name", "description"]),
+        ("Teapot", ["description"]),  # its own name is not taken by itself
+    ]:
+        response = await client.post(
+            f"/things/{other}/edit",
+            form={
+                "name": name,
+                "description": too_long,
+                "version": "1",
+                "csrf_token": csrf_from(edit),
+            },
+        )
+        assert response.status_code == 422
+        html = await response.get_data(as_text=True)
+        assert [field for field, _ in SUMMARY_LINK_RE.findall(html)] == errors
+    assert await count(app) == 2
+
+
 async def test_names_are_the_same_regardless_of_case_beyond_ascii(client: Client) -> None:
     await create(client, "Straße")
     response = await client.post(

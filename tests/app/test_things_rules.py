@@ -42,7 +42,7 @@ async def test_a_lost_race_for_a_name_is_a_duplicate_not_a_500(
 ) -> None:
     async with AsyncSession(engine) as mine:
         # My check ran before the other request's insert committed...
-        monkeypatch.setattr(things, "_name_taken", _never_taken)
+        monkeypatch.setattr(things, "name_taken", _never_taken)
         await add(engine, "Kettle")  # ...which lands now; the unique index decides.
         with pytest.raises(DuplicateNameError):
             await things.create_thing(mine, "KETTLE", "")
@@ -141,7 +141,7 @@ async def test_a_rename_that_loses_the_race_for_the_name_keeps_the_thing_usable(
     async with AsyncSession(engine) as mine:
         seen = await mine.get(Thing, thing.id)
         assert seen is not None
-        monkeypatch.setattr(things, "_name_taken", _never_taken)
+        monkeypatch.setattr(things, "name_taken", _never_taken)
         await add(engine, "Teapot")  # lands between my check and my write
         with pytest.raises(DuplicateNameError):
             await things.update_thing(mine, seen, "TEAPOT", "", 1)

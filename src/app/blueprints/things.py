@@ -8,6 +8,8 @@ escape them, flash messages included.
 
 from __future__ import annotations
 
+import uuid
+
 from quart import Blueprint, Response, abort, flash, redirect, request, url_for
 from quart.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest
@@ -35,6 +37,15 @@ def list_query() -> ListQuery:
         return ListQuery.from_args(request.args)
     except InvalidQueryError as exc:
         raise BadRequest(str(exc)) from None
+
+
+async def name_also_taken(form: ThingForm, other_than: uuid.UUID | None) -> None:
+    """A form refused for its other fields says as well whether its name is taken,
+    so that every error can be fixed in one go (the write would only find it next)."""
+    if not form.is_submitted() or form.name.errors or not form.name.data:
+        return
+    if await things.name_taken(await current_session(), form.name.data, other_than):
+        form.name.errors = [DuplicateNameError.message]
 
 
 async def find(thing_id: str) -> Thing:
@@ -88,6 +99,8 @@ async def create() -> ResponseReturnValue:
             await current_database().commit()
             await flash(f"“{thing.name}” was added.", "success")
             return redirect(url_for("things.show", thing_id=thing.id), 303)
+    else:
+        await name_also_taken(form, other_than=None)
     page = await render_template("things/form.html", form=form, thing=None)
     return (page, 422) if form.is_submitted() else page
 
@@ -120,6 +133,8 @@ async def edit(thing_id: str) -> ResponseReturnValue:
             await current_database().commit()
             await flash(f"“{thing.name}” was saved.", "success")
             return redirect(url_for("things.show", thing_id=thing.id), 303)
+    else:
+        await name_also_taken(form, other_than=thing.id)
     status = 409 if newer is not None else 422 if form.is_submitted() else 200
     page = await render_template("things/form.html", form=form, thing=thing, newer=newer)
     return page, status
