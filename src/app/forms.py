@@ -100,7 +100,9 @@ class ThingForm(AsyncForm):
         "Name",
         validators=[Checked(check_name)],
         description=f"Up to {NAME_MAX} characters. No two things may share a name.",
-        render_kw={"maxlength": BROWSER_UNITS * NAME_MAX, "autocomplete": "off"},
+        # No autocomplete="off": it also stops a browser from refilling the field when the
+        # person comes back to the form (from an expired form's page, for one).
+        render_kw={"maxlength": BROWSER_UNITS * NAME_MAX},
     )
     description = TextAreaField(
         "Description",

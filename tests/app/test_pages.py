@@ -215,7 +215,8 @@ async def test_cookie_form_csrf_failure_shows_friendly_page(
     response = await client.post("/cookies", form=form)
     html = await response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "The form expired" in html and "Try again" in html
+    assert "The form expired" in html and "Nothing was saved." in html
+    assert '<a class="btn btn-primary" href="/cookies" data-back>Back to the form</a>' in html
     assert not any(h.startswith(COOKIE_NAME) for h in response.headers.getlist("Set-Cookie"))
     cookies_page = await (await client.get("/cookies")).get_data(as_text=True)
     assert "were saved" not in cookies_page

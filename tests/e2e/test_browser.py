@@ -18,6 +18,7 @@ from playwright.sync_api import (
     Page,
     Response,
     Route,
+    expect,
     sync_playwright,
 )
 
@@ -773,6 +774,39 @@ def test_things_create_edit_and_delete_through_the_forms(server: Server, watched
     assert page.locator(f"text={name} 2").count() == 1  # the flash only, not a row
     assert watched.violations() == []
     assert watched.console == [load_failed(invalid)] and watched.page_errors == []
+
+
+def test_an_expired_form_goes_back_to_what_was_typed(server: Server, watched: Watched) -> None:
+    """The refusal's "Back to the form" returns to the form refilled (a new visit would
+    start blank), and a page the back-forward cache keeps gets the session's token."""
+    page = watched.page
+    name = f"Typed {free_port()}"
+    page.goto(server.base + "/things/new")
+    page.fill("#name", name)
+    page.fill("#description", "Two lines\nof text")
+    page.context.clear_cookies()  # the session, and the token's secret with it, has ended
+    with page.expect_navigation() as navigation:
+        page.click("main form button[type=submit]")
+    refused = navigation.value
+    assert refused is not None and refused.status == 400
+    assert "Nothing was saved." in page.locator("main").inner_text()
+    page.get_by_role("link", name="Back to the form").click()
+    page.wait_for_selector("#name")
+    assert (page.input_value("#name"), page.input_value("#description")) == (
+        name,
+        "Two lines\nof text",
+    )
+    # Kept whole, the page would still hold the ended session's token: a restored
+    # page (pageshow, persisted) asks for the session's own.
+    field = page.locator("main form input[name=csrf_token]")
+    field.evaluate("input => { input.value = 'stale' }")
+    page.evaluate("dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }))")
+    expect(field).not_to_have_value("stale")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/things/*-*")
+    assert page.locator("h1").inner_text() == name
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [load_failed(refused)]
 
 
 def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched) -> None:

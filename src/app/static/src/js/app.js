@@ -11,6 +11,39 @@
   // A flash closed with its button would take the focus with it, back to the top of
   // <body>: it goes to the page's main content instead, where the next Tab continues.
   // (Bootstrap fires closed.bs.alert after removing the alert, where it bubbles nowhere.)
+  // A refused form's "Back to the form" goes back in history when one of this site's
+  // pages (the form's) came before, so that the browser refills the form with what was
+  // typed; the link itself (the form's address) opens it blank.
+  var back = document.querySelector("[data-back]");
+  if (back && history.length > 1 && document.referrer) {
+    if (new URL(document.referrer).origin === location.origin) {
+      back.addEventListener("click", function (event) {
+        event.preventDefault();
+        history.back();
+      });
+    }
+  }
+  // A page that the browser kept whole for Back and Forward (its back-forward cache)
+  // comes back with the token it was sent with, whose session may have ended since
+  // (why its form was refused, for one): its forms get the session's token now.
+  window.addEventListener("pageshow", function (event) {
+    var fields = document.querySelectorAll("form input[name=csrf_token]");
+    if (!event.persisted || !fields.length) {
+      return;
+    }
+    fetch("/api/csrf-token", { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (body) {
+        if (body) {
+          fields.forEach(function (field) {
+            field.value = body.csrf_token;
+          });
+        }
+      })
+      .catch(function () {}); // offline: the form keeps its token, and a refusal says so
+  });
   document.addEventListener("close.bs.alert", function (event) {
     if (event.target.hasAttribute("data-flash") && event.target.contains(document.activeElement)) {
       document.getElementById("main").focus();
