@@ -29,7 +29,7 @@ import hmac
 from urllib.parse import urlsplit
 
 from markupsafe import Markup, escape
-from quart import Quart, current_app, request, session
+from quart import Quart, current_app, has_websocket_context, request, session, websocket
 from werkzeug.exceptions import BadRequest
 
 from shipshape.options import Option, apply, is_name
@@ -127,6 +127,19 @@ def _same_origin(origin: str, scheme: str, host: str) -> bool:
 
 
 _DEFAULT_PORTS = {"https": ":443", "http": ":80"}
+#: A WebSocket's scheme, as the page that opens it has it: its Origin's.
+_HTTP_SCHEMES = {"wss": "https", "ws": "http"}
+
+
+def _refuse_cross_site(scheme: str, host: str) -> None:
+    """:class:`CSRFError` for a request that says it comes from another site."""
+    fetch_site = (request_header(b"sec-fetch-site") or "").lower()
+    # Repeated lines arrive joined: any one of them saying cross-site is refused.
+    if "cross-site" in (value.strip() for value in fetch_site.split(",")):
+        raise CSRFError("cross-site request (Sec-Fetch-Site)")
+    origin = request_header(b"origin")
+    if origin and origin != "null" and not _same_origin(origin, scheme, host):
+        raise CSRFError("foreign Origin")
 
 
 def new_secret() -> bytes:
@@ -183,19 +196,21 @@ class CSRFProtect:
         return Markup(f'<input type="hidden" name="{name}" value="{generate_csrf()}">')  # noqa: S704
 
     async def protect(self, policy: ViewPolicy) -> None:
+        if has_websocket_context():
+            # A browser opens a WebSocket from any site with this site's cookies, and the
+            # handshake carries no token (cross-site WebSocket hijacking): what it always
+            # carries is its Origin, so another site's is refused (closed, a 403).
+            if not policy.csrf_exempt:
+                scheme = _HTTP_SCHEMES.get(websocket.scheme, websocket.scheme)
+                _refuse_cross_site(scheme, websocket.host)
+            return
         if (
             request.method in SAFE_METHODS
             or policy.csrf_exempt
             or request.routing_exception is not None
         ):
             return
-        fetch_site = (request_header(b"sec-fetch-site") or "").lower()
-        # Repeated lines arrive joined: any one of them saying cross-site is refused.
-        if "cross-site" in (value.strip() for value in fetch_site.split(",")):
-            raise CSRFError("cross-site request (Sec-Fetch-Site)")
-        origin = request_header(b"origin")
-        if origin and origin != "null" and not _same_origin(origin, request.scheme, request.host):
-            raise CSRFError("foreign Origin")
+        _refuse_cross_site(request.scheme, request.host)
         token = request_header(current_app.config["SHIPSHAPE_CSRF_HEADER"].lower().encode())
         if token is None:
             form = await request.form

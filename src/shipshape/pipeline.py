@@ -68,6 +68,7 @@ class Pipeline:
         self._after_hooks: tuple[AfterHook, ...] = ()
         app.before_serving(self._build_policies)
         app.before_request(self.before_view)
+        app.before_websocket(self.before_view)  # a handshake is limited and checked as a request
         app.after_request(self.after_view)
         self._app = app
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from quart import Blueprint, Quart, current_app, request
+from quart import Blueprint, Quart, current_app
 
+from shipshape.request import current_connection
 from shipshape.typing import ViewT
 
 if TYPE_CHECKING:
@@ -140,5 +141,5 @@ class PolicyTable:
         return found
 
     def current(self) -> ViewPolicy:
-        """The row of the request being handled."""
-        return self.row(request.endpoint)
+        """The row of the request (or WebSocket) being handled."""
+        return self.row(current_connection().endpoint)

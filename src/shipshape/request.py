@@ -51,10 +51,11 @@ from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from quart import Request as QuartRequest
+from quart import has_websocket_context, request, websocket
 from quart import json as quart_json
-from quart import request
 from quart.formparser import FormDataParser as QuartFormDataParser
 from quart.formparser import MultiPartParser as QuartMultiPartParser
+from quart.wrappers import BaseRequestWebsocket
 from quart.wrappers.request import Body
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -264,6 +265,14 @@ class Request(QuartRequest):
             raise BadRequest("The JSON is nested too deeply.") from None
 
 
+def current_connection() -> BaseRequestWebsocket:
+    """The request, or the WebSocket handshake, being handled: the pipeline's steps
+    before the view (rate limits, the cross-site check) run for both."""
+    if has_websocket_context():
+        return websocket._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return request._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
 def request_header(name: bytes) -> str | None:
     """One header of the current request (``name`` lower-case), read as the ASGI layers
     read it (:func:`shipshape.scope.header`): repeated lines joined into one list.
@@ -271,7 +280,7 @@ def request_header(name: bytes) -> str | None:
     Werkzeug's ``request.headers.get`` gives the first line only, so a layer and a
     view would read two lines of one header differently.
     """
-    return header(cast(Scope, request.scope), name)
+    return header(cast(Scope, current_connection().scope), name)
 
 
 UNREADABLE_BODY_MESSAGE = "The request body could not be read: its chunked framing is broken."

@@ -4,7 +4,8 @@ import base64
 import re
 
 import pytest
-from quart import Quart, Response, jsonify, render_template_string
+from quart import Quart, Response, jsonify, render_template_string, websocket
+from quart.testing.connections import WebsocketDisconnectError
 from werkzeug.datastructures import Headers
 
 from shipshape.csrf import _same_origin, csrf_exempt, mask, unmask
@@ -178,3 +179,52 @@ async def test_disabled_csrf_lets_posts_through(make_app: MakeApp) -> None:
 
     async with app.test_app():
         assert (await app.test_client().post("/x")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "opened"),
+    [
+        ({}, True),  # not a browser: no Origin, no cookies another site could use
+        ({"Origin": "http://localhost"}, True),  # the page's own origin (ws is http's)
+        ({"Origin": "http://localhost:80"}, True),
+        ({"Origin": "https://evil.example"}, False),
+        ({"Origin": "http://localhost.evil.example"}, False),
+        ({"Origin": "https://localhost"}, False),  # another scheme is another origin
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Origin": "http://localhost", "Sec-Fetch-Site": "cross-site"}, False),
+    ],
+)
+async def test_a_websocket_from_another_site_is_refused(
+    app: Quart, headers: dict[str, str], opened: bool
+) -> None:
+    """Regression (library user's probe): a handshake from any site opened the socket with
+    this site's cookies (cross-site WebSocket hijacking); it had no CSRF check at all."""
+    ran: list[str] = []
+
+    @app.websocket("/ws")
+    async def echo() -> None:
+        ran.append("view")
+        await websocket.accept()
+        await websocket.send(await websocket.receive())
+
+    @app.websocket("/public-ws")
+    @csrf_exempt
+    async def public() -> None:
+        await websocket.accept()
+        await websocket.send("open to all")
+
+    async with app.test_app():
+        client = app.test_client()
+        if opened:
+            async with client.websocket("/ws", headers=headers) as socket:
+                await socket.send("hi")
+                assert await socket.receive() == "hi"
+        else:
+            with pytest.raises(WebsocketDisconnectError) as closed:
+                async with client.websocket("/ws", headers=headers) as socket:
+                    await socket.send("hi")
+                    await socket.receive()  # the echo, had the view run
+            assert closed.value.args[0] == 1008  # closed unaccepted: the server sends 403
+        assert ran == (["view"] if opened else [])
+        async with client.websocket("/public-ws", headers=headers) as socket:
+            assert await socket.receive() == "open to all"  # @csrf_exempt opts out

@@ -49,6 +49,7 @@ from shipshape.ratelimit.outage import Breaker, StoreUnavailableError
 from shipshape.ratelimit.redis_store import DEFAULT_TIMEOUT, RedisStore
 from shipshape.ratelimit.refusals import Refusals
 from shipshape.ratelimit.store import MemoryStore, Store
+from shipshape.request import current_connection
 from shipshape.typing import ViewT
 
 #: Returns the name of the client a limit counts: a string, or an awaitable of one.
@@ -117,7 +118,7 @@ class RateLimitStoreDown(ServiceUnavailable):
 
 def client_address() -> str:
     """The default key: the client IP as the proxy setting resolved it (see :func:`client_key`)."""
-    return client_key(request.remote_addr)
+    return client_key(current_connection().remote_addr)
 
 
 @lru_cache(maxsize=4096)
@@ -285,7 +286,8 @@ class RateLimiter:
 
     async def check(self, policy: ViewPolicy) -> None:
         """The pipeline step, for requests the ASGI layer did not decide (custom keys)."""
-        if CHECKED in request.scope:
+        scope = current_connection().scope  # a WebSocket's handshake counts as a request
+        if CHECKED in scope:
             return
         found = self.rule_for(policy)
         if found is None:
@@ -297,7 +299,7 @@ class RateLimiter:
         decision = await self.count(bucket, key, rule)
         if not decision.allowed:
             raise RateLimited(decision, legacy=self.legacy)
-        request.scope[DECISION] = decision  # type: ignore[literal-required]
+        scope[DECISION] = decision  # type: ignore[literal-required]
 
     async def add_headers(self, policy: ViewPolicy, response: Response) -> Response:
         decision: Decision | None = request.scope.get(DECISION)  # type: ignore[assignment]

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from quart import Blueprint, Quart, request
+from quart import Blueprint, Quart, request, websocket
+from quart.testing.connections import WebsocketDisconnectError
 
 from shipshape.config import RateLimit
 from shipshape.ratelimit import (
@@ -438,3 +439,36 @@ async def test_an_ipv6_client_cannot_rotate_out_of_its_limit(
             for n in range(1, 5)
         ]
     assert statuses == [200, 200, 429, 429]
+
+
+async def test_websocket_handshakes_count_against_the_limits(make_app: MakeApp) -> None:
+    """Regression (library user's probe): a WebSocket handshake was never counted, so a
+    client could open sockets without end under any limit."""
+    app = make_app(SHIPSHAPE_ASSETS=False, RATELIMIT_DEFAULT="2/minute")
+
+    @app.websocket("/ws")
+    async def echo() -> None:
+        await websocket.accept()
+        await websocket.send(await websocket.receive())
+
+    @app.websocket("/free-ws")
+    @rate_exempt
+    async def free() -> None:
+        await websocket.accept()
+        await websocket.send("free")
+
+    async def opens(path: str) -> bool:
+        try:
+            async with client.websocket(path) as socket:
+                await socket.send("hi")
+                await socket.receive()
+        except WebsocketDisconnectError as closed:
+            assert closed.args[0] == 1008  # closed unaccepted: the server sends 403
+            return False
+        return True
+
+    async with app.test_app():
+        client = app.test_client()
+        assert [await opens("/ws") for _ in range(3)] == [True, True, False]
+        assert [await opens("/free-ws") for _ in range(3)] == [True, True, True]
+        assert (await client_of(app).get("/healthz")).status_code == 200  # exempt, as before
