@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.sync_api import (
     APIResponse,
     Browser,
     ConsoleMessage,
+    Locator,
     Page,
     Response,
     Route,
@@ -655,7 +656,10 @@ def test_focus_shows_a_dark_ring_inside_a_yellow_one(
     1.3-1.9:1 on their backgrounds: the app's ring wins on every focusable kind."""
     page = watched.page
     page.goto(server.base + path, wait_until="load")
-    target = page.locator(selector).first
+    assert_focus_ring(page, page.locator(selector).first)
+
+
+def assert_focus_ring(page: Page, target: Locator) -> None:
     target.wait_for()
     target.focus()
     page.keyboard.press("Shift+Tab")  # focus by keyboard, so :focus-visible applies
@@ -667,6 +671,64 @@ def test_focus_shows_a_dark_ring_inside_a_yellow_one(
     )
     assert style[0] == FOCUS_RING[0] and style[1] == "solid"
     assert FOCUS_RING[1] in style[2]
+
+
+#: A pager and a flash's close button, as the list and a flash have them: the list
+#: needs 26 things for its pager, and a flash goes after one action.
+PAGER_AND_CLOSE = """main => main.insertAdjacentHTML("beforeend",
+  '<ul class="pagination"><li class="page-item"><a class="page-link" href="#p">2</a></li></ul>'
+  + '<div class="alert alert-dismissible"><button type="button" class="btn-close"'
+  + ' aria-label="Close"></button></div>')"""
+
+
+def test_pager_links_and_close_buttons_get_the_apps_focus_ring(
+    server: Server, watched: Watched
+) -> None:
+    """Regression (accessibility audit): Bootstrap's `.page-link:focus` and
+    `.btn-close:focus` outranked the app's ring, and left their pale shadow (1.4:1)."""
+    page = watched.page
+    page.goto(server.base + "/things/", wait_until="load")
+    page.locator("main").evaluate(PAGER_AND_CLOSE)
+    for selector in (".page-link", ".btn-close"):
+        assert_focus_ring(page, page.locator(selector))
+
+
+@pytest.mark.parametrize("path", ["/cookies", "/app/"])
+def test_the_focused_skip_link_shows_above_the_navbar(
+    server: Server, watched: Watched, path: str
+) -> None:
+    """Regression (accessibility audit): the navbar, later in the page and positioned,
+    painted over the focused skip link, so a keyboard user saw nothing."""
+    page = watched.page
+    page.goto(server.base + path, wait_until="load")
+    page.keyboard.press("Tab")
+    link = page.get_by_role("link", name="Skip to main content")
+    expect(link).to_be_focused()
+    assert link.evaluate(
+        "e => { const r = e.getBoundingClientRect();"
+        " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === e; }"
+    )
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_icons_and_the_current_page_show_in_forced_colours(
+    server: Server, watched: Watched, scheme: Literal["dark", "light"]
+) -> None:
+    """Regression (accessibility audit): in forced colours the close and menu icons,
+    background images in dark ink, vanished, and the current page looked like any link."""
+    page = watched.page
+    page.emulate_media(forced_colors="active", color_scheme=scheme)
+    page.set_viewport_size({"width": 320, "height": 640})  # the menu collapses to its button
+    page.goto(server.base + "/things/", wait_until="load")
+    page.locator("main").evaluate(PAGER_AND_CLOSE)
+    for selector in (".btn-close", ".navbar-toggler-icon"):
+        mask, paint = page.locator(selector).evaluate(
+            "e => [getComputedStyle(e).maskImage, getComputedStyle(e).backgroundColor]"
+        )
+        assert mask.startswith('url("data:image/svg+xml'), selector
+        assert paint not in ("rgba(0, 0, 0, 0)", "transparent"), selector
+    current = page.locator("nav [aria-current]").first
+    assert current.evaluate("e => getComputedStyle(e).fontWeight") == "700"
 
 
 CONTRAST = """e => {
