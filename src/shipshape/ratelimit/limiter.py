@@ -350,4 +350,5 @@ class RateLimiter:
                 f"store unreachable ({type(exc).__name__}); "
                 "each worker limits on its own until it returns"
             )
+        self.breaker.answered()
         return None

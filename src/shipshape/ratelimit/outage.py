@@ -88,10 +88,18 @@ class Breaker:
             if probe:
                 self.probing = False
         if self.failures and epoch == self.epoch:
+            self.answered()
+        return result
+
+    def answered(self) -> None:
+        """The store answered a call made around the breaker (the readiness probe):
+        the outage is over now, not when the back-off (up to 30 s) ends, so requests
+        and ``/readyz`` agree as soon as the store is back."""
+        if self.failures:
             logger.warning("rate-limit store is back after %d failed checks", self.failures)
             self.failures = 0
             self.epoch += 1
-        return result
+            self.open_until = 0.0
 
     def _failed(self, exc: Exception) -> None:
         backoff = min(self.first_backoff * 2**self.failures, self.max_backoff)

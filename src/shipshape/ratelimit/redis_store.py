@@ -49,7 +49,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError, NoScriptError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shipshape.config import RateLimit
@@ -149,8 +149,12 @@ class RedisStore(Store):
     Connections are made in the worker that serves, from :meth:`startup` on,
     so that forked workers never share sockets: one per call in flight, kept
     for the next call once it is done, and at most the URL's
-    ``max_connections`` (redis-py's default, 100) at once, as redis-py's pool
-    allowed; a call beyond that fails as the store does.
+    ``max_connections`` (redis-py's default, 100) at once. A call beyond that
+    waits its turn, in order, before its timeout starts: the wait is this
+    worker's own queue, each call ahead of it bounded by the timeout, not a
+    sign that the store fails. (Failing it, as redis-py's pool does, let one
+    client's burst of a hundred requests open the outage breaker for every
+    client: 503s under ``closed``, more than the limit under ``open``.)
     """
 
     def __init__(
@@ -166,6 +170,8 @@ class RedisStore(Store):
         self.timeout = timeout
         self.prefix = prefix
         self._factory: ConnectionPool | None = None
+        #: One per connection allowed; a call holds one from before it takes a connection.
+        self._turns: asyncio.Semaphore | None = None
         self._idle: list[AbstractConnection] = []
         #: Every connection made and not yet closed by shutdown, idle or in use.
         self._connections: set[AbstractConnection] = set()
@@ -178,12 +184,13 @@ class RedisStore(Store):
         self._factory = ConnectionPool.from_url(
             self.url,
             # None, not redis-py's default of 5 s: with a socket timeout every send
-            # runs under asyncio.wait_for, a Task per command. _bounded times the
+            # runs under asyncio.wait_for, a Task per command. _call times the
             # whole call instead; see the module docstring.
             socket_timeout=None,
             socket_connect_timeout=self.timeout,
             health_check_interval=0,
         )
+        self._turns = asyncio.Semaphore(self._factory.max_connections)
 
     async def shutdown(self) -> None:
         """Close every connection, those of calls still running included."""
@@ -199,7 +206,7 @@ class RedisStore(Store):
         idle timeout). That is redis-py's retry too, and shares its flaw: had the
         server run the script and then dropped the connection before replying,
         the request would count twice. Never after a timeout (see
-        :meth:`_bounded`). An error reply (``NOSCRIPT``) is raised, and leaves
+        :meth:`_call`). An error reply (``NOSCRIPT``) is raised, and leaves
         the connection fit for the next call.
         """
         factory = self._factory
@@ -208,11 +215,7 @@ class RedisStore(Store):
         kept = bool(self._idle)
         if kept:
             connection = self._idle.pop()
-        elif len(self._connections) >= factory.max_connections:
-            raise MaxConnectionsError(
-                f"all {factory.max_connections} connections to Redis are in use"
-            )
-        else:
+        else:  # never more than max_connections: a call waits for its turn (_call)
             connection = factory.connection_class(**factory.connection_kwargs)
             self._connections.add(connection)
         try:
@@ -233,18 +236,26 @@ class RedisStore(Store):
             else:  # shutdown ran meanwhile
                 await connection.disconnect()
 
-    async def _bounded(self, call: Awaitable[_T]) -> _T:
-        """Past the timeout the call is cancelled, its reconnect included, so a
+    async def _call(self, call: Awaitable[_T]) -> _T:
+        """``call`` once a connection is free for it, bounded by the timeout.
+
+        Past the timeout the call is cancelled, its reconnect included, so a
         script that may have run is never sent again; the error is redis-py's
-        ``TimeoutError``, as its socket timeout raised."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await call
-        except TimeoutError as exc:
-            raise RedisTimeoutError(f"no reply from Redis within {self.timeout} s") from exc
+        ``TimeoutError``, as its socket timeout raised. The wait for a turn comes
+        first, outside the timeout (see the class docstring)."""
+        turns = self._turns
+        if turns is None:
+            call.close()  # type: ignore[attr-defined]  # a coroutine, never awaited
+            raise RuntimeError("the Redis store is used before the app started serving")
+        async with turns:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await call
+            except TimeoutError as exc:
+                raise RedisTimeoutError(f"no reply from Redis within {self.timeout} s") from exc
 
     async def ping(self) -> None:
-        await self._bounded(self.execute(PING))
+        await self._call(self.execute(PING))
 
     async def hit(self, key: str, limits: Sequence[RateLimit]) -> Decision:
         rule = tuple(limits)
@@ -257,7 +268,7 @@ class RedisStore(Store):
             )
         now = f"{self.clock():.6f}".encode() if self.clock is not None else b""
         args = b"*%d\r\n" % (5 + 2 * len(rule)), bulk(b"1", (self.prefix + key).encode(), now)
-        reply = await self._bounded(self._run_script(*args, tail))
+        reply = await self._call(self._run_script(*args, tail))
         now_read, *tats = (float(value) for value in reply)
         decision, _ = decide(tats, limits, now_read)
         return decision

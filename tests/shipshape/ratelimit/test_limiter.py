@@ -472,3 +472,29 @@ async def test_websocket_handshakes_count_against_the_limits(make_app: MakeApp) 
         assert [await opens("/ws") for _ in range(3)] == [True, True, False]
         assert [await opens("/free-ws") for _ in range(3)] == [True, True, True]
         assert (await client_of(app).get("/healthz")).status_code == 200  # exempt, as before
+
+
+async def test_requests_recover_as_soon_as_readiness_sees_the_store_back(
+    make_app: MakeApp,
+) -> None:
+    """Regression (rate-limit probe): with ``closed``, pages answered 503 for 8-11 s
+    after Redis returned, until the breaker's back-off ended, while ``/readyz``
+    already said ok."""
+    server = RedisServer()
+    server.start()
+    app = make_app(SHIPSHAPE_ASSETS=False, REDIS_URL=server.url, RATELIMIT_ON_STORE_ERROR="closed")
+    try:
+        async with app.test_app():
+            client = client_of(app)
+            assert (await client.get("/nowhere-but-limited")).status_code == 404
+            server.stop()
+            for _ in range(3):  # failures pile up: a back-off of several seconds
+                assert (await client.get("/nowhere-but-limited")).status_code == 503
+                app.extensions["shipshape"].ratelimiter.breaker.open_until = 0.0
+            assert (await client.get("/nowhere-but-limited")).status_code == 503
+            assert (await client.get("/readyz")).status_code == 503
+            server.start()  # same port
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/nowhere-but-limited")).status_code == 404
+    finally:
+        server.close()

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -176,21 +177,32 @@ async def test_shutdown_closes_connections_of_calls_still_running(
         admin.close()
 
 
-async def test_at_most_max_connections_then_the_call_fails_as_the_store_does(
+async def test_past_max_connections_a_call_waits_its_turn_outside_the_timeout(
     redis_server: RedisServer,
 ) -> None:
-    store = RedisStore(redis_server.url + "?max_connections=2", timeout=5.0)
+    """Regression (rate-limit probe): a call past ``max_connections`` failed as the store
+    does, so one client's burst of a hundred requests opened the outage breaker for all."""
+    store = RedisStore(redis_server.url + "?max_connections=2", timeout=0.5)
     await store.startup()
     try:
+        # Each holds a connection for 0.2 s (to 0.3: Redis checks its blocking timeouts
+        # ten times a second), inside the timeout, two at a time: three rounds.
         blocked = [
-            asyncio.ensure_future(store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
-            for _ in range(2)
+            asyncio.ensure_future(
+                store._call(store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
+            )
+            for _ in range(6)
         ]
-        await asyncio.sleep(0.05)
-        with pytest.raises(redis.exceptions.ConnectionError, match="all 2 connections"):
-            await store.execute(pack(b"PING"))
+        await asyncio.sleep(0.02)
+        started = time.monotonic()
+        decisions = await asyncio.gather(*(store.hit(fresh_key(), [PER_SECOND]) for _ in range(4)))
+        waited = time.monotonic() - started
         await asyncio.gather(*blocked)
-        assert await store.execute(pack(b"PING")) == b"PONG"  # a kept one is free again
+        # Behind three rounds, these waited past the 0.5 s timeout, which counts from
+        # each call's turn.
+        assert all(decision.allowed for decision in decisions)
+        assert waited > 0.5
+        assert len(store._connections) == 2  # never more than max_connections
     finally:
         await store.shutdown()
 
