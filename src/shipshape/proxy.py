@@ -24,6 +24,7 @@ known proxy before any header is believed::
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
@@ -48,6 +49,25 @@ def _values(raw: list[bytes]) -> list[str]:
 def _pick(raw: list[bytes], hops: int) -> str | None:
     values = _values(raw)
     return values[-hops] if len(values) >= hops else None
+
+
+_WITH_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::\d{1,5})?|(?P<v4>[\d.]+):\d{1,5}")
+
+
+def client_address(value: str) -> str | None:
+    """The IP address in one ``X-Forwarded-For`` entry, or None for ``unknown``, an
+    obfuscated id (RFC 7239 §6.3) or garbage, which keep the peer's address.
+
+    A port is dropped (``1.2.3.4:5678``, ``[2001:db8::1]:443``): some load balancers
+    write one, and read as no address, every client behind them was one client.
+    """
+    match = _WITH_PORT.fullmatch(value)
+    if match:
+        value = match["v6"] or match["v4"]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 class ProxyMiddleware:
@@ -107,14 +127,9 @@ class ProxyMiddleware:
         self, scope: Scope, headers: RawHeaders, forwarded: dict[bytes, list[bytes]]
     ) -> None:
         hops = self.trusted_hops
-        client = _pick(forwarded.get(_FOR, []), hops)
+        client = client_address(_pick(forwarded.get(_FOR, []), hops) or "")
         if client:
-            try:
-                ipaddress.ip_address(client.strip("[]"))
-            except ValueError:
-                client = None  # "unknown" or an obfuscated id: keep the peer address
-        if client:
-            scope["client"] = (client.strip("[]"), 0)
+            scope["client"] = (client, 0)
         proto = (_pick(forwarded.get(_PROTO, []), hops) or "").lower()
         if proto in ("http", "https"):
             secure = proto == "https"

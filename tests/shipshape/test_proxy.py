@@ -39,6 +39,15 @@ async def test_zero_hops_ignores_and_strips_every_forwarded_header() -> None:
         (1, "unknown", "192.0.2.1"),
         (1, "[2001:db8::1]", "2001:db8::1"),
         (1, "not-an-ip, ", "192.0.2.1"),
+        # Regression (rate-limit probe): a port, as some load balancers write one, made
+        # the entry no address, and every client the proxy's one client.
+        (1, "203.0.113.9:5678", "203.0.113.9"),
+        (1, "[2001:db8::1]:443", "2001:db8::1"),
+        (1, "2001:DB8::1", "2001:db8::1"),  # one spelling per client
+        (1, "203.0.113.9:", "192.0.2.1"),
+        (1, "203.0.113.9:99999999", "192.0.2.1"),
+        (1, "[203.0.113.9", "192.0.2.1"),
+        (1, "_hidden", "192.0.2.1"),  # an obfuscated id (RFC 7239 §6.3)
     ],
 )
 async def test_client_is_the_nth_from_the_right(hops: int, xff: str, client: str) -> None:
