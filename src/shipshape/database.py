@@ -52,6 +52,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg.exceptions
 import click
 from alembic import command
 from alembic.config import Config
@@ -109,14 +110,25 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 #: The errors a database that is away can raise; :func:`is_unreachable` decides.
-UNREACHABLE: tuple[type[Exception], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+#: asyncpg's errors that SQLAlchemy did not wrap (a server-side cursor's, a stream's
+#: start on a connection killed under it): a server's error with its SQLSTATE, and the
+#: client's own about a connection that is gone or left mid-operation by its loss.
+ASYNCPG_CLIENT_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+UNREACHABLE: tuple[type[Exception], ...] = (
+    DBAPIError, PoolTimeout, OSError, TimeoutError, asyncpg.exceptions.PostgresError,
+    *ASYNCPG_CLIENT_ERRORS,
+)  # fmt: skip
 #: SQLSTATE classes of a server that is not serving this app now: a connection exception
 #: (08), a login it refuses (28: a wrong password, an unknown role), a database that
 #: does not exist (3D), insufficient resources such as too many connections (53), and
-#: operator intervention such as shutting down or starting up (57P). A missing table
-#: (42P01) is not among them: a typo in the app's SQL says the same; a schema behind
-#: the code is what ``/readyz`` and ``check --deploy`` report.
-UNAVAILABLE_STATES = ("08", "28", "3D", "53", "57P")
+#: operator intervention such as shutting down or starting up (57P); and a missing table
+#: (42P01): migrations not yet applied, as SQLite's "no such table" (a typo in the app's
+#: SQL says the same, and is logged with the table's name on every request; a schema
+#: behind the code is what ``/readyz`` and ``check --deploy`` report).
+UNAVAILABLE_STATES = ("08", "28", "3D", "53", "57P", "42P01")
 #: SQLite's codes for a file it cannot use now (busy, locked, missing, full, read-only);
 #: a table that is missing means migrations not yet applied, and counts too.
 SQLITE_UNAVAILABLE = (
@@ -152,6 +164,8 @@ def is_unreachable(error: BaseException) -> bool:
     raw_state = getattr(error, "sqlstate", None)
     if isinstance(raw_state, str) and type(error).__module__.split(".")[0] in DRIVERS:
         return raw_state.startswith(UNAVAILABLE_STATES)  # a driver's error SQLAlchemy did not wrap
+    if isinstance(error, ASYNCPG_CLIENT_ERRORS):
+        return True
     if isinstance(error, OSError | TimeoutError):
         frame = error.__traceback__
         while frame is not None:

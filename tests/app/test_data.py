@@ -69,6 +69,16 @@ def add_routes(app: Quart) -> None:
         await session.flush()
         return "ok"
 
+    @app.get("/_test/asyncpg-unwrapped/<kind>")
+    async def asyncpg_unwrapped(kind: str) -> str:
+        """What a stream's start raised when PostgreSQL killed its connection: asyncpg's
+        own errors, which SQLAlchemy had not wrapped."""
+        if kind == "gone":
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed")
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 16; another operation (2) is in progress"
+        )
+
     @app.get("/_test/own-errors/<kind>")
     async def own_errors(kind: str) -> str:
         if kind == "file":
@@ -129,6 +139,15 @@ async def test_one_transaction_per_request_nothing_is_half_saved(
         assert await things_in(database_url) == 0  # not committed: rolled back at the end
         assert (await client.post("/_test/commit")).status_code == 200
         assert await things_in(database_url) == 1
+
+
+@pytest.mark.parametrize("kind", ["gone", "mid-operation"])
+async def test_asyncpgs_own_errors_of_a_lost_connection_are_503s(app: Quart, kind: str) -> None:
+    """Regression (PostgreSQL probe): a CSV download whose connection was killed as it
+    started answered 500 with a traceback: asyncpg's errors reached no handler."""
+    async with app.test_app():
+        response = await client_of(app).get(f"/_test/asyncpg-unwrapped/{kind}")
+    assert response.status_code == 503
 
 
 @pytest.mark.parametrize("kind", ["file", "timeout", "sql"])
@@ -527,6 +546,22 @@ async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> No
     assert body["checks"]["database"]["error"] == (
         "MigrationsBehindError: the database has no migrations applied; the code needs 0002"
     )
+
+
+async def test_an_unmigrated_database_answers_503_on_both_engines(
+    database_url: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """Regression (PostgreSQL probe): PostgreSQL's missing table (42P01) was a 500 with
+    a traceback where SQLite's "no such table" was a 503."""
+    url = await empty_database(database_url, tmp_path, postgres_server, "unmigrated")
+    app = create_app({"APP_ENV": "testing", "RATELIMIT_DEFAULT": UNLIMITED, "DATABASE_URL": url})
+    async with app.test_app():
+        client = client_of(app)
+        api = await client.get("/api/things")
+        page = await client.get("/things/")
+        download = await client.get("/things/download")
+    assert (api.status_code, page.status_code, download.status_code) == (503, 503, 503)
+    assert (await api.get_json())["code"] == "database_unavailable"
 
 
 async def test_development_applies_the_migrations_when_serving_starts(tmp_path: Path) -> None:
