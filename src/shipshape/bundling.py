@@ -321,6 +321,15 @@ def _write_if_changed(path: Path, data: bytes) -> None:
         path.write_bytes(data)
 
 
+#: The example app's build command; an app of its own names its own (:func:`build_command`).
+BUILD_COMMAND = "make assets"
+
+
+def build_command(import_name: str) -> str:
+    """The command that builds the assets of the app imported as ``import_name``."""
+    return f"quart --app {import_name.split('.')[0]} assets build"
+
+
 def build(
     bundles: Sequence[Bundle], *, root: Path, out_dir: Path, echo: Echo | None = None
 ) -> dict[str, ManifestEntry]:
@@ -328,15 +337,19 @@ def build(
     return Builder(root=root, out_dir=out_dir, echo=echo).build(bundles)
 
 
-def read_manifest(out_dir: Path) -> dict[str, ManifestEntry]:
+class ManifestMissingError(AssetError):
+    """No manifest was built in the output folder."""
+
+
+def read_manifest(out_dir: Path, *, build: str = BUILD_COMMAND) -> dict[str, ManifestEntry]:
+    """The manifest in ``out_dir``; ``build`` is the command the error names."""
     path = out_dir / MANIFEST_NAME
     try:
         raw = json.loads(path.read_text("utf-8"))
         return {name: ManifestEntry(**entry) for name, entry in raw.items()}
     except FileNotFoundError:
-        raise AssetError(
-            f"asset manifest {path} is missing: run `make assets` "
-            "(quart --app app assets build) first"
+        raise ManifestMissingError(
+            f"asset manifest {path} is missing: run `{build}` first"
         ) from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise AssetError(f"asset manifest {path} is unreadable: {exc}") from exc

@@ -100,11 +100,38 @@ async def test_a_listed_file_that_is_gone_stops_startup(
             pass
 
 
+async def test_an_app_with_no_bundles_starts_without_a_manifest(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    """Regression (library user's probe): an app with no bundles needed a manifest built
+    for nothing, and the error named the example app's `make assets`."""
+    app = make_app(SHIPSHAPE_ASSET_DIR=str(tmp_path / "never-built"))
+
+    @app.get("/")
+    async def page() -> str:
+        return "no assets here"
+
+    async with app.test_app():
+        response = await app.test_client().get("/")
+        assert await response.get_data(as_text=True) == "no assets here"
+        assert await app.extensions["shipshape"].assets.ready() is None
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "page.html").write_text('{{ asset("site.css") }}')
+    named = make_app(SHIPSHAPE_ASSET_DIR=str(tmp_path / "never-built"))
+    named.template_folder = str(templates)
+    with pytest.raises(LifespanError, match=r"asset 'site.css' used in page.html is not in the "
+                       r"manifest: run `quart --app tests assets build`"):  # fmt: skip
+        async with named.test_app():
+            pass
+
+
 async def test_missing_manifest_stops_startup_and_readiness_fails(
     make_app: MakeApp, sources: Path, tmp_path: Path
 ) -> None:
     app = assets_app(make_app, sources, tmp_path / "never-built", "")
-    with pytest.raises(LifespanError, match="missing: run `make assets`"):
+    with pytest.raises(LifespanError, match="missing: run `quart --app tests assets build`"):
         async with app.test_app():
             pass
     async with app.test_request_context("/"):
