@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shipshape.exceptions import ShipshapeError
 
@@ -299,16 +299,43 @@ def _split_url(name: str, value: object, schemes: tuple[str, ...], accepts: str)
     return parts
 
 
+#: What a postgresql+asyncpg URL's query may set: asyncpg's ``connect()`` arguments
+#: that a string can give (SQLAlchemy passes the query to it), and SQLAlchemy's own.
+POSTGRES_QUERY_KEYS = frozenset({
+    "host", "port", "user", "password", "passfile", "service", "servicefile", "database",
+    "timeout", "statement_cache_size", "max_cached_statement_lifetime",
+    "max_cacheable_statement_size", "command_timeout", "ssl", "direct_tls",
+    "target_session_attrs", "krbsrvname", "gsslib", "prepared_statement_cache_size",
+})  # fmt: skip
+
+
 def parse_database_url(value: object) -> str:
+    """The URL to connect with. PostgreSQL's: a host in the authority or, for a unix
+    socket, as ``?host=/run/postgresql``; libpq's ``sslmode=`` is asyncpg's ``ssl=``,
+    which takes the same values; any other query key asyncpg would not take is refused
+    here, where it failed at the first connection with a traceback."""
     if _blank(value):
         return DEFAULT_DATABASE_URL
     accepts = "a sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db URL"
     parts = _split_url("DATABASE_URL", value, DATABASE_SCHEMES, accepts)
-    if parts.scheme == "postgresql+asyncpg" and not parts.hostname:
+    if parts.scheme == "sqlite+aiosqlite":
+        if parts.netloc or not parts.path:
+            raise ConfigError("DATABASE_URL", accepts, value)
+        return str(value).strip()
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if "sslmode" in dict(query) and "ssl" not in dict(query):
+        query = [("ssl" if key == "sslmode" else key, item) for key, item in query]
+    unknown = sorted({key for key, _ in query} - POSTGRES_QUERY_KEYS)
+    if unknown:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"query parameters that asyncpg takes ({unknown[0]!r} is not one; "
+            "sslmode=require is written ssl=require)",
+            value,
+        )
+    if not parts.hostname and not dict(query).get("host"):
         raise ConfigError("DATABASE_URL", accepts, value)
-    if parts.scheme == "sqlite+aiosqlite" and (parts.netloc or not parts.path):
-        raise ConfigError("DATABASE_URL", accepts, value)
-    return str(value).strip()
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
 
 
 def parse_redis_url(value: object) -> str | None:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
+from shipshape.config import Settings
 from shipshape.database import (
     BrokenForeignKeysError,
     IncompleteStreamError,
@@ -546,6 +547,23 @@ async def test_readiness_reports_a_database_that_is_behind(tmp_path: Path) -> No
     assert body["checks"]["database"]["error"] == (
         "MigrationsBehindError: the database has no migrations applied; the code needs 0002"
     )
+
+
+async def test_libpq_sslmode_and_a_unix_socket_url_connect(postgres_server: PostgresServer) -> None:
+    """Regression (PostgreSQL probe): ``?sslmode=`` passed the settings check and then
+    failed every connection with a TypeError; a unix socket's URL was refused."""
+    port, folder = postgres_server.port, postgres_server.folder
+    for raw in (
+        f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres?sslmode=prefer",
+        f"postgresql+asyncpg://postgres@/postgres?host={folder}&port={port}",
+    ):
+        url = Settings.from_mapping({"DATABASE_URL": raw}).database_url
+        engine = make_engine(url, timeout=5, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+        finally:
+            await engine.dispose()
 
 
 async def test_an_unmigrated_database_answers_503_on_both_engines(

@@ -95,6 +95,12 @@ def test_settings_are_frozen() -> None:
         ({"DATABASE_URL": "mysql://db/app"}, "DATABASE_URL", "postgresql+asyncpg"),
         ({"DATABASE_URL": "postgresql+asyncpg://"}, "DATABASE_URL", "postgresql"),
         ({"DATABASE_URL": "postgresql+asyncpg://db:99999/x"}, "DATABASE_URL", "postgresql"),
+        (
+            {"DATABASE_URL": "postgresql+asyncpg://db/x?connect_timeout=5"},
+            "DATABASE_URL",
+            "'connect_timeout' is not one",
+        ),
+        ({"DATABASE_URL": "postgresql+asyncpg://u@/x?port=5432"}, "DATABASE_URL", "postgresql"),
         ({"DATABASE_URL": "sqlite+aiosqlite://host/x.db"}, "DATABASE_URL", "sqlite"),
         ({"DATABASE_URL": "sqlite+aiosqlite:"}, "DATABASE_URL", "sqlite"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL", "sqlite"),
@@ -178,6 +184,20 @@ def test_a_urls_password_is_never_printed(name: str, value: str, shown: str) -> 
         ("sqlite+aiosqlite:///instance/app.db", "sqlite+aiosqlite:///instance/app.db"),
         ("sqlite+aiosqlite:////abs/path.db", "sqlite+aiosqlite:////abs/path.db"),
         ("postgresql+asyncpg://u@localhost/app", "postgresql+asyncpg://u@localhost/app"),
+        # Regression (PostgreSQL probe): libpq's sslmode passed the check, then failed at
+        # every connection with a TypeError; a unix socket's URL was refused.
+        (
+            "postgresql+asyncpg://u@db/app?sslmode=require",
+            "postgresql+asyncpg://u@db/app?ssl=require",
+        ),
+        (
+            "postgresql+asyncpg://u@db/app?ssl=verify-full",
+            "postgresql+asyncpg://u@db/app?ssl=verify-full",
+        ),
+        (
+            "postgresql+asyncpg://u@/app?host=/run/postgresql&port=5442",
+            "postgresql+asyncpg://u@/app?host=/run/postgresql&port=5442",
+        ),
         ("  ", DEFAULT_DATABASE_URL),
     ],
 )
