@@ -84,9 +84,10 @@ async function render(): Promise<void> {
   if (current !== generation) return;
   rendered();
   // After a navigation, focus goes to the new view's heading, as a page load would
-  // put a screen reader at the top; on the first load it stays where the browser
-  // puts it, so the skip link is still the first Tab stop.
-  if (!firstRender) main.querySelector<HTMLElement>("h1")?.focus();
+  // put a screen reader at the top, or to its message after a write ("… was saved."),
+  // which a screen reader would not announce otherwise; on the first load it stays
+  // where the browser puts it, so the skip link is still the first Tab stop.
+  if (!firstRender) (main.querySelector<HTMLElement>("[data-flash]") ?? main.querySelector<HTMLElement>("h1"))?.focus();
   firstRender = false;
 }
 

@@ -399,8 +399,7 @@ def test_frontend_stale_edit_asks_with_focus_and_readable_buttons(
         ratio = buttons.nth(index).evaluate(CONTRAST)
         assert ratio >= 4.5, f"button #{index}: {ratio:.2f}:1"
 
-    page.get_by_role("button", name="Keep mine, save over theirs").click()
-    page.click("main form button[type=submit]")
+    page.get_by_role("button", name="Keep mine, save over theirs").click()  # it saves
     page.locator(f"h1:text-is('{name} mine')").wait_for()
     assert page.request.get(url).json()["version"] == 3
     assert watched.violations() == [] and watched.page_errors == []

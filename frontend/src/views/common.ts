@@ -7,8 +7,9 @@ export function title(text: string, documentTitle = `${text} · Things · Shipsh
   return h("h1", { class: "h2 mb-3", tabindex: "-1" }, text);
 }
 
-export function loading(): HTMLElement {
-  return h("p", { class: "text-body-secondary", role: "status" }, h("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }), "Loading…");
+/** "Loading…"; `focusable` when it replaces the control that had focus (a "Try again"). */
+export function loading(focusable = false): HTMLElement {
+  return h("p", { class: "text-body-secondary", role: "status", tabindex: focusable ? "-1" : undefined }, h("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }), "Loading…");
 }
 
 /** What the user reads when the API fails: what happened, and what to do. */
@@ -27,10 +28,12 @@ function worthRetrying(error: unknown): boolean {
   return !(error instanceof ApiError) || error.status === 0 || error.status === 429 || error.status >= 500;
 }
 
+/** The error block. Focusable (tabindex -1): it is drawn in place of the control that had
+ * focus (a "Try again", a confirmation's Delete), which then takes focus to it, not to <body>. */
 export function errorState(error: unknown, retry?: () => void): HTMLElement {
   return h(
     "div",
-    { class: "alert alert-danger", role: "alert", "data-error-state": true },
+    { class: "alert alert-danger", role: "alert", tabindex: "-1", "data-error-state": true },
     h("p", { class: "mb-2" }, describe(error)),
     retry && worthRetrying(error) ? h("button", { type: "button", class: "btn btn-outline-danger btn-sm", onclick: () => retry() }, "Try again") : null,
   );
@@ -43,12 +46,26 @@ export function flash(text: string): void {
   pendingFlash = text;
 }
 
-/** The pending message as a status alert (announced, not focused), or none: a list to
- * spread among a view's children. */
+/** The pending message as a status alert, or none: a list to spread among a view's children.
+ * Focusable, and focused instead of the heading (main.ts), as the server pages do:
+ * a live region drawn already filled, with the view around it, is not announced. */
 export function takeFlash(): HTMLElement[] {
   const text = pendingFlash;
   pendingFlash = null;
-  return text === null ? [] : [h("div", { class: "alert alert-success", role: "status", "data-flash": true }, text)];
+  return text === null ? [] : [h("div", { class: "alert alert-success text-break", role: "status", tabindex: "-1", "data-flash": true }, text)];
+}
+
+/** Draws a view again in place ("Try again", "Show the new version"): the control that had
+ * focus is gone with the old view, and focus would fall to <body>. The heading takes it while
+ * the view loads, then the error if it failed again, else the heading, unless the user has
+ * moved focus elsewhere meanwhile. */
+export async function redraw(main: HTMLElement, draw: () => Promise<void>): Promise<void> {
+  const drawing = draw(); // a view draws its heading and "Loading…" before it first waits
+  main.querySelector<HTMLElement>("h1")?.focus();
+  const loadingHeading = document.activeElement;
+  await drawing;
+  if (document.activeElement !== loadingHeading && document.activeElement !== document.body) return;
+  (main.querySelector<HTMLElement>("[data-error-state]") ?? main.querySelector<HTMLElement>("h1"))?.focus();
 }
 
 /** A thing a write just returned, handed to the view it navigates to, which would

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, flash, loading, takeFlash, takeHandedOver, title } from "./common";
+import { errorState, flash, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
 
 const detail: View = async (main, route) => {
   if (route.view !== "detail") return;
@@ -11,7 +11,7 @@ const detail: View = async (main, route) => {
   try {
     thing = takeHandedOver(route.id) ?? (await things.get(route.id));
   } catch (error) {
-    main.replaceChildren(title("Thing"), errorState(error, () => void detail(main, route)), h("a", { href: href("/") }, "Back to all things"));
+    main.replaceChildren(title("Thing"), errorState(error, () => void redraw(main, () => detail(main, route))), h("a", { href: href("/") }, "Back to all things"));
     return;
   }
 
@@ -26,6 +26,8 @@ const detail: View = async (main, route) => {
       button.disabled = false;
       confirm.classList.add("d-none");
       problem.replaceChildren(notDeleted(error));
+      // The button that had focus is hidden (or gone, with the last conflict): each kind of
+      // alert notDeleted draws is focusable, so focus goes to what happened, not to <body>.
       problem.querySelector<HTMLElement>(".alert")?.focus();
       return;
     }
@@ -50,15 +52,20 @@ const detail: View = async (main, route) => {
         h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
       ),
       h("button", { type: "button", class: "btn btn-danger btn-sm me-2", "data-delete-current": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, current.version) }, "Delete this version"),
-      h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void detail(main, route) }, "Show the new version"),
+      h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void redraw(main, () => detail(main, route)) }, "Show the new version"),
     );
   };
+  const cancel = () => {
+    confirm.classList.add("d-none");
+    ask.focus();
+  };
+  // Escape is Cancel, as in a dialog: the keydown reaches the question while focus is in it.
   const confirm = h(
     "div",
-    { class: "alert alert-warning d-none", role: "alert", tabindex: "-1", "data-confirm-delete": true },
+    { class: "alert alert-warning d-none", role: "alert", tabindex: "-1", "data-confirm-delete": true, onkeydown: (event: Event) => { if ((event as KeyboardEvent).key === "Escape") { event.preventDefault(); cancel(); } } },
     h("p", {}, "Delete “", thing.name, "”? This cannot be undone."),
     h("button", { type: "button", class: "btn btn-danger me-2", "data-confirm": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, thing.version) }, "Delete"),
-    h("button", { type: "button", class: "btn btn-outline-secondary", onclick: () => { confirm.classList.add("d-none"); ask.focus(); } }, "Cancel"),
+    h("button", { type: "button", class: "btn btn-outline-secondary", onclick: cancel }, "Cancel"),
   );
   // The question comes before the button that asks it: focus goes to it, so that it is
   // read and the next Tab reaches its Delete (and Cancel brings focus back here).

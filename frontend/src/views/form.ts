@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, flash, handOver, loading, title } from "./common";
+import { errorState, flash, handOver, loading, redraw, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -18,7 +18,7 @@ const form: View = async (main, route) => {
     try {
       thing = await things.get(editing);
     } catch (error) {
-      main.replaceChildren(title("Edit thing"), errorState(error, () => void form(main, route)));
+      main.replaceChildren(title("Edit thing"), errorState(error, () => void redraw(main, () => form(main, route))));
       return;
     }
   }
@@ -72,25 +72,34 @@ const form: View = async (main, route) => {
       if (error instanceof ApiError && (error.status === 422 || error.code === "name_taken")) return showErrors(error.fields);
       if (error instanceof ApiError && error.status === 409 && error.current) {
         const current = error.current;
+        // Either answer removes the question, with the button that had focus: focus goes to
+        // the form, its first field with their values, or its Save button, as if pressed.
         const conflict = h("div", { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
             h("p", {}, "Someone else changed this thing while you were editing it. Their version is named “", current.name, "”."),
-            h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); } }, "Load their version"),
-            h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); } }, "Keep mine, save over theirs"));
+            h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); name.focus(); } }, "Load their version"),
+            // Saves at once, what is in the form over their version (its number, which the
+            // API checks), then goes on as any save: the thing's page, "… was saved.".
+            h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); submit.focus(); formElement.requestSubmit(submit); } }, "Keep mine, save over theirs"));
         summary.replaceChildren(conflict);
         conflict.focus(); // as the server's form does: the question comes before the form
         return;
       }
-      summary.replaceChildren(errorState(error));
+      const failed = errorState(error);
+      summary.replaceChildren(failed);
+      // Chromium takes focus off the Save button while it is disabled: without this it
+      // would be left on <body>.
+      failed.focus();
     }
   };
 
+  const formElement = h("form", { novalidate: true, onsubmit: (event: Event) => void onsubmit(event) },
+    field(name, "Name", `Up to ${LIMITS.name} characters.`),
+    field(description, "Description", `Optional, up to ${LIMITS.description} characters.`),
+    h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel")));
   main.replaceChildren(
     title(editing ? `Edit ${thing?.name ?? "thing"}` : "New thing"),
     summary,
-    h("form", { novalidate: true, onsubmit: (event: Event) => void onsubmit(event) },
-      field(name, "Name", `Up to ${LIMITS.name} characters.`),
-      field(description, "Description", `Optional, up to ${LIMITS.description} characters.`),
-      h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel"))),
+    formElement,
   );
 };
 

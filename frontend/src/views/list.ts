@@ -47,22 +47,29 @@ const list: View = async (main) => {
     results,
   );
 
-  const load = async () => {
-    results.replaceChildren(loading());
+  // "Try again" redraws the results in place, the button with them: focus goes to what
+  // replaces it ("Loading…", then the error, the count or the message), not to <body>,
+  // unless the user has put it elsewhere meanwhile (the filters).
+  const show = (again: boolean, ...children: HTMLElement[]) => {
+    results.replaceChildren(...children);
+    if (again && document.activeElement === document.body) children[0]?.focus();
+  };
+  const load = async (again = false) => {
+    show(again, loading(again));
     let data: ThingPage;
     try {
       data = await things.list({ q, sort, page });
     } catch (error) {
-      results.replaceChildren(errorState(error, () => void load()));
+      show(again, errorState(error, () => void load(true)));
       return;
     }
     if (data.items.length === 0 && data.total > 0) {
       const last = String(data.pages);
-      results.replaceChildren(h("p", { class: "text-body-secondary", "data-no-such-page": true }, `There is no page ${page}; the last page is ${last}. `, h("a", { href: url({ page: last }) }, "Go to the last page"), "."));
+      show(again, h("p", { class: "text-body-secondary", tabindex: "-1", "data-no-such-page": true }, `There is no page ${page}; the last page is ${last}. `, h("a", { href: url({ page: last }) }, "Go to the last page"), "."));
       return;
     }
     if (data.items.length === 0) {
-      results.replaceChildren(h("p", { class: "text-body-secondary" }, q ? `No things match “${q}”.` : "No things yet. ", q ? null : h("a", { href: href("/things/new") }, "Add the first one"), "."));
+      show(again, h("p", { class: "text-body-secondary", tabindex: "-1" }, q ? `No things match “${q}”.` : "No things yet. ", q ? null : h("a", { href: href("/things/new") }, "Add the first one"), "."));
       return;
     }
     const rows = data.items.map((thing) =>
@@ -79,8 +86,9 @@ const list: View = async (main) => {
         h("li", { class: page >= data.pages ? "page-item disabled" : "page-item" }, h("button", { type: "button", class: "page-link", disabled: page >= data.pages, onclick: () => go({ page: String(page + 1) }) }, "Next")),
       ),
     );
-    results.replaceChildren(
-      h("p", { class: "text-body-secondary", role: "status" }, `${data.total} ${data.total === 1 ? "thing" : "things"}`),
+    show(
+      again,
+      h("p", { class: "text-body-secondary", role: "status", tabindex: "-1" }, `${data.total} ${data.total === 1 ? "thing" : "things"}`),
       h("table", { class: "table table-hover align-middle" }, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Created"))), h("tbody", {}, ...rows)),
       ...(data.pages > 1 ? [pager] : []),
     );
