@@ -37,8 +37,9 @@ class Finding:
         return f"{self.severity.upper():7} {self.id}  {self.message}\n        fix: {self.fix}"
 
 
-def secret_entropy_bits(secret: str) -> float:
-    """Shannon entropy of the key's characters times its length: a weak-key smell test."""
+def secret_entropy_bits(secret: str | bytes) -> float:
+    """Shannon entropy of the key's characters (or bytes) times its length: a weak-key
+    smell test."""
     counts = Counter(secret)
     total = len(secret)
     per_char = -sum(n / total * math.log2(n / total) for n in counts.values())

@@ -83,8 +83,8 @@ def _redact(name: str, value: object) -> object:
     """``value`` as an error line may show it: the secret key as its length only, and a
     URL's password (``DATABASE_URL``, ``REDIS_URL``, any other) as ``***``, as
     SQLAlchemy shows a URL. The line goes to terminals, CI logs and crash reports."""
-    if name == "SECRET_KEY" and isinstance(value, str):
-        size = len(value.encode())
+    if name == "SECRET_KEY" and isinstance(value, str | bytes):
+        size = len(value.encode() if isinstance(value, str) else value)
         return f"<{size} byte{'' if size == 1 else 's'}>"
     if isinstance(value, str):
         return URL_PASSWORD.sub(r"\1***@", value)
@@ -175,7 +175,7 @@ class Settings:
     """Every variable of the env table, parsed and checked."""
 
     app_env: AppEnv
-    secret_key: str
+    secret_key: str | bytes
     secret_key_generated: bool
     database_url: str
     redis_url: str | None
@@ -236,7 +236,8 @@ def parse_app_env(value: object) -> AppEnv:
     return text  # narrowed to AppEnv by the membership test
 
 
-def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str, bool]:
+def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str | bytes, bool]:
+    """The key, as text or as bytes (Quart takes either), and whether it was made here."""
     if _blank(value):
         if app_env == "production":
             raise ConfigError(
@@ -247,6 +248,8 @@ def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str, bool]:
         # A per-process key: sessions do not survive a restart, which is the
         # point in development and testing.
         return secrets.token_hex(32), True
+    if isinstance(value, bytes) and len(value) >= MIN_SECRET_BYTES:
+        return value, False
     if not isinstance(value, str) or len(value.encode()) < MIN_SECRET_BYTES:
         raise ConfigError("SECRET_KEY", f"at least {MIN_SECRET_BYTES} bytes", value)
     return value, False

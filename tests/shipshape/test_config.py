@@ -5,7 +5,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from quart import Quart, session
 
+from shipshape import Shipshape
 from shipshape.config import (
     DEFAULT_DATABASE_URL,
     ConfigError,
@@ -144,11 +146,31 @@ def test_bad_values_fail_with_one_line(values: dict[str, Any], name: str, fragme
     assert "\n" not in message
 
 
-def test_secret_value_is_never_printed() -> None:
+@pytest.mark.parametrize("key", ["hunter2-but-longer", b"hunter2-but-longer"])
+def test_secret_value_is_never_printed(key: str | bytes) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_mapping({"SECRET_KEY": "hunter2-but-longer"})
+        Settings.from_mapping({"SECRET_KEY": key})
     assert "hunter2" not in str(info.value)
     assert "<18 bytes>" in str(info.value)
+
+
+async def test_a_key_of_bytes_is_a_key_as_quart_takes_it() -> None:
+    """Regression (library user's probe): ``b"x" * 40`` was refused as too short, and
+    printed whole in the refusal."""
+    key = bytes(range(40))
+    assert Settings.from_mapping({"SECRET_KEY": key}).secret_key == key
+    app = Quart(__name__)
+    app.config.update(SECRET_KEY=key, SHIPSHAPE_ASSETS=False)
+    Shipshape(app)
+
+    @app.get("/")
+    async def visit() -> str:
+        session["seen"] = True
+        return "ok"
+
+    async with app.test_app():
+        response = await app.test_client().get("/")
+    assert response.status_code == 200 and "session=" in response.headers["Set-Cookie"]
 
 
 @pytest.mark.parametrize(
