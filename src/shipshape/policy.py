@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Quart, current_app
 
+from shipshape.exceptions import ShipshapeError
 from shipshape.request import current_connection
 from shipshape.typing import ViewT
 
@@ -116,6 +117,28 @@ def _record(target: object, columns: dict[str, Any]) -> None:
     setattr(target, POLICY_ATTR, MappingProxyType({**view_columns(target), **columns}))
 
 
+class MethodPolicyError(ShipshapeError):
+    """A per-view decorator on a class-based view's method, where it would do nothing."""
+
+
+def _refuse_method_decorators(endpoint: str, view: object) -> None:
+    """Stop start-up for a per-view decorator on a ``MethodView``'s method: Quart routes
+    to the class's view function, whose policy is the class's, so the decorator would be
+    ignored without a word (a rate limit not applied, a CSRF exemption not made)."""
+    view_class = getattr(view, "view_class", None)
+    if view_class is None:
+        return
+    for method in getattr(view_class, "methods", None) or ():
+        function = getattr(view_class, method.lower(), None)
+        if view_columns(function):
+            raise MethodPolicyError(
+                f"{view_class.__name__}.{method.lower()} (endpoint {endpoint!r}) has "
+                f"{', '.join(sorted(view_columns(function)))} set by a decorator on the "
+                "method, which Quart never sees: put the decorator in the class's "
+                "`decorators` list, where it applies to every method"
+            )
+
+
 class PolicyTable:
     """Every endpoint's :class:`ViewPolicy`, built when serving starts."""
 
@@ -124,6 +147,8 @@ class PolicyTable:
         self.unrouted = ViewPolicy(endpoint=None)
 
     def build(self, app: Quart) -> None:
+        for endpoint, view in app.view_functions.items():
+            _refuse_method_decorators(endpoint, view)
         self.rows = {
             endpoint: ViewPolicy.of(endpoint, view, app)
             for endpoint, view in app.view_functions.items()

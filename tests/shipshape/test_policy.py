@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from quart import Quart
+from quart.testing.app import LifespanError
+from quart.views import MethodView
 
 from shipshape.csp import csp_exempt, csp_extend
 from shipshape.csrf import csrf_exempt
@@ -103,3 +105,37 @@ def test_unknown_columns_are_refused() -> None:
 
     with pytest.raises(TypeError, match="unknown view policy columns"):
         set_columns(view, csrf_exmpt=True)
+
+
+async def test_a_decorator_on_a_class_based_views_method_stops_start_up(
+    make_app: MakeApp,
+) -> None:
+    """Regression (library user's probe): ``@rate_limit`` on a ``MethodView``'s ``get``
+    was ignored without a word; the class's ``decorators`` list is what Quart applies."""
+    app = make_app(SHIPSHAPE_ASSETS=False, RATELIMIT_DEFAULT="100/minute")
+
+    class Ignored(MethodView):
+        @rate_limit("1/minute")
+        async def get(self) -> str:
+            return "ok"
+
+    class Applied(MethodView):
+        decorators = [rate_limit("1/minute"), csrf_exempt]
+
+        async def get(self) -> str:
+            return "ok"
+
+        async def post(self) -> str:
+            return "posted"
+
+    app.add_url_rule("/applied", view_func=Applied.as_view("applied"))
+    async with app.test_app():
+        client = app.test_client()
+        statuses = [(await client.get("/applied")).status_code for _ in range(2)]
+        posted = await client.post("/applied")  # no token: exempt by the class's list
+    assert statuses == [200, 429] and posted.status_code == 429  # one bucket for the route
+
+    app.add_url_rule("/ignored", view_func=Ignored.as_view("ignored"))
+    with pytest.raises(LifespanError, match=r"Ignored\.get \(endpoint 'ignored'\) has rate_"):
+        async with app.test_app():
+            pass
