@@ -283,6 +283,21 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     )
 
 
+#: The advisory lock that migrations take on PostgreSQL ("Shipshap" as a number).
+MIGRATION_LOCK = 0x5368697073686170
+
+
+async def _one_migration_at_a_time(connection: AsyncConnection) -> None:
+    """On PostgreSQL, wait for any other migration run to commit before this one reads
+    the schema's version: two hosts starting together each ran the migrations, and one
+    failed on a type the other had just made. The lock ends with the transaction. (SQLite
+    has one writer at a time already.)"""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+        )
+
+
 class BrokenForeignKeysError(ShipshapeError):
     """Migrations that would leave rows pointing at nothing; nothing was changed."""
 
@@ -675,6 +690,7 @@ class Database:
         engine = self.engine or self._make_engine()
         try:
             async with engine.begin() as connection:
+                await _one_migration_at_a_time(connection)
                 await connection.run_sync(self.migrations.upgrade, target)
         finally:
             if engine is not self.engine:
@@ -684,6 +700,7 @@ class Database:
         engine = self._make_engine()
         try:
             async with engine.begin() as connection:
+                await _one_migration_at_a_time(connection)
                 await connection.run_sync(self.migrations.downgrade, target)
         finally:
             await engine.dispose()

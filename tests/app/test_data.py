@@ -566,6 +566,24 @@ async def test_libpq_sslmode_and_a_unix_socket_url_connect(postgres_server: Post
             await engine.dispose()
 
 
+async def test_two_upgrades_at_once_both_succeed_one_after_the_other(
+    postgres_server: PostgresServer,
+) -> None:
+    """Regression (PostgreSQL probe): two hosts starting together each ran the migrations,
+    and one failed on a type the other had just made (UniqueViolation), so it never served."""
+    for attempt in range(3):  # the race was lost about one time in two
+        url = await postgres_server.fresh_database(f"racing_{attempt}")
+        apps = [create_app({"APP_ENV": "testing", "DATABASE_URL": url}) for _ in range(2)]
+        await asyncio.gather(*(app.extensions["database"].upgrade() for app in apps))
+        engine = make_engine(url, timeout=5, pool_size=1)
+        try:
+            async with engine.connect() as connection:
+                migrations = Migrations(MIGRATIONS, Base.metadata)
+                assert await connection.run_sync(migrations.behind) is None
+        finally:
+            await engine.dispose()
+
+
 async def test_an_unmigrated_database_answers_503_on_both_engines(
     database_url: str, tmp_path: Path, postgres_server: PostgresServer
 ) -> None:
