@@ -85,11 +85,14 @@ def prefers_json(accept: str) -> bool:
 
 
 def plain_page(status: int, message: str) -> bytes:
-    """A small HTML error page that loads nothing: cheap, and safe before or outside the app."""
+    """A small HTML error page that loads nothing: cheap, and safe before or outside the app.
+    It still has a viewport (a phone laid it out 980 px wide) and a main landmark."""
     title = escape(TITLES.get(status, "Error"))
     return (
         '<!doctype html>\n<html lang="en">\n<meta charset="utf-8">\n'
-        f"<title>{title}</title>\n<h1>{title}</h1>\n<p>{escape(message)}</p>\n</html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<main>\n<h1>{title}</h1>\n<p>{escape(message)}</p>\n"
+        "</main>\n</html>\n"
     ).encode()
 
 

@@ -321,6 +321,9 @@ async def test_a_429_is_small_made_once_and_keeps_the_security_headers(
     assert [r.status_code for r in refused] == [429, 429]
     assert bodies[0] == bodies[1] and snippet in bodies[0] and len(bodies[0]) < 300
     assert refused[0].content_type == content_type
+    if content_type.startswith("text/html"):  # a phone lays it out at its width (audit)
+        assert b'<meta name="viewport" content="width=device-width, initial-scale=1">' in bodies[0]
+        assert b"<main>" in bodies[0]
     assert "Set-Cookie" not in refused[0].headers
     assert "default-src 'none'" in refused[0].headers["Content-Security-Policy"]
     assert refused[0].headers["Retry-After"] == "1"
