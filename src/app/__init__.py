@@ -65,6 +65,7 @@ BUNDLES = (
         minify=False,
         cdn=JSDELIVR + "swagger-ui-dist@{version}/swagger-ui-bundle.js",
     ),
+    Bundle("api-docs.css", ("src/app/static/src/docs/*.css",)),
     Bundle("api-docs.js", ("src/app/static/src/docs/*.js",)),
 )
 OPENAPI_PATH = "/openapi.json"

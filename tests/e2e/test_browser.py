@@ -895,6 +895,26 @@ def test_the_api_docs_work_under_the_strict_csp(server: Server, watched: Watched
     assert watched.console == [] and watched.page_errors == []
 
 
+def test_the_api_docs_meet_aa_contrast_and_show_focused_controls(
+    server: Server, watched: Watched
+) -> None:
+    """Regression (accessibility audit): Swagger UI's method badges (2.0-3.6:1), version
+    pills and links failed AA, and its "copy path" buttons took focus at zero width."""
+    page = watched.page
+    page.goto(server.base + "/docs", wait_until="load")
+    page.locator(".opblock-summary-method").first.wait_for()
+    texts = page.locator(".opblock-summary-method, .info .title small pre, .info a")
+    assert texts.count() >= 8  # five operations, two pills, a link at least
+    for index in range(texts.count()):
+        ratio = texts.nth(index).evaluate(CONTRAST)
+        assert ratio >= 4.5, f"{texts.nth(index).inner_text()!r}: {ratio:.2f}:1"
+    copy = page.locator(".opblock-summary .copy-to-clipboard").first
+    copy.locator("button").focus()
+    page.wait_for_timeout(600)  # Swagger UI eases the width in over 0.5 s
+    assert copy.evaluate("e => e.getBoundingClientRect().width") > 10
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def test_the_api_docs_write_with_the_session_the_browser_holds_now(
     server: Server, watched: Watched
 ) -> None:
