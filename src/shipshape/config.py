@@ -65,7 +65,8 @@ RATE_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 _HOST_RE = re.compile(r"^(\*|\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$")
 _IPV6_RE = re.compile(r"^\[[0-9a-f:.]+\]$")
-_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$")
+#: ASCII digits only, as parse_int takes: Python's \d and int() read "１" as 1.
+_RATE_RE = re.compile(r"^\s*([0-9]+)\s*(?:/|per)\s*([0-9]+)?\s*(second|minute|hour|day)s?\s*$")
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")  # what parse_int takes: ASCII digits, no separators
 _DECIMAL_RE = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")  # and parse_seconds
 
@@ -396,7 +397,7 @@ def parse_rate_limits(value: object, name: str = "RATELIMIT_DEFAULT") -> tuple[R
             raise ConfigError(name, accepts, value)
         count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
         if count < 1 or multiple < 1:
-            raise ConfigError(name, accepts, value)
+            raise ConfigError(name, accepts + "; each count at least 1", value)
         limits.append(RateLimit(count, multiple * RATE_PERIODS[unit]))
     return tuple(limits)
 

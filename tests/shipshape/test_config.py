@@ -115,7 +115,11 @@ def test_settings_are_frozen() -> None:
         ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS", "host names"),
         ({"ALLOWED_HOSTS": "http://example.com"}, "ALLOWED_HOSTS", "host names"),
         ({"RATELIMIT_DEFAULT": "2/fortnight"}, "RATELIMIT_DEFAULT", "2/second;60/minute"),
-        ({"RATELIMIT_DEFAULT": "0/second"}, "RATELIMIT_DEFAULT", "count/"),
+        ({"RATELIMIT_DEFAULT": "0/second"}, "RATELIMIT_DEFAULT", "each count at least 1"),
+        ({"RATELIMIT_DEFAULT": "2/0 seconds"}, "RATELIMIT_DEFAULT", "each count at least 1"),
+        # Regression (rate-limit probe): a full-width digit was read as 1.
+        ({"RATELIMIT_DEFAULT": "\uff11/day"}, "RATELIMIT_DEFAULT", "count/"),
+        ({"RATELIMIT_DEFAULT": "2/\u0661 seconds"}, "RATELIMIT_DEFAULT", "count/"),
         ({"RATELIMIT_DEFAULT": "5/0 minutes"}, "RATELIMIT_DEFAULT", "count/"),
         ({"RATELIMIT_DEFAULT": "2/second;"}, "RATELIMIT_DEFAULT", "count/"),
         ({"RATELIMIT_ON_STORE_ERROR": "maybe"}, "RATELIMIT_ON_STORE_ERROR", "open or closed"),
