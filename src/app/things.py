@@ -348,6 +348,10 @@ async def update_thing(
 
 
 async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | None) -> None:
+    """Delete ``thing`` as ``seen_version`` (any, for ``None``). An edit that landed
+    meanwhile is :class:`StaleVersionError`; a delete that landed meanwhile is
+    :class:`ThingGoneError`: what the request would have found a moment later (two deletes
+    at once both said 204, though one of them deleted nothing)."""
     if seen_version is not None and thing.version != seen_version:
         raise StaleVersionError(thing)
     thing_id = thing.id  # a rollback expires the object: read it before
@@ -356,11 +360,7 @@ async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | 
         await session.flush()
     except StaleDataError:
         await session.rollback()
-        try:
-            current = await _reload(session, thing_id)
-        except ThingGoneError:
-            return  # someone else deleted it: the caller's wish came true
-        raise StaleVersionError(current) from None
+        raise StaleVersionError(await _reload(session, thing_id)) from None  # or ThingGone
 
 
 def neutralise(cell: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from app import create_app, things
 from app.blueprints.api import ANY_VERSION_TRIES
@@ -96,6 +96,29 @@ async def test_a_delete_that_loses_a_race_to_an_edit_gets_412(
     assert_error(await response.get_json(), 412, "precondition_failed")
     still = await client.get(f"/api/things/{thing_id}")
     assert (await still.get_json())["description"] == "theirs"
+
+
+@pytest.mark.parametrize("sent", [{}, {"If-Match": "*"}, {"If-Match": '"1"'}])
+async def test_a_delete_that_loses_a_race_to_another_delete_gets_404(
+    pg_app: Quart, monkeypatch: pytest.MonkeyPatch, sent: dict[str, str]
+) -> None:
+    """Regression (PostgreSQL probe): two deletes at once both got 204, though one of
+    them deleted nothing; a moment later it would have got 404."""
+    client: Client = client_of(pg_app)
+    thing_id = (await new(client, "Deleted twice"))["id"]
+    original = things.delete_thing
+
+    async def after_another(session: Any, thing: Thing, *args: Any) -> Any:
+        async with pg_app.extensions["database"].engine.begin() as other:
+            await other.execute(delete(Thing).where(Thing.id == thing.id))
+        return await original(session, thing, *args)
+
+    monkeypatch.setattr(things, "delete_thing", after_another)
+    response = await client.delete(
+        f"/api/things/{thing_id}", headers={**await csrf_headers(client), **sent}
+    )
+    assert response.status_code == 404
+    assert_error(await response.get_json(), 404, "not_found")
 
 
 @pytest.mark.parametrize("races", [1, 3])

@@ -516,6 +516,8 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
         await write_at_any_version(delete, found, retry=any_version)
     except StaleVersionError as exc:
         return kept_changing(exc) if any_version else lost_race(exc, header)
+    except ThingGoneError:  # another delete landed first
+        return not_found()
     await current_database().commit()
     return no_content()
 

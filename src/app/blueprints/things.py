@@ -155,6 +155,8 @@ async def delete(thing_id: str) -> ResponseReturnValue:
         except StaleVersionError as exc:
             thing, changed = exc.current, True
             form = ThingForm(obj=thing)
+        except ThingGoneError:  # another delete landed first
+            abort(404, GONE)
         else:
             await current_database().commit()
             await flash(f"“{name}” was deleted.", "success")
