@@ -106,6 +106,10 @@ class ThingForm(AsyncForm):
     )
     description = TextAreaField(
         "Description",
+        # A browser sends each line break of a textarea as CR LF (HTML's form encoding),
+        # where the person typed one: read as LF, as the API takes it, so that a line
+        # break counts as one character against the limit, as the box counts it.
+        filters=[lambda text: text.replace("\r\n", "\n") if isinstance(text, str) else text],
         validators=[Checked(check_description)],
         description=f"Optional, up to {DESCRIPTION_MAX:,} characters.",
         render_kw={"rows": 5, "maxlength": BROWSER_UNITS * DESCRIPTION_MAX},

@@ -213,9 +213,16 @@ async def test_the_limits_themselves_are_accepted_and_stored_as_typed(
     app: Quart, client: Client
 ) -> None:
     await create(client, "x" * 64, "d" * 2000)
-    await create(client, "Ünïcödé 🚢", "line one\r\nline two\ttabbed  ")
+    await create(client, "Ünïcödé 🚢", "line one\nline two\ttabbed  ")
+    # A browser's CR LF is the one line break typed (regression, PostgreSQL probe: each
+    # counted twice, so 1,999 characters as the box showed them were refused as 2,998).
+    await create(client, "Lines", "x\r\n" * 999 + "y")
     things = {thing.name: thing.description for thing in await stored(app)}
-    assert things == {"x" * 64: "d" * 2000, "Ünïcödé 🚢": "line one\r\nline two\ttabbed  "}
+    assert things == {
+        "x" * 64: "d" * 2000,
+        "Ünïcödé 🚢": "line one\nline two\ttabbed  ",
+        "Lines": "x\n" * 999 + "y",
+    }
 
 
 @pytest.mark.parametrize("duplicate", ["Kettle", "kettle", "  KETTLE "])
