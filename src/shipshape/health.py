@@ -57,6 +57,8 @@ class Health:
         self.checks: dict[str, ReadinessCheck] = {}
         #: The checks' run that probes arriving now share (see :meth:`readyz`).
         self._running: asyncio.Future[dict[str, dict[str, Any]]] | None = None
+        #: Each failing check's last logged reason: a line when it changes, not per probe.
+        self._failing: dict[str, str] = {}
         if app is not None:
             self.init_app(app)
 
@@ -111,22 +113,24 @@ class Health:
         results = await asyncio.gather(*(self._run(n, self.checks[n], timeout) for n in names))
         return dict(zip(names, results, strict=True))
 
-    @staticmethod
-    async def _run(name: str, check: ReadinessCheck, timeout: float) -> dict[str, Any]:
+    async def _run(self, name: str, check: ReadinessCheck, timeout: float) -> dict[str, Any]:
         start = time.perf_counter()
         try:
             note = await asyncio.wait_for(check(), timeout)
         except Exception as exc:  # any failure means "not ready"; the probe never 500s
             error = "timed out" if isinstance(exc, TimeoutError) else _reason(exc)
-            # An orchestrator probes every few seconds: one line each, the traceback
-            # only for whoever turns on DEBUG, not a page of it per probe.
+            # An orchestrator probes every few seconds through an outage: a line when a
+            # check starts failing or fails another way, not one per probe, and the
+            # traceback only for whoever turns on DEBUG.
             detail = first_line(exc)
-            logger.warning(
-                "readiness check %s failed: %s%s", name, error,
-                f" ({detail})" if detail not in error else "",
-            )  # fmt: skip
+            reason = error + (f" ({detail})" if detail not in error else "")
+            if self._failing.get(name) != reason:
+                self._failing[name] = reason
+                logger.warning("readiness check %s failed: %s", name, reason)
             logger.debug("readiness check %s failed", name, exc_info=exc)
             return {"ok": False, "error": error, "duration_ms": _ms(start)}
+        if self._failing.pop(name, None) is not None:
+            logger.warning("readiness check %s passes again", name)
         result: dict[str, Any] = {"ok": True, "duration_ms": _ms(start)}
         if note:
             result["degraded"] = note  # serving, but say so

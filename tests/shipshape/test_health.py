@@ -92,8 +92,16 @@ class Recorder(logging.Handler):
         self.records.append(record)
 
 
-async def test_a_failed_check_logs_one_line_per_probe_and_no_traceback(app: Quart) -> None:
-    app.extensions["shipshape"].add_readiness_check("store", broken)
+async def test_a_failed_check_logs_a_line_per_change_and_no_traceback(app: Quart) -> None:
+    """Regression (rate-limit probe): a line per probe through an outage (95 in 25 s at
+    four probes a second); now one when it starts failing, fails another way, passes."""
+    failing = True
+
+    async def store() -> None:
+        if failing:
+            await broken()
+
+    app.extensions["shipshape"].add_readiness_check("store", store)
     recorder = Recorder()
     logger = logging.getLogger("shipshape.health")
     logger.addHandler(recorder)
@@ -103,10 +111,17 @@ async def test_a_failed_check_logs_one_line_per_probe_and_no_traceback(app: Quar
             client = app.test_client()
             for _ in range(3):
                 assert (await client.get("/readyz")).status_code == 503
+            failing = False
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/readyz")).status_code == 200
+            failing = True
+            assert (await client.get("/readyz")).status_code == 503
             warnings = [r for r in recorder.records if r.levelno == logging.WARNING]
             assert [r.getMessage() for r in warnings] == [
-                "readiness check store failed: ConnectionError (refused)"
-            ] * 3
+                "readiness check store failed: ConnectionError (refused)",
+                "readiness check store passes again",
+                "readiness check store failed: ConnectionError (refused)",
+            ]
             assert all(r.exc_info is None for r in warnings)
             logger.setLevel(logging.DEBUG)  # whoever wants the traceback turns on DEBUG
             await client.get("/readyz")
