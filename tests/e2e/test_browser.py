@@ -638,6 +638,25 @@ def test_frontend_list_title_and_sorts_match_the_pages(server: Server, watched: 
     assert watched.console == [] and watched.page_errors == []
 
 
+def test_frontend_titles_say_which_page_and_what_failed(server: Server, watched: Watched) -> None:
+    """Regression (accessibility audit, WCAG 2.4.2): a thing that is not there was titled
+    "Thing", a failed load gave no sign in the title, and page 2 read as page 1."""
+    page = watched.page
+    page.goto(server.base + "/app/?page=2", wait_until="load")
+    page.locator("h1:text-is('Things')").wait_for()
+    assert page.title() == "Things (page 2) · Shipshape"
+    missing = "/app/things/00000000-0000-0000-0000-000000000000"
+    for path in (missing, missing + "/edit"):
+        page.goto(server.base + path, wait_until="load")
+        page.locator("h1:text-is('Thing not found')").wait_for()
+        assert page.title() == "Thing not found · Things · Shipshape"
+    page.route("**/api/things/*", lambda route: route.fulfill(status=500, json={}))
+    page.goto(server.base + missing, wait_until="load")
+    page.locator("[data-error-state]").wait_for()
+    assert page.title() == "Error: Thing · Things · Shipshape"
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 # The Things pages (server-rendered forms) and the API's docs page.
 
 

@@ -12,6 +12,14 @@ export function loading(focusable = false): HTMLElement {
   return h("p", { class: "text-body-secondary", role: "status", tabindex: focusable ? "-1" : undefined }, h("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }), "Loading…");
 }
 
+/** A view's heading when loading it failed: a thing that is not there says so, in the
+ * heading and the tab's title; any other failure keeps the heading, and the title says
+ * "Error:", as the server pages' titles do (WCAG 2.4.2). */
+export function failedTitle(text: string, error: unknown): HTMLHeadingElement {
+  if (error instanceof ApiError && error.status === 404) return title("Thing not found");
+  return title(text, `Error: ${text} · Things · Shipshape`);
+}
+
 /** What the user reads when the API fails: what happened, and what to do. */
 export function describe(error: unknown): string {
   if (!(error instanceof ApiError)) return "Something went wrong in the page. Reload it, then try again.";

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, flash, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
+import { errorState, failedTitle, flash, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
 
 const detail: View = async (main, route) => {
   if (route.view !== "detail") return;
@@ -11,7 +11,7 @@ const detail: View = async (main, route) => {
   try {
     thing = takeHandedOver(route.id) ?? (await things.get(route.id));
   } catch (error) {
-    main.replaceChildren(title("Thing"), errorState(error, () => void redraw(main, () => detail(main, route))), h("a", { href: href("/") }, "Back to all things"));
+    main.replaceChildren(failedTitle("Thing", error), errorState(error, () => void redraw(main, () => detail(main, route))), h("a", { href: href("/") }, "Back to all things"));
     return;
   }
 

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, flash, handOver, loading, redraw, title } from "./common";
+import { errorState, failedTitle, flash, handOver, loading, redraw, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -18,7 +18,7 @@ const form: View = async (main, route) => {
     try {
       thing = await things.get(editing);
     } catch (error) {
-      main.replaceChildren(title("Edit thing"), errorState(error, () => void redraw(main, () => form(main, route))));
+      main.replaceChildren(failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route))));
       return;
     }
   }

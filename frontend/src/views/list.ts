@@ -41,7 +41,7 @@ const list: View = async (main) => {
   );
   const results = h("div", {}, loading());
   main.replaceChildren(
-    h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
+    h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", page > 1 ? `Things (page ${page}) · Shipshape` : "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
     ...takeFlash(),
     filters,
     results,
