@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit
 
 from shipshape.exceptions import ShipshapeError
 
@@ -88,7 +88,7 @@ def _redact(name: str, value: object) -> object:
         size = len(value.encode() if isinstance(value, str) else value)
         return f"<{size} byte{'' if size == 1 else 's'}>"
     if isinstance(value, str):
-        return URL_PASSWORD.sub(r"\1***@", value)
+        return QUERY_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", value))
     return value
 
 
@@ -97,6 +97,8 @@ def _redact(name: str, value: object) -> object:
 #: a ``/``, which is also what makes the URL unreadable and so echoed. Hiding too much
 #: of an error line is harmless; showing a password is not.
 URL_PASSWORD = re.compile(r"((?:^|//)[^/@:]*:)(?!//).*@")
+#: A password given as a query parameter (asyncpg takes ``?password=``).
+QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +341,10 @@ def parse_database_url(value: object) -> str:
         )
     if not parts.hostname and not dict(query).get("host"):
         raise ConfigError("DATABASE_URL", accepts, value)
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+    # The query replaced in the text as written: urlunsplit would drop the `//` of a URL
+    # with nothing before its path (postgresql+asyncpg:///db?host=/run/postgresql).
+    text = str(value).strip()
+    return text.split("?", 1)[0] + ("?" + urlencode(query, safe="/") if query else "")
 
 
 def parse_redis_url(value: object) -> str | None:

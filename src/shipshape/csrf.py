@@ -131,14 +131,19 @@ _DEFAULT_PORTS = {"https": ":443", "http": ":80"}
 _HTTP_SCHEMES = {"wss": "https", "ws": "http"}
 
 
-def _refuse_cross_site(scheme: str, host: str) -> None:
-    """:class:`CSRFError` for a request that says it comes from another site."""
+def _refuse_cross_site(scheme: str, host: str, *, null_is_foreign: bool = False) -> None:
+    """:class:`CSRFError` for a request that says it comes from another site.
+
+    ``Origin: null`` (a sandboxed frame, a redirect across sites) is let through where a
+    token is checked next, and refused where nothing else is (``null_is_foreign``)."""
     fetch_site = (request_header(b"sec-fetch-site") or "").lower()
     # Repeated lines arrive joined: any one of them saying cross-site is refused.
     if "cross-site" in (value.strip() for value in fetch_site.split(",")):
         raise CSRFError("cross-site request (Sec-Fetch-Site)")
     origin = request_header(b"origin")
-    if origin and origin != "null" and not _same_origin(origin, scheme, host):
+    if origin == "null" and not null_is_foreign:
+        return
+    if origin and not _same_origin(origin, scheme, host):
         raise CSRFError("foreign Origin")
 
 
@@ -202,7 +207,7 @@ class CSRFProtect:
             # carries is its Origin, so another site's is refused (closed, a 403).
             if not policy.csrf_exempt:
                 scheme = _HTTP_SCHEMES.get(websocket.scheme, websocket.scheme)
-                _refuse_cross_site(scheme, websocket.host)
+                _refuse_cross_site(scheme, websocket.host, null_is_foreign=True)
             return
         if (
             request.method in SAFE_METHODS

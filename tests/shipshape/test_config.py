@@ -192,6 +192,12 @@ async def test_a_key_of_bytes_is_a_key_as_quart_takes_it() -> None:
             "postgresql+asyncpg://app:***@db/app",
         ),
         ("REDIS_URL", "redis://:ab/s3cre@cache:6379/0", "redis://:***@cache:6379/0"),
+        # asyncpg takes a password in the query too (review).
+        (
+            "DATABASE_URL",
+            "postgresql+asyncpg://u@db/app?password=s3cretpw&nope=1",
+            "postgresql+asyncpg://u@db/app?password=***&nope=1",
+        ),
     ],
 )
 def test_a_urls_password_is_never_printed(name: str, value: str, shown: str) -> None:
@@ -223,6 +229,11 @@ def test_a_urls_password_is_never_printed(name: str, value: str, shown: str) -> 
         (
             "postgresql+asyncpg://u@/app?host=/run/postgresql&port=5442",
             "postgresql+asyncpg://u@/app?host=/run/postgresql&port=5442",
+        ),
+        # Regression (review): with nothing before the path, the `//` was dropped.
+        (
+            "postgresql+asyncpg:///app?host=/run/postgresql",
+            "postgresql+asyncpg:///app?host=/run/postgresql",
         ),
         ("  ", DEFAULT_DATABASE_URL),
     ],

@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from quart import Blueprint, Quart, Response, request
+from quart import Blueprint, Quart, Response, has_websocket_context, request
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from shipshape.check import Finding
@@ -114,6 +114,11 @@ class RateLimitStoreDown(ServiceUnavailable):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after=retry_after)
         self.seconds = retry_after
+
+
+#: What the readiness probe counts, in its own bucket: a limit it never reaches.
+READINESS_KEY = "shipshape:readiness"
+READINESS_LIMITS = (RateLimit(1_000_000, 1),)
 
 
 def client_address() -> str:
@@ -293,7 +298,9 @@ class RateLimiter:
         if found is None:
             return
         bucket, rule = found
-        key = rule.key()
+        # A handshake has no `request` for a key function to read (one that reads it
+        # would raise): it counts under the rule by the client's address.
+        key = client_address() if has_websocket_context() else rule.key()
         if inspect.isawaitable(key):
             key = await key
         decision = await self.count(bucket, key, rule)
@@ -342,7 +349,9 @@ class RateLimiter:
         of the site out of rotation at once, so it is reported as degraded.
         """
         try:
-            await self.store.ping()
+            # A count, not a PING: a read-only replica or a full server answers PING and
+            # refuses every count, and a probe that reaches the store ends the outage.
+            await self.store.hit(READINESS_KEY, READINESS_LIMITS)
         except Exception as exc:
             if self.closed:
                 raise

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from quart import Blueprint, Quart, request, websocket
 from quart.testing.connections import WebsocketDisconnectError
 
@@ -454,6 +455,16 @@ async def test_websocket_handshakes_count_against_the_limits(make_app: MakeApp) 
         await websocket.accept()
         await websocket.send(await websocket.receive())
 
+    keyed = Blueprint("keyed", __name__)
+    limit_blueprint(keyed, "1/minute", key=lambda: f"user:{request.args['user']}")
+
+    @keyed.websocket("/keyed-ws")
+    async def keyed_socket() -> None:
+        await websocket.accept()
+        await websocket.send(await websocket.receive())
+
+    app.register_blueprint(keyed)
+
     @app.websocket("/free-ws")
     @rate_exempt
     async def free() -> None:
@@ -473,6 +484,9 @@ async def test_websocket_handshakes_count_against_the_limits(make_app: MakeApp) 
     async with app.test_app():
         client = app.test_client()
         assert [await opens("/ws") for _ in range(3)] == [True, True, False]
+        # A key function reads `request`, which a handshake has not (review: it raised,
+        # and the socket closed with 1011): the rule counts by address instead.
+        assert [await opens("/keyed-ws") for _ in range(2)] == [True, False]
         assert [await opens("/free-ws") for _ in range(3)] == [True, True, True]
         assert (await client_of(app).get("/healthz")).status_code == 200  # exempt, as before
 
@@ -500,4 +514,28 @@ async def test_requests_recover_as_soon_as_readiness_sees_the_store_back(
             assert (await client.get("/readyz")).status_code == 200
             assert (await client.get("/nowhere-but-limited")).status_code == 404
     finally:
+        server.close()
+
+
+async def test_readiness_counts_rather_than_pings(make_app: MakeApp) -> None:
+    """Regression (review): a store that answers PING and refuses every count (a read-only
+    replica after a failover) was reported ready, and each probe ended the outage."""
+    server = RedisServer()
+    server.start()
+    admin = redis.Redis.from_url(server.url)
+    app = make_app(SHIPSHAPE_ASSETS=False, REDIS_URL=server.url, RATELIMIT_ON_STORE_ERROR="closed")
+    try:
+        async with app.test_app():
+            client = client_of(app)
+            assert (await client.get("/readyz")).status_code == 200
+            admin.replicaof("127.0.0.1", free_port())  # read-only now; PING still answers
+            assert admin.ping()
+            assert (await client.get("/nowhere-but-limited")).status_code == 503
+            assert (await client.get("/readyz")).status_code == 503
+            assert (await client.get("/nowhere-but-limited")).status_code == 503
+            admin.replicaof("no", "one")
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/nowhere-but-limited")).status_code == 404
+    finally:
+        admin.close()
         server.close()
