@@ -114,8 +114,8 @@ OPTIONS: tuple[Option, ...] = (
 #: start on a connection killed under it): a server's error with its SQLSTATE, and the
 #: client's own about a connection that is gone or left mid-operation by its loss.
 ASYNCPG_CLIENT_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # its SQLSTATE (08003) says so too
+    asyncpg.exceptions.InternalClientError,  # "cannot switch to state …" after the loss
 )
 UNREACHABLE: tuple[type[Exception], ...] = (
     DBAPIError, PoolTimeout, OSError, TimeoutError, asyncpg.exceptions.PostgresError,
@@ -287,15 +287,34 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
 MIGRATION_LOCK = 0x5368697073686170
 
 
+#: Seconds a migration run waits for another's lock: long migrations run at deploys.
+MIGRATION_LOCK_WAIT = 600.0
+
+
 async def _one_migration_at_a_time(connection: AsyncConnection) -> None:
     """On PostgreSQL, wait for any other migration run to commit before this one reads
     the schema's version: two hosts starting together each ran the migrations, and one
     failed on a type the other had just made. The lock ends with the transaction. (SQLite
-    has one writer at a time already.)"""
-    if connection.dialect.name == "postgresql":
-        await connection.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
-        )
+    has one writer at a time already.)
+
+    The lock is tried, not waited for in one statement, which the driver's command
+    timeout (``SHIPSHAPE_DB_TIMEOUT``) would cut off behind a migration longer than it."""
+    if connection.dialect.name != "postgresql":
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MIGRATION_LOCK_WAIT
+    try_lock = text("SELECT pg_try_advisory_xact_lock(:key)")
+    while not (await connection.execute(try_lock, {"key": MIGRATION_LOCK})).scalar():
+        if loop.time() > deadline:
+            raise MigrationLockError(
+                f"another migration run has held the lock for {MIGRATION_LOCK_WAIT:.0f} s; "
+                "nothing was changed"
+            )
+        await asyncio.sleep(0.25)
+
+
+class MigrationLockError(ShipshapeError):
+    """Another migration run holds the lock for too long; nothing was changed."""
 
 
 class BrokenForeignKeysError(ShipshapeError):

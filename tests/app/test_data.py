@@ -28,6 +28,7 @@ from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
 from shipshape.config import Settings
 from shipshape.database import (
+    MIGRATION_LOCK,
     BrokenForeignKeysError,
     IncompleteStreamError,
     Migrations,
@@ -582,6 +583,26 @@ async def test_two_upgrades_at_once_both_succeed_one_after_the_other(
                 assert await connection.run_sync(migrations.behind) is None
         finally:
             await engine.dispose()
+
+
+async def test_an_upgrade_waits_for_the_lock_longer_than_the_command_timeout(
+    postgres_server: PostgresServer,
+) -> None:
+    """Regression (review): the lock was waited for in one statement, which the driver's
+    command timeout cut off behind any migration longer than it (5 s by default)."""
+    url = await postgres_server.fresh_database("held_lock")
+    app = create_app({"APP_ENV": "testing", "DATABASE_URL": url, "SHIPSHAPE_DB_TIMEOUT": 0.5})
+    holder = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            upgrade = asyncio.ensure_future(app.extensions["database"].upgrade())
+            await asyncio.sleep(1.2)  # "another host's migration", past the 0.5 s timeout
+            assert not upgrade.done()
+        await upgrade  # the lock is free: it runs
+    finally:
+        await holder.close()
+    assert await things_in(url) == 0  # the table exists
 
 
 async def test_an_unmigrated_database_answers_503_on_both_engines(
