@@ -198,7 +198,11 @@ class CSRFProtect:
     def field() -> Markup:
         name = escape(current_app.config["SHIPSHAPE_CSRF_FIELD"])
         # The name is escaped; the token is URL-safe base64, which needs no escaping.
-        return Markup(f'<input type="hidden" name="{name}" value="{generate_csrf()}">')  # noqa: S704
+        # autocomplete="off": Firefox refills hidden fields when a page is loaded again
+        # for Back, which would put back the token of a session that has ended.
+        return Markup(  # noqa: S704
+            f'<input type="hidden" name="{name}" value="{generate_csrf()}" autocomplete="off">'
+        )
 
     async def protect(self, policy: ViewPolicy) -> None:
         if has_websocket_context():

@@ -128,6 +128,13 @@ def _refuse_method_decorators(endpoint: str, view: object) -> None:
     view_class = getattr(view, "view_class", None)
     if view_class is None:
         return
+    if view_columns(view_class):  # on the class itself: as_view copies none of it
+        raise MethodPolicyError(
+            f"{view_class.__name__} (endpoint {endpoint!r}) has "
+            f"{', '.join(sorted(view_columns(view_class)))} set by a decorator on the "
+            "class, which Quart never sees: put the decorator in the class's "
+            "`decorators` list"
+        )
     for method in getattr(view_class, "methods", None) or ():
         function = getattr(view_class, method.lower(), None)
         if view_columns(function):

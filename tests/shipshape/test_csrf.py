@@ -230,3 +230,13 @@ async def test_a_websocket_from_another_site_is_refused(
         assert ran == (["view"] if opened else [])
         async with client.websocket("/public-ws", headers=headers) as socket:
             assert await socket.receive() == "open to all"  # @csrf_exempt opts out
+
+
+async def test_the_hidden_field_is_never_refilled_by_the_browser(app: Quart) -> None:
+    """Regression (review): Firefox refills hidden fields when Back loads a page again,
+    which put back the token of a session that had ended; autocomplete="off" stops it."""
+    client, (field_token, _) = await tokens(app)
+    body = await (await client.get("/form")).get_data(as_text=True)
+    field = body.split("|")[0]
+    assert field.startswith('<input type="hidden" name="csrf_token" value="')
+    assert field.endswith('" autocomplete="off">') and field_token

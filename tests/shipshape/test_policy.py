@@ -119,21 +119,36 @@ async def test_a_decorator_on_a_class_based_views_method_stops_start_up(
         async def get(self) -> str:
             return "ok"
 
-    class Applied(MethodView):
-        decorators = [rate_limit("1/minute"), csrf_exempt]
+    class Limited(MethodView):
+        decorators = [rate_limit("1/minute")]
 
         async def get(self) -> str:
             return "ok"
 
+    class Exempt(MethodView):  # no limit of its own: a POST's answer is CSRF's alone
+        decorators = [csrf_exempt]
+
         async def post(self) -> str:
             return "posted"
 
-    app.add_url_rule("/applied", view_func=Applied.as_view("applied"))
+    app.add_url_rule("/limited", view_func=Limited.as_view("limited"))
+    app.add_url_rule("/exempt", view_func=Exempt.as_view("exempt"))
     async with app.test_app():
         client = app.test_client()
-        statuses = [(await client.get("/applied")).status_code for _ in range(2)]
-        posted = await client.post("/applied")  # no token: exempt by the class's list
-    assert statuses == [200, 429] and posted.status_code == 429  # one bucket for the route
+        statuses = [(await client.get("/limited")).status_code for _ in range(2)]
+        posted = await client.post("/exempt")  # no token: exempt by the class's list
+    assert statuses == [200, 429] and posted.status_code == 200
+
+    @csrf_exempt
+    class OnTheClass(MethodView):
+        async def post(self) -> str:
+            return "posted"
+
+    app.add_url_rule("/on-the-class", view_func=OnTheClass.as_view("on_the_class"))
+    with pytest.raises(LifespanError, match=r"OnTheClass \(endpoint 'on_the_class'\) has csrf_"):
+        async with app.test_app():
+            pass
+    del app.view_functions["on_the_class"]
 
     app.add_url_rule("/ignored", view_func=Ignored.as_view("ignored"))
     with pytest.raises(LifespanError, match=r"Ignored\.get \(endpoint 'ignored'\) has rate_"):

@@ -43,7 +43,7 @@ failed stays in the list closed, and redis-py reconnects it on its next use.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from hashlib import sha1
 from typing import Any, TypeVar
 
@@ -236,8 +236,9 @@ class RedisStore(Store):
             else:  # shutdown ran meanwhile
                 await connection.disconnect()
 
-    async def _call(self, call: Awaitable[_T]) -> _T:
-        """``call`` once a connection is free for it, bounded by the timeout.
+    async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()`` once a connection is free for it, bounded by the timeout; made only
+        then, so that a caller cancelled while it waits leaves no coroutine unawaited.
 
         Past the timeout the call is cancelled, its reconnect included, so a
         script that may have run is never sent again; the error is redis-py's
@@ -245,17 +246,16 @@ class RedisStore(Store):
         first, outside the timeout (see the class docstring)."""
         turns = self._turns
         if turns is None:
-            call.close()  # type: ignore[attr-defined]  # a coroutine, never awaited
             raise RuntimeError("the Redis store is used before the app started serving")
         async with turns:
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await call
+                    return await call()
             except TimeoutError as exc:
                 raise RedisTimeoutError(f"no reply from Redis within {self.timeout} s") from exc
 
     async def ping(self) -> None:
-        await self._call(self.execute(PING))
+        await self._call(lambda: self.execute(PING))
 
     async def hit(self, key: str, limits: Sequence[RateLimit]) -> Decision:
         rule = tuple(limits)
@@ -268,7 +268,7 @@ class RedisStore(Store):
             )
         now = f"{self.clock():.6f}".encode() if self.clock is not None else b""
         args = b"*%d\r\n" % (5 + 2 * len(rule)), bulk(b"1", (self.prefix + key).encode(), now)
-        reply = await self._call(self._run_script(*args, tail))
+        reply = await self._call(lambda: self._run_script(*args, tail))
         now_read, *tats = (float(value) for value in reply)
         decision, _ = decide(tats, limits, now_read)
         return decision

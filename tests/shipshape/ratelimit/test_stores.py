@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -189,7 +191,7 @@ async def test_past_max_connections_a_call_waits_its_turn_outside_the_timeout(
         # ten times a second), inside the timeout, two at a time: three rounds.
         blocked = [
             asyncio.ensure_future(
-                store._call(store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
+                store._call(lambda: store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
             )
             for _ in range(6)
         ]
@@ -203,6 +205,34 @@ async def test_past_max_connections_a_call_waits_its_turn_outside_the_timeout(
         assert all(decision.allowed for decision in decisions)
         assert waited > 0.5
         assert len(store._connections) == 2  # never more than max_connections
+    finally:
+        await store.shutdown()
+
+
+async def test_a_call_cancelled_while_it_waits_its_turn_leaves_nothing_behind(
+    redis_server: RedisServer,
+) -> None:
+    """Regression (review): the call's coroutine was made before its turn, so a request
+    cancelled while it waited (its client gone) left it unawaited, and Python said so."""
+    store = RedisStore(redis_server.url + "?max_connections=1", timeout=1.0)
+    await store.startup()
+    try:
+        blocked = asyncio.ensure_future(
+            store._call(lambda: store.execute(pack(b"BLPOP", fresh_key().encode(), b"0.2")))
+        )
+        await asyncio.sleep(0.02)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            waiting = asyncio.ensure_future(store.hit(fresh_key(), [PER_SECOND]))
+            await asyncio.sleep(0.02)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            del waiting
+            gc.collect()
+        assert [str(w.message) for w in caught] == []
+        await blocked
+        assert (await store.hit(fresh_key(), [PER_SECOND])).allowed  # the turn came back
     finally:
         await store.shutdown()
 
