@@ -48,18 +48,25 @@ def open_thing(page: Page, base: str, name: str, edit: bool = False) -> dict[str
     return thing
 
 
+def edit_conflict(page: Page, base: str, name: str, description: str = "") -> str:
+    """A thing open in the edit form, changed by someone else meanwhile (version 2, their
+    name), then saved with this person's name: the conflict shows. The thing's API URL."""
+    thing = open_thing(page, base, name, edit=True)
+    url = f"{base}/api/things/{thing['id']}"
+    assert api_write(page, "PUT", url, name=name + " theirs", version=1).status == 200
+    page.fill("#name", name + " mine")
+    if description:
+        page.fill("#description", description)
+    page.click("main form button[type=submit]")
+    page.locator("[data-conflict]").wait_for()
+    return url
+
+
 def test_keep_mine_saves_over_theirs_and_says_so(server: Server, watched: Watched) -> None:
     """Regression: the button only removed the question; nothing was sent or saved."""
     page = watched.page
     name = f"SPA keep mine {free_port()}"
-    thing = open_thing(page, server.base, name, edit=True)
-    url = f"{server.base}/api/things/{thing['id']}"
-    assert api_write(page, "PUT", url, name=name + " theirs", version=1).status == 200
-
-    page.fill("#name", name + " mine")
-    page.fill("#description", "mine too")
-    page.click("main form button[type=submit]")
-    page.locator("[data-conflict]").wait_for()
+    url = edit_conflict(page, server.base, name, "mine too")
     with page.expect_request(lambda r: r.method == "PUT" and r.url == url) as put:
         page.get_by_role("button", name="Keep mine, save over theirs").click()
     assert put.value.post_data_json == {
@@ -68,7 +75,7 @@ def test_keep_mine_saves_over_theirs_and_says_so(server: Server, watched: Watche
         "version": 2,  # theirs: the version the person chose to replace
     }
     page.locator(f"h1:text-is('{name} mine')").wait_for()
-    assert page.url == f"{server.base}/app/things/{thing['id']}"
+    assert page.url == url.replace("/api/", "/app/")
     flash = page.locator("[data-flash]")
     expect(flash).to_have_text(f"“{name} mine” was saved.")
     expect(flash).to_be_focused()
@@ -84,12 +91,7 @@ def test_keep_mine_saves_over_theirs_and_says_so(server: Server, watched: Watche
 def test_keep_mine_that_fails_focuses_the_error(server: Server, watched: Watched) -> None:
     page = watched.page
     name = f"SPA keep mine fails {free_port()}"
-    thing = open_thing(page, server.base, name, edit=True)
-    url = f"{server.base}/api/things/{thing['id']}"
-    assert api_write(page, "PUT", url, name=name + " theirs", version=1).status == 200
-    page.fill("#name", name + " mine")
-    page.click("main form button[type=submit]")
-    page.locator("[data-conflict]").wait_for()
+    url = edit_conflict(page, server.base, name)
 
     seen, handle = fail_first(1)
     page.route(url, lambda r: handle(r) if r.request.method == "PUT" else r.continue_())
@@ -105,12 +107,7 @@ def test_keep_mine_that_fails_focuses_the_error(server: Server, watched: Watched
 def test_load_their_version_focuses_the_form(server: Server, watched: Watched) -> None:
     page = watched.page
     name = f"SPA load theirs {free_port()}"
-    thing = open_thing(page, server.base, name, edit=True)
-    url = f"{server.base}/api/things/{thing['id']}"
-    assert api_write(page, "PUT", url, name=name + " theirs", version=1).status == 200
-    page.fill("#name", name + " mine")
-    page.click("main form button[type=submit]")
-    page.locator("[data-conflict]").wait_for()
+    edit_conflict(page, server.base, name)
 
     page.get_by_role("button", name="Load their version").click()
     expect(page.locator("[data-conflict]")).to_have_count(0)
