@@ -241,6 +241,13 @@ async def test_a_duplicate_name_is_a_field_error(
     assert await count(app) == 1
 
 
+async def test_the_list_table_says_what_it_lists(client: Client) -> None:
+    """Regression (accessibility audit, WCAG 1.3.1): the table had no caption."""
+    await create(client, "Kettle")
+    html = await page_text(client, "/things/?sort=-created")
+    assert '<caption class="visually-hidden">Things, newest first</caption>' in html
+
+
 async def test_a_taken_name_is_reported_with_the_other_fields_errors(
     app: Quart, client: Client
 ) -> None:

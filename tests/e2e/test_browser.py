@@ -127,6 +127,13 @@ def test_navbar_toggler_works_on_a_small_screen(server: Server, watched: Watched
     page.wait_for_selector("#main-nav.show")
     assert menu.is_visible()
     assert page.get_attribute(".navbar-toggler", "aria-expanded") == "true"
+    # Escape closes it from inside, and the button has focus again (accessibility audit).
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main-nav').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#main-nav:not(.show)", state="attached")
+    expect(page.locator(".navbar-toggler")).to_be_focused()
+    assert page.get_attribute(".navbar-toggler", "aria-expanded") == "false"
     assert watched.violations() == [] and watched.console == []
 
 
@@ -642,6 +649,10 @@ def test_frontend_titles_say_which_page_and_what_failed(server: Server, watched:
     """Regression (accessibility audit, WCAG 2.4.2): a thing that is not there was titled
     "Thing", a failed load gave no sign in the title, and page 2 read as page 1."""
     page = watched.page
+    name = f"SPA caption {free_port()}"
+    api_thing(page, server.base, name)
+    page.goto(f"{server.base}/app/?q={name.replace(' ', '+')}&sort=-created", wait_until="load")
+    expect(page.locator("table caption")).to_have_text("Things, newest first")  # WCAG 1.3.1
     page.goto(server.base + "/app/?page=2", wait_until="load")
     page.locator("h1:text-is('Things')").wait_for()
     assert page.title() == "Things (page 2) · Shipshape"

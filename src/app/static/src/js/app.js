@@ -44,6 +44,22 @@
       })
       .catch(function () {}); // offline: the form keeps its token, and a refusal says so
   });
+  // Escape closes the menu a small screen collapses the navbar into, and focus goes back
+  // to its button, as a menu's does (Bootstrap's collapse has no key of its own).
+  document.addEventListener("keydown", function (event) {
+    var menu = document.querySelector(".navbar-collapse.show");
+    if (event.key !== "Escape" || !menu || !window.bootstrap) {
+      return;
+    }
+    var toggler = document.querySelector('[data-bs-target="#' + menu.id + '"]');
+    if (!menu.contains(document.activeElement) && document.activeElement !== toggler) {
+      return;
+    }
+    window.bootstrap.Collapse.getOrCreateInstance(menu).hide();
+    if (toggler) {
+      toggler.focus();
+    }
+  });
   document.addEventListener("close.bs.alert", function (event) {
     if (event.target.hasAttribute("data-flash") && event.target.contains(document.activeElement)) {
       document.getElementById("main").focus();
