@@ -91,10 +91,27 @@ async function render(): Promise<void> {
   firstRender = false;
 }
 
+const FOOTER_LINKS = [
+  ["/privacy", "Privacy"],
+  ["/cookies", "Cookies"],
+  ["/accessibility", "Accessibility"],
+] as const;
+
 root.replaceChildren(
   h("a", { class: "visually-hidden-focusable position-absolute top-0 start-0 m-2 p-2 bg-white", href: "#main" }, "Skip to main content"),
   navbar(),
   main,
-  h("footer", { class: "border-top py-3 mt-auto bg-light" }, h("div", { class: "container small text-body-secondary" }, `Shipshape · single-page example served at ${BASE}/`)),
+  // The server pages' footer links too: the accessibility statement, privacy and cookies
+  // are reached from every page (WCAG 3.2.3), this app's included. Outside BASE: real loads.
+  h(
+    "footer",
+    { class: "border-top py-3 mt-auto bg-light" },
+    h(
+      "div",
+      { class: "container d-flex flex-wrap gap-3 small" },
+      h("span", { class: "text-body-secondary" }, `Shipshape · single-page example served at ${BASE}/`),
+      h("nav", { "aria-label": "Footer" }, h("ul", { class: "list-inline mb-0" }, ...FOOTER_LINKS.map(([path, label]) => h("li", { class: "list-inline-item" }, h("a", { href: path }, label))))),
+    ),
+  ),
 );
 start(() => void render());

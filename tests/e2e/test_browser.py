@@ -526,6 +526,23 @@ def test_frontend_first_tab_reaches_the_skip_link(server: Server, watched: Watch
     assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
 
 
+def test_frontend_footer_links_to_the_sites_statements(server: Server, watched: Watched) -> None:
+    """Regression (accessibility audit, WCAG 3.2.3): the accessibility statement, privacy
+    and cookies were reachable from every server page but not from the SPA."""
+    page = watched.page
+    page.goto(server.base + "/app/", wait_until="load")
+    footer = page.get_by_role("navigation", name="Footer")
+    assert footer.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))") == [
+        "/privacy",
+        "/cookies",
+        "/accessibility",
+    ]
+    footer.get_by_role("link", name="Accessibility").click()
+    page.wait_for_url(server.base + "/accessibility")  # a page load, not the SPA's router
+    assert page.locator("h1").inner_text().startswith("Accessibility")
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def test_frontend_waits_out_a_short_429_and_sends_once_more(
     server: Server, watched: Watched
 ) -> None:
