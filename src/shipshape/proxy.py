@@ -24,9 +24,9 @@ known proxy before any header is believed::
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable
 
+from shipshape.hosts import split_host
 from shipshape.typing import ASGIApp, RawHeaders, Receive, Scope, Send
 
 FORWARDED_PREFIX = b"x-forwarded-"
@@ -51,23 +51,20 @@ def _pick(raw: list[bytes], hops: int) -> str | None:
     return values[-hops] if len(values) >= hops else None
 
 
-_WITH_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::\d{1,5})?|(?P<v4>[\d.]+):\d{1,5}")
-
-
 def client_address(value: str) -> str | None:
     """The IP address in one ``X-Forwarded-For`` entry, or None for ``unknown``, an
     obfuscated id (RFC 7239 §6.3) or garbage, which keep the peer's address.
 
     A port is dropped (``1.2.3.4:5678``, ``[2001:db8::1]:443``): some load balancers
-    write one, and read as no address, every client behind them was one client.
+    write one, and read as no address, every client behind them was one client. The
+    ``host:port`` grammar is the Host header's (:func:`shipshape.hosts.split_host`).
     """
-    match = _WITH_PORT.fullmatch(value)
-    if match:
-        value = match["v6"] or match["v4"]
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    for candidate in (value, split_host(value).strip("[]")):
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 class ProxyMiddleware:
