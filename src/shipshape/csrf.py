@@ -152,6 +152,12 @@ def new_secret() -> bytes:
 
 
 def _session_secret(create: bool) -> bytes | None:
+    # The response now depends on the session cookie (a token bound to it is in
+    # the page, or the cookie decided a refusal). Quart's cookie session never
+    # records a read, so without this a return visit's page said nothing of it:
+    # Quart's save_session adds ``Vary: Cookie`` for an accessed session, and
+    # SecurityHeadersMiddleware makes such a response ``Cache-Control: private``.
+    session.accessed = True
     secret = secret_from(session.get(SESSION_KEY))
     if secret is not None or not create:
         return secret

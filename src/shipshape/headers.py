@@ -331,8 +331,9 @@ class SecurityHeadersMiddleware:
     """Appends the headers :meth:`SecurityHeaders.apply` chose, at response start.
 
     A header the app already set is kept; ``Server`` is removed; a response
-    that sets a cookie and says nothing of caching gets ``Cache-Control:
-    private``. Responses that never passed through Quart (redirects, host
+    that sets a cookie or varies on it (``Vary: Cookie``: a page with a CSRF
+    token bound to the session) and says nothing of caching gets
+    ``Cache-Control: private``. Responses that never passed through Quart (redirects, host
     errors, static files with their own profile) are left as they are.
     """
 
@@ -355,14 +356,24 @@ class SecurityHeadersMiddleware:
                         current.append((name, value.replace(b"{nonce}", nonce) if nonce else value))
                 if hsts is not None and b"strict-transport-security" not in present:
                     current.append((b"strict-transport-security", hsts))
-                if b"set-cookie" in present and b"cache-control" not in present:
+                if b"cache-control" not in present and _for_this_client(current, present):
                     # A response that sets a cookie (a new session, with its CSRF
-                    # secret) is for this client only: no shared cache may keep it.
+                    # secret) or that the cookie shaped (a page with a token bound
+                    # to the session) is for this client only: no shared cache may keep it.
                     current.append((b"cache-control", b"private"))
                 message["headers"] = current
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _for_this_client(headers: list[tuple[bytes, bytes]], present: set[bytes]) -> bool:
+    """Whether a response sets a cookie or varies on the request's cookies."""
+    if b"set-cookie" in present:
+        return True
+    return any(
+        name.lower() == b"vary" and b"cookie" in value.lower() for name, value in headers
+    )
 
 
 def _present(headers: list[tuple[str, str | None]]) -> list[tuple[str, str]]:

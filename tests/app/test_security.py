@@ -218,3 +218,19 @@ async def test_a_page_that_sets_a_cookie_is_private(mode_app: Quart) -> None:
     assert fresh.headers["Cache-Control"] == "private"
     probe = await client.get("/healthz", scheme="https")
     assert probe.headers["Cache-Control"] == "no-store", "a view's own choice is kept"
+
+
+@pytest.mark.parametrize("path", ["/", "/cookies", "/things/", "/missing-page"])
+async def test_a_return_visits_page_with_a_token_is_private(mode_app: Quart, path: str) -> None:
+    """Regression: with the session cookie sent back, a page carrying a token bound to
+    that session had no Cache-Control and no ``Vary: Cookie``, so a shared cache that
+    keeps such a 200 would hand one client's token to others."""
+    client = mode_app.test_client()
+    await client.get("/", scheme="https")  # the session cookie, kept by the client
+    again = await client.get(path, scheme="https")
+    assert "Set-Cookie" not in again.headers
+    assert 'name="csrf_token"' in await again.get_data(as_text=True)
+    assert again.headers["Cache-Control"] == "private"
+    assert "Cookie" in {v.strip() for v in again.headers["Vary"].split(",")}
+    static = await client.get("/healthz", scheme="https")
+    assert "Cookie" not in static.headers.get("Vary", ""), "a response that read no session"
