@@ -21,6 +21,7 @@ from quart import Quart
 
 from shipshape.config import ConfigError, Settings, parse_workers
 from shipshape.csp import Policy
+from shipshape.exceptions import ShipshapeError
 from shipshape.ratelimit.store import MemoryStore
 
 Severity = Literal["error", "warning"]
@@ -153,6 +154,12 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "bind to a private address only the proxy can reach, or set TRUSTED_PROXIES=0",
         )
     findings.extend(_security_findings(app, settings, deploy=deploy))
+    assets = app.extensions["shipshape"].assets
+    if assets is not None:
+        try:  # what serving loads before it takes a request: a manifest missing or short
+            assets.load(app)
+        except ShipshapeError as exc:
+            findings.append(config_error_finding(exc))
     if deploy:
         for deploy_check in app.extensions["shipshape"].deploy_checks:
             findings.extend(deploy_check())

@@ -9,6 +9,7 @@ from quart import Quart, render_template_string
 from quart.testing.app import LifespanError
 
 from shipshape.bundling import AssetError, Bundle, build, read_manifest
+from shipshape.check import run_checks
 from tests.shipshape.conftest import BUNDLES, MakeApp
 
 
@@ -98,6 +99,25 @@ async def test_a_listed_file_that_is_gone_stops_startup(
     with pytest.raises(LifespanError, match=rf"asset file {re.escape(gone)}, which the manifest"):
         async with app.test_app():
             pass
+
+
+@pytest.mark.parametrize("deploy", [True, False])
+def test_check_reports_a_manifest_that_would_stop_serving(
+    make_app: MakeApp, sources: Path, tmp_path: Path, deploy: bool
+) -> None:
+    """Regression (README audit): `check --deploy` passed with a file or a name missing
+    from the asset manifest, and `make serve` then refused to start."""
+    out = tmp_path / "dist"
+    build(BUNDLES, root=sources, out_dir=out)
+    app = assets_app(make_app, sources, out, '{{ asset("site.css") }}{{ asset("gone.js") }}')
+    settings = app.extensions["shipshape"].settings
+    found = run_checks(app, settings, deploy=deploy, workers=1)
+    [finding] = [f for f in found if f.id == "shipshape.E000"]
+    assert finding.severity == "error"
+    assert finding.message.startswith("asset 'gone.js' used in page.html is not in the manifest")
+    whole = assets_app(make_app, sources, out, '{{ asset("site.css") }}')
+    found = run_checks(whole, whole.extensions["shipshape"].settings, deploy=deploy, workers=1)
+    assert "shipshape.E000" not in {f.id for f in found}
 
 
 async def test_an_app_with_no_bundles_starts_without_a_manifest(
