@@ -364,8 +364,19 @@ async def delete_thing(session: AsyncSession, thing: Thing, seen_version: int | 
 
 
 def neutralise(cell: str) -> str:
-    """A cell that a spreadsheet will show as text, never run as a formula."""
-    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    """A cell that a spreadsheet will show as text, never run as a formula.
+
+    The formula may start after blanks or characters that show nothing (a
+    spreadsheet may trim them), or with a full-width sign (which some read as
+    the ASCII one): each is looked past, or folded, before the check.
+    """
+    start = 0
+    while start < len(cell) and (cell[start].isspace() or shows_nothing(cell[start])):
+        start += 1
+    first = unicodedata.normalize("NFKC", cell[start : start + 1])
+    if cell.startswith(FORMULA_STARTS) or first.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 CSV_COLUMNS = ("id", "name", "description", "created_at", "updated_at", "version")
@@ -378,7 +389,9 @@ CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode()
 def csv_rows(things: Sequence[ThingData]) -> bytes:
     """A batch of the download's rows, as UTF-8 CSV (after :data:`CSV_HEAD`)."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(
+    # Every cell quoted: a spreadsheet set to split on ';' (many locales' list
+    # separator) would otherwise start a new cell, and maybe a formula, after one.
+    csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(
         [
             str(thing.id),
             neutralise(thing.name),

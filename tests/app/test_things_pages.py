@@ -424,6 +424,12 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
         await create(client, name, description=name if name != "plain" else "=1+1")
     await create(client, "tabbed", description="\t=tab")
     await create(client, "returned", description="\r=cr")
+    # After blanks, characters that show nothing, or as a full-width sign (README audit).
+    hidden = {"hid spaced": " =2+3", "hid nbsp": "\u00a0=1", "hid zero-width": "\u200b=1",
+              "hid full-width": "\uff1d1+1", "hid listed": "\n- one"}  # fmt: skip
+    for name, description in hidden.items():
+        await create(client, name, description=description)
+    await create(client, "semi;=cmd|' /C calc'!A0")
     response = await client.get("/things/download?sort=-name")
     assert response.status_code == 200
     assert response.content_type == "text/csv; charset=utf-8"
@@ -435,7 +441,14 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
     assert rows[0] == ["id", "name", "description", "created_at", "updated_at", "version"]
     by_name = {row[1]: row[2] for row in rows[1:]}
     assert set(by_name) == {"'=SUM(A1)", "'+1", "'-2", "'@cmd", "Tab", "plain",
-                            "cmd|' /C calc'!A0", "tabbed", "returned"}  # fmt: skip
+                            "cmd|' /C calc'!A0", "tabbed", "returned", *hidden,
+                            "semi;=cmd|' /C calc'!A0"}  # fmt: skip
+    for name, description in hidden.items():
+        assert by_name[name] == "'" + description, name
+    # Every cell is quoted, so a spreadsheet splitting on ';' keeps "semi;=cmd…" whole.
+    for line in body.removeprefix("\ufeff").split("\r\n")[1:]:
+        assert not line or (line.startswith('"') and line.endswith('"')), line
+    assert "\"semi;=cmd|' /C calc'!A0\"" in body
     assert by_name["plain"] == "'=1+1"
     assert (by_name["tabbed"], by_name["returned"]) == ("'\t=tab", "'\r=cr")
     for row in rows[1:]:
@@ -446,6 +459,7 @@ async def test_csv_keeps_filter_and_sort_and_neutralises_formulas(
     assert [r[1] for r in csv.reader(io.StringIO(filtered.removeprefix("\ufeff")))][1:] == [
         "'@cmd",
         "cmd|' /C calc'!A0",
+        "semi;=cmd|' /C calc'!A0",
     ]
     # Z to A by case-folded name; the tab was stripped from the ends of "\tTab".
     assert [r[1] for r in rows[1:]][:2] == ["tabbed", "Tab"]
