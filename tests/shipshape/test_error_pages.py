@@ -9,7 +9,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from shipshape.error_pages import has_own_description
 from shipshape.ratelimit import rate_limit
-from shipshape.responses import MESSAGES, TITLES
+from shipshape.responses import MESSAGES, TITLES, accept_items, prefers_json
 from tests.shipshape.conftest import MakeApp
 
 
@@ -235,3 +235,38 @@ async def test_websocket_errors_close_the_socket_with_the_errors_code(
             codes[path] = closed.value.args[0]
     assert codes == {"/closed-then-abort": 1000, "/ws-boom": 1011, "/refused": 1008}
     assert "Cannot close" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("application/json", True),
+        ("APPLICATION/JSON; charset=utf-8", True),
+        ("text/html, application/json", False),  # a tie is HTML's
+        ("application/json, text/html;q=0.9", True),
+        ("text/html;q=0.5, */*", True),  # */* gives JSON 1
+        ("application/json;q=0, */*", False),  # the named range wins over */*
+        ("application/*;q=0.8, text/html;q=0.7", True),
+        ("application/*;q=0.8, application/json;q=0.1, text/*;q=0.5", False),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", False),
+        ("*/*", False),
+        ("application/json;q=nan, text/html;q=0.1", False),  # not a q-value: left out
+        ("application/json;q=2", False),
+        ("application/json;q=, text/plain", False),
+        ("", False),
+        (",,;;,", False),
+    ],
+)
+def test_prefers_json_ranks_by_the_most_specific_range(accept: str, expected: bool) -> None:
+    assert prefers_json(accept) is expected
+
+
+def test_accept_items_reads_a_long_value_in_one_pass() -> None:
+    """Regression (SPA probe): werkzeug's parser took 4.5 ms for a fresh 15 KB ``Accept``
+    on the layer's unlimited 404, more than a rate-limited page. The items come back in
+    order, each once."""
+    accept = ", ".join(f"type{n}/sub{n};q=0.{n % 10}" for n in range(600))
+    items = accept_items(accept)
+    assert len(items) == 600
+    assert items[7] == ("type7/sub7", 0.7)
+    assert prefers_json(accept + ", application/json") is True

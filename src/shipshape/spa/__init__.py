@@ -55,7 +55,7 @@ from shipshape.compression import CompressionMiddleware, accept_encoding, choose
 from shipshape.csp import new_nonce
 from shipshape.csrf import SESSION_KEY, mask, new_secret, secret_from
 from shipshape.options import Option, apply, is_path, is_text
-from shipshape.responses import error
+from shipshape.responses import accept_items, error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
 from shipshape.spa_build import (
@@ -143,26 +143,9 @@ _ODD_PATH_RE = re.compile(r"(^|/)\.\.?(/|$)|\\|//|^/|[\x00-\x1f\x7f]")
 
 @lru_cache(maxsize=256)
 def accepts_html(accept: str) -> bool:
-    """Whether ``accept`` names ``text/html`` with a non-zero q-value (cached, as clients
-    send few distinct values).
-
-    Not werkzeug's ``parse_accept_header``, which :func:`shipshape.responses.prefers_json`
-    uses: this layer is not rate-limited, and a value not in the cache cost 72 µs there
-    against 1.3 µs here for a browser's ``Accept`` (8.9 against 0.23 ms for 8 KiB).
-    """
-    for item in accept.lower().split(","):
-        media, _, params = item.partition(";")
-        if media.strip() != "text/html":
-            continue
-        for param in params.split(";"):
-            name, _, value = param.partition("=")
-            if name.strip() == "q":
-                try:
-                    return float(value) > 0
-                except ValueError:
-                    return False
-        return True
-    return False
+    """Whether ``accept`` names ``text/html`` itself (not ``*/*``) with a non-zero q-value
+    (cached, as clients send few distinct values)."""
+    return any(media == "text/html" and q > 0 for media, q in accept_items(accept))
 
 
 def is_navigation(scope: Scope) -> bool:
