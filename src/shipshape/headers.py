@@ -371,9 +371,7 @@ def _for_this_client(headers: list[tuple[bytes, bytes]], present: set[bytes]) ->
     """Whether a response sets a cookie or varies on the request's cookies."""
     if b"set-cookie" in present:
         return True
-    return any(
-        name.lower() == b"vary" and b"cookie" in value.lower() for name, value in headers
-    )
+    return any(name.lower() == b"vary" and b"cookie" in value.lower() for name, value in headers)
 
 
 def _present(headers: list[tuple[str, str | None]]) -> list[tuple[str, str]]:

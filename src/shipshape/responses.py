@@ -14,7 +14,6 @@ import json
 from functools import lru_cache
 from html import escape
 
-
 from shipshape.scope import header
 from shipshape.typing import RawHeaders, Scope, Send
 
