@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 from quart import Blueprint, Response, jsonify, request
 from quart.typing import ResponseReturnValue
 from quart_schema import (
@@ -58,7 +59,11 @@ BODY_MAX = 64 * 1024  # bytes: a thing is at most about 12 KiB of JSON
 Name = Annotated[
     str,
     AfterValidator(things.check_name),
-    Field(json_schema_extra={"minLength": 1, "maxLength": NAME_MAX}),
+    Field(
+        description="Stripped of blanks at both ends, then 1 to 64 characters, unique "
+        "whatever its case or form.",
+        json_schema_extra={"minLength": 1, "maxLength": NAME_MAX},
+    ),
 ]
 Description = Annotated[
     str,
@@ -133,8 +138,10 @@ class CSRFToken(BaseModel):
 
 
 class Precondition(BaseModel):
-    if_match: str | None = Field(
+    # Documented as a string: a header is absent or has a value, never null.
+    if_match: str | SkipJsonSchema[None] = Field(
         None,
+        min_length=1,
         description='The version the request was made against, as the ETag gave it ("5", '
         'or W/"5" from a compressed response), a list of them (any may match), or * for '
         "any.",
@@ -142,8 +149,10 @@ class Precondition(BaseModel):
 
 
 class Conditional(Precondition):
-    if_none_match: str | None = Field(
-        None, description="The ETag already held: 304 while it is still the current version."
+    if_none_match: str | SkipJsonSchema[None] = Field(
+        None,
+        min_length=1,
+        description="The ETag already held: 304 while it is still the current version.",
     )
 
 
@@ -158,12 +167,15 @@ def document_errors(*statuses: int) -> Callable[[View], View]:
     return decorate
 
 
-#: Every route may be refused for the client's rate (429) or an outage of the database or
-#: the rate-limit store (503); every write for its CSRF token (400), and a write with a
-#: body for a body that cannot be read (400), its size (413) or its type (415).
-EVERY_ROUTE = (429, 503)
-EVERY_WRITE = (400, *EVERY_ROUTE)
-EVERY_BODY = (413, 415, *EVERY_WRITE)
+#: Every route may be refused before its view: for a request the app will not read (400:
+#: a Host not allowed, broken chunked framing; 415: a body sent compressed), for no
+#: content coding the client accepts (406), for the client's rate (429), or for an outage
+#: of the database or the rate-limit store (503). Every write may be refused for its CSRF
+#: token (400), and a write with a body for a body that cannot be read (400) or its size
+#: (413).
+EVERY_ROUTE = (400, 406, 415, 429, 503)
+EVERY_WRITE = EVERY_ROUTE
+EVERY_BODY = (413, *EVERY_WRITE)
 
 #: Answers without a body, which quart-schema's decorators cannot state; the
 #: OpenAPI provider (``app.APIOnly``) adds them to the document.
@@ -302,7 +314,7 @@ async def csrf_token() -> ResponseReturnValue:
 @blueprint.get("/things")
 @document_querystring(ListArgs)
 @document_response(ThingList)
-@document_errors(400, *EVERY_ROUTE)
+@document_errors(*EVERY_ROUTE)  # 400 also for a query outside ListArgs
 async def list_things() -> ResponseReturnValue:
     """A page of things (25 a page), filtered by name and sorted; past the last page, none."""
     try:
