@@ -299,6 +299,11 @@ async def test_a_cookie_without_the_banners_choice_shows_the_banner(
          {"functional": False, "analytics": True}),
         ("accept", "/\x00", "/cookies", {"functional": False, "analytics": True}),
         ("accept", "/a\\b", "/cookies", {"functional": False, "analytics": True}),
+        # Security probe: raw UTF-8 bytes went into Location; now percent-encoded.
+        ("accept", "/\u3000/evil.example", "/%E3%80%80/evil.example",
+         {"functional": False, "analytics": True}),
+        ("accept", "/\x85/x?q=caf\u00e9", "/%C2%85/x?q=caf%C3%A9",
+         {"functional": False, "analytics": True}),
     ],
 )  # fmt: skip
 async def test_banner_choice(

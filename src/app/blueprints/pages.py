@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from quart import Blueprint, current_app, flash, redirect, request
 from quart.typing import ResponseReturnValue
+from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.forms import CookieBannerForm, CookiesForm
@@ -66,6 +67,7 @@ def safe_next(target: str | None) -> str:
     which browsers read as ``//evil``), and every control character: browsers
     drop a tab or newline from a URL, so ``/<tab>/evil.example`` would become the
     protocol-relative ``//evil.example``, and CR or LF cannot go in a header.
+    Other text outside ASCII is percent-encoded, as a header value must be.
     """
     if (
         target
@@ -74,7 +76,7 @@ def safe_next(target: str | None) -> str:
         and "\\" not in target
         and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
     ):
-        return target
+        return iri_to_uri(target)
     return "/cookies"
 
 
