@@ -100,9 +100,18 @@ def _bad_characters(value: str, allowed: frozenset[str] = frozenset()) -> str | 
     return None
 
 
+#: Unicode's White_Space characters, which a name is stripped of. Not ``str.strip()``'s
+#: set, which also holds the information separators U+001C to U+001F: a control
+#: character at a name's end was dropped where one inside it was refused.
+WHITE_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+
 def check_name(raw: str | None) -> str:
     """The name to store (stripped), or ``ValueError`` with the message to show."""
-    name = (raw or "").strip()
+    name = (raw or "").strip(WHITE_SPACE)
     if not name:
         raise ValueError("Enter a name")
     if len(name) > NAME_MAX:

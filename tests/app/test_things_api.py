@@ -146,6 +146,8 @@ TOO_LONG_WRITTEN_OUT = "Name is too long: some of its characters stand for sever
         ({"name": None}, {"name": ["Input should be a valid string"]}),
         ({"name": ["a"]}, {"name": ["Input should be a valid string"]}),
         ({"name": "a\u0000b"}, {"name": ["Name contains control characters"]}),
+        # Regression (API probe): str.strip() dropped these at the ends only.
+        ({"name": "\u001fstripme\u001c"}, {"name": ["Name contains control characters"]}),
         ({"name": "\ud800"}, {"name": ["Name contains characters that are not valid text"]}),
         # Regression (newcomer run): a name nobody can see, or one that reorders the text
         # around it, was saved.
