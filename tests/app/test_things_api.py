@@ -242,6 +242,9 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
         ('"5", "6"', "If-Match names version 5; the thing is at version 1."),
         ('"abc", W/"7"', "If-Match names version 7; the thing is at version 1."),
         ('"1" "2"', 'If-Match must be an ETag this API sent, such as "1", or *.'),
+        # Empty list elements are ignored (RFC 9110 §5.6.1.2; API probe: "9", was refused).
+        ('"7",', "If-Match names version 7; the thing is at version 1."),
+        (', "8", ,"7"', "If-Match names version 8; the thing is at version 1."),
     ):
         stale = await client.put(url, json=change, headers={**headers, "If-Match": etag})
         body = await stale.get_json()
@@ -263,7 +266,7 @@ async def test_versions_if_match_and_their_errors(app: Quart, client: Client) ->
     assert refused.status_code == 412
     assert [(t.description, t.version) for t in await stored(app)] == [("new", 2)]
     # A list matches when any of its tags does (RFC 9110 §13.1.1).
-    listed = {**headers, "If-Match": '"1", W/"2", "9"'}
+    listed = {**headers, "If-Match": '"1", W/"2", "9",'}  # the trailing comma is no element
     assert (await client.delete(url, headers=listed)).status_code == 204
 
 

@@ -425,9 +425,12 @@ def if_match() -> tuple[int, ...] | None | Literal["*"]:
     return tuple(_version(tag) for tag in _TAG_RE.findall(raw))
 
 
-#: One entity tag (RFC 9110 §8.8.3), and a comma-separated list of them.
+#: One entity tag (RFC 9110 §8.8.3), and a comma-separated list of them, where empty
+#: elements (``"5", ,"6",``) are ignored, as RFC 9110 §5.6.1.2 asks of a recipient.
 _TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
-_TAG_LIST_RE = re.compile(rf"{_TAG_RE.pattern}(?:[ \t]*,[ \t]*{_TAG_RE.pattern})*")
+_TAG_LIST_RE = re.compile(
+    rf"(?:,[ \t]*)*{_TAG_RE.pattern}(?:(?:[ \t]*,)+[ \t]*{_TAG_RE.pattern})*(?:[ \t]*,)*"
+)
 
 
 def _version(tag: str) -> int:
