@@ -64,7 +64,7 @@ $(FRONTEND_NODE): frontend/package.json frontend/package-lock.json
 $(FRONTEND_BUILD): $(PY_STAMP) $(NODE_STAMP) $(FRONTEND_NODE) $(FRONTEND_SRC) $(if $(filter frontend,$(BUILDS_GONE)),FORCE)
 	cd frontend && npm run --silent build
 	$(PY) -m shipshape.spa precompress frontend/dist
-	cd frontend/dist && find . -type f ! -name .files | sort > .files  # for build_gone.py
+	cd frontend/dist && find . -type f ! -name .files -print0 | sort -z | xargs -0 sha256sum > .files  # for build_gone.py
 	touch $@
 
 frontend: $(FRONTEND_BUILD)

@@ -55,6 +55,9 @@ export default defineConfig({
   build: {
     outDir: "dist",
     assetsDir: "assets", // SHIPSHAPE_SPA_ASSETS: hashed names, served immutable
+    // dist/.vite/manifest.json: every chunk the code loads later, which Shipshape
+    // checks at start-up as it checks what index.html links (never served).
+    manifest: true,
     emptyOutDir: true,
     target: "es2022",
   },

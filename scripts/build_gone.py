@@ -5,7 +5,8 @@
 A build is gone when a file it made is missing: a file the asset manifest
 lists (or one of its ``.br``/``.gz``/``.zst`` siblings), or a file of the
 frontend's build as ``make frontend`` listed them in ``frontend/dist/.files``
-(chunks and siblings included; a build with no list yet counts as gone, once).
+(chunks and siblings included; a build with no list yet counts as gone, once),
+or one of those whose bytes are no longer the ones listed with it.
 make compares times only, so with such a file deleted by hand ``make assets``
 and ``make frontend`` said there was nothing to do, while start-up refused the
 build and told the user to run them. A build with no stamp yet is not named
@@ -15,6 +16,7 @@ runs it on every invocation, before any venv exists.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -35,21 +37,35 @@ def asset_files() -> list[Path]:
     ]
 
 
-def frontend_files() -> list[Path]:
+def frontend_files() -> dict[Path, str | None]:
+    """The build's files, each with the SHA-256 ``make frontend`` listed (``None`` in a
+    list of paths alone, as it was written before the hashes)."""
     if not (FRONTEND_DIR / "index.html").is_file():
         raise FileNotFoundError("no build yet")
-    listed = (FRONTEND_DIR / ".files").read_text("utf-8").split()  # none yet: gone
-    return [FRONTEND_DIR / path for path in listed]
+    files: dict[Path, str | None] = {}
+    for line in (FRONTEND_DIR / ".files").read_text("utf-8").splitlines():  # none yet: gone
+        digest, _, path = line.rpartition("  ")  # sha256sum's "<hex>  ./path"
+        files[FRONTEND_DIR / path] = digest or None
+    return files
+
+
+def changed(path: Path, digest: str | None) -> bool:
+    """Whether ``path`` is missing, or no longer the file that was built there (an index
+    overwritten or cut short by hand: start-up refused it, and make saw nothing to do)."""
+    if not path.is_file():
+        return True
+    return digest is not None and hashlib.sha256(path.read_bytes()).hexdigest() != digest
 
 
 def gone(kind: str) -> bool:
     try:
-        files = asset_files() if kind == "assets" else frontend_files()
+        if kind == "assets":
+            return not all(path.is_file() for path in asset_files())
+        return any(changed(path, digest) for path, digest in frontend_files().items())
     except FileNotFoundError as exc:
         return exc.filename is not None  # the list is missing, not the build
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False  # a stamp make will rebuild by its time anyway
-    return not all(path.is_file() for path in files)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ and CSRF token, and the table of its other files.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,43 @@ def load_build(
                 f"frontend build {index_path} links {url}, which is not in the build: "
                 f"run `{command}`, with base {prefix}"
             )
+    check_vite_manifest(root, files, command)
     return Build(prepare_index(html, csrf=csrf), files)
+
+
+#: Where Vite writes its manifest with ``build.manifest: true``, inside the build.
+VITE_MANIFEST = ".vite/manifest.json"
+
+
+def check_vite_manifest(root: Path, files: Mapping[str, object], command: str) -> None:
+    """:class:`SPAError` when a file Vite's manifest lists is not in the build.
+
+    ``index.html`` links the entry chunk only; the chunks its code imports
+    later (a route's view), their CSS and the files those load are in the
+    manifest. One of them missing was a page that failed when the user got
+    there, with start-up saying nothing. A build without a manifest is checked
+    by its index alone.
+    """
+    path = root / VITE_MANIFEST
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise SPAError(f"frontend build {path} is unreadable ({exc}): run `{command}`") from exc
+    chunks = manifest.values() if isinstance(manifest, dict) else [None]
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            raise SPAError(f"frontend build {path} is not Vite's manifest: run `{command}`")
+        listed = [chunk.get("file"), *chunk.get("css", ()), *chunk.get("assets", ())]
+        for name in listed:
+            if not isinstance(name, str):
+                raise SPAError(f"frontend build {path} is not Vite's manifest: run `{command}`")
+            if name not in files:
+                raise SPAError(
+                    f"frontend build {root} lacks {name}, which {VITE_MANIFEST} lists: "
+                    f"run `{command}`"
+                )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -348,3 +349,15 @@ def test_a_built_file_deleted_by_hand_makes_the_build_stale(tmp_path: Path) -> N
     assert script.gone("frontend")  # a lazy chunk, which index.html does not link
     (script.FRONTEND_DIR / "assets" / "list-A.js").write_text("")
     assert not script.gone("frontend")
+    # Regression (SPA probe): an index overwritten by hand was refused at start-up, and
+    # `make frontend` had nothing to do. The list now holds each file's SHA-256.
+    index = script.FRONTEND_DIR / "index.html"
+    built = script.FRONTEND_DIR
+    listed = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  ./{path.relative_to(built)}"
+        for path in (index, built / "assets" / "list-A.js")
+    ]
+    (script.FRONTEND_DIR / ".files").write_text("\n".join(listed) + "\n")
+    assert not script.gone("frontend")
+    index.write_text("garbage")
+    assert script.gone("frontend")

@@ -643,6 +643,43 @@ def test_a_missing_or_broken_build_stops_start_up(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            {"index.html": {"file": SPA_SCRIPT}, "src/view.ts": {"file": "assets/view-A.js"}},
+            r"lacks assets/view-A\.js, which \.vite/manifest\.json lists: run `make frontend`$",
+        ),
+        (
+            {"src/view.ts": {"file": SPA_SCRIPT, "css": ["assets/view-B.css"]}},
+            r"lacks assets/view-B\.css, which",
+        ),
+        ({"src/view.ts": {"file": SPA_SCRIPT, "assets": [7]}}, r"is not Vite's manifest"),
+        (["assets/x.js"], r"manifest\.json is not Vite's manifest: run `make frontend`$"),
+        ("{", r"manifest\.json is unreadable .*: run `make frontend`$"),
+    ],
+)
+def test_a_chunk_vites_manifest_lists_must_be_in_the_build(
+    make_app: MakeApp, spa_build: Path, manifest: object, message: str
+) -> None:
+    """Regression (SPA probe): a lazily loaded chunk missing from the build started
+    fine, and the page that needs it failed when the user got there."""
+    text = manifest if isinstance(manifest, str) else json.dumps(manifest)
+    (spa_build / ".vite" / "manifest.json").write_text(text)
+    with pytest.raises(SPAError, match=message) as caught:
+        make_app(
+            SHIPSHAPE_SPA_DIR=spa_build,
+            SHIPSHAPE_SPA_MOUNT="/app",
+            SHIPSHAPE_SPA_BUILD_COMMAND="make frontend",
+        )
+    assert "\n" not in str(caught.value)
+    (spa_build / ".vite" / "manifest.json").write_text(
+        json.dumps({"index.html": {"file": SPA_SCRIPT, "dynamicImports": ["src/v.ts"]}})
+    )
+    app = make_app(SHIPSHAPE_SPA_DIR=spa_build, SHIPSHAPE_SPA_MOUNT="/app")  # all there
+    assert "spa" in app.extensions["shipshape"].asgi_layers
+
+
 def test_external_and_fragment_links_need_no_file(make_app: MakeApp, spa_build: Path) -> None:
     index = spa_build / "index.html"
     extra = '<link rel="preconnect" href="https://fonts.example"><a href="/elsewhere">x</a>'
