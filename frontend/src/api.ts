@@ -59,13 +59,16 @@ async function freshToken(): Promise<void> {
   token = (await call<{ csrf_token: string }>("GET", "/api/csrf-token")).csrf_token;
 }
 
-async function call<T>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+// A read takes the signal of the view that asked (main.ts aborts it when the user
+// navigates on): a view the user has left neither waits on its requests nor sends them
+// again, and its abort is the rejection, `signal.reason`, never an ApiError to show.
+async function call<T>(method: string, url: string, body?: unknown, extra: Record<string, string> = {}, signal?: AbortSignal): Promise<T> {
   try {
-    return await patiently<T>(method, url, body, extra);
+    return await patiently<T>(method, url, body, extra, signal);
   } catch (error) {
     if (!(error instanceof ApiError && error.code === "csrf_failed")) throw error;
     await freshToken();
-    return patiently<T>(method, url, body, extra);
+    return patiently<T>(method, url, body, extra, signal);
   }
 }
 
@@ -75,18 +78,34 @@ const PATIENCE = 2;
 // A 429 refuses a request before it runs, so nothing was done: when the server asks
 // for a short wait, wait and send it once more. The token renewal above makes three
 // requests in a moment, one more than the default 2 a second allows.
-async function patiently<T>(method: string, url: string, body: unknown, extra: Record<string, string>): Promise<T> {
+async function patiently<T>(method: string, url: string, body: unknown, extra: Record<string, string>, signal?: AbortSignal): Promise<T> {
   try {
-    return await send<T>(method, url, body, extra);
+    return await send<T>(method, url, body, extra, signal);
   } catch (error) {
     const wait = error instanceof ApiError ? error.retryAfter : undefined;
     if (wait === undefined || wait > PATIENCE) throw error;
-    await new Promise((resolve) => setTimeout(resolve, wait * 1000));
-    return send<T>(method, url, body, extra);
+    await pause(wait * 1000, signal);
+    return send<T>(method, url, body, extra, signal);
   }
 }
 
-async function send<T>(method: string, url: string, body: unknown, extra: Record<string, string>): Promise<T> {
+/** Waits `ms`, or rejects as soon as `signal` aborts: a view that was left sends nothing more. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const stop = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", stop, { once: true });
+  });
+}
+
+async function send<T>(method: string, url: string, body: unknown, extra: Record<string, string>, signal?: AbortSignal): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json", ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = token;
@@ -97,14 +116,17 @@ async function send<T>(method: string, url: string, body: unknown, extra: Record
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
+      signal,
     });
   } catch {
+    signal?.throwIfAborted(); // the view was left: not the network's fault
     throw new ApiError(0, "network", "The server could not be reached. Check your connection, then try again.");
   }
   if (response.status === 204) return undefined as T;
   const data: unknown = (response.headers.get("Content-Type") ?? "").includes("json")
     ? await response.json().catch(() => null)
     : null;
+  signal?.throwIfAborted(); // a body the abort cut off reads as null, not as the answer
   if (!response.ok) {
     const error = (data ?? {}) as Partial<ErrorBody>;
     throw new ApiError(
@@ -120,17 +142,19 @@ async function send<T>(method: string, url: string, body: unknown, extra: Record
 }
 
 export const things = {
-  list(params: { q?: string; sort?: Sort; page?: number }): Promise<ThingPage> {
+  list(params: { q?: string; sort?: Sort; page?: number }, signal?: AbortSignal): Promise<ThingPage> {
     const query = new URLSearchParams();
     if (params.q) query.set("q", params.q);
     if (params.sort) query.set("sort", params.sort);
     if (params.page && params.page > 1) query.set("page", String(params.page));
     const search = query.toString();
-    return call("GET", search ? `${API}?${search}` : API);
+    return call("GET", search ? `${API}?${search}` : API, undefined, {}, signal);
   },
-  get(id: string): Promise<Thing> {
-    return call("GET", `${API}/${encodeURIComponent(id)}`);
+  get(id: string, signal?: AbortSignal): Promise<Thing> {
+    return call("GET", `${API}/${encodeURIComponent(id)}`, undefined, {}, signal);
   },
+  // The writes take no signal: the user asked for them, and one cut off on its way
+  // may have been saved all the same.
   create(input: ThingInput): Promise<Thing> {
     return call("POST", API, input);
   },

@@ -6,6 +6,9 @@ import "./style.css";
 import { h } from "./dom";
 import { BASE, href, match, start, type Route } from "./router";
 import { chunkFailed, reloadWhenBack, rendered } from "./reload";
+// In the entry, not a chunk, with the API client it imports: "Loading…" shows while a
+// view's chunk downloads, and every view needs both anyway.
+import { loading } from "./views/common";
 import type { View } from "./views/view";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -62,26 +65,51 @@ function offline(): HTMLElement[] {
   ];
 }
 
-let generation = 0;
 let firstRender = true;
+// The view on screen's signal, which the next navigation aborts: a view the user has left
+// draws nothing more, and its requests are cancelled, not waited on nor sent again after
+// a 429 (the limit is 2 a second, which the views the user stepped through would use up).
+let leaving = new AbortController();
+
+// For as long as the new view's chunk downloads, the old view would stay, clickable, with
+// no sign that the link was followed: "Loading…" in its place, and <main> busy until the
+// new view is drawn. "Loading…" takes focus when the old view had it (the link followed),
+// which would fall to <body> otherwise.
+function showLoading(): void {
+  const hadFocus = main.contains(document.activeElement);
+  const status = loading(hadFocus);
+  main.setAttribute("aria-busy", "true");
+  main.replaceChildren(status);
+  if (hadFocus) status.focus();
+}
 
 async function render(): Promise<void> {
-  const current = ++generation;
-  const route = match(location.pathname);
+  leaving.abort();
+  leaving = new AbortController();
+  const signal = leaving.signal; // aborted: a later navigation won
+  showLoading();
+  try {
+    await draw(match(location.pathname), signal);
+  } finally {
+    if (!signal.aborted) main.removeAttribute("aria-busy"); // a later one clears its own
+  }
+}
+
+async function draw(route: Route, signal: AbortSignal): Promise<void> {
   let view: View;
   try {
     view = (await loaders[route.view]()).default;
   } catch (error) {
     const failure = await chunkFailed();
-    if (failure === "reloading" || current !== generation) return;
+    if (failure === "reloading" || signal.aborted) return;
     console.warn("chunk failed to load", error);
     main.replaceChildren(...(failure === "offline" ? offline() : missingChunk()));
     main.querySelector<HTMLElement>("h1")?.focus();
     return;
   }
-  if (current !== generation) return; // a later navigation won
-  await view(main, route);
-  if (current !== generation) return;
+  if (signal.aborted) return;
+  await view(main, route, signal);
+  if (signal.aborted) return;
   rendered();
   // After a navigation, focus goes to the new view's heading, as a page load would
   // put a screen reader at the top, or to its message after a write ("… was saved."),

@@ -27,12 +27,19 @@ export function rendered(): void {
   sessionStorage.removeItem(MARK);
 }
 
-/** Whether the app answers: any status under 500 (the SPA's routes are never limited).
+// What the probe below asks for: a file at the build's root (public/robots.txt), which
+// every deploy has, answered 200 by the serving layer, which is never rate limited. Not
+// location.href: a fetch is not a navigation, so the app answers it 404 by design, and
+// Chromium logs every 404 as an error; nor the entry module (import.meta.url), whose
+// hashed name a deploy removes as it does the chunks'.
+const PROBE = `${import.meta.env.BASE_URL}robots.txt`;
+
+/** Whether the app answers: any status under 500 (the SPA's files are never limited).
  * A 5xx is a proxy's word for an app that is down (502, 503, 504), and no answer in
  * a few seconds is a connection that hangs: neither is the app's. */
 async function serverAnswers(): Promise<boolean> {
   try {
-    const response = await fetch(location.href, { method: "HEAD", cache: "no-store", signal: AbortSignal.timeout(5000) });
+    const response = await fetch(PROBE, { method: "HEAD", cache: "no-store", signal: AbortSignal.timeout(5000) });
     return response.status < 500;
   } catch {
     return false;

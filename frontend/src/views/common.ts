@@ -1,8 +1,14 @@
 import { ApiError, type Thing } from "../api";
 import { h } from "../dom";
 
+/** The document's title for a view's heading; "Error: " first while the view shows a
+ * failure, as the server pages' titles do (WCAG 2.4.2). */
+export function pageTitle(text: string, failed = false): string {
+  return `${failed ? "Error: " : ""}${text} · Things · Shipshape`;
+}
+
 /** The view's <h1>, and the document's title (the list's own heading is already "Things"). */
-export function title(text: string, documentTitle = `${text} · Things · Shipshape`): HTMLHeadingElement {
+export function title(text: string, documentTitle = pageTitle(text)): HTMLHeadingElement {
   document.title = documentTitle;
   return h("h1", { class: "h2 mb-3", tabindex: "-1" }, text);
 }
@@ -17,7 +23,7 @@ export function loading(focusable = false): HTMLElement {
  * "Error:", as the server pages' titles do (WCAG 2.4.2). */
 export function failedTitle(text: string, error: unknown): HTMLHeadingElement {
   if (error instanceof ApiError && error.status === 404) return title("Thing not found");
-  return title(text, `Error: ${text} · Things · Shipshape`);
+  return title(text, pageTitle(text, true));
 }
 
 /** What the user reads when the API fails: what happened, and what to do. */

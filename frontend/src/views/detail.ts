@@ -4,14 +4,15 @@ import { href, navigate } from "../router";
 import type { View } from "./view";
 import { errorState, failedTitle, flash, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
 
-const detail: View = async (main, route) => {
+const detail: View = async (main, route, signal) => {
   if (route.view !== "detail") return;
   main.replaceChildren(title("Thing"), loading());
   let thing: Thing;
   try {
-    thing = takeHandedOver(route.id) ?? (await things.get(route.id));
+    thing = takeHandedOver(route.id) ?? (await things.get(route.id, signal));
   } catch (error) {
-    main.replaceChildren(failedTitle("Thing", error), errorState(error, () => void redraw(main, () => detail(main, route))), h("a", { href: href("/") }, "Back to all things"));
+    if (signal.aborted) return; // the user has left: <main> is another view's now
+    main.replaceChildren(failedTitle("Thing", error), errorState(error, () => void redraw(main, () => detail(main, route, signal))), h("a", { href: href("/") }, "Back to all things"));
     return;
   }
 
@@ -52,7 +53,7 @@ const detail: View = async (main, route) => {
         h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
       ),
       h("button", { type: "button", class: "btn btn-danger btn-sm me-2", "data-delete-current": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, current.version) }, "Delete this version"),
-      h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void redraw(main, () => detail(main, route)) }, "Show the new version"),
+      h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void redraw(main, () => detail(main, route, signal)) }, "Show the new version"),
     );
   };
   const cancel = () => {

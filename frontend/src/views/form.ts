@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, failedTitle, flash, handOver, loading, redraw, title } from "./common";
+import { errorState, failedTitle, flash, handOver, loading, pageTitle, redraw, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -10,19 +10,21 @@ const LIMITS = { name: 64, description: 2000 };
 // 422 says when there are too many characters.
 const UNITS = 2;
 
-const form: View = async (main, route) => {
+const form: View = async (main, route, signal) => {
   const editing = route.view === "edit" ? route.id : null;
   let thing: Thing | null = null;
   if (editing !== null) {
     main.replaceChildren(title("Edit thing"), loading());
     try {
-      thing = await things.get(editing);
+      thing = await things.get(editing, signal);
     } catch (error) {
-      main.replaceChildren(failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route))));
+      if (signal.aborted) return; // the user has left: <main> is another view's now
+      main.replaceChildren(failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route, signal))));
       return;
     }
   }
   let version = thing?.version ?? 0;
+  const heading = editing ? `Edit ${thing?.name ?? "thing"}` : "New thing";
 
   const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: UNITS * LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
   const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: UNITS * LIMITS.description, "aria-describedby": "description-help" });
@@ -52,9 +54,15 @@ const form: View = async (main, route) => {
     summary.querySelector<HTMLElement>("[data-error-summary]")?.focus();
   };
 
+  // The question of a conflict answered, or the form sent again: its "Error:" leaves the title.
+  const clearSummary = () => {
+    summary.replaceChildren();
+    document.title = pageTitle(heading);
+  };
+
   const onsubmit = async (event: Event) => {
     event.preventDefault();
-    summary.replaceChildren();
+    clearSummary();
     showErrors({}); // unmark the fields of the last attempt
     const input = { name: name.value.trim(), description: description.value };
     const local: Record<string, string[]> = {};
@@ -72,15 +80,27 @@ const form: View = async (main, route) => {
       if (error instanceof ApiError && (error.status === 422 || error.code === "name_taken")) return showErrors(error.fields);
       if (error instanceof ApiError && error.status === 409 && error.current) {
         const current = error.current;
-        // Either answer removes the question, with the button that had focus: focus goes to
-        // the form, its first field with their values, or its Save button, as if pressed.
+        // Their version in full, as the server's form and the delete conflict (detail.ts)
+        // show it: "Keep mine" replaces all of it, their description too, and the user
+        // decides having read it. Either answer removes the question, with the button that
+        // had focus: focus goes to the form, its first field with their values, or its Save
+        // button, as if pressed.
         const conflict = h("div", { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
-            h("p", {}, "Someone else changed this thing while you were editing it. Their version is named “", current.name, "”."),
-            h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; summary.replaceChildren(); name.focus(); } }, "Load their version"),
+            h("p", {}, "Someone else changed this thing while you were editing it, so nothing you typed was saved. It is now:"),
+            h(
+              "dl",
+              { class: "row" },
+              h("dt", { class: "col-sm-2" }, "Name"), h("dd", { class: "col-sm-10 text-break" }, current.name),
+              h("dt", { class: "col-sm-2" }, "Description"), h("dd", { class: "col-sm-10 pre-wrap" }, current.description || "No description."),
+              h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
+            ),
+            h("p", {}, "Your version is still in the form below."),
+            h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; clearSummary(); name.focus(); } }, "Load their version"),
             // Saves at once, what is in the form over their version (its number, which the
             // API checks), then goes on as any save: the thing's page, "… was saved.".
-            h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => { version = current.version; summary.replaceChildren(); submit.focus(); formElement.requestSubmit(submit); } }, "Keep mine, save over theirs"));
+            h("button", { type: "button", class: "btn btn-primary btn-sm", onclick: () => { version = current.version; clearSummary(); submit.focus(); formElement.requestSubmit(submit); } }, "Keep mine, save over theirs"));
         summary.replaceChildren(conflict);
+        document.title = pageTitle(heading, true);
         conflict.focus(); // as the server's form does: the question comes before the form
         return;
       }
@@ -97,7 +117,7 @@ const form: View = async (main, route) => {
     field(description, "Description", `Optional, up to ${LIMITS.description} characters.`),
     h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel")));
   main.replaceChildren(
-    title(editing ? `Edit ${thing?.name ?? "thing"}` : "New thing"),
+    title(heading),
     summary,
     formElement,
   );

@@ -15,7 +15,7 @@ function isSort(value: string | null): value is Sort {
   return SORTS.some(([sort]) => sort === value);
 }
 
-const list: View = async (main) => {
+const list: View = async (main, _route, signal) => {
   const params = new URLSearchParams(location.search);
   const q = params.get("q") ?? "";
   const sortParam = params.get("sort");
@@ -58,8 +58,9 @@ const list: View = async (main) => {
     show(again, loading(again));
     let data: ThingPage;
     try {
-      data = await things.list({ q, sort, page });
+      data = await things.list({ q, sort, page }, signal);
     } catch (error) {
+      if (signal.aborted) return; // the user has left: nothing to say
       show(again, errorState(error, () => void load(true)));
       return;
     }

@@ -1,4 +1,5 @@
 import type { Route } from "../router";
 
-/** Renders one route into <main>; resolves once its first content is shown. */
-export type View = (main: HTMLElement, route: Route) => Promise<void>;
+/** Renders one route into <main>; resolves once its first content is shown. `signal` aborts
+ * when the user navigates on: the view's requests stop, and it draws nothing more. */
+export type View = (main: HTMLElement, route: Route, signal: AbortSignal) => Promise<void>;
