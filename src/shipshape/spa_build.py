@@ -125,6 +125,14 @@ def prepare_index(html: str, *, csrf: bool) -> Index:
     return Index(tuple(part for part in _SLOT_RE.split(text) if part))
 
 
+#: A service worker at the build's root, by the names the tools give it. Its own
+#: response's CSP governs every request it makes, and the static profile's
+#: ``default-src 'none'`` would refuse them all: it gets :data:`WORKER_CSP`.
+SERVICE_WORKERS = frozenset({"service-worker.js", "sw.js"})
+#: Same-origin requests and scripts only (``fetch``, the Cache API, ``importScripts``).
+WORKER_CSP = b"default-src 'none'; connect-src 'self'; script-src 'self'"
+
+
 def load_build(
     root: Path, *, mount: str, assets: str, command: str, csrf: bool, memory_limit: int
 ) -> Build:
@@ -148,6 +156,8 @@ def load_build(
     for key, entry in files.items():
         if key.startswith(assets + "/"):
             entry.cache_control = IMMUTABLE  # Vite names every file there by its content hash
+        elif key in SERVICE_WORKERS:
+            entry.csp = WORKER_CSP
     prefix = "/" if mount == "/" else mount + "/"
     for url in (found[1] for tag in _LOADED_RE.findall(html) for found in _URL_RE.finditer(tag)):
         if url.startswith(("http:", "https:", "//", "data:", "#")):

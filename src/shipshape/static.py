@@ -63,6 +63,9 @@ class StaticFile:
     content_type: bytes
     cache_control: bytes
     variants: dict[str, Variant] = field(default_factory=dict)  # coding -> variant
+    #: A Content-Security-Policy of its own, in place of the profile's (a service
+    #: worker's: its own response's policy governs every request it makes).
+    csp: bytes | None = None
 
     @cached_property
     def codings(self) -> tuple[str, ...]:
@@ -158,6 +161,8 @@ class _Prepared:
     length: tuple[bytes, bytes]  # the whole file's Content-Length
 
 
+_CSP_HEADERS = frozenset({b"content-security-policy", b"content-security-policy-report-only"})
+
 #: The file's headers that a 416 (no part of the file) does not carry.
 _NOT_FOR_416 = frozenset((b"content-type", b"cache-control", b"etag"))
 
@@ -206,6 +211,8 @@ class StaticFiles:
 
     def _headers(self, entry: StaticFile, coding: str, *, hsts: bool) -> RawHeaders:
         headers = [*self.extra]
+        if entry.csp is not None:
+            headers = [(k, entry.csp if k in _CSP_HEADERS else v) for k, v in headers]
         if hsts and self.hsts:
             headers.append((b"strict-transport-security", self.hsts))
         headers += [

@@ -263,6 +263,13 @@ async def test_build_files_and_root_resources(
     assert response.headers["ETag"].startswith('"')
     assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     assert await response.get_data() == (spa_build / name).read_bytes()
+    # Regression (SPA probe): a service worker obeys its own response's CSP, and the
+    # static profile's default-src 'none' refused every request it made.
+    csp = response.headers["Content-Security-Policy"]
+    if name == "service-worker.js":
+        assert csp == "default-src 'none'; connect-src 'self'; script-src 'self'"
+    else:
+        assert csp.startswith("default-src 'none'") and "connect-src" not in csp
 
 
 @pytest.mark.parametrize(
