@@ -394,7 +394,10 @@ def _bracketed(host: str) -> str:
 
 def parse_rate_limits(value: object, name: str = "RATELIMIT_DEFAULT") -> tuple[RateLimit, ...]:
     text = DEFAULT_RATELIMIT if _blank(value) else str(value)
-    accepts = "limits like 2/second;60/minute (count/[n]second|minute|hour|day, ';'-separated)"
+    accepts = (
+        "limits like 2/second;60/minute or 10 per 10 seconds "
+        "(count/[n]second|minute|hour|day, ';'-separated)"
+    )
     limits = []
     for part in text.split(";"):
         match = _RATE_RE.match(part.lower())
