@@ -114,7 +114,7 @@ def test_settings_are_frozen() -> None:
         ({"ALLOWED_HOSTS": "exa mple.com"}, "ALLOWED_HOSTS", "host names"),
         ({"ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS", "host names"),
         ({"ALLOWED_HOSTS": "http://example.com"}, "ALLOWED_HOSTS", "host names"),
-        ({"RATELIMIT_DEFAULT": "2/fortnight"}, "RATELIMIT_DEFAULT", "2/second;60/minute or 10 per 10 seconds"),
+        ({"RATELIMIT_DEFAULT": "2/fortnight"}, "RATELIMIT_DEFAULT", "or 10 per 10 seconds"),
         ({"RATELIMIT_DEFAULT": "0/second"}, "RATELIMIT_DEFAULT", "each count at least 1"),
         ({"RATELIMIT_DEFAULT": "2/0 seconds"}, "RATELIMIT_DEFAULT", "each count at least 1"),
         # Regression (rate-limit probe): a full-width digit was read as 1.
