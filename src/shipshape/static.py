@@ -69,8 +69,12 @@ class StaticFile:
 
     @cached_property
     def codings(self) -> tuple[str, ...]:
-        """The precompressed codings, in the server's order; read once the scan is done."""
-        return tuple(c for c in _CODING_ORDER if c in self.variants)
+        """The precompressed codings, smallest first (the server's order between equals);
+        read once the scan is done. A client that accepts several equally gets the
+        fewest bytes: Chromium's ``gzip, deflate, br, zstd`` got the zstd sibling of
+        the SPA's CSS, 14% larger than the brotli one."""
+        found = [c for c in _CODING_ORDER if c in self.variants]
+        return tuple(sorted(found, key=lambda c: self.variants[c].size))
 
 
 def content_type(name: str) -> bytes:
