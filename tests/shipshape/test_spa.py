@@ -195,6 +195,7 @@ async def test_an_html_404_keeps_the_way_home_and_is_not_framed(spa_app: Quart) 
         "/app/assets",
         "/app/assets/",
         "/app/missing.js",
+        "/app/missing.js/",  # SPA probe: the trailing slash got the index
         "/app/things/photo.png",
         "/app/index.htm",
     ],

@@ -265,7 +265,7 @@ class SPAMiddleware:
         if method not in ("GET", "HEAD"):
             await self.refuse(scope, send, 405, "method_not_allowed", [(b"allow", b"GET, HEAD")])
             return
-        name = rest.rsplit("/", 1)[-1]
+        name = rest.rstrip("/").rsplit("/", 1)[-1]  # "missing.js/" names a file too
         is_file = "." in name and name != "index.html"
         if (
             is_file
