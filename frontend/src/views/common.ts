@@ -95,3 +95,15 @@ export function takeHandedOver(id: string): Thing | null {
   handedOver = null;
   return thing !== null && thing.id === id ? thing : null;
 }
+
+/** A thing's version as a conflict shows it (the edit's and the delete's): all of it,
+ * since the user's answer keeps or replaces all of it. */
+export function versionFacts(current: Thing): HTMLElement {
+  return h(
+    "dl",
+    { class: "row" },
+    h("dt", { class: "col-sm-2" }, "Name"), h("dd", { class: "col-sm-10 text-break" }, current.name),
+    h("dt", { class: "col-sm-2" }, "Description"), h("dd", { class: "col-sm-10 pre-wrap" }, current.description || "No description."),
+    h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
+  );
+}

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { formatDate, h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, failedTitle, flash, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
+import { errorState, failedTitle, flash, versionFacts, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
 
 const detail: View = async (main, route, signal) => {
   if (route.view !== "detail") return;
@@ -45,13 +45,7 @@ const detail: View = async (main, route, signal) => {
       "div",
       { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
       h("p", {}, "Someone changed this thing since you opened it, so it was not deleted. It is now:"),
-      h(
-        "dl",
-        { class: "row" },
-        h("dt", { class: "col-sm-2" }, "Name"), h("dd", { class: "col-sm-10 text-break" }, current.name),
-        h("dt", { class: "col-sm-2" }, "Description"), h("dd", { class: "col-sm-10 pre-wrap" }, current.description || "No description."),
-        h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
-      ),
+      versionFacts(current),
       h("button", { type: "button", class: "btn btn-danger btn-sm me-2", "data-delete-current": true, onclick: (event: Event) => void remove(event.currentTarget as HTMLButtonElement, current.version) }, "Delete this version"),
       h("button", { type: "button", class: "btn btn-outline-secondary btn-sm", onclick: () => void redraw(main, () => detail(main, route, signal)) }, "Show the new version"),
     );

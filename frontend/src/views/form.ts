@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, failedTitle, flash, handOver, loading, pageTitle, redraw, title } from "./common";
+import { errorState, failedTitle, flash, versionFacts, handOver, loading, pageTitle, redraw, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -87,13 +87,7 @@ const form: View = async (main, route, signal) => {
         // button, as if pressed.
         const conflict = h("div", { class: "alert alert-warning", role: "alert", tabindex: "-1", "data-conflict": true },
             h("p", {}, "Someone else changed this thing while you were editing it, so nothing you typed was saved. It is now:"),
-            h(
-              "dl",
-              { class: "row" },
-              h("dt", { class: "col-sm-2" }, "Name"), h("dd", { class: "col-sm-10 text-break" }, current.name),
-              h("dt", { class: "col-sm-2" }, "Description"), h("dd", { class: "col-sm-10 pre-wrap" }, current.description || "No description."),
-              h("dt", { class: "col-sm-2" }, "Version"), h("dd", { class: "col-sm-10" }, current.version),
-            ),
+            versionFacts(current),
             h("p", {}, "Your version is still in the form below."),
             h("button", { type: "button", class: "btn btn-secondary btn-sm me-2", onclick: () => { name.value = current.name; description.value = current.description; version = current.version; clearSummary(); name.focus(); } }, "Load their version"),
             // Saves at once, what is in the form over their version (its number, which the
