@@ -377,8 +377,12 @@ def neutralise(cell: str) -> str:
 
     The formula may start after blanks or characters that show nothing (a
     spreadsheet may trim them), or with a full-width sign (which some read as
-    the ASCII one): each is looked past, or folded, before the check.
+    the ASCII one): each is looked past, or folded, before the check. A piece
+    after a ``;`` is checked as a cell of its own: a spreadsheet set to split
+    on ``;`` (many locales' list separator) may read it as one, quotes or not.
     """
+    if ";" in cell:  # a spreadsheet that splits on ';' starts a cell after each one
+        cell = ";".join([cell.split(";", 1)[0], *map(neutralise, cell.split(";")[1:])])
     start = 0
     while start < len(cell) and (cell[start].isspace() or shows_nothing(cell[start])):
         start += 1
@@ -392,14 +396,14 @@ CSV_COLUMNS = ("id", "name", "description", "created_at", "updated_at", "version
 
 
 #: The start of the CSV download: a BOM, so that spreadsheets read it as UTF-8, and the header.
-CSV_HEAD = ("\ufeff" + ",".join(CSV_COLUMNS) + "\r\n").encode()
+CSV_HEAD = ("\ufeff" + ",".join(f'"{column}"' for column in CSV_COLUMNS) + "\r\n").encode()
 
 
 def csv_rows(things: Sequence[ThingData]) -> bytes:
     """A batch of the download's rows, as UTF-8 CSV (after :data:`CSV_HEAD`)."""
     out = io.StringIO()
-    # Every cell quoted: a spreadsheet set to split on ';' (many locales' list
-    # separator) would otherwise start a new cell, and maybe a formula, after one.
+    # Every cell quoted, so that a reader that honours quotes keeps a cell with a ';'
+    # whole; neutralise covers one that splits on ';' all the same.
     csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_ALL).writerows(
         [
             str(thing.id),
