@@ -65,11 +65,15 @@ export default defineConfig({
     host: process.env.VITE_HOST ?? "127.0.0.1",
     port: Number(process.env.VITE_PORT ?? 5173),
     strictPort: true,
-    // The browser's Host goes through (changeOrigin off; Vite's short form turns it on),
-    // so the app compares a write's Origin with the address the browser used.
+    // Everything outside BASE is the app's: its API and static files, and its own pages,
+    // which the frontend links to (the navbar's /things/, the footer's /privacy, /cookies,
+    // /accessibility), and Vite would answer with its "public base URL" 404. Vite's own
+    // files are all under BASE (/app/@vite/client, /app/@fs/…, /app/src/…), as is /app,
+    // where it serves the page to a navigation, as the app does. The browser's Host goes through (changeOrigin off;
+    // Vite's short form turns it on), so the app compares a write's Origin with the
+    // address the browser used, and its redirects stay on this server.
     proxy: {
-      "/api": { target: APP, changeOrigin: false },
-      "/static": { target: APP, changeOrigin: false },
+      [`^/(?!${BASE.slice(1, -1)}(?:[/?#]|$))`]: { target: APP, changeOrigin: false },
     },
     // Bootstrap comes from the repository's node_modules, one folder up.
     fs: { allow: [".."] },

@@ -3,7 +3,7 @@ import "bootstrap/dist/css/bootstrap.min.css";
 import "../../src/app/static/src/css/app.css";
 import "./style.css";
 
-import { h } from "./dom";
+import { h, icon } from "./dom";
 import { BASE, href, match, start, type Route } from "./router";
 import { chunkFailed, reloadWhenBack, rendered } from "./reload";
 // In the entry, not a chunk, with the API client it imports: "Loading…" shows while a
@@ -14,21 +14,58 @@ import type { View } from "./views/view";
 const root = document.getElementById("app") as HTMLElement;
 const main = h("main", { id: "main", class: "container flex-grow-1 py-4", tabindex: "-1" });
 
+// The server pages' navbar (templates/base.html): the same brand and links, in the same
+// order; all but this app's own are outside BASE, real page loads. Below Bootstrap's md
+// breakpoint the links collapse behind a menu button, as theirs do; Bootstrap's JS is not
+// in this build, so the button is this code's (Escape closes it, as app.js does there).
+const NAV_LINKS = [
+  ["/", "Home"],
+  ["/things/", "Things"],
+  [href("/"), "Things app"],
+  ["/cookies", "Cookies"],
+  ["/privacy", "Privacy"],
+  ["/accessibility", "Accessibility"],
+] as const;
+const appLink = h("a", { class: "nav-link active", href: href("/") }, "Things app");
+const menu = h(
+  "div",
+  { class: "collapse navbar-collapse", id: "main-nav" },
+  h("ul", { class: "navbar-nav ms-auto" }, ...NAV_LINKS.map(([path, label]) => h("li", { class: "nav-item" }, path === href("/") ? appLink : h("a", { class: "nav-link", href: path }, label)))),
+);
+const toggler = h(
+  "button",
+  { class: "navbar-toggler", type: "button", "aria-controls": "main-nav", "aria-expanded": "false", "aria-label": "Toggle navigation", onclick: () => showMenu(!menu.classList.contains("show")) },
+  h("span", { class: "navbar-toggler-icon" }),
+);
+
+function showMenu(show: boolean): void {
+  menu.classList.toggle("show", show);
+  toggler.setAttribute("aria-expanded", String(show));
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !menu.classList.contains("show")) return;
+  if (!menu.contains(document.activeElement) && document.activeElement !== toggler) return;
+  showMenu(false);
+  toggler.focus();
+});
+
+/** This app's link is the current page at its own address, and "true" (a page within it)
+ * elsewhere in it, as the server marks a section's link; the menu closes on a navigation,
+ * as a page load would close it. */
+function updateNavbar(): void {
+  appLink.setAttribute("aria-current", location.pathname === BASE || location.pathname === href("/") ? "page" : "true");
+  showMenu(false);
+}
+
 function navbar(): HTMLElement {
-  const link = (path: string, label: string, current: boolean) =>
-    h("li", { class: "nav-item" }, h("a", { class: current ? "nav-link active" : "nav-link", href: path, "aria-current": current ? "page" : undefined }, label));
   return h(
     "header",
     {},
     h(
       "nav",
-      { class: "navbar navbar-expand navbar-dark bg-dark", "aria-label": "Main" },
-      h(
-        "div",
-        { class: "container" },
-        h("a", { class: "navbar-brand", href: "/" }, "Shipshape"),
-        h("ul", { class: "navbar-nav ms-auto" }, link("/", "Home", false), link(href("/"), "Things app", true)),
-      ),
+      { class: "navbar navbar-expand-md navbar-dark bg-dark", "aria-label": "Main" },
+      h("div", { class: "container" }, h("a", { class: "navbar-brand", href: "/" }, icon("life-preserver"), "Shipshape"), toggler, menu),
     ),
   );
 }
@@ -86,6 +123,7 @@ function showLoading(): void {
 async function render(): Promise<void> {
   leaving.abort();
   leaving = new AbortController();
+  updateNavbar();
   const signal = leaving.signal; // aborted: a later navigation won
   showLoading();
   try {

@@ -279,7 +279,7 @@ def test_frontend_reloads_once_when_a_chunk_is_gone(server: Server, watched: Wat
     loads: list[str] = []
     page.on("load", lambda p: loads.append(p.url))
     page.goto(server.base + "/app/", wait_until="load")
-    page.click("text=New thing")
+    page.click("text=Add a thing")
     page.get_by_text("This page could not be loaded").wait_for()
     assert loads == [server.base + "/app/", server.base + "/app/things/new"], "one reload"
     assert watched.violations() == [] and watched.page_errors == []
@@ -290,11 +290,11 @@ def test_frontend_offline_says_so_and_tries_again(server: Server, watched: Watch
     taken for a deploy, and the reload left the tab on the browser's error page."""
     page = watched.page
     page.goto(server.base + "/app/", wait_until="load")
-    page.get_by_text("New thing").wait_for()
+    page.get_by_text("Add a thing").wait_for()
     page.route("**/app/**", lambda route: route.abort("connectionrefused"))  # server down
     loads: list[str] = []
     page.on("load", lambda p: loads.append(p.url))
-    page.click("text=New thing")
+    page.click("text=Add a thing")
     page.get_by_text("The server could not be reached").wait_for()
     assert page.evaluate("document.activeElement.tagName") == "H1"
     assert loads == [] and page.url == server.base + "/app/things/new", "no reload"

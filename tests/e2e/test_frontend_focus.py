@@ -132,7 +132,9 @@ def test_list_try_again_focuses_the_error_then_the_results(
     page.get_by_role("button", name="Try again").click()
     page.locator(f"a:text-is('{name}')").wait_for()
     expect(page.locator("main p[role=status]")).to_be_focused()
-    expect(page.locator("main p[role=status]")).to_have_text("1 thing")
+    expect(page.locator("main p[role=status]")).to_have_text(
+        f"Showing 1–1 of 1 thing with a name containing “{name}”."
+    )
     assert seen == ["GET"] * 3
     assert watched.violations() == [] and watched.page_errors == []
 
@@ -218,7 +220,7 @@ def test_the_message_after_a_write_takes_focus(server: Server, watched: Watched)
     expect(flash).to_have_text(f"“{name}” was deleted.")
     expect(flash).to_be_focused()
 
-    page.click("text=New thing")  # no write: the heading, as before
+    page.click("text=Add a thing")  # no write: the heading, as before
     heading = page.locator("h1:text-is('New thing')")
     heading.wait_for()
     expect(heading).to_be_focused()

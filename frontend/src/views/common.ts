@@ -7,10 +7,28 @@ export function pageTitle(text: string, failed = false): string {
   return `${failed ? "Error: " : ""}${text} · Things · Shipshape`;
 }
 
-/** The view's <h1>, and the document's title (the list's own heading is already "Things"). */
-export function title(text: string, documentTitle = pageTitle(text)): HTMLHeadingElement {
+/** The view's <h1>, and the document's title (the list's own heading is already "Things").
+ * Bootstrap's h1, as the server pages' headings are. */
+export function title(text: string, documentTitle = pageTitle(text), className = "text-break"): HTMLHeadingElement {
   document.title = documentTitle;
-  return h("h1", { class: "h2 mb-3", tabindex: "-1" }, text);
+  return h("h1", { class: className, tabindex: "-1" }, text);
+}
+
+/** The server pages' breadcrumbs: links to the views above this one, then this one's name. */
+export function breadcrumbs(...trail: [label: string, path?: string][]): HTMLElement {
+  return h(
+    "nav",
+    { "aria-label": "Breadcrumb" },
+    h(
+      "ol",
+      { class: "breadcrumb" },
+      ...trail.map(([label, path]) =>
+        path === undefined
+          ? h("li", { class: "breadcrumb-item active", "aria-current": "page" }, label)
+          : h("li", { class: "breadcrumb-item" }, h("a", { href: path }, label)),
+      ),
+    ),
+  );
 }
 
 /** "Loading…"; `focusable` when it replaces the control that had focus (a "Try again"). */

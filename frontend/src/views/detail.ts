@@ -1,18 +1,18 @@
 import { ApiError, things, type Thing } from "../api";
-import { formatDate, h } from "../dom";
+import { h, time } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, failedTitle, flash, versionFacts, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
+import { breadcrumbs, errorState, failedTitle, flash, versionFacts, loading, redraw, takeFlash, takeHandedOver, title } from "./common";
 
 const detail: View = async (main, route, signal) => {
   if (route.view !== "detail") return;
-  main.replaceChildren(title("Thing"), loading());
+  main.replaceChildren(breadcrumbs(["Things", href("/")], ["Thing"]), title("Thing"), loading());
   let thing: Thing;
   try {
     thing = takeHandedOver(route.id) ?? (await things.get(route.id, signal));
   } catch (error) {
     if (signal.aborted) return; // the user has left: <main> is another view's now
-    main.replaceChildren(failedTitle("Thing", error), errorState(error, () => void redraw(main, () => detail(main, route, signal))), h("a", { href: href("/") }, "Back to all things"));
+    main.replaceChildren(breadcrumbs(["Things", href("/")], ["Thing"]), failedTitle("Thing", error), errorState(error, () => void redraw(main, () => detail(main, route, signal))), h("a", { href: href("/") }, "Back to all things"));
     return;
   }
 
@@ -67,14 +67,16 @@ const detail: View = async (main, route, signal) => {
   const ask = h("button", { type: "button", class: "btn btn-outline-danger", onclick: () => { confirm.classList.remove("d-none"); confirm.focus(); } }, "Delete…");
 
   main.replaceChildren(
+    breadcrumbs(["Things", href("/")], [thing.name]),
     title(thing.name),
     ...takeFlash(),
     h("p", { class: "pre-wrap" }, thing.description || h("span", { class: "text-body-secondary" }, "No description.")),
+    // The server page's facts, in its words, its times UTC to the second.
     h(
       "dl",
       { class: "row small text-body-secondary" },
-      h("dt", { class: "col-sm-2" }, "Created"), h("dd", { class: "col-sm-10" }, formatDate(thing.created_at)),
-      h("dt", { class: "col-sm-2" }, "Updated"), h("dd", { class: "col-sm-10" }, formatDate(thing.updated_at)),
+      h("dt", { class: "col-sm-2" }, "Added"), h("dd", { class: "col-sm-10" }, time(thing.created_at, true)),
+      h("dt", { class: "col-sm-2" }, "Last changed"), h("dd", { class: "col-sm-10" }, time(thing.updated_at, true), ` (version ${thing.version})`),
     ),
     problem,
     confirm,

@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, failedTitle, flash, versionFacts, handOver, loading, pageTitle, redraw, title } from "./common";
+import { breadcrumbs, errorState, failedTitle, flash, versionFacts, handOver, loading, pageTitle, redraw, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -14,12 +14,12 @@ const form: View = async (main, route, signal) => {
   const editing = route.view === "edit" ? route.id : null;
   let thing: Thing | null = null;
   if (editing !== null) {
-    main.replaceChildren(title("Edit thing"), loading());
+    main.replaceChildren(...layout(breadcrumbs(["Things", href("/")], ["Edit"]), title("Edit thing"), loading()));
     try {
       thing = await things.get(editing, signal);
     } catch (error) {
       if (signal.aborted) return; // the user has left: <main> is another view's now
-      main.replaceChildren(failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route, signal))));
+      main.replaceChildren(...layout(breadcrumbs(["Things", href("/")], ["Edit"]), failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route, signal)))));
       return;
     }
   }
@@ -30,7 +30,7 @@ const form: View = async (main, route, signal) => {
   const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: UNITS * LIMITS.description, "aria-describedby": "description-help" });
   description.value = thing?.description ?? "";
   const summary = h("div", { "aria-live": "assertive" });
-  const submit = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save changes" : "Create thing");
+  const submit = h("button", { type: "submit", class: "btn btn-primary" }, editing ? "Save" : "Add thing"); // the server form's words
 
   const field = (input: HTMLInputElement | HTMLTextAreaElement, label: string, help: string) =>
     h("div", { class: "mb-3" }, h("label", { class: "form-label", for: input.id }, label), input, h("div", { class: "form-text", id: `${input.id}-help` }, help), h("div", { class: "invalid-feedback", id: `${input.id}-error` }));
@@ -46,6 +46,8 @@ const form: View = async (main, route, signal) => {
     }
     const named = Object.entries(fields).filter(([, messages]) => messages.length > 0);
     if (named.length === 0) return;
+    // As the server's form does on a refusal (WCAG 2.4.2); clearSummary takes it off again.
+    document.title = pageTitle(heading, true);
     summary.replaceChildren(
       h("div", { class: "alert alert-danger", role: "alert", tabindex: "-1", "data-error-summary": true },
         h("h2", { class: "h6" }, "There is a problem"),
@@ -100,6 +102,7 @@ const form: View = async (main, route, signal) => {
       }
       const failed = errorState(error);
       summary.replaceChildren(failed);
+      document.title = pageTitle(heading, true);
       // Chromium takes focus off the Save button while it is disabled: without this it
       // would be left on <body>.
       failed.focus();
@@ -107,14 +110,19 @@ const form: View = async (main, route, signal) => {
   };
 
   const formElement = h("form", { novalidate: true, onsubmit: (event: Event) => void onsubmit(event) },
-    field(name, "Name", `Up to ${LIMITS.name} characters.`),
-    field(description, "Description", `Optional, up to ${LIMITS.description} characters.`),
+    field(name, "Name", `Up to ${LIMITS.name} characters. No two things may share a name.`),
+    field(description, "Description", `Optional, up to ${LIMITS.description.toLocaleString("en")} characters.`),
     h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel")));
-  main.replaceChildren(
-    title(heading),
-    summary,
-    formElement,
-  );
+  const trail = thing
+    ? breadcrumbs(["Things", href("/")], [thing.name, href(`/things/${encodeURIComponent(thing.id)}`)], ["Edit"])
+    : breadcrumbs(["Things", href("/")], ["New"]);
+  main.replaceChildren(...layout(trail, title(heading), summary, formElement));
 };
+
+/** The server form's layout: its breadcrumbs, then the form in 8 of the 12 columns on a
+ * large screen (a line of 30 to 50 em is easier to read than the page's width). */
+function layout(trail: HTMLElement, ...content: HTMLElement[]): HTMLElement[] {
+  return [trail, h("div", { class: "row" }, h("div", { class: "col-lg-8" }, ...content))];
+}
 
 export default form;

@@ -1,5 +1,5 @@
 import { things, type Sort, type ThingPage } from "../api";
-import { formatDate, h } from "../dom";
+import { h, icon, time, truncate } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
 import { errorState, loading, takeFlash, title } from "./common";
@@ -35,13 +35,24 @@ const list: View = async (main, _route, signal) => {
   const filters = h(
     "form",
     { class: "row g-2 align-items-end mb-3", role: "search", onsubmit: (event: Event) => { event.preventDefault(); go({ q: search.value.trim(), sort: order.value, page: "1" }); } },
-    h("div", { class: "col-sm-6" }, h("label", { class: "form-label", for: "q" }, "Name contains"), search),
-    h("div", { class: "col-sm-4" }, h("label", { class: "form-label", for: "sort" }, "Sort by"), order),
-    h("div", { class: "col-sm-2 d-grid" }, h("button", { type: "submit", class: "btn btn-outline-primary" }, "Apply")),
+    h("div", { class: "col-sm-6 col-lg-5" }, h("label", { class: "form-label", for: "q" }, "Name contains"), search),
+    h("div", { class: "col-sm-4 col-lg-3" }, h("label", { class: "form-label", for: "sort" }, "Sort by"), order),
+    h("div", { class: "col-auto" }, h("button", { type: "submit", class: "btn btn-secondary" }, "Apply")),
   );
   const results = h("div", {}, loading());
+  // The server's list page's CSV of the same search, every page of it: a download, outside BASE.
+  const csv = new URLSearchParams({ q, sort });
+  for (const [key, value] of [...csv]) if (!value || (key === "sort" && value === "name")) csv.delete(key);
+  const download = "/things/download" + (csv.toString() ? `?${csv}` : "");
+  const heading = title("Things", page > 1 ? `Things (page ${page}) · Shipshape` : "Things · Shipshape", "me-auto mb-0");
   main.replaceChildren(
-    h("div", { class: "d-flex flex-wrap justify-content-between align-items-center gap-2" }, title("Things", page > 1 ? `Things (page ${page}) · Shipshape` : "Things · Shipshape"), h("a", { class: "btn btn-primary", href: href("/things/new") }, "New thing")),
+    h(
+      "div",
+      { class: "d-flex flex-wrap align-items-center gap-2 mb-3" },
+      heading,
+      h("a", { class: "btn btn-outline-secondary", href: download, download: true }, icon("download"), "Download CSV"),
+      h("a", { class: "btn btn-primary", href: href("/things/new") }, icon("plus-lg"), "Add a thing"),
+    ),
     ...takeFlash(),
     filters,
     results,
@@ -69,34 +80,58 @@ const list: View = async (main, _route, signal) => {
       show(again, h("p", { class: "text-body-secondary", tabindex: "-1", "data-no-such-page": true }, `There is no page ${page}; the last page is ${last}. `, h("a", { href: url({ page: last }) }, "Go to the last page"), "."));
       return;
     }
+    // The count, or that there is nothing, in the server list's words: a status, which
+    // "Try again" focuses.
+    const first = (data.page - 1) * data.per_page + 1;
+    const matching = q ? ` with a name containing “${q}”` : "";
+    const count = data.total === 0
+      ? (q ? `No things have a name containing “${q}”.` : "There are no things yet.")
+      : `Showing ${first}–${first + data.items.length - 1} of ${data.total} ${data.total === 1 ? "thing" : "things"}${matching}.`;
+    const status = h("p", { class: "text-body-secondary text-break", role: "status", tabindex: "-1" }, count);
     if (data.items.length === 0) {
-      show(again, h("p", { class: "text-body-secondary", tabindex: "-1" }, q ? `No things match “${q}”.` : "No things yet. ", q ? null : h("a", { href: href("/things/new") }, "Add the first one"), "."));
+      show(again, status);
       return;
     }
     const rows = data.items.map((thing) =>
-      h("tr", {}, h("td", {}, h("a", { href: href(`/things/${encodeURIComponent(thing.id)}`) }, thing.name)), h("td", { class: "text-body-secondary" }, formatDate(thing.created_at))),
+      h(
+        "tr",
+        {},
+        h("td", {}, h("a", { href: href(`/things/${encodeURIComponent(thing.id)}`) }, thing.name)),
+        h("td", { class: "text-break" }, truncate(thing.description)),
+        h("td", {}, time(thing.created_at)),
+      ),
     );
+    // Links, as the server's pager has: each page has its address, to open in a new tab or
+    // copy; a plain click is routed here, with no page load (router.ts).
+    const numbers: number[] = [];
+    for (let number = Math.max(1, data.page - 3); number <= Math.min(data.pages, data.page + 3); number++) numbers.push(number);
     const pager = h(
       "nav",
       { "aria-label": "Pages" },
       h(
         "ul",
-        { class: "pagination" },
-        h("li", { class: page <= 1 ? "page-item disabled" : "page-item" }, h("button", { type: "button", class: "page-link", disabled: page <= 1, onclick: () => go({ page: String(page - 1) }) }, "Previous")),
-        h("li", { class: "page-item disabled" }, h("span", { class: "page-link" }, `Page ${data.page} of ${Math.max(data.pages, 1)}`)),
-        h("li", { class: page >= data.pages ? "page-item disabled" : "page-item" }, h("button", { type: "button", class: "page-link", disabled: page >= data.pages, onclick: () => go({ page: String(page + 1) }) }, "Next")),
+        { class: "pagination flex-wrap" },
+        data.page > 1 ? h("li", { class: "page-item" }, h("a", { class: "page-link", href: url({ page: String(data.page - 1) }), rel: "prev" }, "Previous")) : null,
+        ...numbers.map((number) =>
+          h("li", { class: number === data.page ? "page-item active" : "page-item" }, h("a", { class: "page-link", href: url({ page: String(number) }), "aria-current": number === data.page ? "page" : undefined }, number)),
+        ),
+        data.page < data.pages ? h("li", { class: "page-item" }, h("a", { class: "page-link", href: url({ page: String(data.page + 1) }), rel: "next" }, "Next")) : null,
       ),
     );
     show(
       again,
-      h("p", { class: "text-body-secondary", role: "status", tabindex: "-1" }, `${data.total} ${data.total === 1 ? "thing" : "things"}`),
+      status,
       h(
-        "table",
-        { class: "table table-hover align-middle" },
-        // Named for whoever moves by table (WCAG 1.3.1), in the server page's words.
-        h("caption", { class: "visually-hidden" }, `Things, ${(SORTS.find(([value]) => value === sort)?.[1] ?? "").toLowerCase()}${data.pages > 1 ? `, page ${data.page} of ${data.pages}` : ""}`),
-        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Created"))),
-        h("tbody", {}, ...rows),
+        "div",
+        { class: "table-responsive" },
+        h(
+          "table",
+          { class: "table table-hover align-middle" },
+          // Named for whoever moves by table (WCAG 1.3.1), in the server page's words.
+          h("caption", { class: "visually-hidden" }, `Things, ${(SORTS.find(([value]) => value === sort)?.[1] ?? "").toLowerCase()}${data.pages > 1 ? `, page ${data.page} of ${data.pages}` : ""}`),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Description"), h("th", { scope: "col" }, "Added"))),
+          h("tbody", {}, ...rows),
+        ),
       ),
       ...(data.pages > 1 ? [pager] : []),
     );
