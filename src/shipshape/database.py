@@ -81,7 +81,7 @@ from shipshape.exceptions import ShipshapeError
 from shipshape.health import NotReadyError
 from shipshape.logging import current_request_id, first_line
 from shipshape.options import ON_IN_DEVELOPMENT, Option, apply, flag, is_int, is_seconds
-from shipshape.sqlite import OneHopDBAPI
+from shipshape.sqlite import OneHopDBAPI, WatchedFile
 
 logger = logging.getLogger("shipshape.database")
 
@@ -117,9 +117,16 @@ ASYNCPG_CLIENT_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,  # its SQLSTATE (08003) says so too
     asyncpg.exceptions.InternalClientError,  # "cannot switch to state …" after the loss
 )
+
+
+class DatabaseFileError(NotReadyError):
+    """SQLite's file is gone or cannot be written (deleted, made read-only, a full disk),
+    or was replaced while requests still used the old one (see :class:`WatchedFile`)."""
+
+
 UNREACHABLE: tuple[type[Exception], ...] = (
     DBAPIError, PoolTimeout, OSError, TimeoutError, asyncpg.exceptions.PostgresError,
-    *ASYNCPG_CLIENT_ERRORS,
+    *ASYNCPG_CLIENT_ERRORS, DatabaseFileError,
 )  # fmt: skip
 #: SQLSTATE classes of a server that is not serving this app now: a connection exception
 #: (08), a login it refuses (28: a wrong password, an unknown role), a database that
@@ -150,8 +157,11 @@ def is_unreachable(error: BaseException) -> bool:
     connection (asyncpg's "the database system is shutting down" arrives as a
     plain ``DBAPIError``), wrapped or not (a server-side cursor's fetch raises
     asyncpg's own); and an ``OSError`` or ``TimeoutError`` raised inside a
-    driver (asyncpg's refused connect is not wrapped).
+    driver (asyncpg's refused connect is not wrapped); and SQLite's file gone from its
+    path or replaced under the app (:class:`DatabaseFileError`).
     """
+    if isinstance(error, DatabaseFileError):
+        return True
     if isinstance(error, DBAPIError):
         sqlite = getattr(error.orig, "sqlite_errorname", None)
         if sqlite is not None:  # SQLite says OperationalError for a syntax error too
@@ -192,10 +202,6 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 class MigrationsBehindError(NotReadyError):
     """The database's schema is older (or other) than the code's migrations."""
-
-
-class DatabaseFileError(NotReadyError):
-    """SQLite's file is gone or cannot be written (deleted, made read-only, a full disk)."""
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -586,6 +592,9 @@ class Database:
         self.timeout = 5.0
         self.pool_size = 5
         self.migrate_on_start = False
+        #: SQLite's file, watched under the running app; ``None`` for other databases.
+        self.file: WatchedFile | None = None
+        self._reopening = False
         #: Streams still reading their rows; serving stops only once they are done.
         self._streams: set[RowStream] = set()
         if app is not None:
@@ -619,6 +628,8 @@ class Database:
         self.engine = self._make_engine()
         if self.migrate_on_start:
             await self.upgrade()
+        path = sqlite_file(self.url)
+        self.file = None if path is None else WatchedFile(path)
 
     async def stop(self) -> None:
         for stream in list(self._streams):  # their connections go back before the pool closes
@@ -629,16 +640,48 @@ class Database:
 
     # -- the request's session ------------------------------------------------
 
-    def _serving_engine(self) -> AsyncEngine:
-        if self.engine is None:
+    async def _open_engine(self) -> AsyncEngine:
+        """The serving engine, once SQLite's file is checked to be the one it opened.
+
+        A file gone from its path is a :class:`DatabaseFileError` (a 503) until it
+        is back. A file replaced (a backup moved into place) is reopened: the old
+        engine's connections are closed first, so that no connection to the old
+        file is open when SQLite opens the new one with the same ``-wal`` and
+        ``-shm`` names; until requests that still use one end, the answer is 503.
+        """
+        engine = self.engine
+        if engine is None:
             raise RuntimeError("the database is used before serving started")
-        return self.engine
+        if self.file is None:
+            return engine
+        path = self.file.path
+        if self._reopening:
+            raise DatabaseFileError(f"the database file {path} was replaced; reopening it")
+        state = self.file.state()
+        if state == "gone":
+            raise DatabaseFileError(f"the database file {path} is gone")
+        if state == "replaced":
+            in_use = getattr(engine.pool, "checkedout", lambda: 0)()
+            if in_use:
+                raise DatabaseFileError(
+                    f"the database file {path} was replaced; reopening it once "
+                    f"{in_use} connection(s) to the old one are back"
+                )
+            self._reopening = True
+            try:
+                await engine.dispose()  # closes every connection to the old file
+                self.engine = engine = self._make_engine()
+                self.file.reopened()
+            finally:
+                self._reopening = False
+            logger.warning("the database file %s was replaced: reopened it", path)
+        return engine
 
     async def session(self) -> AsyncSession:
         """The request's session (one per request; see the module docstring)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is None:
-            session = AsyncSession(self._serving_engine(), expire_on_commit=False)
+            session = AsyncSession(await self._open_engine(), expire_on_commit=False)
             setattr(g, _SESSION, session)
         return session
 
@@ -662,7 +705,7 @@ class Database:
             body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
             return Response(body, mimetype="text/csv")
         """
-        connection = await self._serving_engine().connect()
+        connection = await (await self._open_engine()).connect()
         try:
             result = await connection.stream(statement)
         except BaseException:
@@ -731,18 +774,13 @@ class Database:
 
     async def ready(self) -> None:
         """Readiness: the database answers, its schema matches the code, and a SQLite
-        file is still there and writable (deleted, the pool's connections would write to
-        the unlinked file and answer 201; made read-only, every write fails)."""
-        if self.engine is None:
-            raise RuntimeError("the database engine is not started")
-        reason = await self.behind(self.engine)
+        file is still the one the app opened and writable (made read-only, every write
+        fails)."""
+        reason = await self.behind(await self._open_engine())
         if reason is not None:
             raise MigrationsBehindError(reason)
-        file = sqlite_file(self.url)
-        if file is not None and not file.is_file():
-            raise DatabaseFileError(f"the database file {file} is gone")
-        if file is not None and not os.access(file, os.W_OK):
-            raise DatabaseFileError(f"the database file {file} cannot be written")
+        if self.file is not None and not os.access(self.file.path, os.W_OK):
+            raise DatabaseFileError(f"the database file {self.file.path} cannot be written")
 
     async def probe(self) -> str | None:
         """:meth:`behind`, over an engine of its own (outside serving)."""

@@ -1,4 +1,5 @@
-"""SQLite through aiosqlite, with one hand-off to aiosqlite's thread per statement.
+"""SQLite through aiosqlite, with one hand-off to aiosqlite's thread per statement, and
+the database file watched under the running app (:class:`WatchedFile`).
 
 aiosqlite runs each SQLite connection in a thread of its own, and every call
 on it is a hand-off: queue the call, wake the thread, then wake the event
@@ -32,9 +33,11 @@ connection), as SQLAlchemy's adapter already uses aiosqlite's ``_tx`` and
 from __future__ import annotations
 
 import collections
+import os
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -158,3 +161,50 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
         return OneHopConnection(self, adapted._connection)
+
+
+#: A file as the operating system knows it: its device and inode, not its path.
+FileIdentity = tuple[int, int]
+
+
+class WatchedFile:
+    """The file a SQLite database lives in, and whether it is still the one the app opened.
+
+    A SQLite connection holds the file it opened, not its path: deleted or moved
+    under the running app, the pool's connections went on reading and writing the
+    unlinked file, their writes answered 201 and lost, and a backup put in its
+    place was never seen. SQLite cannot say so (the old file is still a good
+    file), so :meth:`state` compares the path's file with the one the
+    connections opened: one ``stat`` (about a microsecond) each time a request
+    starts using the database. :class:`~shipshape.database.Database` answers
+    503 while the file is gone, and reopens it once it is replaced.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        #: The file the engine's connections opened; ``None`` before the file exists.
+        self.opened: FileIdentity | None = self.identity()
+
+    def identity(self) -> FileIdentity | None:
+        """The file now at the path, or ``None`` when there is none (or it cannot be seen)."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def state(self) -> Literal["same", "gone", "replaced"]:
+        """``same`` as opened, ``gone`` from the path, or ``replaced`` by another file.
+
+        A file first seen now is the one the connections opened (they create it).
+        """
+        now = self.identity()
+        if now is None:
+            return "same" if self.opened is None else "gone"
+        if self.opened is None:
+            self.opened = now
+        return "same" if now == self.opened else "replaced"
+
+    def reopened(self) -> None:
+        """The engine's connections to the old file are closed; the path's file is the one."""
+        self.opened = self.identity()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -917,10 +918,89 @@ async def test_a_sqlite_file_made_read_only_or_deleted_is_reported_and_recovered
         assert statuses in ([201, 201], [503, 201]), statuses
         assert (await client.get("/readyz")).status_code == 200
 
+
+async def _names(client: Client) -> list[str]:
+    listed = await client.get("/api/things?sort=created")
+    assert listed.status_code == 200, await listed.get_data(as_text=True)
+    return [item["name"] for item in (await listed.get_json())["items"]]
+
+
+async def test_a_sqlite_file_deleted_moved_or_replaced_under_the_app_loses_no_write(
+    tmp_path: Path,
+) -> None:
+    """Regression (probe): deleted or moved under the running app, the pool's connections
+    went on writing the unlinked file, answering 201 for writes that were lost, and a
+    backup moved into its place was never seen. Gone, it is a 503 that saves nothing;
+    back or replaced, the app reads and writes the file at the path, by itself."""
+    from tests.app.test_things_api import csrf_headers
+
+    file = tmp_path / "app.db"
+    app = create_app(
+        {
+            "APP_ENV": "development",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{file}",
+            "RATELIMIT_DEFAULT": UNLIMITED,
+        }
+    )
+    async with app.test_app():
+        client = client_of(app)
+        headers = await csrf_headers(client)
+
+        async def post(name: str) -> int:
+            answer = await client.post("/api/things", json={"name": name}, headers=headers)
+            if answer.status_code == 503:
+                assert (await answer.get_json())["code"] == "database_unavailable"
+            return answer.status_code
+
+        async def readiness() -> str | None:
+            ready = await client.get("/readyz")
+            error: str | None = (await ready.get_json())["checks"]["database"].get("error")
+            assert (ready.status_code == 200) is (error is None)
+            return error
+
+        assert await post("One") == 201
+        with sqlite3.connect(file) as live, sqlite3.connect(tmp_path / "backup.db") as copy:
+            live.backup(copy)  # SQLite's online backup: a file of its own
+        copy.close()
+        assert await post("Two") == 201
+
+        # Moved away: every request is a 503 and saves nothing; moved back, it is served.
+        file.rename(tmp_path / "moved.db")
+        assert await post("Three") == 503
+        assert (await client.get("/api/things")).status_code == 503
+        assert (await client.get("/things/")).status_code == 503
+        assert await readiness() == f"DatabaseFileError: the database file {file} is gone"
+        (tmp_path / "moved.db").rename(file)
+        assert await post("Three") == 201
+        assert await _names(client) == ["One", "Two", "Three"]
+        assert await readiness() is None
+
+        # Deleted with its -wal and -shm: a 503, and no empty file made in its place.
         for name in ("app.db", "app.db-wal", "app.db-shm"):
             (tmp_path / name).unlink(missing_ok=True)
-        gone = await client.get("/readyz")
-        assert gone.status_code == 503
-        assert (await gone.get_json())["checks"]["database"]["error"] == (
-            f"DatabaseFileError: the database file {file} is gone"
-        )
+        assert await post("Four") == 503
+        assert await readiness() == f"DatabaseFileError: the database file {file} is gone"
+        assert not file.exists()
+
+        # A backup moved into place is opened, and a write lands in it, at the path.
+        (tmp_path / "backup.db").rename(file)
+        assert await _names(client) == ["One"]
+        assert await post("Five") == 201
+        assert await readiness() is None
+        with sqlite3.connect(file) as reader:
+            rows = reader.execute("SELECT name FROM things ORDER BY created_at").fetchall()
+        reader.close()
+        assert rows == [("One",), ("Five",)]
+
+        # Replaced while a connection to the old file is in use: 503 until it is back.
+        database = app.extensions["database"]
+        async with database.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            with sqlite3.connect(file) as live, sqlite3.connect(tmp_path / "again.db") as copy:
+                live.backup(copy)
+            copy.close()
+            (tmp_path / "again.db").rename(file)
+            assert await post("Six") == 503
+            assert "reopening it once 1 connection(s)" in str(await readiness())
+        assert await post("Six") == 201
+        assert await _names(client) == ["One", "Five", "Six"]

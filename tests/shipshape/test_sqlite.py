@@ -13,7 +13,7 @@ from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shipshape.database import make_engine
-from shipshape.sqlite import OneHopConnection
+from shipshape.sqlite import OneHopConnection, WatchedFile
 
 SCHEMA = (
     "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, size REAL)",
@@ -186,3 +186,21 @@ async def test_savepoints_and_autocommit_as_with_sqlalchemys_adapter(
     found = [await nested_and_autocommit(engine) for engine in (ours, theirs)]
     assert found[0] == found[1]
     assert [name for name, _ in found[0]] == ["a", "auto", "b", "c", "kept", "released"]
+
+
+def test_a_watched_file_is_the_one_first_seen_until_reopened(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    watched = WatchedFile(path)
+    assert watched.state() == "same"  # not made yet: the engine's connections make it
+    path.write_bytes(b"")
+    assert watched.state() == "same"  # first seen: the file they opened
+    assert watched.opened == watched.identity() == (path.stat().st_dev, path.stat().st_ino)
+    path.rename(tmp_path / "moved.db")
+    assert watched.state() == "gone"
+    (tmp_path / "moved.db").rename(path)
+    assert watched.state() == "same"  # the same file, back at its path
+    (tmp_path / "other.db").write_bytes(b"")
+    (tmp_path / "other.db").rename(path)
+    assert watched.state() == "replaced"
+    watched.reopened()
+    assert watched.state() == "same"
