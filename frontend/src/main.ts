@@ -8,7 +8,7 @@ import { BASE, href, match, start, type Route } from "./router";
 import { chunkFailed, reloadWhenBack, rendered } from "./reload";
 // In the entry, not a chunk, with the API client it imports: "Loading…" shows while a
 // view's chunk downloads, and every view needs both anyway.
-import { loading } from "./views/common";
+import { loading, pageTitle } from "./views/common";
 import type { View } from "./views/view";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -50,11 +50,11 @@ document.addEventListener("keydown", (event) => {
   toggler.focus();
 });
 
-/** This app's link is the current page at its own address, and "true" (a page within it)
- * elsewhere in it, as the server marks a section's link; the menu closes on a navigation,
- * as a page load would close it. */
+/** This app's link is the current page at the list, whichever of its addresses
+ * (/app/, /app/things/), and "true" (a page within it) elsewhere in it, as the server
+ * marks a section's link; the menu closes on a navigation, as a page load would close it. */
 function updateNavbar(): void {
-  appLink.setAttribute("aria-current", location.pathname === BASE || location.pathname === href("/") ? "page" : "true");
+  appLink.setAttribute("aria-current", match(location.pathname).view === "list" ? "page" : "true");
   showMenu(false);
 }
 
@@ -79,9 +79,13 @@ const loaders: Record<Route["view"], () => Promise<{ default: View }>> = {
 };
 
 // Written here, not in a view: a view's code is a chunk, which is what failed to load.
+// The tab's title says "Error:", as the server pages' titles do (WCAG 2.4.2).
+const NOT_LOADED = "This page could not be loaded";
+
 function missingChunk(): HTMLElement[] {
+  document.title = pageTitle(NOT_LOADED, true);
   return [
-    h("h1", { tabindex: "-1" }, "This page could not be loaded"),
+    h("h1", { tabindex: "-1" }, NOT_LOADED),
     h("div", { class: "alert alert-danger", role: "alert" }, "Part of the app is missing, perhaps after an update. ", h("a", { href: location.href }, "Reload the page"), "."),
   ];
 }
@@ -91,8 +95,9 @@ function offline(): HTMLElement[] {
   const retry = async () => {
     if (!(await reloadWhenBack())) says.textContent = "The server still could not be reached. Check your connection, then try again.";
   };
+  document.title = pageTitle(NOT_LOADED, true);
   return [
-    h("h1", { tabindex: "-1" }, "This page could not be loaded"),
+    h("h1", { tabindex: "-1" }, NOT_LOADED),
     h(
       "div",
       { class: "alert alert-danger", role: "alert", "data-error-state": true },

@@ -218,8 +218,8 @@ def test_frontend_deep_link_renders_without_violations(server: Server, watched: 
     assert response is not None and response.status == 200
     assert "'nonce-" in response.headers["content-security-policy"]
     page.locator("form #name").wait_for()
-    assert page.locator("h1").inner_text() == "New thing"
-    assert page.title() == "New thing · Things · Shipshape"
+    assert page.locator("h1").inner_text() == "Add a thing"
+    assert page.title() == "Add a thing · Shipshape"
     # Bootstrap from the build: the navbar is dark and flex.
     assert page.eval_on_selector(".navbar", "e => getComputedStyle(e).display") == "flex"
     token = page.eval_on_selector('meta[name="csrf-token"]', "m => m.content")
@@ -243,7 +243,7 @@ def test_chromium_reads_the_index_compressed_once_in_every_coding(
     assert response is not None and response.status == 200
     assert response.headers["content-encoding"] == coding
     page.locator("form #name").wait_for()
-    assert page.locator("h1").inner_text() == "New thing"
+    assert page.locator("h1").inner_text() == "Add a thing"
     assert watched.violations() == []
     assert watched.console == [] and watched.page_errors == []
 
@@ -297,6 +297,7 @@ def test_frontend_offline_says_so_and_tries_again(server: Server, watched: Watch
     page.click("text=Add a thing")
     page.get_by_text("The server could not be reached").wait_for()
     assert page.evaluate("document.activeElement.tagName") == "H1"
+    assert page.title() == "Error: This page could not be loaded · Shipshape"  # WCAG 2.4.2
     assert loads == [] and page.url == server.base + "/app/things/new", "no reload"
     page.get_by_role("button", name="Try again").click()  # still down: still no reload
     page.get_by_text("The server still could not be reached").wait_for()
@@ -468,7 +469,7 @@ def test_frontend_malformed_percent_encoding_is_not_found(
     response = page.goto(server.base + path, wait_until="load")
     assert response is not None and response.status == 200
     page.locator("h1:text-is('Page not found')").wait_for()
-    assert page.title() == "Page not found · Things · Shipshape"
+    assert page.title() == "Page not found · Shipshape"
     assert watched.violations() == []
     assert watched.console == [] and watched.page_errors == []
 
@@ -671,17 +672,18 @@ def test_frontend_titles_say_which_page_and_what_failed(server: Server, watched:
     page.goto(f"{server.base}/app/?q={name.replace(' ', '+')}&sort=-created", wait_until="load")
     expect(page.locator("table caption")).to_have_text("Things, newest first")  # WCAG 1.3.1
     page.goto(server.base + "/app/?page=2", wait_until="load")
-    page.locator("h1:text-is('Things')").wait_for()
-    assert page.title() == "Things (page 2) · Shipshape"
+    page.locator("main table, [data-no-such-page]").first.wait_for()
+    past_the_last = page.locator("[data-no-such-page]").count() == 1  # the session's data
+    assert page.title() == ("Error: " if past_the_last else "") + "Things (page 2) · Shipshape"
     missing = "/app/things/00000000-0000-0000-0000-000000000000"
     for path in (missing, missing + "/edit"):
         page.goto(server.base + path, wait_until="load")
-        page.locator("h1:text-is('Thing not found')").wait_for()
-        assert page.title() == "Thing not found · Things · Shipshape"
+        page.locator("h1:text-is('Page not found')").wait_for()
+        assert page.title() == "Page not found · Shipshape"
     page.route("**/api/things/*", lambda route: route.fulfill(status=500, json={}))
     page.goto(server.base + missing, wait_until="load")
     page.locator("[data-error-state]").wait_for()
-    assert page.title() == "Error: Thing · Things · Shipshape"
+    assert page.title() == "Error: Thing · Shipshape"
     assert watched.violations() == [] and watched.page_errors == []
 
 

@@ -221,7 +221,7 @@ def test_the_message_after_a_write_takes_focus(server: Server, watched: Watched)
     expect(flash).to_be_focused()
 
     page.click("text=Add a thing")  # no write: the heading, as before
-    heading = page.locator("h1:text-is('New thing')")
+    heading = page.locator("h1:text-is('Add a thing')")
     heading.wait_for()
     expect(heading).to_be_focused()
     assert watched.violations() == [] and watched.page_errors == []

@@ -32,7 +32,7 @@ RATE_LIMITED = {"error": 429, "code": "rate_limited", "message": "Too many reque
 
 
 def title(heading: str, failed: bool = False) -> str:
-    return ("Error: " if failed else "") + f"{heading} · Things · Shipshape"
+    return ("Error: " if failed else "") + f"{heading} · Shipshape"
 
 
 def test_an_edit_conflict_shows_their_whole_version(server: Server, watched: Watched) -> None:
@@ -44,7 +44,7 @@ def test_an_edit_conflict_shows_their_whole_version(server: Server, watched: Wat
     url = f"{server.base}/api/things/{thing['id']}"
     page.goto(f"{server.base}/app/things/{thing['id']}/edit", wait_until="load")
     page.locator("#name").wait_for()
-    expect(page).to_have_title(title(f"Edit {name}"))
+    expect(page).to_have_title(title(f"Edit “{name}”"))
     theirs = "Their words, which mine would replace."
     assert api_write(page, "PUT", url, name=name, description=theirs, version=1).status == 200
 
@@ -53,12 +53,12 @@ def test_an_edit_conflict_shows_their_whole_version(server: Server, watched: Wat
     conflict = page.locator("[data-conflict]")
     expect(conflict.locator("dt")).to_have_text(["Name", "Description", "Version"])
     expect(conflict.locator("dd")).to_have_text([name, theirs, "2"])
-    expect(page).to_have_title(title(f"Edit {name}", failed=True))  # WCAG 2.4.2
+    expect(page).to_have_title(title(f"Edit “{name}”", failed=True))  # WCAG 2.4.2
     expect(page.locator("#description")).to_have_value("Mine.")  # still in the form
 
     page.get_by_role("button", name="Load their version").click()
     expect(page.locator("#description")).to_have_value(theirs)
-    expect(page).to_have_title(title(f"Edit {name}"))  # answered: no error now
+    expect(page).to_have_title(title(f"Edit “{name}”"))  # answered: no error now
     assert watched.violations() == [] and watched.page_errors == []
     assert watched.console == [fetch_failed(409, "Conflict", url)]
 
@@ -250,6 +250,9 @@ def test_the_navbar_is_the_server_pages_navbar(server: Server, watched: Watched)
     page.locator("form #name").wait_for()
     expect(current).to_have_text("Things app")
     expect(current).to_have_attribute("aria-current", "true")
+    page.goto(server.base + "/app/things/", wait_until="load")  # the list's other address
+    page.locator("h1:text-is('Things')").wait_for()
+    expect(current).to_have_attribute("aria-current", "page")
 
     # A small screen: the links fold behind a menu button, as the server pages' do.
     page.set_viewport_size({"width": 400, "height": 800})
@@ -446,26 +449,26 @@ def test_a_refused_form_says_error_in_the_title_until_it_is_sent_again(
     taken = made["name"]
     page.goto(server.base + "/app/things/new", wait_until="load")
     page.locator("form #name").wait_for()
-    expect(page).to_have_title(title("New thing"))
+    expect(page).to_have_title(title("Add a thing"))
     submit = page.locator("main form button[type=submit]")
 
     submit.click()  # blank: refused here, before any request
     page.locator("[data-error-summary]").wait_for()
-    expect(page).to_have_title(title("New thing", failed=True))
+    expect(page).to_have_title(title("Add a thing", failed=True))
 
     page.fill("#name", "n" * 65)  # one character too many: the API's 422
     with page.expect_response(server.base + "/api/things") as answer:
         submit.click()
     assert answer.value.status == 422
     expect(page.locator("[data-error-summary]")).to_contain_text("64")
-    expect(page).to_have_title(title("New thing", failed=True))
+    expect(page).to_have_title(title("Add a thing", failed=True))
 
     page.fill("#name", taken)  # another thing's name: a 409, name_taken
     with page.expect_response(server.base + "/api/things") as answer:
         submit.click()
     assert answer.value.status == 409
     expect(page.locator("[data-error-summary]")).to_contain_text("already exists")
-    expect(page).to_have_title(title("New thing", failed=True))
+    expect(page).to_have_title(title("Add a thing", failed=True))
 
     # Sent again: no error while it is on its way.
     held: list[Route] = []
@@ -474,7 +477,7 @@ def test_a_refused_form_says_error_in_the_title_until_it_is_sent_again(
     page.fill("#name", name)
     with page.expect_request(server.base + "/api/things"):
         submit.click()
-    expect(page).to_have_title(title("New thing"))
+    expect(page).to_have_title(title("Add a thing"))
     expect(page.locator("[data-error-summary]")).to_have_count(0)
     held[0].continue_()
     page.locator(f"h1:text-is('{name}')").wait_for()
@@ -487,5 +490,114 @@ def test_a_refused_form_says_error_in_the_title_until_it_is_sent_again(
     page.fill("#name", taken)
     page.locator("main form button[type=submit]").click()
     page.locator("[data-error-summary]").wait_for()
-    expect(page).to_have_title(title(f"Edit {name}", failed=True))
+    expect(page).to_have_title(title(f"Edit “{name}”", failed=True))
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_the_list_says_error_in_its_title_when_its_results_failed(
+    server: Server, watched: Watched
+) -> None:
+    """Regression (probe): the list's title stayed "Things · Shipshape" over a refused
+    filter, a page past the last and a failed request; the server's pages say "Error:"."""
+    page = watched.page
+    page.goto(server.base + "/app/?page=9999", wait_until="load")
+    page.locator("[data-no-such-page]").wait_for()
+    expect(page).to_have_title(title("Things (page 9999)", failed=True))
+
+    url = server.base + "/app/?q=" + "x" * 201  # past the API's bound on q: its 400
+    page.goto(url, wait_until="load")
+    page.locator("[data-error-state]").wait_for()
+    expect(page).to_have_title(title("Things", failed=True))
+
+    asked: list[str] = []
+
+    def fail_first(route: Route) -> None:  # the first list request fails, "Try again" works
+        asked.append(route.request.url)
+        if len(asked) == 1:
+            route.fulfill(status=500, json={"error": 500, "code": "internal", "message": "x"})
+        else:
+            route.continue_()
+
+    page.route("**/api/things?*", fail_first)
+    page.goto(server.base + "/app/", wait_until="load")
+    page.locator("[data-error-state]").wait_for()
+    expect(page).to_have_title(title("Things", failed=True))
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator("main p[role=status]")).to_contain_text(re.compile("Showing|no things"))
+    expect(page.locator("[data-error-state]")).to_have_count(0)
+    expect(page).to_have_title(title("Things"))  # answered: no error now
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_names_and_the_filter_are_stripped_as_the_server_strips_them(
+    server: Server, watched: Watched, tidy: list[str]
+) -> None:
+    """Regression (probe): JavaScript's trim() took U+FEFF for a space (the server keeps
+    it and refuses a name of it), the blank name's message had a full stop the server's
+    has not, and a filter given with spaces was quoted with them."""
+    page = watched.page
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    submit = page.locator("main form button[type=submit]")
+    page.fill("#name", "\u3000\u2003 ")  # Unicode spaces only: refused here, no request
+    submit.click()
+    expect(page.locator("[data-error-summary] a")).to_have_text(["Enter a name"])
+    assert sent == []
+
+    page.fill("#name", "\ufeff")  # not a space: the server's own refusal, in its words
+    with page.expect_response(server.base + "/api/things") as answer:
+        submit.click()
+    assert answer.value.status == 422
+    expect(page.locator("[data-error-summary] a")).to_have_text(
+        ["Name must have a letter, digit, punctuation mark or symbol"]
+    )
+
+    name = f"SPA stripped {free_port()}"
+    page.fill("#name", f"\u3000{name}\u00a0")
+    submit.click()
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    tidy.append(page.url.rsplit("/", 1)[-1])
+    page.goto(f"{server.base}/app/?q=%E3%80%80{name.replace(' ', '+')}+", wait_until="load")
+    expect(page.locator("main p[role=status]")).to_have_text(
+        f"Showing 1–1 of 1 thing with a name containing “{name}”."
+    )
+    assert watched.violations() == [] and watched.page_errors == []
+    assert watched.console == [
+        fetch_failed(422, "Unprocessable Entity", server.base + "/api/things")
+    ]
+
+
+def test_the_flash_comes_first_and_closes_as_the_server_pages_do(
+    server: Server, watched: Watched, tidy: list[str]
+) -> None:
+    page = watched.page
+    page.goto(server.base + "/app/things/new", wait_until="load")
+    name = f"SPA flash first {free_port()}"
+    page.fill("#name", name)
+    page.click("main form button[type=submit]")
+    flash = page.locator("main > [data-flash]")
+    expect(flash).to_be_focused()
+    tidy.append(page.url.rsplit("/", 1)[-1])
+    first = page.evaluate(
+        "document.querySelector('main').firstElementChild.hasAttribute('data-flash')"
+    )
+    assert first, "above the breadcrumbs, where base.html puts the server pages' flash"
+    flash.get_by_role("button", name="Close").click()
+    expect(page.locator("[data-flash]")).to_have_count(0)
+    expect(page.locator(f"h1:text-is('{name}')")).to_be_focused()  # not <body>
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_an_edit_of_a_thing_not_there_is_page_not_found_with_a_way_back(
+    server: Server, watched: Watched
+) -> None:
+    page = watched.page
+    missing = "/app/things/00000000-0000-0000-0000-000000000000/edit"
+    page.goto(server.base + missing, wait_until="load")
+    page.locator("h1:text-is('Page not found')").wait_for()
+    expect(page).to_have_title(title("Page not found"))
+    page.get_by_role("link", name="Back to all things").click()
+    page.locator("h1:text-is('Things')").wait_for()
+    assert page.url == server.base + "/app/"
     assert watched.violations() == [] and watched.page_errors == []

@@ -1,10 +1,21 @@
 import { ApiError, type Thing } from "../api";
 import { h } from "../dom";
 
-/** The document's title for a view's heading; "Error: " first while the view shows a
- * failure, as the server pages' titles do (WCAG 2.4.2). */
+/** The document's title for a view's heading, in the server pages' form (base.html's
+ * "… · Shipshape"); "Error: " first while the view shows a failure, as theirs do
+ * (WCAG 2.4.2). */
 export function pageTitle(text: string, failed = false): string {
-  return `${failed ? "Error: " : ""}${text} · Things · Shipshape`;
+  return `${failed ? "Error: " : ""}${text} · Shipshape`;
+}
+
+/** Unicode's White_Space characters: the server's rule for what a name and the list's
+ * filter are stripped of (app.things.WHITE_SPACE). Not JavaScript's trim(), which also
+ * strips U+FEFF, a character the server keeps and refuses a name of. */
+const WHITE_SPACE = "[\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const EDGES = new RegExp(`^${WHITE_SPACE}+|${WHITE_SPACE}+$`, "g");
+
+export function strip(text: string): string {
+  return text.replace(EDGES, "");
 }
 
 /** The view's <h1>, and the document's title (the list's own heading is already "Things").
@@ -36,11 +47,11 @@ export function loading(focusable = false): HTMLElement {
   return h("p", { class: "text-body-secondary", role: "status", tabindex: focusable ? "-1" : undefined }, h("span", { class: "spinner-border spinner-border-sm me-2", "aria-hidden": "true" }), "Loading…");
 }
 
-/** A view's heading when loading it failed: a thing that is not there says so, in the
- * heading and the tab's title; any other failure keeps the heading, and the title says
- * "Error:", as the server pages' titles do (WCAG 2.4.2). */
+/** A view's heading when loading it failed: a thing that is not there is the server's
+ * "Page not found", in the heading and the tab's title; any other failure keeps the
+ * heading, and the title says "Error:", as the server pages' titles do (WCAG 2.4.2). */
 export function failedTitle(text: string, error: unknown): HTMLHeadingElement {
-  if (error instanceof ApiError && error.status === 404) return title("Thing not found");
+  if (error instanceof ApiError && error.status === 404) return title("Page not found");
   return title(text, pageTitle(text, true));
 }
 
@@ -78,13 +89,26 @@ export function flash(text: string): void {
   pendingFlash = text;
 }
 
-/** The pending message as a status alert, or none: a list to spread among a view's children.
- * Focusable, and focused instead of the heading (main.ts), as the server pages do:
- * a live region drawn already filled, with the view around it, is not announced. */
+/** The pending message as a status alert, or none: a list to spread first among a view's
+ * children, above its breadcrumbs, where the server pages' base.html puts theirs.
+ * Focusable, and focused instead of the heading (main.ts), as the server pages do: a live
+ * region drawn already filled, with the view around it, is not announced. Dismissible as
+ * theirs are; closed, it gives focus to the heading, not to <body>. */
 export function takeFlash(): HTMLElement[] {
   const text = pendingFlash;
   pendingFlash = null;
-  return text === null ? [] : [h("div", { class: "alert alert-success text-break", role: "status", tabindex: "-1", "data-flash": true }, text)];
+  if (text === null) return [];
+  const close = (event: Event) => {
+    const alert = (event.currentTarget as HTMLElement).closest("[data-flash]");
+    const heading = alert?.parentElement?.querySelector<HTMLElement>("h1");
+    alert?.remove();
+    heading?.focus();
+  };
+  return [
+    h("div", { class: "alert alert-success alert-dismissible text-break", role: "status", tabindex: "-1", "data-flash": true },
+      text,
+      h("button", { type: "button", class: "btn-close", "aria-label": "Close", onclick: close })),
+  ];
 }
 
 /** Draws a view again in place ("Try again", "Show the new version"): the control that had

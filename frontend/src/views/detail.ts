@@ -67,9 +67,9 @@ const detail: View = async (main, route, signal) => {
   const ask = h("button", { type: "button", class: "btn btn-outline-danger", onclick: () => { confirm.classList.remove("d-none"); confirm.focus(); } }, "Delete…");
 
   main.replaceChildren(
+    ...takeFlash(),
     breadcrumbs(["Things", href("/")], [thing.name]),
     title(thing.name),
-    ...takeFlash(),
     h("p", { class: "pre-wrap" }, thing.description || h("span", { class: "text-body-secondary" }, "No description.")),
     // The server page's facts, in its words, its times UTC to the second.
     h(

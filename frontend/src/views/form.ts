@@ -2,7 +2,7 @@ import { ApiError, things, type Thing } from "../api";
 import { h } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { breadcrumbs, errorState, failedTitle, flash, versionFacts, handOver, loading, pageTitle, redraw, title } from "./common";
+import { breadcrumbs, errorState, failedTitle, flash, versionFacts, handOver, loading, pageTitle, redraw, strip, title } from "./common";
 
 const LIMITS = { name: 64, description: 2000 };
 // maxlength counts UTF-16 units, two for a character past U+FFFF (an emoji), where the
@@ -19,12 +19,12 @@ const form: View = async (main, route, signal) => {
       thing = await things.get(editing, signal);
     } catch (error) {
       if (signal.aborted) return; // the user has left: <main> is another view's now
-      main.replaceChildren(...layout(breadcrumbs(["Things", href("/")], ["Edit"]), failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route, signal)))));
+      main.replaceChildren(...layout(breadcrumbs(["Things", href("/")], ["Edit"]), failedTitle("Edit thing", error), errorState(error, () => void redraw(main, () => form(main, route, signal))), h("a", { href: href("/") }, "Back to all things")));
       return;
     }
   }
   let version = thing?.version ?? 0;
-  const heading = editing ? `Edit ${thing?.name ?? "thing"}` : "New thing";
+  const heading = thing ? `Edit “${thing.name}”` : "Add a thing"; // the server form's headings
 
   const name = h("input", { type: "text", class: "form-control", id: "name", name: "name", required: true, maxlength: UNITS * LIMITS.name, value: thing?.name ?? "", "aria-describedby": "name-help" });
   const description = h("textarea", { class: "form-control", id: "description", name: "description", rows: 5, maxlength: UNITS * LIMITS.description, "aria-describedby": "description-help" });
@@ -66,9 +66,11 @@ const form: View = async (main, route, signal) => {
     event.preventDefault();
     clearSummary();
     showErrors({}); // unmark the fields of the last attempt
-    const input = { name: name.value.trim(), description: description.value };
+    // Sent as typed: the server strips it (and says what else is wrong, in its words);
+    // only a blank name is refused here, with the server's message, saving a request.
+    const input = { name: name.value, description: description.value };
     const local: Record<string, string[]> = {};
-    if (!input.name) local.name = ["Enter a name."];
+    if (!strip(input.name)) local.name = ["Enter a name"];
     if (Object.keys(local).length > 0) return showErrors(local);
     submit.disabled = true;
     try {
@@ -115,7 +117,7 @@ const form: View = async (main, route, signal) => {
     h("div", { class: "d-flex gap-2" }, submit, h("a", { class: "btn btn-link", href: editing ? href(`/things/${encodeURIComponent(editing)}`) : href("/") }, "Cancel")));
   const trail = thing
     ? breadcrumbs(["Things", href("/")], [thing.name, href(`/things/${encodeURIComponent(thing.id)}`)], ["Edit"])
-    : breadcrumbs(["Things", href("/")], ["New"]);
+    : breadcrumbs(["Things", href("/")], ["Add"]);
   main.replaceChildren(...layout(trail, title(heading), summary, formElement));
 };
 

@@ -2,7 +2,7 @@ import { things, type Sort, type ThingPage } from "../api";
 import { h, icon, time, truncate } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
-import { errorState, loading, takeFlash, title } from "./common";
+import { errorState, loading, pageTitle, strip, takeFlash, title } from "./common";
 
 const SORTS: [Sort, string][] = [
   ["name", "Name, A to Z"],
@@ -17,7 +17,7 @@ function isSort(value: string | null): value is Sort {
 
 const list: View = async (main, _route, signal) => {
   const params = new URLSearchParams(location.search);
-  const q = params.get("q") ?? "";
+  const q = strip(params.get("q") ?? ""); // as the server strips it, so the count quotes it as it does
   const sortParam = params.get("sort");
   const sort: Sort = isSort(sortParam) ? sortParam : "name";
   const page = Math.max(1, Number.parseInt(params.get("page") ?? "1", 10) || 1);
@@ -34,7 +34,7 @@ const list: View = async (main, _route, signal) => {
   const order = h("select", { class: "form-select", id: "sort", name: "sort" }, ...SORTS.map(([value, label]) => h("option", { value, selected: value === sort }, label)));
   const filters = h(
     "form",
-    { class: "row g-2 align-items-end mb-3", role: "search", onsubmit: (event: Event) => { event.preventDefault(); go({ q: search.value.trim(), sort: order.value, page: "1" }); } },
+    { class: "row g-2 align-items-end mb-3", role: "search", onsubmit: (event: Event) => { event.preventDefault(); go({ q: strip(search.value), sort: order.value, page: "1" }); } },
     h("div", { class: "col-sm-6 col-lg-5" }, h("label", { class: "form-label", for: "q" }, "Name contains"), search),
     h("div", { class: "col-sm-4 col-lg-3" }, h("label", { class: "form-label", for: "sort" }, "Sort by"), order),
     h("div", { class: "col-auto" }, h("button", { type: "submit", class: "btn btn-secondary" }, "Apply")),
@@ -44,8 +44,13 @@ const list: View = async (main, _route, signal) => {
   const csv = new URLSearchParams({ q, sort });
   for (const [key, value] of [...csv]) if (!value || (key === "sort" && value === "name")) csv.delete(key);
   const download = "/things/download" + (csv.toString() ? `?${csv}` : "");
-  const heading = title("Things", page > 1 ? `Things (page ${page}) · Shipshape` : "Things · Shipshape", "me-auto mb-0");
+  // The server list's title: "Things (page 2) · Shipshape"; "Error: " first while the
+  // results are an error or a page past the last, as its error pages' titles say.
+  const named = page > 1 ? `Things (page ${page})` : "Things";
+  const failed = () => { document.title = pageTitle(named, true); };
+  const heading = title("Things", pageTitle(named), "me-auto mb-0");
   main.replaceChildren(
+    ...takeFlash(),
     h(
       "div",
       { class: "d-flex flex-wrap align-items-center gap-2 mb-3" },
@@ -53,7 +58,6 @@ const list: View = async (main, _route, signal) => {
       h("a", { class: "btn btn-outline-secondary", href: download, download: true }, icon("download"), "Download CSV"),
       h("a", { class: "btn btn-primary", href: href("/things/new") }, icon("plus-lg"), "Add a thing"),
     ),
-    ...takeFlash(),
     filters,
     results,
   );
@@ -66,17 +70,20 @@ const list: View = async (main, _route, signal) => {
     if (again && document.activeElement === document.body) children[0]?.focus();
   };
   const load = async (again = false) => {
+    document.title = pageTitle(named); // "Try again": no error until one is shown again
     show(again, loading(again));
     let data: ThingPage;
     try {
       data = await things.list({ q, sort, page }, signal);
     } catch (error) {
       if (signal.aborted) return; // the user has left: nothing to say
+      failed();
       show(again, errorState(error, () => void load(true)));
       return;
     }
     if (data.items.length === 0 && data.total > 0) {
       const last = String(data.pages);
+      failed(); // the server's answer is a 404 page
       show(again, h("p", { class: "text-body-secondary", tabindex: "-1", "data-no-such-page": true }, `There is no page ${page}; the last page is ${last}. `, h("a", { href: url({ page: last }) }, "Go to the last page"), "."));
       return;
     }
