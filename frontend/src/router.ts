@@ -41,8 +41,30 @@ function route(): void {
   onNavigate();
 }
 
+// Back and Forward return to where the user was on the page, as they do between page
+// loads. The browser's own restoring scrolls before the view is drawn again ("Loading…"
+// is short), so the app keeps each entry's position in its history state: written as the
+// user scrolls (debounced) and before a navigation, read by main.ts once the view is drawn.
+let scrolled: number | undefined;
+
+function rememberScroll(): void {
+  window.clearTimeout(scrolled);
+  history.replaceState({ ...(history.state as object | null), scrollY: window.scrollY }, "");
+}
+
+/** Where the user was on this history entry, or null for an entry not seen before. */
+export function savedScroll(): number | null {
+  const y = (history.state as { scrollY?: unknown } | null)?.scrollY;
+  return typeof y === "number" ? y : null;
+}
+
 export function start(render: () => void): void {
   onNavigate = render;
+  history.scrollRestoration = "manual";
+  window.addEventListener("scroll", () => {
+    window.clearTimeout(scrolled);
+    scrolled = window.setTimeout(rememberScroll, 200);
+  }, { passive: true });
   // Following a link to a fragment of this page (the skip link, an error summary's
   // link to its field) fires popstate too: the browser moves focus there, and the
   // view, with what the user has typed, stays as it is.
@@ -72,6 +94,9 @@ export function start(render: () => void): void {
 
 export function navigate(url: string, { replace = false } = {}): void {
   if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
+  else {
+    rememberScroll();
+    history.pushState(null, "", url);
+  }
   route();
 }

@@ -601,3 +601,40 @@ def test_an_edit_of_a_thing_not_there_is_page_not_found_with_a_way_back(
     page.locator("h1:text-is('Things')").wait_for()
     assert page.url == server.base + "/app/"
     assert watched.violations() == [] and watched.page_errors == []
+
+
+def scrolled_to(page: Page, y: int) -> None:
+    """Waits for the page to be scrolled to ``y`` (wait_for_function evaluates a string,
+    which the CSP forbids)."""
+    for _ in range(50):
+        if page.evaluate("window.scrollY") == y:
+            return
+        page.wait_for_timeout(100)
+    assert page.evaluate("window.scrollY") == y
+
+
+def test_back_returns_to_where_the_user_was_on_the_list(
+    server: Server, watched: Watched, tidy: list[str]
+) -> None:
+    """Regression (probe): Back to the list put it at the top, since the browser restored
+    the scroll before the list was drawn again ("Loading…" is short)."""
+    page = watched.page
+    page.set_viewport_size({"width": 800, "height": 300})
+    name = f"SPA scrolled {free_port()}"
+    tidy.append(api_thing(page, server.base, name)["id"])
+    page.goto(f"{server.base}/app/?q={name.replace(' ', '+')}", wait_until="load")
+    page.locator("main table").wait_for()
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    where = page.evaluate("window.scrollY")
+    assert where > 100
+    page.evaluate("document.querySelector('main td a').click()")  # no scrolling on the way
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    assert page.evaluate("window.scrollY") == 0  # a new entry starts at the top
+    page.go_back()
+    page.locator("main table").wait_for()
+    scrolled_to(page, where)
+    page.wait_for_timeout(300)  # the position saved as it is, once the scrolling settles
+    page.reload(wait_until="load")
+    page.locator("main table").wait_for()
+    scrolled_to(page, where)
+    assert watched.violations() == [] and watched.page_errors == []
