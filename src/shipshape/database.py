@@ -121,7 +121,7 @@ ASYNCPG_CLIENT_ERRORS: tuple[type[Exception], ...] = (
 
 class DatabaseFileError(NotReadyError):
     """SQLite's file is gone or cannot be written (deleted, made read-only, a full disk),
-    or was replaced while requests still used the old one (see :class:`WatchedFile`)."""
+    or was replaced under the running app (see :class:`~shipshape.sqlite.WatchedFile`)."""
 
 
 UNREACHABLE: tuple[type[Exception], ...] = (
@@ -594,7 +594,6 @@ class Database:
         self.migrate_on_start = False
         #: SQLite's file, watched under the running app; ``None`` for other databases.
         self.file: WatchedFile | None = None
-        self._reopening = False
         #: Streams still reading their rows; serving stops only once they are done.
         self._streams: set[RowStream] = set()
         if app is not None:
@@ -622,14 +621,17 @@ class Database:
         shipshape.deploy_checks.append(self.deploy_findings)
 
     def _make_engine(self) -> AsyncEngine:
-        return make_engine(self.url, timeout=self.timeout, pool_size=self.pool_size)
+        engine = make_engine(self.url, timeout=self.timeout, pool_size=self.pool_size)
+        if self.file is not None:
+            self.file.watch(engine.sync_engine)
+        return engine
 
     async def start(self) -> None:
+        path = sqlite_file(self.url)
+        self.file = None if path is None else WatchedFile(path)
         self.engine = self._make_engine()
         if self.migrate_on_start:
             await self.upgrade()
-        path = sqlite_file(self.url)
-        self.file = None if path is None else WatchedFile(path)
 
     async def stop(self) -> None:
         for stream in list(self._streams):  # their connections go back before the pool closes
@@ -640,48 +642,33 @@ class Database:
 
     # -- the request's session ------------------------------------------------
 
-    async def _open_engine(self) -> AsyncEngine:
-        """The serving engine, once SQLite's file is checked to be the one it opened.
-
-        A file gone from its path is a :class:`DatabaseFileError` (a 503) until it
-        is back. A file replaced (a backup moved into place) is reopened: the old
-        engine's connections are closed first, so that no connection to the old
-        file is open when SQLite opens the new one with the same ``-wal`` and
-        ``-shm`` names; until requests that still use one end, the answer is 503.
-        """
-        engine = self.engine
-        if engine is None:
-            raise RuntimeError("the database is used before serving started")
+    def _check_file(self) -> None:
+        """A SQLite file gone from its path, or replaced, is a :class:`DatabaseFileError`
+        (a 503): moved back, it is served again; replaced, it takes a restart (see
+        :class:`~shipshape.sqlite.WatchedFile`)."""
         if self.file is None:
-            return engine
-        path = self.file.path
-        if self._reopening:
-            raise DatabaseFileError(f"the database file {path} was replaced; reopening it")
+            return
         state = self.file.state()
         if state == "gone":
-            raise DatabaseFileError(f"the database file {path} is gone")
+            raise DatabaseFileError(f"the database file {self.file.path} is gone")
         if state == "replaced":
-            in_use = getattr(engine.pool, "checkedout", lambda: 0)()
-            if in_use:
-                raise DatabaseFileError(
-                    f"the database file {path} was replaced; reopening it once "
-                    f"{in_use} connection(s) to the old one are back"
-                )
-            self._reopening = True
-            try:
-                await engine.dispose()  # closes every connection to the old file
-                self.engine = engine = self._make_engine()
-                self.file.reopened()
-            finally:
-                self._reopening = False
-            logger.warning("the database file %s was replaced: reopened it", path)
-        return engine
+            raise DatabaseFileError(
+                f"the database file {self.file.path} was replaced under the running app; "
+                "restart the app to open the new one"
+            )
+
+    def _checked_engine(self) -> AsyncEngine:
+        """The serving engine, once SQLite's file is checked to be the one it opened."""
+        if self.engine is None:
+            raise RuntimeError("the database is used before serving started")
+        self._check_file()
+        return self.engine
 
     async def session(self) -> AsyncSession:
         """The request's session (one per request; see the module docstring)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is None:
-            session = AsyncSession(await self._open_engine(), expire_on_commit=False)
+            session = AsyncSession(self._checked_engine(), expire_on_commit=False)
             setattr(g, _SESSION, session)
         return session
 
@@ -705,7 +692,7 @@ class Database:
             body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
             return Response(body, mimetype="text/csv")
         """
-        connection = await (await self._open_engine()).connect()
+        connection = await self._checked_engine().connect()
         try:
             result = await connection.stream(statement)
         except BaseException:
@@ -717,9 +704,12 @@ class Database:
         return stream
 
     async def commit(self) -> None:
-        """Commit the request's work, all of it at once."""
+        """Commit the request's work, all of it at once; SQLite's file is checked again
+        first, since a request can take its time between its first read and its commit
+        (a slow upload)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is not None:
+            self._check_file()
             await session.commit()
 
     async def _end_request(self, _error: BaseException | None) -> None:
@@ -776,7 +766,7 @@ class Database:
         """Readiness: the database answers, its schema matches the code, and a SQLite
         file is still the one the app opened and writable (made read-only, every write
         fails)."""
-        reason = await self.behind(await self._open_engine())
+        reason = await self.behind(self._checked_engine())
         if reason is not None:
             raise MigrationsBehindError(reason)
         if self.file is not None and not os.access(self.file.path, os.W_OK):

@@ -38,8 +38,10 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.request import pathname2url
 
 import aiosqlite
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -172,12 +174,20 @@ class WatchedFile:
 
     A SQLite connection holds the file it opened, not its path: deleted or moved
     under the running app, the pool's connections went on reading and writing the
-    unlinked file, their writes answered 201 and lost, and a backup put in its
-    place was never seen. SQLite cannot say so (the old file is still a good
-    file), so :meth:`state` compares the path's file with the one the
-    connections opened: one ``stat`` (about a microsecond) each time a request
-    starts using the database. :class:`~shipshape.database.Database` answers
-    503 while the file is gone, and reopens it once it is replaced.
+    unlinked file, their writes answered 201 and lost. SQLite cannot say so (the
+    old file is still a good file), so :meth:`state` compares the path's file with
+    the one the connections opened: one ``stat`` (about a microsecond) when a
+    request starts using the database and again before it commits.
+    :class:`~shipshape.database.Database` answers 503 while it is not the same.
+
+    A file replaced (a backup moved into place) is not opened by the running app:
+    a connection to the new file would share the ``-wal`` and ``-shm`` files of
+    the old one, which another worker's idle connections still hold, and SQLite
+    would read the old database's pages over the new one's. It takes a restart.
+
+    :meth:`watch` fits an engine to it: each new connection records the file it
+    opened, and once the file exists connections open it with ``mode=rw``, so
+    SQLite never makes an empty file where one was deleted.
     """
 
     def __init__(self, path: Path) -> None:
@@ -194,17 +204,29 @@ class WatchedFile:
         return found.st_dev, found.st_ino
 
     def state(self) -> Literal["same", "gone", "replaced"]:
-        """``same`` as opened, ``gone`` from the path, or ``replaced`` by another file.
-
-        A file first seen now is the one the connections opened (they create it).
-        """
+        """``same`` as opened (or none opened yet), ``gone`` from the path, or
+        ``replaced`` by another file."""
+        if self.opened is None:
+            return "same"  # the first connection makes it, and records it
         now = self.identity()
         if now is None:
-            return "same" if self.opened is None else "gone"
-        if self.opened is None:
-            self.opened = now
+            return "gone"
         return "same" if now == self.opened else "replaced"
 
-    def reopened(self) -> None:
-        """The engine's connections to the old file are closed; the path's file is the one."""
-        self.opened = self.identity()
+    def watch(self, engine: Engine) -> None:
+        """Hooks ``engine``'s connections to this file (see the class docstring)."""
+        event.listen(engine, "do_connect", self._connect)
+        event.listen(engine, "connect", self._connected)
+
+    def _connect(self, dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> Any:
+        if self.opened is None:
+            return None  # SQLAlchemy's own connect, which makes the file
+        uri = f"file:{pathname2url(str(self.path))}?mode=rw"
+        return dialect.connect(uri, **{**cparams, "uri": True})
+
+    def _connected(self, _dbapi_connection: Any, _record: Any) -> None:
+        now = self.identity()
+        if self.opened is None:
+            self.opened = now
+        elif now != self.opened:  # replaced between the request's check and this connection
+            raise sqlite3.OperationalError(f"the database file {self.path} was replaced")

@@ -188,19 +188,34 @@ async def test_savepoints_and_autocommit_as_with_sqlalchemys_adapter(
     assert [name for name, _ in found[0]] == ["a", "auto", "b", "c", "kept", "released"]
 
 
-def test_a_watched_file_is_the_one_first_seen_until_reopened(tmp_path: Path) -> None:
+async def test_a_watched_file_is_the_one_its_connections_opened(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     watched = WatchedFile(path)
-    assert watched.state() == "same"  # not made yet: the engine's connections make it
-    path.write_bytes(b"")
-    assert watched.state() == "same"  # first seen: the file they opened
-    assert watched.opened == watched.identity() == (path.stat().st_dev, path.stat().st_ino)
-    path.rename(tmp_path / "moved.db")
-    assert watched.state() == "gone"
-    (tmp_path / "moved.db").rename(path)
-    assert watched.state() == "same"  # the same file, back at its path
-    (tmp_path / "other.db").write_bytes(b"")
-    (tmp_path / "other.db").rename(path)
-    assert watched.state() == "replaced"
-    watched.reopened()
-    assert watched.state() == "same"
+    assert watched.state() == "same"  # not made yet: the first connection makes it
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=5, pool_size=1)
+    watched.watch(engine.sync_engine)
+
+    async def connect() -> None:
+        await engine.dispose()  # a new connection, as after a restart of the pool
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    try:
+        await connect()  # the first connection makes the file, and it is recorded
+        assert watched.opened == watched.identity() == (path.stat().st_dev, path.stat().st_ino)
+        path.rename(tmp_path / "moved.db")
+        assert watched.state() == "gone"
+        with pytest.raises(exc.OperationalError, match="unable to open database file"):
+            await connect()  # opened with mode=rw: SQLite makes no empty file in its place
+        assert not path.exists()
+        (tmp_path / "moved.db").rename(path)
+        assert watched.state() == "same"  # the same file, back at its path
+        await connect()
+
+        sqlite3.connect(tmp_path / "other.db").close()
+        (tmp_path / "other.db").rename(path)
+        assert watched.state() == "replaced"
+        with pytest.raises(exc.OperationalError, match="was replaced"):
+            await connect()  # a connection to another file, next to the old one's: refused
+    finally:
+        await engine.dispose()
