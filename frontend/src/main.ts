@@ -4,7 +4,7 @@ import "../../src/app/static/src/css/app.css";
 import "./style.css";
 
 import { h, icon } from "./dom";
-import { BASE, href, match, savedScroll, start, type Route } from "./router";
+import { BASE, href, match, placeScroll, start, type Route } from "./router";
 import { chunkFailed, reloadWhenBack, rendered } from "./reload";
 // In the entry, not a chunk, with the API client it imports: "Loading…" shows while a
 // view's chunk downloads, and every view needs both anyway.
@@ -134,7 +134,10 @@ async function render(): Promise<void> {
   try {
     await draw(match(location.pathname), signal);
   } finally {
-    if (!signal.aborted) main.removeAttribute("aria-busy"); // a later one clears its own
+    if (!signal.aborted) {
+      main.removeAttribute("aria-busy"); // a later one clears its own
+      placeScroll();
+    }
   }
 }
 
@@ -157,13 +160,9 @@ async function draw(route: Route, signal: AbortSignal): Promise<void> {
   // After a navigation, focus goes to the new view's heading, as a page load would
   // put a screen reader at the top, or to its message after a write ("… was saved."),
   // which a screen reader would not announce otherwise; on the first load it stays
-  // where the browser puts it, so the skip link is still the first Tab stop. An entry
-  // the user comes back to (Back, Forward, a reload) is scrolled to where they were;
-  // a new one starts at the top, as a page load does.
-  const y = savedScroll();
+  // where the browser puts it, so the skip link is still the first Tab stop. Focus does
+  // not scroll: render() then puts the page where the user was on it (placeScroll).
   if (!firstRender) (main.querySelector<HTMLElement>("[data-flash]") ?? main.querySelector<HTMLElement>("h1"))?.focus({ preventScroll: true });
-  // A first load with no place saved stays where the browser put it (at a #fragment).
-  if (y !== null || !firstRender) window.scrollTo(0, y ?? 0);
   firstRender = false;
 }
 

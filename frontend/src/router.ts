@@ -36,26 +36,43 @@ let onNavigate: () => void = () => undefined;
 // The address the view on screen was drawn for, without its fragment.
 let drawn = "";
 
+// Back, Forward and a reload return to where the user was on the page, as they do
+// between page loads. The browser's own restoring scrolls before the view is drawn again
+// ("Loading…" is short), so the app keeps each entry's place in its history state:
+// written as the user scrolls (debounced) and before a navigation, read when the route
+// changes (before "Loading…" shortens the page and the browser clamps the scroll to it),
+// and scrolled to by placeScroll once the view is drawn.
+let scrolled: number | undefined;
+let arrival: number | null = null; // the entry's saved place; null for one not seen before
+let drawing = false; // the page's height changes under the user: not their scrolling
+let firstView = true;
+
+function rememberScroll(): void {
+  window.clearTimeout(scrolled);
+  if (drawing) return;
+  try {
+    history.replaceState({ ...(history.state as object | null), scrollY: window.scrollY }, "");
+  } catch {
+    // Safari refuses more than 100 in 30 s: the place is not kept, and the navigation goes on.
+  }
+}
+
 function route(): void {
+  window.clearTimeout(scrolled); // a write still due would land on the new entry
+  drawing = true;
+  const y = (history.state as { scrollY?: unknown } | null)?.scrollY;
+  arrival = typeof y === "number" ? y : null;
   drawn = location.pathname + location.search;
   onNavigate();
 }
 
-// Back and Forward return to where the user was on the page, as they do between page
-// loads. The browser's own restoring scrolls before the view is drawn again ("Loading…"
-// is short), so the app keeps each entry's position in its history state: written as the
-// user scrolls (debounced) and before a navigation, read by main.ts once the view is drawn.
-let scrolled: number | undefined;
-
-function rememberScroll(): void {
-  window.clearTimeout(scrolled);
-  history.replaceState({ ...(history.state as object | null), scrollY: window.scrollY }, "");
-}
-
-/** Where the user was on this history entry, or null for an entry not seen before. */
-export function savedScroll(): number | null {
-  const y = (history.state as { scrollY?: unknown } | null)?.scrollY;
-  return typeof y === "number" ? y : null;
+/** Once the view is drawn (or has failed): the entry's saved place, or the top for a new
+ * one, as a page load; a first load with no place saved stays where the browser put it
+ * (at a #fragment). */
+export function placeScroll(): void {
+  drawing = false;
+  if (arrival !== null || !firstView) window.scrollTo(0, arrival ?? 0);
+  firstView = false;
 }
 
 export function start(render: () => void): void {
@@ -63,7 +80,7 @@ export function start(render: () => void): void {
   history.scrollRestoration = "manual";
   window.addEventListener("scroll", () => {
     window.clearTimeout(scrolled);
-    scrolled = window.setTimeout(rememberScroll, 200);
+    if (!drawing) scrolled = window.setTimeout(rememberScroll, 200);
   }, { passive: true });
   // Following a link to a fragment of this page (the skip link, an error summary's
   // link to its field) fires popstate too: the browser moves focus there, and the
