@@ -594,6 +594,7 @@ class Database:
         self.migrate_on_start = False
         #: SQLite's file, watched under the running app; ``None`` for other databases.
         self.file: WatchedFile | None = None
+        self._old_wal_emptied = False
         #: Streams still reading their rows; serving stops only once they are done.
         self._streams: set[RowStream] = set()
         if app is not None:
@@ -642,33 +643,66 @@ class Database:
 
     # -- the request's session ------------------------------------------------
 
-    def _check_file(self) -> None:
+    async def _check_file(self) -> None:
         """A SQLite file gone from its path, or replaced, is a :class:`DatabaseFileError`
         (a 503): moved back, it is served again; replaced, it takes a restart (see
-        :class:`~shipshape.sqlite.WatchedFile`)."""
-        if self.file is None:
+        :class:`~shipshape.sqlite.WatchedFile`). The first time, the old file's WAL is
+        emptied into it (:meth:`_empty_old_wal`)."""
+        if self.file is None or self.engine is None:
             return
         state = self.file.state()
+        if state == "same":
+            self._old_wal_emptied = False
+            return
+        if not self._old_wal_emptied:
+            self._old_wal_emptied = True
+            await self._empty_old_wal(self.engine, self.file.path)
         if state == "gone":
             raise DatabaseFileError(f"the database file {self.file.path} is gone")
-        if state == "replaced":
-            raise DatabaseFileError(
-                f"the database file {self.file.path} was replaced under the running app; "
-                "restart the app to open the new one"
-            )
+        raise DatabaseFileError(
+            f"the database file {self.file.path} was replaced under the running app; "
+            "restart the app to open the new one"
+        )
 
-    def _checked_engine(self) -> AsyncEngine:
+    @staticmethod
+    async def _empty_old_wal(engine: AsyncEngine, path: Path) -> None:
+        """Copy the WAL's pages into the old file (wherever it is now) and empty the WAL.
+
+        The ``-wal`` file at the path is the old file's: its connections keep it, and
+        SQLite does not delete it when they close, since the file moved. Left full,
+        the file opened at the path after a restart (a backup moved there) would take
+        the old database's pages as its own: a restored backup of one row read as the
+        old rows. A checkpoint is SQLite's own operation on the old database, on one
+        of the pool's connections to it; with none left (or another worker's holding a
+        read), it is logged, and the operator's restart must remove the ``-wal`` file.
+        """
+        try:
+            async with engine.connect() as connection:
+                result = await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy = result.scalar()
+        except UNREACHABLE as error:
+            busy, reason = 1, first_line(error)
+        else:
+            reason = "a connection was reading"
+        if busy:
+            logger.warning(
+                "the database file %s moved; its WAL could not be emptied into it (%s): "
+                "remove %s-wal before the app opens another file at that path",
+                path, reason, path,
+            )  # fmt: skip
+
+    async def _checked_engine(self) -> AsyncEngine:
         """The serving engine, once SQLite's file is checked to be the one it opened."""
         if self.engine is None:
             raise RuntimeError("the database is used before serving started")
-        self._check_file()
+        await self._check_file()
         return self.engine
 
     async def session(self) -> AsyncSession:
         """The request's session (one per request; see the module docstring)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is None:
-            session = AsyncSession(self._checked_engine(), expire_on_commit=False)
+            session = AsyncSession(await self._checked_engine(), expire_on_commit=False)
             setattr(g, _SESSION, session)
         return session
 
@@ -692,7 +726,7 @@ class Database:
             body = await db.stream(select(Thing.name), lambda rows: ..., head=b"name\r\n")
             return Response(body, mimetype="text/csv")
         """
-        connection = await self._checked_engine().connect()
+        connection = await (await self._checked_engine()).connect()
         try:
             result = await connection.stream(statement)
         except BaseException:
@@ -709,7 +743,7 @@ class Database:
         (a slow upload)."""
         session: AsyncSession | None = g.get(_SESSION)
         if session is not None:
-            self._check_file()
+            await self._check_file()
             await session.commit()
 
     async def _end_request(self, _error: BaseException | None) -> None:
@@ -766,7 +800,7 @@ class Database:
         """Readiness: the database answers, its schema matches the code, and a SQLite
         file is still the one the app opened and writable (made read-only, every write
         fails)."""
-        reason = await self.behind(self._checked_engine())
+        reason = await self.behind(await self._checked_engine())
         if reason is not None:
             raise MigrationsBehindError(reason)
         if self.file is not None and not os.access(self.file.path, os.W_OK):
