@@ -14,7 +14,7 @@ from wtforms.form import BaseForm
 from wtforms.validators import InputRequired, StopValidation, ValidationError
 
 from app.models import DESCRIPTION_MAX, NAME_MAX
-from app.things import check_description, check_name
+from app.things import check_description, check_name, parse_version
 from shipshape import AsyncForm
 
 YES_NO = [SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
@@ -121,8 +121,7 @@ class ThingForm(AsyncForm):
         return self.name.data or "", self.description.data or ""
 
     def seen_version(self) -> int | None:
-        """The version the editor started from, or ``None`` when the field was tampered with."""
+        """The version the editor started from, or ``None`` when the field was tampered
+        with: anything but the number as the form was given it (``01`` is tampered)."""
         raw = self.version.data
-        if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) < 10:
-            return int(raw)
-        return None
+        return parse_version(raw) if isinstance(raw, str) else None

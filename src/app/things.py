@@ -15,6 +15,7 @@ import csv
 import functools
 import io
 import math
+import re
 import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ from app.models import (
     shows_nothing,
     utcnow,
 )
+from shipshape.request import NotUTF8Error, parse_urlencoded
 
 PER_PAGE = 25
 QUERY_MAX = 200  # characters of a name filter
@@ -60,9 +62,16 @@ DESCRIPTION_CONTROLS = frozenset("\n\r\t")
 # A name needs one character of these kinds (letters, numbers, punctuation, symbols)
 # that shows something (``models.shows_nothing``: the Hangul fillers are letters).
 VISIBLE = frozenset("LNPS")
-# Embeddings, overrides and isolates: they reorder the text around a name wherever it
-# is shown (a list, a CSV in a spreadsheet), so a name cannot hold them.
-DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Embeddings, overrides, isolates and the marks (left-to-right, right-to-left, Arabic
+# letter): they reorder the text around a name wherever it is shown (a list, a CSV in
+# a spreadsheet), the marks invisibly, so a name cannot hold them.
+DIRECTION_CONTROLS = frozenset(
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+)
+# Unicode's own line and paragraph breaks, which are no control characters (Zl, Zp):
+# inside a name they break the line of a list or a link where it is shown, as a line
+# feed would (at its ends they are blanks, stripped with the others).
+LINE_SEPARATORS = frozenset("\u2028\u2029")
 
 
 class InvalidQueryError(ValueError):
@@ -119,6 +128,8 @@ def check_name(raw: str | None) -> str:
     problem = _bad_characters(name)
     if problem:
         raise ValueError(f"Name {problem}")
+    if not LINE_SEPARATORS.isdisjoint(name):
+        raise ValueError("Name contains line or paragraph separators")
     if not any(unicodedata.category(c)[0] in VISIBLE and not shows_nothing(c) for c in name):
         # Only spaces, joiners and marks (a zero-width space): a link nobody can see.
         raise ValueError("Name must have a letter, digit, punctuation mark or symbol")
@@ -142,10 +153,28 @@ def check_description(raw: str | None) -> str:
 
 
 def parse_id(text: str) -> uuid.UUID | None:
+    """The id a URL names, for the pages and the API alike, in the one form the app
+    writes it (``str(uuid)``: lowercase, hyphenated), else ``None``: ``uuid.UUID``
+    also reads braces, capitals, a ``urn:uuid:`` prefix, no hyphens (or any number
+    of them, anywhere), which gave one thing many addresses."""
     try:
-        return uuid.UUID(text)
+        parsed = uuid.UUID(text)
     except ValueError:
         return None
+    return parsed if str(parsed) == text else None
+
+
+#: A version as the app writes it (an ETag's ``"5"``, the edit form's hidden field):
+#: ASCII digits with no sign, blank or leading zero, at most 9 (the column is an int32).
+#: Versions start at 1, so ``0`` is none either.
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def parse_version(text: str) -> int | None:
+    """The version ``text`` names, or ``None`` for text the app never wrote (``01``,
+    ``+1``, `` 1``, ``١``): a version is compared as the app writes it, so another
+    spelling of the number is a tampered form or an ETag this API never sent."""
+    return int(text) if _VERSION_RE.fullmatch(text) else None
 
 
 #: The list's name filter, one bound pattern for every statement that filters.
@@ -161,8 +190,27 @@ class ListQuery:
     page: int = 1
 
     @classmethod
+    def from_query_string(cls, raw: bytes) -> ListQuery:
+        """The query a URL's query string names, read as UTF-8 strictly: a parameter that
+        is not (``q=%ff``) is an :class:`InvalidQueryError` that names it, where
+        ``request.args`` would read the filter ``%FF`` and search for it."""
+        try:
+            pairs = parse_urlencoded(raw)
+        except NotUTF8Error as exc:
+            field = exc.name or "query"
+            what = _QUERY_LABELS.get(field, "query string")
+            raise InvalidQueryError(field, f"The {what} is not valid UTF-8 text") from None
+        args: dict[str, str] = {}
+        for name, value in pairs:
+            args.setdefault(name, value)  # the first of a repeated one, as request.args
+        return cls.from_args(args)
+
+    @classmethod
     def from_args(cls, args: Mapping[str, str]) -> ListQuery:
-        q = args.get("q", "").strip()
+        """The query ``args`` name. The filter is stripped of the blanks a name is
+        (:data:`WHITE_SPACE`); a control character left in it is refused, as in a
+        name: ``str.strip()`` dropped U+001C to U+001F at its ends only."""
+        q = args.get("q", "").strip(WHITE_SPACE)
         if len(q) > QUERY_MAX:
             raise InvalidQueryError("q", f"The filter must be {QUERY_MAX} characters or fewer")
         if _bad_characters(q):
@@ -201,6 +249,8 @@ class ListQuery:
 
 # The defaults that links leave out, as the query string spells them.
 _LINK_DEFAULTS = {field.name: str(field.default) for field in fields(ListQuery)}
+# What the list's parameters are called in its error messages.
+_QUERY_LABELS = {"q": "filter", "sort": "sort", "page": "page"}
 
 
 class ThingData(Protocol):

@@ -16,15 +16,16 @@ client's terms (:meth:`Request.on_json_loading_failed`): Quart says why only
 in debug mode, and then in Python's ("use sys.set_int_max_str_digits() to
 increase the limit", "decode using utf-8-sig").
 
-A form body gets the same rule (:class:`FormDataParser`). Quart decodes its
-percent-escapes with ``parse_qsl``'s default ``errors="replace"``, so a name
-sent as ``%FF`` was saved as ``U+FFFD`` without a word, and a body of raw
-bytes that are not UTF-8 made its bare ``decode()`` raise a ``ValueError``
-that the parser swallows into an empty form (which the CSRF check then
-called an expired form). Both are now a 400 that says what is wrong, and so
-is a multipart text field (or a field's or a file's name) that is not UTF-8,
-or not the charset its part names, which Quart's multipart parser decoded
-with ``errors="replace"`` as well.
+A form body gets the same rule (:class:`FormDataParser`, through
+:func:`parse_urlencoded`, which reads a query string the same way for a view
+that asks). Quart decodes its percent-escapes with ``parse_qsl``'s default
+``errors="replace"``, so a name sent as ``%FF`` was saved as ``U+FFFD``
+without a word, and a body of raw bytes that are not UTF-8 made its bare
+``decode()`` raise a ``ValueError`` that the parser swallows into an empty
+form (which the CSRF check then called an expired form). Both are now a 400
+that says what is wrong, and so is a multipart text field (or a field's or a
+file's name) that is not UTF-8, or not the charset its part names, which
+Quart's multipart parser decoded with ``errors="replace"`` as well.
 
 :class:`RequestBodyMiddleware` refuses, before Quart runs, a body sent with a
 content coding (415) or two ``Content-Type`` lines (400), and answers a
@@ -79,6 +80,38 @@ def _blueprints(endpoint: str | None) -> tuple[str, ...]:
     return tuple(names)
 
 
+class NotUTF8Error(ValueError):
+    """URL-encoded text that is not UTF-8; ``name`` is its parameter's name, or ``None``
+    when the name itself is not."""
+
+    def __init__(self, name: str | None) -> None:
+        super().__init__(f"the text of {name!r} is not UTF-8" if name else "a name is not UTF-8")
+        self.name = name
+
+
+def parse_urlencoded(raw: bytes) -> list[tuple[str, str]]:
+    """The name-value pairs of a form body or a query string, in order, each name and
+    value UTF-8 (raw or percent-escaped), strictly: :class:`NotUTF8Error` names the
+    first parameter that is not.
+
+    Werkzeug's ``request.args`` keeps an escape that is not UTF-8 as its text (``%ff``
+    reads ``%FF``), and Quart's form parser made it U+FFFD: either way, a value that
+    nobody sent. Each pair is split and unescaped as bytes (Latin-1 maps each byte to
+    one character and back), then decoded, so the error can name its parameter.
+    """
+    pairs = []
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        try:
+            name = name.encode("latin-1").decode()
+        except UnicodeDecodeError:
+            raise NotUTF8Error(None) from None
+        try:
+            pairs.append((name, value.encode("latin-1").decode()))
+        except UnicodeDecodeError:
+            raise NotUTF8Error(name) from None
+    return pairs
+
+
 async def _parse_urlencoded(
     parser: QuartFormDataParser,
     body: Body,
@@ -88,9 +121,8 @@ async def _parse_urlencoded(
 ) -> tuple[MultiDict[Any, Any], MultiDict[Any, Any]]:
     cls = parser.cls or MultiDict
     try:
-        text = (await body).decode()
-        return cls(parse_qsl(text, keep_blank_values=True, errors="strict")), cls()
-    except UnicodeDecodeError:
+        return cls(parse_urlencoded(await body)), cls()
+    except NotUTF8Error:
         raise BadRequest("The form's text is not valid UTF-8.") from None
 
 

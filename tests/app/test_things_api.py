@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import pytest
@@ -13,8 +14,10 @@ from quart import Quart
 from werkzeug.datastructures import Headers
 
 from app import create_app
-from tests.app.test_things_pages import count, stored
+from shipshape.typing import ASGIApp, Message
+from tests.app.test_things_pages import OTHER_FORMS_OF_AN_ID, count, stored
 from tests.conftest import Client, client_of
+from tests.shipshape.conftest import http_scope
 
 
 @pytest.fixture
@@ -117,6 +120,11 @@ async def test_the_list_pages_filters_and_sorts_with_a_total(client: Client) -> 
     [
         ("page=0", "page"), ("page=x", "page"), ("page=1000001", "page"), ("sort=id", "sort"),
         ("q=" + "x" * 201, "q"),
+        # Regression (probe): text that is not UTF-8 was read as the filter "%FF", and a
+        # control character at an end was stripped (str.strip()) where one inside is refused.
+        ("q=%ff", "q"), ("q=%e2%82", "q"), ("q=k%ffettle", "q"), ("q=%1f", "q"),
+        ("q=%1fkettle", "q"), ("q=kettle%1c", "q"), ("sort=%ff", "sort"), ("x=%ff", "x"),
+        ("%ff=1", "query"),
     ],
 )  # fmt: skip
 async def test_a_bad_list_parameter_is_a_400_naming_it(
@@ -129,6 +137,19 @@ async def test_a_bad_list_parameter_is_a_400_naming_it(
     assert list(body["fields"]) == [field]
     if field == "page":  # the whole rule, the cap included
         assert body["message"] == "The page must be a whole number from 1 to 1,000,000"
+    if "%ff" in query or "%e2" in query:
+        what = {"q": "filter", "sort": "sort"}.get(field, "query string")
+        assert body["message"] == f"The {what} is not valid UTF-8 text"
+
+
+async def test_the_filter_is_stripped_of_the_blanks_a_name_is(client: Client) -> None:
+    """The names' rule (app.things.WHITE_SPACE), and U+FFFD sent as UTF-8 is text."""
+    await new(client, "Kettle")
+    await new(client, "Broken \ufffd")
+    for q, expected in (("%e3%80%80kettle%09", ["Kettle"]), ("%ef%bf%bd", ["Broken \ufffd"])):
+        response = await client.get(f"/api/things?q={q}")
+        assert response.status_code == 200, q
+        assert [item["name"] for item in (await response.get_json())["items"]] == expected
 
 
 INVISIBLE = "Name must have a letter, digit, punctuation mark or symbol"
@@ -158,6 +179,12 @@ TOO_LONG_WRITTEN_OUT = "Name is too long: some of its characters stand for sever
         ({"name": "\u00ad\ufe0f\U000e0041"}, {"name": [INVISIBLE]}),
         ({"name": "abc\u202e"}, {"name": ["Name contains text-direction controls"]}),
         ({"name": "\u2066abc"}, {"name": ["Name contains text-direction controls"]}),
+        # Regression (probe): the invisible marks, and Unicode's own line breaks.
+        ({"name": "abc\u200e"}, {"name": ["Name contains text-direction controls"]}),
+        ({"name": "\u200fabc"}, {"name": ["Name contains text-direction controls"]}),
+        ({"name": "a\u061cbc"}, {"name": ["Name contains text-direction controls"]}),
+        ({"name": "a\u2028b"}, {"name": ["Name contains line or paragraph separators"]}),
+        ({"name": "a\u2029b"}, {"name": ["Name contains line or paragraph separators"]}),
         ({"name": "\ufdfa" * 15}, {"name": [TOO_LONG_WRITTEN_OUT]}),
         ({"name": "ok", "description": "d" * 2001},
          {"description": ["Description must be 2,000 characters or fewer"]}),
@@ -403,7 +430,8 @@ async def test_openapi_states_every_answer_and_precondition(client: Client) -> N
         # A header is absent or has a value: documented as a string, never null.
         assert headers["if-match"]["schema"]["type"] == "string"
         assert headers["if-match"]["schema"]["minLength"] == 1
-    assert "if-none-match" in {p["name"] for p in one["get"]["parameters"]}
+    for operation in (one["get"], one["put"], one["delete"]):
+        assert "if-none-match" in {p["name"] for p in operation["parameters"]}
     body = spec["paths"]["/api/things"]["post"]["requestBody"]["content"]["application/json"]
     fields = body["schema"]["properties"]
     assert (fields["name"]["minLength"], fields["name"]["maxLength"]) == (1, 64)
@@ -427,6 +455,14 @@ async def test_openapi_states_the_headers_bodies_and_limits_the_api_has(client: 
              ["parameters"]}  # fmt: skip
     assert (query["page"]["minimum"], query["page"]["maximum"]) == (1, 1_000_000)
     assert query["q"]["maxLength"] == 200
+
+
+async def test_only_names_refuse_line_separators_and_direction_marks(client: Client) -> None:
+    """A description is multi-line and shown isolated (docs/things.md), so it keeps them;
+    at a name's ends a separator is a blank, stripped as a line feed is."""
+    text = "Line one\u2028line two\u2029\u200eleft\u200f, \u061cArabic"
+    thing = await new(client, "\u2028Kettle\u2029", text)
+    assert (thing["name"], thing["description"]) == ("Kettle", text)
 
 
 async def test_a_name_of_the_documented_length_with_spaces_around_is_accepted(
@@ -533,3 +569,120 @@ async def test_a_delete_with_a_body_is_refused_and_deletes_nothing(
         assert "If-Match" in (await refused.get_json())["message"]
     assert [t.version for t in await stored(app)] == [1]
     assert (await client.delete(url, headers=headers)).status_code == 204
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+@pytest.mark.parametrize(
+    ("etag", "says"),
+    [
+        ("*", "If-None-Match: * refuses any version; the thing is at version 1."),
+        ('"1"', "If-None-Match names version 1, the thing's current version."),
+        ('W/"1"', "If-None-Match names version 1, the thing's current version."),
+        ('"7", "1"', "If-None-Match names version 1, the thing's current version."),
+    ],
+)
+async def test_if_none_match_naming_the_current_version_refuses_a_write(
+    app: Quart, client: Client, method: str, etag: str, says: str
+) -> None:
+    """Regression (probe): PUT and DELETE ignored If-None-Match; for a method other than
+    GET and HEAD, a match is 412 (RFC 9110 §13.1.2), and nothing changes."""
+    headers = await csrf_headers(client)
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    # No body for the delete: the test client would send `json=None` as "null".
+    body: dict[str, Any] = {"json": {"name": "Teapot", "version": 1}} if method == "PUT" else {}
+    refused = await client.open(
+        url, method=method, headers={**headers, "If-None-Match": etag}, **body
+    )
+    answer = await refused.get_json()
+    assert refused.status_code == 412, answer
+    assert_error(answer, 412, "precondition_failed")
+    assert (answer["message"], answer["current"]) == (says, thing)
+    assert [(t.name, t.version) for t in await stored(app)] == [("Kettle", 1)]
+    # If-Match is evaluated first (RFC 9110 §13.2.2): its 412 is the one given.
+    both = {**headers, "If-Match": '"5"', "If-None-Match": etag}
+    first = await (await client.open(url, method=method, headers=both, **body)).get_json()
+    assert first["message"] == "If-Match names version 5; the thing is at version 1."
+    # Naming only other versions, the write goes ahead.
+    other = {**headers, "If-None-Match": '"2", W/"3"'}
+    allowed = await client.open(url, method=method, headers=other, **body)
+    assert allowed.status_code == (200 if method == "PUT" else 204)
+    assert [(t.name, t.version) for t in await stored(app)] == (
+        [("Teapot", 2)] if method == "PUT" else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("etag", "matches"),
+    [
+        ('"1"', True), ('W/"1"', True), ('"7", "1"', True), ('"1",', True), (' "1" ', True),
+        ("*", True), ('"7"', False), ('"01"', False), ('""', False),
+        # Regression (probe): If-None-Match took an unquoted tag for a quoted one
+        # (Werkzeug's parse_etags), where If-Match took it for no tag at all.
+        ("1", False), ("W/1", False), ("'1'", False), ('"1" "2"', False), ('"1";', False),
+    ],
+)  # fmt: skip
+async def test_if_match_and_if_none_match_read_tags_alike(
+    client: Client, etag: str, matches: bool
+) -> None:
+    """One reading of entity tags for both headers: a value matches the current version
+    in both or in neither (If-Match then gives 200, If-None-Match 304)."""
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    matched = await client.get(url, headers={"If-Match": etag})
+    none_matched = await client.get(url, headers={"If-None-Match": etag})
+    assert (matched.status_code, none_matched.status_code) == (
+        (200, 304) if matches else (412, 200)
+    )
+
+
+@pytest.mark.parametrize("other", OTHER_FORMS_OF_AN_ID)
+async def test_a_thing_has_one_address_in_the_api(app: Quart, client: Client, other: Any) -> None:
+    """Regression (probe): ``uuid.UUID`` read braces, capitals, ``urn:uuid:`` and ids with
+    no hyphens, so one thing had many URLs; only the form the API writes names it."""
+    headers = await csrf_headers(client)
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{other(thing['id'])}"
+    for response in (
+        await client.get(url),
+        await client.put(url, json={"name": "Teapot", "version": 1}, headers=headers),
+        await client.delete(url, headers=headers),
+    ):
+        assert response.status_code == 404
+        assert_error(await response.get_json(), 404, "not_found")
+    assert [(t.name, t.version) for t in await stored(app)] == [("Kettle", 1)]
+    assert (await client.get(f"/api/things/{thing['id']}")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/api/things", {"GET", "HEAD", "POST", "OPTIONS"}),
+     ("/api/things/{id}", {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})],
+)  # fmt: skip
+async def test_options_is_a_204_with_allow_and_no_type(
+    app: Quart, client: Client, path: str, allowed: set[str]
+) -> None:
+    """Regression (probe): Quart's own answer to OPTIONS was an empty 200 ``text/html``.
+    Read as the server gets it: the test client's response adds a type of its own."""
+    thing = await new(client, "Kettle")
+    sent: list[Message] = []
+    requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Message:
+        if requests:
+            return requests.pop()
+        await asyncio.Event().wait()  # no more: the client waits for the answer
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = http_scope("OPTIONS", path.format(id=thing["id"]), [])
+    async with asyncio.timeout(10):
+        await cast(ASGIApp, app.asgi_app)(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = dict(start["headers"])
+    assert start["status"] == 204
+    assert {m.strip() for m in headers[b"allow"].decode().split(",")} == allowed
+    assert b"content-type" not in headers and b"content-length" not in headers
+    assert b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body") == b""

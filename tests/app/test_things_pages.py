@@ -111,6 +111,8 @@ async def test_create_view_edit_and_delete_through_the_forms(app: Quart, client:
         ({"name": "a\x00b"}, "name", "Name contains control characters"),
         ({"name": "a\x1bb"}, "name", "Name contains control characters"),
         ({"name": "a\tb"}, "name", "Name contains control characters"),
+        ({"name": "a\u2028b"}, "name", "Name contains line or paragraph separators"),
+        ({"name": "abc\u200f"}, "name", "Name contains text-direction controls"),
         ({"name": "ok", "description": "d" * 2001}, "description",
          "Description must be 2,000 characters or fewer"),
         ({"name": "ok", "description": "nul\x00"}, "description",
@@ -361,7 +363,10 @@ async def test_a_delete_against_a_stale_version_deletes_nothing(app: Quart, clie
     assert await count(app) == 1
 
 
-@pytest.mark.parametrize("version", ["", "abc", "-1", "9" * 12])
+# Regression (probe): "01" was read as version 1; "0" was sent as a version, and lost.
+@pytest.mark.parametrize(
+    "version", ["", "abc", "-1", "9" * 12, "01", "001", "0", "+1", " 1", "1 ", "\u0661"]
+)
 async def test_a_tampered_version_is_a_400(app: Quart, client: Client, version: str) -> None:
     thing_id = await create(client, "Kettle")
     edit = await page_text(client, f"/things/{thing_id}/edit")
@@ -379,6 +384,37 @@ async def test_an_unknown_thing_is_a_404(client: Client, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 404
     assert "There is no such thing" in await response.get_data(as_text=True)
+
+
+#: Forms of a thing's id that ``uuid.UUID`` reads and the app never writes.
+OTHER_FORMS_OF_AN_ID = [
+    pytest.param(str.upper, id="upper"),
+    pytest.param(lambda canonical: f"{{{canonical}}}", id="braces"),
+    pytest.param(lambda canonical: f"urn:uuid:{canonical}", id="urn"),
+    pytest.param(lambda canonical: canonical.replace("-", ""), id="no-hyphens"),
+    pytest.param(lambda canonical: f"{canonical[:8]}{canonical[9]}-{canonical[10:]}",
+                 id="hyphen-moved"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("other", OTHER_FORMS_OF_AN_ID)
+async def test_a_thing_has_one_address(app: Quart, client: Client, other: Any) -> None:
+    """Regression (probe): braces, capitals, a ``urn:uuid:`` prefix and ids with no hyphens
+    named the thing too, many URLs for one page; now each is the 404 page."""
+    thing_id = await create(client, "Kettle")
+    assert uuid.UUID(thing_id) and other(thing_id) != thing_id
+    for path in ("/things/{}", "/things/{}/edit", "/things/{}/delete"):
+        response = await client.get(path.format(other(thing_id)))
+        assert response.status_code == 404, path
+        assert response.content_type.startswith("text/html")
+        assert "There is no such thing" in await response.get_data(as_text=True)
+        assert (await client.get(path.format(thing_id))).status_code == 200
+    edit = await page_text(client, f"/things/{thing_id}/edit")
+    for path in ("/things/{}/edit", "/things/{}/delete"):
+        form = {"name": "Teapot", "version": "1", "csrf_token": csrf_from(edit)}
+        response = await client.post(path.format(other(thing_id)), form=form)
+        assert response.status_code == 404, path
+    assert [(t.name, t.version) for t in await stored(app)] == [("Kettle", 1)]
 
 
 async def test_user_text_is_escaped_everywhere(app: Quart, client: Client) -> None:
@@ -506,13 +542,19 @@ async def test_the_list_filters_sorts_and_pages(app: Quart, client: Client) -> N
 @pytest.mark.parametrize(
     "query",
     ["page=0", "page=-1", "page=abc", "page=1.5", "page=" + "9" * 30, "sort=id", "sort=name;drop",
-     "q=" + "x" * 201, "q=%00"],
+     "q=" + "x" * 201, "q=%00",
+     # Regression (probe): text that is not UTF-8 was read as the filter "%FF", and a
+     # control character at an end was stripped (str.strip()), one inside refused.
+     "q=%ff", "q=%e2%82", "q=%1f", "q=kettle%1c", "x=%ff"],
 )  # fmt: skip
 async def test_a_bad_list_parameter_is_a_400_page(client: Client, query: str) -> None:
     for path in ("/things/", "/things/download"):
         response = await client.get(f"{path}?{query}")
         assert response.status_code == 400, query
         assert response.content_type.startswith("text/html")
+        if query in ("q=%ff", "q=%e2%82"):
+            html = await response.get_data(as_text=True)
+            assert "The filter is not valid UTF-8 text" in html
 
 
 @pytest.mark.parametrize(

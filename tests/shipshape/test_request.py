@@ -11,7 +11,7 @@ from quart import Blueprint, Quart, request
 from quart.wrappers import Request as QuartRequest
 
 from shipshape import Shipshape
-from shipshape.request import Request, RequestBodyMiddleware
+from shipshape.request import NotUTF8Error, Request, RequestBodyMiddleware, parse_urlencoded
 from shipshape.typing import Message, Receive, Scope, Send
 
 BAD_BODIES = [
@@ -191,3 +191,30 @@ async def test_a_body_the_app_would_misread_is_refused_before_it_runs(
 async def test_requests_without_a_body_or_coding_pass(headers: list[tuple[bytes, bytes]]) -> None:
     sent = await _run_body("/api/things", headers, app_answers=False)
     assert sent == []  # the app ran; it was not answered here (the fake app's body ended)
+
+
+@pytest.mark.parametrize(
+    ("raw", "pairs"),
+    [
+        (b"q=caf%C3%A9&sort=name", [("q", "café"), ("sort", "name")]),
+        (b"q=caf\xc3%A9", [("q", "café")]),  # a raw byte and an escape, one character
+        (b"a+b=c+d&e&f=&e=2", [("a b", "c d"), ("e", ""), ("f", ""), ("e", "2")]),
+        (b"q=%25FF&r=%EF%BF%BD", [("q", "%FF"), ("r", "\ufffd")]),  # as sent, literally
+        (b"", []),
+    ],
+)
+def test_urlencoded_text_is_read_as_utf8(raw: bytes, pairs: list[tuple[str, str]]) -> None:
+    assert parse_urlencoded(raw) == pairs
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [(b"q=%ff", "q"), (b"a=1&q=%e2%82", "q"), (b"q=\xff", "q"), (b"%ff=1", None),
+     (b"q=%C0%AE", "q")],  # overlong UTF-8
+)  # fmt: skip
+def test_urlencoded_text_that_is_not_utf8_names_its_parameter(raw: bytes, name: str | None) -> None:
+    """Werkzeug's ``request.args`` reads ``%ff`` as the text ``%FF``, Quart's form parser as
+    U+FFFD: neither is what was sent."""
+    with pytest.raises(NotUTF8Error) as caught:
+        parse_urlencoded(raw)
+    assert caught.value.name == name

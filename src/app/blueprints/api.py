@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
@@ -31,7 +31,6 @@ from quart_schema import (
     validate_request,
 )
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.http import parse_etags
 
 from app import things
 from app.models import DESCRIPTION_MAX, NAME_MAX, Thing
@@ -104,7 +103,7 @@ class ThingList(BaseModel):
 
 
 class ListArgs(BaseModel):
-    """The list's query, as ``ListQuery.from_args`` reads it (outside these, a 400)."""
+    """The list's query, as ``ListQuery.from_query_string`` reads it (outside these, a 400)."""
 
     q: str | None = Field(
         None, max_length=QUERY_MAX, description="Names that contain this text, in any case."
@@ -137,8 +136,10 @@ class CSRFToken(BaseModel):
     csrf_token: str
 
 
-class Precondition(BaseModel):
-    # Documented as a string: a header is absent or has a value, never null.
+class Preconditions(BaseModel):
+    """The conditional headers of a request for one thing, as :func:`entity_tags` reads
+    them. Each is documented as a string: a header is absent or has a value, never null."""
+
     if_match: str | SkipJsonSchema[None] = Field(
         None,
         min_length=1,
@@ -146,13 +147,12 @@ class Precondition(BaseModel):
         'or W/"5" from a compressed response), a list of them (any may match), or * for '
         "any.",
     )
-
-
-class Conditional(Precondition):
     if_none_match: str | SkipJsonSchema[None] = Field(
         None,
         min_length=1,
-        description="The ETag already held: 304 while it is still the current version.",
+        description="ETags the thing must not be at (a list of them, or * for any): a GET "
+        "gets 304 while one of them is the current version (the ETag already held), a write "
+        "412.",
     )
 
 
@@ -204,13 +204,19 @@ def one_thing(thing: Thing, status: int = 200) -> Response:
     return response
 
 
-def lost_race(exc: StaleVersionError, header: int | None | Literal["*"]) -> Response:
-    """Another write landed between this request's read and its write: a 412 when the
-    request named its version in ``If-Match`` (as it would have got a moment later),
-    else a 409 for the body's version. A request that named no version, or ``*``, was
-    tried :data:`ANY_VERSION_TRIES` times against the current one (see the views); one
-    that still lost gets a 409 that says so, naming no version it did not send."""
-    return other_version(exc.current, header) or conflict(exc)
+def lost_race(
+    exc: StaleVersionError, header: int | None | Literal["*"], *, any_version: bool
+) -> Response:
+    """Another write landed between this request's read and its write: what the request
+    would have got a moment later. A 412 when it named its version in ``If-Match``, or
+    when its ``If-None-Match`` names the version that landed, else a 409 for the body's
+    version. A request that named no version, or ``*`` (``any_version``), was tried
+    :data:`ANY_VERSION_TRIES` times against the current one (:func:`write_at_any_version`);
+    one that still lost gets a 409 that says so, naming no version it did not send."""
+    refused = other_version(exc.current, header) or none_match(exc.current)
+    if refused is not None:
+        return refused
+    return kept_changing(exc) if any_version else conflict(exc)
 
 
 def kept_changing(exc: StaleVersionError) -> Response:
@@ -276,6 +282,18 @@ async def json_bodies_only() -> Response | None:
     return None
 
 
+@blueprint.after_request
+async def bodiless_options(response: Response) -> Response:
+    """Quart answers ``OPTIONS`` itself (no view here has one, and the app answers no
+    CORS preflight) with an empty ``200 text/html``: here it is a 204 with its ``Allow``
+    and no type, as the API's other empty answers are (:func:`no_content`)."""
+    if request.method != "OPTIONS" or "Allow" not in response.headers:
+        return response
+    answer = no_content()
+    answer.headers["Allow"] = response.headers["Allow"]
+    return answer
+
+
 @blueprint.errorhandler(RequestSchemaValidationError)
 async def invalid(error: RequestSchemaValidationError) -> Response:
     fields: dict[str, list[str]] = {}
@@ -318,7 +336,7 @@ async def csrf_token() -> ResponseReturnValue:
 async def list_things() -> ResponseReturnValue:
     """A page of things (25 a page), filtered by name and sorted; past the last page, none."""
     try:
-        query = ListQuery.from_args(request.args)
+        query = ListQuery.from_query_string(request.query_string)
     except InvalidQueryError as exc:
         return api_error(400, "invalid_query", str(exc), fields={exc.field: [str(exc)]})
     page = await things.list_things(await current_session(), query)
@@ -350,7 +368,7 @@ async def create_thing(data: ThingIn) -> ResponseReturnValue:
 
 
 @blueprint.get("/things/<thing_id>")
-@document_headers(Conditional)
+@document_headers(Preconditions)
 @document_response(ThingOut, 200, Tagged)
 @document_errors(404, 412, *EVERY_ROUTE)
 async def get_thing(thing_id: str) -> ResponseReturnValue:
@@ -362,17 +380,6 @@ async def get_thing(thing_id: str) -> ResponseReturnValue:
     found, _ = await find_matching(thing_id)
     if isinstance(found, Response):
         return found
-    none_match = parse_etags(request_header(b"if-none-match"))
-    if none_match.contains_weak(str(found.version)):
-        # The tag in the form the client sent it, which is the form of the 200 it
-        # stored (strong as the view sends it, weak as compression leaves it), and the
-        # 200's Vary. A decision: RFC 9110 §15.4.5 asks for this request's 200's tag,
-        # which a client that now accepts another coding would get in the other form.
-        response = no_content(304)
-        strong = none_match.contains(str(found.version))  # `*` too
-        response.headers["ETag"] = _etag(found) if strong else f"W/{_etag(found)}"
-        response.headers["Vary"] = "Accept-Encoding"
-        return response
     return one_thing(found)
 
 
@@ -393,36 +400,90 @@ async def write_at_any_version(
             await write(thing)
             return thing
         except StaleVersionError as exc:
-            if not retry:
-                raise
+            if not retry or none_matching(exc.current) is not None:
+                raise  # If-None-Match refuses the version that landed (lost_race says so)
             thing = exc.current
     await write(thing)  # the last try: its StaleVersionError is the caller's
     return thing
 
 
-#: ``If-Match`` that names no version this API ever sent (a list, a tag of another kind).
+#: A tag that names no version this API ever sent (``"01"``, ``"abc"``, an unquoted ``5``).
 NO_VERSION = -1
 
 
-def if_match() -> tuple[int, ...] | None | Literal["*"]:
-    """The versions ``If-Match`` names, in order (:data:`NO_VERSION` for a tag this API
-    never sent), ``*`` (any), or ``None`` when absent. A list matches when any of its
-    tags does (RFC 9110 §13.1.1); a value that is no list of tags names no version.
+class Tag(NamedTuple):
+    """One entity tag of ``If-Match`` or ``If-None-Match``: the version it names
+    (:data:`NO_VERSION` for none) and whether it came in the weak form, ``W/"5"``."""
+
+    version: int
+    weak: bool
+
+
+def entity_tags(name: bytes) -> tuple[Tag, ...] | None | Literal["*"]:
+    """The tags a conditional header names, in order, ``*`` (any), or ``None`` when it
+    is absent: one reading for ``If-Match`` and ``If-None-Match``, so that they agree.
+
+    A tag is RFC 9110's (§8.8.3): quoted, ``"5"``. A value that is no list of them
+    (an unquoted ``5``, two tags with no comma) names one tag no thing has, so
+    ``If-Match`` fails with it (412) and ``If-None-Match`` holds. Werkzeug's
+    ``parse_etags``, which read ``If-None-Match`` before, took ``5`` for ``"5"``.
 
     The ETag is the thing's version, which every content coding of it shares, so
     the weak form the compression layer gives a compressed response (``W/"5"``,
     RFC 9110 §8.8.3) names version 5 as ``"5"`` does: a client echoing back the
     ETag it was sent must be able to write with it.
     """
-    raw = request_header(b"if-match")  # repeated lines joined, as one list
+    raw = request_header(name)  # repeated lines joined, as one list
     if raw is None:
         return None
     raw = raw.strip()
     if raw == "*":
         return "*"
     if not _TAG_LIST_RE.fullmatch(raw):
-        return (NO_VERSION,)
-    return tuple(_version(tag) for tag in _TAG_RE.findall(raw))
+        return (Tag(NO_VERSION, weak=False),)
+    return tuple(Tag(_version(tag), tag.startswith("W/")) for tag in _TAG_RE.findall(raw))
+
+
+def if_match() -> tuple[int, ...] | None | Literal["*"]:
+    """The versions ``If-Match`` names, in order (:func:`entity_tags`), ``*`` (any), or
+    ``None`` when absent. A list matches when any of its tags does (RFC 9110 §13.1.1)."""
+    tags = entity_tags(b"if-match")
+    return tuple(tag.version for tag in tags) if isinstance(tags, tuple) else tags
+
+
+def none_matching(found: Thing) -> tuple[Tag, ...] | Literal["*"] | None:
+    """The tags of ``If-None-Match`` that name ``found``'s current version, or ``*``;
+    ``None`` when it names another, or is absent (weak comparison, RFC 9110 §13.1.2)."""
+    tags = entity_tags(b"if-none-match")
+    if tags is None or tags == "*":
+        return tags
+    return tuple(tag for tag in tags if tag.version == found.version) or None
+
+
+def none_match(found: Thing) -> Response | None:
+    """What ``If-None-Match`` answers when it names ``found``'s current version (or
+    ``*``): 304 to a GET or HEAD, whose client holds this version already, and 412 to
+    a write, which was made on the condition that the thing is at none of those
+    versions (``*``: that there is no thing; RFC 9110 §13.1.2). ``None`` otherwise."""
+    matching = none_matching(found)
+    if matching is None:
+        return None
+    if request.method not in {"GET", "HEAD"}:
+        message = (
+            f"If-None-Match: * refuses any version; the thing is at version {found.version}."
+            if matching == "*"
+            else f"If-None-Match names version {found.version}, the thing's current version."
+        )
+        return api_error(412, "precondition_failed", message, current=things.to_json(found))
+    # The tag in the form the client sent it, which is the form of the 200 it stored
+    # (strong as the view sends it, weak as compression leaves it), and the 200's Vary.
+    # A decision: RFC 9110 §15.4.5 asks for this request's 200's tag, which a client
+    # that now accepts another coding would get in the other form.
+    response = no_content(304)
+    strong = matching == "*" or any(not tag.weak for tag in matching)
+    response.headers["ETag"] = _etag(found) if strong else f"W/{_etag(found)}"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 #: One entity tag (RFC 9110 §8.8.3), and a comma-separated list of them, where empty
@@ -434,13 +495,10 @@ _TAG_LIST_RE = re.compile(
 
 
 def _version(tag: str) -> int:
-    digits = tag.removeprefix("W/")[1:-1]
-    if (
-        digits.isascii() and digits.isdigit() and len(digits) <= 9
-        and not digits.startswith("0")  # tags compare character by character: "01" is not "1"
-    ):  # fmt: skip
-        return int(digits)
-    return NO_VERSION
+    """The version a tag names: tags compare character by character, so ``"01"`` is
+    not ``"1"`` (:func:`app.things.parse_version`, which the edit form's version uses too)."""
+    version = things.parse_version(tag.removeprefix("W/")[1:-1])
+    return NO_VERSION if version is None else version
 
 
 def other_version(found: Thing, header: int | None | Literal["*"]) -> Response | None:
@@ -457,7 +515,8 @@ def other_version(found: Thing, header: int | None | Literal["*"]) -> Response |
 
 async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | Literal["*"]]:
     """The thing a request names and the version its ``If-Match`` matched (else the
-    first it named), or the 404 or 412 that refuses it."""
+    first it named), or what answers instead: 404, the 412 of ``If-Match``, then
+    ``If-None-Match``'s 304 or 412 (RFC 9110 §13.2.2's order)."""
     named = if_match()
     found = await find(thing_id)
     if not isinstance(named, tuple):
@@ -466,14 +525,16 @@ async def find_matching(thing_id: str) -> tuple[Thing | Response, int | None | L
         header = found.version
     else:
         header = next((v for v in named if v != NO_VERSION), NO_VERSION)
-    if isinstance(found, Thing) and (refused := other_version(found, header)) is not None:
-        return refused, header
+    if isinstance(found, Thing):
+        refused = other_version(found, header) or none_match(found)
+        if refused is not None:
+            return refused, header
     return found, header
 
 
 @blueprint.put("/things/<thing_id>")
 @validate_request(ThingReplace)
-@document_headers(Precondition)
+@document_headers(Preconditions)
 @document_response(ThingOut, 200, Tagged)
 @document_errors(404, 409, 412, 422, 428, *EVERY_BODY)
 async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValue:
@@ -506,7 +567,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
     except DuplicateNameError as exc:
         return name_taken(exc)
     except StaleVersionError as exc:
-        return kept_changing(exc) if any_version else lost_race(exc, header)
+        return lost_race(exc, header, any_version=any_version)
     except ThingGoneError:
         return not_found()
     await current_database().commit()
@@ -514,7 +575,7 @@ async def replace_thing(thing_id: str, data: ThingReplace) -> ResponseReturnValu
 
 
 @blueprint.delete("/things/<thing_id>")
-@document_headers(Precondition)
+@document_headers(Preconditions)
 @document_errors(404, 409, 412, *EVERY_WRITE)
 async def delete_thing(thing_id: str) -> ResponseReturnValue:
     """Delete a thing; with If-Match, only at that version."""
@@ -530,7 +591,7 @@ async def delete_thing(thing_id: str) -> ResponseReturnValue:
     try:
         await write_at_any_version(delete, found, retry=any_version)
     except StaleVersionError as exc:
-        return kept_changing(exc) if any_version else lost_race(exc, header)
+        return lost_race(exc, header, any_version=any_version)
     except ThingGoneError:  # another delete landed first
         return not_found()
     await current_database().commit()

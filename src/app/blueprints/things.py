@@ -34,7 +34,7 @@ TAMPERED = "The form was changed in a way it cannot be. Reload it and try again.
 
 def list_query() -> ListQuery:
     try:
-        return ListQuery.from_args(request.args)
+        return ListQuery.from_query_string(request.query_string)
     except InvalidQueryError as exc:
         raise BadRequest(str(exc)) from None
 
