@@ -31,7 +31,7 @@ ASGI_LAYERS = (
     "rate_limit",  # 429 before Quart runs, for rules keyed by address (shipshape.ratelimit)
     "compression",  # dynamic responses (shipshape.compression)
     "security_headers",  # the headers the after-view step chose (shipshape.headers)
-    "request_body",  # 415/400: a body sent compressed, typed twice, cut (shipshape.request)
+    "request_body",  # 400/415: raw query bytes; a body zipped, typed twice, cut (shipshape.request)
 )
 #: Request hooks before the view, in order: the cheapest refusal first.
 BEFORE_VIEW = (

@@ -27,8 +27,9 @@ that says what is wrong, and so is a multipart text field (or a field's or a
 file's name) that is not UTF-8, or not the charset its part names, which
 Quart's multipart parser decoded with ``errors="replace"`` as well.
 
-:class:`RequestBodyMiddleware` refuses, before Quart runs, a body sent with a
-content coding (415) or two ``Content-Type`` lines (400), and answers a
+:class:`RequestBodyMiddleware` refuses, before Quart runs, a query string of
+raw bytes (400), a body sent with a content coding (415) or two
+``Content-Type`` lines (400), and answers a
 chunked body that the server could not read with a 400, where granian would
 send a bare 500 of its own.
 
@@ -318,11 +319,28 @@ def request_header(name: bytes) -> str | None:
 UNREADABLE_BODY_MESSAGE = "The request body could not be read: its chunked framing is broken."
 
 
-class RequestBodyMiddleware:
-    """A request body the app cannot read as it was sent is refused before Quart runs.
+#: Why a query string of raw bytes is refused (:class:`RequestBodyMiddleware`).
+RAW_QUERY_MESSAGE = (
+    "The address's query string has characters that are not percent-encoded: "
+    "send them as %XX escapes of their UTF-8 bytes."
+)
 
-    Only a request that has a body (a ``Content-Length`` above 0, or
-    ``Transfer-Encoding``) is looked at; the others pass untouched.
+
+class RequestBodyMiddleware:
+    """A request body the app cannot read as it was sent is refused before Quart runs,
+    and so is a query string of raw bytes.
+
+    - **A query string with bytes outside ASCII** (``?q=\xff`` as sent, not
+      ``%FF``): 400. RFC 3986 allows only ASCII there and browsers
+      percent-encode the rest. Over HTTP/1.1, granian, uvicorn (httptools and
+      h11) and hypercorn refuse such a request line themselves (checked by
+      hand), but ASGI lets a server hand any bytes on, and Quart's URL matching
+      decodes them as UTF-8 before any view or error handler runs: a bare 500
+      and a traceback (the test client shows it). A WebSocket handshake is
+      closed unaccepted.
+
+    For the rest, only a request that has a body (a ``Content-Length`` above 0,
+    or ``Transfer-Encoding``) is looked at; the others pass untouched.
 
     - **A content coding** (``Content-Encoding: gzip``): 415 with
       ``Accept-Encoding: identity`` (RFC 9110 §12.5.3). Nothing here decodes a
@@ -373,6 +391,12 @@ class RequestBodyMiddleware:
         )  # fmt: skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not scope.get("query_string", b"").isascii():
+            if scope["type"] == "http":
+                await self._refuse(scope, send, 400, "bad_request", RAW_QUERY_MESSAGE)
+            elif scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})  # the server's 403
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

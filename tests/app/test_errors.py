@@ -10,7 +10,7 @@ from quart import Quart, abort
 from app import create_app
 from shipshape.typing import ASGIApp, Message
 from tests.conftest import Client, client_of
-from tests.shipshape.conftest import http_scope
+from tests.shipshape.conftest import asgi_call, asgi_of, http_scope
 
 CODES = [400, 403, 404, 405, 413, 429, 500]
 TITLES = {
@@ -144,3 +144,25 @@ async def test_a_body_sent_too_slowly_gets_408_and_saves_nothing(
     assert not any(c.startswith(b"cookies_policy") for c in cookies)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     assert b"Traceback" not in body and body
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/", b"<!doctype"), ("/things/", b"<!doctype"), ("/api/things", b'{"code":"bad_request"')],
+)
+async def test_a_query_string_of_raw_bytes_is_a_400_not_a_500(
+    error_app: Quart, path: str, shape: bytes
+) -> None:
+    """Regression (helper): a query's raw bytes, which an ASGI server may hand on (the
+    HTTP/1.1 servers tried refuse them first), reached Quart's URL matching, which
+    decoded them as UTF-8 before any handler ran: a bare 500."""
+    exchange = await asgi_call(
+        asgi_of(error_app),
+        [],
+        path=path,
+        query=b"q=caf\xe9",
+        headers=[("host", "localhost"), ("accept", "text/html")],
+    )
+    assert exchange.status == 400
+    assert exchange.body.startswith(shape)
+    assert b"percent-encoded" in exchange.body
