@@ -310,17 +310,21 @@ async def test_conditional_headers_on_two_lines_read_as_one_list(client: Client)
     assert (await client.delete(url, headers=matching)).status_code == 204
 
 
-@pytest.mark.parametrize("thing_id", ["nope", str(uuid.uuid4()), "1"])
-async def test_unknown_ids_are_a_404_for_every_method(client: Client, thing_id: str) -> None:
+async def assert_not_found_by_every_method(client: Client, url: str) -> None:
+    """GET, PUT and DELETE of ``url`` are each the API's 404."""
     headers = await csrf_headers(client)
-    url = f"/api/things/{thing_id}"
     for response in (
         await client.get(url),
-        await client.put(url, json={"name": "x", "version": 1}, headers=headers),
+        await client.put(url, json={"name": "Teapot", "version": 1}, headers=headers),
         await client.delete(url, headers=headers),
     ):
         assert response.status_code == 404
         assert_error(await response.get_json(), 404, "not_found")
+
+
+@pytest.mark.parametrize("thing_id", ["nope", str(uuid.uuid4()), "1"])
+async def test_unknown_ids_are_a_404_for_every_method(client: Client, thing_id: str) -> None:
+    await assert_not_found_by_every_method(client, f"/api/things/{thing_id}")
 
 
 async def test_a_body_that_is_not_json_is_a_415_or_400(app: Quart, client: Client) -> None:
@@ -640,16 +644,8 @@ async def test_if_match_and_if_none_match_read_tags_alike(
 async def test_a_thing_has_one_address_in_the_api(app: Quart, client: Client, other: Any) -> None:
     """Regression (probe): ``uuid.UUID`` read braces, capitals, ``urn:uuid:`` and ids with
     no hyphens, so one thing had many URLs; only the form the API writes names it."""
-    headers = await csrf_headers(client)
     thing = await new(client, "Kettle")
-    url = f"/api/things/{other(thing['id'])}"
-    for response in (
-        await client.get(url),
-        await client.put(url, json={"name": "Teapot", "version": 1}, headers=headers),
-        await client.delete(url, headers=headers),
-    ):
-        assert response.status_code == 404
-        assert_error(await response.get_json(), 404, "not_found")
+    await assert_not_found_by_every_method(client, f"/api/things/{other(thing['id'])}")
     assert [(t.name, t.version) for t in await stored(app)] == [("Kettle", 1)]
     assert (await client.get(f"/api/things/{thing['id']}")).status_code == 200
 
