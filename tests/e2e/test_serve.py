@@ -121,3 +121,20 @@ def test_run_serves_development_with_reload() -> None:
     assert status == 200 and "server" not in {k.lower() for k in headers}
     assert "Will watch for changes in these directories" in output
     assert "INFO shipshape.request request GET /privacy 200 " in output
+
+
+def test_serve_logs_an_audit_error_and_serves_anyway() -> None:
+    """As README says (newcomer): a guessable key is check's E004, an error, which serve
+    logs at ERROR and does not stop on (a heuristic that would refuse some good keys);
+    `make check` is the gate."""
+    with serve_production(1, SECRET_KEY="changeme-" * 4) as running:
+        assert fetch(running.base + "/privacy")[0] == 200
+        output = running.stop()
+    findings = [
+        (line["level"], line["message"])
+        for line in map(json.loads, output.splitlines())
+        if line["logger"] == "shipshape.check"
+    ]
+    assert findings == [
+        ("ERROR", "shipshape.E004 SECRET_KEY looks weak (under 128 bits of entropy)")
+    ]
