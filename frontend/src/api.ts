@@ -142,11 +142,14 @@ async function send<T>(method: string, url: string, body: unknown, extra: Record
 }
 
 export const things = {
-  list(params: { q?: string; sort?: Sort; page?: number }, signal?: AbortSignal): Promise<ThingPage> {
+  /** `sort` and `page` as the address gives them: the API refuses what it cannot read
+   * (a 400 that says what it takes, as the server's list page does), where a guess here
+   * would show page 1 under an address that says otherwise. */
+  list(params: { q?: string; sort?: string; page?: string }, signal?: AbortSignal): Promise<ThingPage> {
     const query = new URLSearchParams();
     if (params.q) query.set("q", params.q);
     if (params.sort) query.set("sort", params.sort);
-    if (params.page && params.page > 1) query.set("page", String(params.page));
+    if (params.page && params.page !== "1") query.set("page", params.page);
     const search = query.toString();
     return call("GET", search ? `${API}?${search}` : API, undefined, {}, signal);
   },

@@ -646,3 +646,53 @@ def test_back_returns_to_where_the_user_was_on_the_list(
     page.locator("main table").wait_for()
     scrolled_to(page, where)
     assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_back_after_saving_an_edit_goes_to_the_form(
+    server: Server, watched: Watched, tidy: list[str]
+) -> None:
+    """Regression (newcomer): the save replaced the edit's history entry with the thing's
+    page, so two entries of that page stood in a row and Back seemed to do nothing,
+    with the old "was saved." still showing. As after the server form's redirect, Back
+    goes to the form."""
+    page = watched.page
+    name = f"SPA back after edit {free_port()}"
+    thing = api_thing(page, server.base, name)
+    tidy.append(thing["id"])
+    view = f"{server.base}/app/things/{thing['id']}"
+    page.goto(view, wait_until="load")
+    page.get_by_role("link", name="Edit").click()
+    page.locator("form #name").wait_for()
+    page.fill("#description", "Saved once.")
+    page.click("main form button[type=submit]")
+    expect(page.locator("[data-flash]")).to_have_text(f"“{name}” was saved.")
+    page.go_back()
+    page.locator("form #description").wait_for()
+    assert page.url == view + "/edit"
+    expect(page.locator("#description")).to_have_value("Saved once.")  # what is saved now
+    page.go_back()
+    page.locator(f"h1:text-is('{name}')").wait_for()
+    assert page.url == view
+    expect(page.locator("[data-flash]")).to_have_count(0)
+    assert watched.violations() == [] and watched.page_errors == []
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [("sort=bogus", "Sort by one of"), ("page=abc", "page"), ("page=0", "page")],
+)
+def test_a_list_address_the_api_cannot_read_says_so(
+    server: Server, watched: Watched, query: str, says: str
+) -> None:
+    """Regression (newcomer): ``?sort=bogus`` and ``?page=abc`` showed page 1 by name,
+    under an address that said otherwise; the server's list page answers them 400."""
+    page = watched.page
+    with page.expect_response(re.compile(r"/api/things\?")) as answer:
+        page.goto(f"{server.base}/app/?{query}", wait_until="load")
+    assert answer.value.status == 400
+    error = page.locator("[data-error-state]")
+    expect(error).to_contain_text(says)
+    expect(error).to_contain_text("(400)")
+    expect(page).to_have_title(title("Things", failed=True))
+    expect(error.get_by_role("button", name="Try again")).to_have_count(0)  # it would fail again
+    assert watched.violations() == [] and watched.page_errors == []

@@ -77,7 +77,10 @@ const form: View = async (main, route, signal) => {
       const saved = editing ? await things.update(editing, { ...input, version }) : await things.create(input);
       handOver(saved);
       flash(`“${saved.name}” was ${editing ? "saved" : "added"}.`);
-      navigate(href(`/things/${encodeURIComponent(saved.id)}`), { replace: editing !== null });
+      // A new entry, as the server form's redirect after a POST makes one: Back goes to
+      // the form (drawn again with what is saved now). Replacing the edit's entry left two
+      // entries of the thing's page in a row, and Back seemed to do nothing.
+      navigate(href(`/things/${encodeURIComponent(saved.id)}`));
     } catch (error) {
       submit.disabled = false;
       // Invalid fields, or a name another thing has (409 name_taken): both name their fields.

@@ -74,7 +74,7 @@ const list: View = async (main, _route, signal) => {
     show(again, loading(again));
     let data: ThingPage;
     try {
-      data = await things.list({ q, sort, page }, signal);
+      data = await things.list({ q, sort: sortParam ?? sort, page: params.get("page") ?? undefined }, signal);
     } catch (error) {
       if (signal.aborted) return; // the user has left: nothing to say
       failed();
