@@ -165,16 +165,20 @@ def parse_id(text: str) -> uuid.UUID | None:
 
 
 #: A version as the app writes it (an ETag's ``"5"``, the edit form's hidden field):
-#: ASCII digits with no sign, blank or leading zero, at most 9 (the column is an int32).
+#: ASCII digits with no sign, blank or leading zero, up to the int32 column's largest.
 #: Versions start at 1, so ``0`` is none either.
-_VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+_VERSION_RE = re.compile(r"[1-9][0-9]{0,9}")
+VERSION_MAX = 2**31 - 1
 
 
 def parse_version(text: str) -> int | None:
     """The version ``text`` names, or ``None`` for text the app never wrote (``01``,
     ``+1``, `` 1``, ``١``): a version is compared as the app writes it, so another
     spelling of the number is a tampered form or an ETag this API never sent."""
-    return int(text) if _VERSION_RE.fullmatch(text) else None
+    if not _VERSION_RE.fullmatch(text):
+        return None
+    version = int(text)
+    return version if version <= VERSION_MAX else None
 
 
 #: The list's name filter, one bound pattern for every statement that filters.

@@ -150,8 +150,11 @@ async def test_a_body_sent_too_slowly_gets_408_and_saves_nothing(
     ("path", "shape"),
     [("/", b"<!doctype"), ("/things/", b"<!doctype"), ("/api/things", b'{"code":"bad_request"')],
 )
+# Not UTF-8, which Quart raised on; and UTF-8 sent raw, which it read: RFC 3986 allows
+# only ASCII in a query, and granian, uvicorn and hypercorn refuse both over HTTP/1.1.
+@pytest.mark.parametrize("query", [b"q=caf\xe9", b"q=caf\xc3\xa9"])
 async def test_a_query_string_of_raw_bytes_is_a_400_not_a_500(
-    error_app: Quart, path: str, shape: bytes
+    error_app: Quart, path: str, shape: bytes, query: bytes
 ) -> None:
     """Regression (helper): a query's raw bytes, which an ASGI server may hand on (the
     HTTP/1.1 servers tried refuse them first), reached Quart's URL matching, which
@@ -160,9 +163,28 @@ async def test_a_query_string_of_raw_bytes_is_a_400_not_a_500(
         asgi_of(error_app),
         [],
         path=path,
-        query=b"q=caf\xe9",
+        query=query,
         headers=[("host", "localhost"), ("accept", "text/html")],
     )
     assert exchange.status == 400
     assert exchange.body.startswith(shape)
     assert b"percent-encoded" in exchange.body
+
+
+async def test_a_websocket_handshake_with_raw_query_bytes_is_closed_unaccepted(
+    error_app: Quart,
+) -> None:
+    scope = {
+        "type": "websocket", "path": "/", "raw_path": b"/", "query_string": b"q=\xff",
+        "headers": [(b"host", b"localhost")], "client": ("192.0.2.1", 1), "scheme": "ws",
+    }  # fmt: skip
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await asgi_of(error_app)(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]  # the server's 403

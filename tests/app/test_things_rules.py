@@ -151,3 +151,12 @@ async def test_a_rename_that_loses_the_race_for_the_name_keeps_the_thing_usable(
             await things.update_thing(mine, seen, "TEAPOT", "", 1)
         # Reloaded, not expired: the page can still show it (no lazy load, no 500).
         assert (seen.name, seen.version) == ("Kettle", 1)
+
+
+def test_a_version_is_read_up_to_the_columns_largest() -> None:
+    """Review: the rule stopped at nine digits, so a thing past version 999,999,999 would
+    have had its own ETag refused; the int32 column holds up to 2,147,483,647."""
+    assert things.parse_version("1000000000") == 1_000_000_000
+    assert things.parse_version("2147483647") == 2**31 - 1
+    assert things.parse_version("2147483648") is None
+    assert things.parse_version("01") is None

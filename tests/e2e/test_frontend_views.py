@@ -696,3 +696,26 @@ def test_a_list_address_the_api_cannot_read_says_so(
     expect(page).to_have_title(title("Things", failed=True))
     expect(error.get_by_role("button", name="Try again")).to_have_count(0)  # it would fail again
     assert watched.violations() == [] and watched.page_errors == []
+
+
+def test_a_filter_that_is_not_utf8_is_refused_in_the_servers_words(
+    server: Server, watched: Watched
+) -> None:
+    """Review: URLSearchParams read ``q=%ff`` as U+FFFD and searched for it, where the
+    server's list answers 400; a malformed escape (``%zz``) is text to both."""
+    page = watched.page
+    theirs = page.goto(server.base + "/things/?q=%ff", wait_until="load")
+    assert theirs is not None and theirs.status == 400
+    assert "The filter is not valid UTF-8 text" in page.locator("main").inner_text()
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/things" in r.url else None)
+    page.goto(server.base + "/app/?q=%ff", wait_until="load")
+    error = page.locator("[data-error-state]")
+    expect(error).to_have_text("The filter is not valid UTF-8 text (400)")
+    expect(page).to_have_title(title("Things", failed=True))
+    assert asked == []  # refused here, as the server would
+    with page.expect_response(re.compile(r"/api/things\?q=%25zz")) as answer:
+        page.goto(server.base + "/app/?q=%zz", wait_until="load")
+    assert answer.value.status == 200
+    expect(page.locator("main p[role=status]")).to_contain_text("“%zz”")
+    assert watched.violations() == [] and watched.page_errors == []

@@ -1,4 +1,4 @@
-import { things, type Sort, type ThingPage } from "../api";
+import { ApiError, things, type Sort, type ThingPage } from "../api";
 import { h, icon, time, truncate } from "../dom";
 import { href, navigate } from "../router";
 import type { View } from "./view";
@@ -13,6 +13,41 @@ const SORTS: [Sort, string][] = [
 
 function isSort(value: string | null): value is Sort {
   return SORTS.some(([sort]) => sort === value);
+}
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+const LABELS: Record<string, string> = { q: "filter", sort: "sort", page: "page" }; // app.things._QUERY_LABELS
+
+/** Whether a parameter's name or value, its %-escapes read as bytes, is UTF-8, as the
+ * server reads it: a malformed escape (`%zz`, a lone `%`) is text, kept as it is. */
+function isText(piece: string): boolean {
+  const bytes: number[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < piece.length; i++) {
+    if (/^%[0-9a-fA-F]{2}$/.test(piece.slice(i, i + 3))) {
+      bytes.push(Number.parseInt(piece.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(...encoder.encode(piece[i] === "+" ? " " : piece[i]));
+  }
+  try {
+    STRICT_UTF8.decode(new Uint8Array(bytes));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What the server says of an address whose parameter is not UTF-8 (`q=%ff`), or null.
+ * URLSearchParams would read it as U+FFFD and search for that, where the server answers
+ * 400 (app.things.ListQuery.from_query_string): the same words, without asking it. */
+function unreadable(search: string): string | null {
+  for (const part of search.replace(/^\?/, "").split("&")) {
+    const [name, value = ""] = part.split(/=(.*)/s);
+    if (!isText(name) || !isText(value)) {
+      return `The ${LABELS[name] ?? "query string"} is not valid UTF-8 text`;
+    }
+  }
+  return null;
 }
 
 const list: View = async (main, _route, signal) => {
@@ -74,6 +109,8 @@ const list: View = async (main, _route, signal) => {
     show(again, loading(again));
     let data: ThingPage;
     try {
+      const refused = unreadable(location.search);
+      if (refused !== null) throw new ApiError(400, "invalid_query", refused);
       data = await things.list({ q, sort: sortParam ?? sort, page: params.get("page") ?? undefined }, signal);
     } catch (error) {
       if (signal.aborted) return; // the user has left: nothing to say
