@@ -74,7 +74,7 @@ def run_module(module: str, *args: str, **env: str) -> subprocess.CompletedProce
         (
             "serve",
             {"SECRET_KEY": SECRET, "ALLOWED_HOSTS": "localhost", "SERVER_MAX_HEADER_BYTES": "1k"},
-            "error: SERVER_MAX_HEADER_BYTES: expected an integer from 8192 to 1048576, got '1k'",
+            "error: SERVER_MAX_HEADER_BYTES: expected an integer from 8192 to 24576, got '1k'",
         ),
     ],
 )
