@@ -476,6 +476,40 @@ def test_cookie_sessions_write_what_werkzeug_writes(app: Quart, config: dict[str
     assert b"Expires=" in cookie and cookie == expected(permanent)
 
 
+def test_cookie_parts_kept_between_cookies_follow_the_settings_and_methods(app: Quart) -> None:
+    """The parts kept between two cookies (sessions._CookieParts) are dropped whenever the
+    long way would write something else: a setting, the key, a method set on the interface."""
+    sessions = CookieSessions(app)
+    interface = app.session_interface
+
+    def value_of(cookie: bytes) -> str:
+        return cookie.decode().split(";")[0].split("=", 1)[1]
+
+    def check(data: dict[str, Any], key: str) -> bytes:
+        cookie = sessions.set_cookie(data)
+        serializer = URLSafeTimedSerializer(
+            key, salt="cookie-session", serializer=session_json_serializer,
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
+        )  # fmt: skip
+        assert serializer.loads(value_of(cookie)) == data
+        return cookie
+
+    first = check({"_csrf": CSRF}, OLD_KEY)
+    assert sessions._parts is not None, "a cookie without an expiry keeps its parts"
+    second = check({"_csrf": TOKEN}, OLD_KEY)
+    assert second.split(b";", 1)[1] == first.split(b";", 1)[1]
+    app.config["SECRET_KEY"] = NEW_KEY
+    check({"_csrf": CSRF}, NEW_KEY)  # signed with the new key, not the kept serializer's
+    app.config["SESSION_COOKIE_SECURE"] = True
+    assert b"; Secure" in check({"_csrf": CSRF}, NEW_KEY)
+    interface.get_cookie_path = lambda app: "/only-here"  # type: ignore[method-assign]
+    assert b"Path=/only-here" in check({"_csrf": CSRF}, NEW_KEY)
+    del interface.get_cookie_path  # type: ignore[method-assign]
+    assert b"Path=/;" in check({"_csrf": CSRF}, NEW_KEY)
+    assert b"Expires=" in check({"_csrf": CSRF, "_permanent": True}, NEW_KEY)
+    assert b"Expires=" not in check({"_csrf": CSRF}, NEW_KEY)
+
+
 @pytest.mark.parametrize("digest", [hashlib.sha1, hashlib.sha256, hashlib.sha512, hashlib.md5])
 @pytest.mark.parametrize("key_size", [0, 1, 20, 64, 65, 128, 129, 300])
 def test_the_padded_key_is_hmac(digest: Callable[..., Any], key_size: int) -> None:
