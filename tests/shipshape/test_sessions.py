@@ -504,7 +504,7 @@ def test_cookie_parts_kept_between_cookies_follow_the_settings_and_methods(app: 
     assert b"; Secure" in check({"_csrf": CSRF}, NEW_KEY)
     interface.get_cookie_path = lambda app: "/only-here"  # type: ignore[method-assign]
     assert b"Path=/only-here" in check({"_csrf": CSRF}, NEW_KEY)
-    del interface.get_cookie_path  # type: ignore[method-assign]
+    del interface.get_cookie_path
     assert b"Path=/;" in check({"_csrf": CSRF}, NEW_KEY)
     assert b"Expires=" in check({"_csrf": CSRF, "_permanent": True}, NEW_KEY)
     assert b"Expires=" not in check({"_csrf": CSRF}, NEW_KEY)
