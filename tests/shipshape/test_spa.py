@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from quart import Quart, request
 from quart.sessions import SessionInterface
 
@@ -17,7 +19,7 @@ from shipshape.compression import decompress
 from shipshape.config import ConfigError
 from shipshape.csrf import SESSION_KEY, unmask
 from shipshape.sessions import CookieSessions
-from shipshape.spa import SPAError, accepts_html, main, prepare_index
+from shipshape.spa import SPAError, accepts_html, is_odd_path, main, prepare_index
 from shipshape.typing import Message
 from tests.conftest import client_of
 from tests.shipshape.conftest import (
@@ -879,3 +881,28 @@ async def test_mounted_at_the_root_the_apps_prefixes_never_get_the_index(
             assert response.status_code == 404, path
             assert '<div id="app">' not in await response.get_data(as_text=True), path
         assert (await client.get("/things", headers=NAVIGATE)).status_code == 200
+
+
+#: The rule is_odd_path keeps, as the one pattern it was first written as.
+ODD_PATH_PATTERN = re.compile(r"(^|/)\.\.?(/|$)|\\|//|^/|[\x00-\x1f\x7f]")
+
+
+ODD_PATH_PIECES = ["a", "é", ".", "/", "\\", "\x00", "\x1f"]
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from(ODD_PATH_PIECES), max_size=8).map("".join))
+def test_an_odd_path_is_what_the_pattern_says(rest: str) -> None:
+    assert is_odd_path(rest) == bool(ODD_PATH_PATTERN.search(rest))
+
+
+@pytest.mark.parametrize(
+    ("rest", "odd"),
+    [
+        ("", False), ("things/1", False), ("a.b/c", False), ("...", False), ("a/.../b", False),
+        (".", True), ("..", True), ("./a", True), ("a/..", True), ("a/./b", True),
+        ("/a", True), ("a//b", True), ("a\\b", True), ("a\x00", True), ("a\x7f", True),
+    ],
+)  # fmt: skip
+def test_odd_paths(rest: str, odd: bool) -> None:
+    assert is_odd_path(rest) is odd

@@ -135,10 +135,21 @@ OPTIONS: tuple[Option, ...] = (
 NAVIGATION_DESTS = frozenset({"document", "iframe"})
 NO_CACHE = b"no-cache, private"  # revalidate every time; a per-session token: no shared cache
 HTML = b"text/html; charset=utf-8"
-# A segment "." or "..", a backslash, an empty segment or a control character:
-# never a route of the frontend, so never the index (and never a file: only
-# names the scan found are files).
-_ODD_PATH_RE = re.compile(r"(^|/)\.\.?(/|$)|\\|//|^/|[\x00-\x1f\x7f]")
+_CONTROL_OR_BACKSLASH_RE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def is_odd_path(rest: str) -> bool:
+    """A segment ``.`` or ``..``, a backslash, an empty segment or a control character in
+    ``rest`` (a path under the mount): never a route of the frontend, so never the index
+    (and never a file: only names the scan found are files). Substring tests and one
+    character class, not one pattern with anchored alternatives, which searched every
+    deep link in 1.5 µs against 0.3 (a test compares the two on random paths)."""
+    if rest.startswith("/") or "//" in rest or _CONTROL_OR_BACKSLASH_RE.search(rest):
+        return True
+    if "." not in rest:
+        return False
+    wrapped = f"/{rest}/"
+    return "/./" in wrapped or "/../" in wrapped
 
 
 @lru_cache(maxsize=256)
@@ -271,7 +282,7 @@ class SPAMiddleware:
             is_file
             or rest == self.assets[:-1]
             or rest.startswith(self.assets)
-            or _ODD_PATH_RE.search(rest)
+            or is_odd_path(rest)
             or not is_navigation(scope)
         ):
             await self.refuse(scope, send, 404, "not_found")
