@@ -425,6 +425,12 @@ class CookieSessions:
                 return cookie
         return self._set_cookie(data)
 
+    def settings(self) -> tuple[Any, ...] | None:
+        """What a new session's cookie depends on besides its data (the cookie settings and
+        keys), or ``None`` when the interface's methods are the app's own: two cookies
+        written under equal settings differ only in their data and timestamp."""
+        return _COOKIE_SETTINGS(self.app.config) if self._parts_apply() else None
+
     def _parts_apply(self) -> bool:
         """Whether the interface's cookie methods are this module's and read only the config."""
         interface = self.interface

@@ -474,6 +474,20 @@ async def test_a_tampered_session_cookie_gets_a_new_session(spa_app: Quart) -> N
         assert sessions.load("other=1") == {} and sessions.load(None) == {}
 
 
+async def test_a_session_without_a_secret_keeps_its_data_and_gets_one(spa_app: Quart) -> None:
+    """A new session is made ahead (shipshape.spa.fresh) only for a client with none: a
+    session of the app's that holds no secret yet gets one added, its data kept."""
+    sessions = CookieSessions(spa_app)
+    async with spa_app.test_app():
+        cookie = sessions.set_cookie({"theme": "dark"}).split(b";")[0].decode()
+        client = spa_app.test_client()
+        response = await client.get("/app/", headers={**NAVIGATE, "Cookie": cookie})
+        token = META_RE.search(await response.get_data(as_text=True))
+    data = sessions.load(response.headers["Set-Cookie"].split(";")[0])
+    assert data["theme"] == "dark"
+    assert token is not None and unmask(token[1]) == bytes.fromhex(data[SESSION_KEY])
+
+
 async def test_without_csrf_the_index_has_no_token_and_sets_no_cookie(
     make_app: MakeApp, spa_build: Path
 ) -> None:

@@ -58,6 +58,7 @@ from shipshape.options import Option, apply, is_path, is_text
 from shipshape.responses import accept_items, error
 from shipshape.scope import header, request_host
 from shipshape.sessions import CookieSessions
+from shipshape.spa.fresh import FreshSessions
 from shipshape.spa_build import (
     Build,
     Index,
@@ -226,6 +227,7 @@ class SPAMiddleware:
             files=self.build.files,
         )  # fmt: skip
         self.sessions = CookieSessions(quart) if csrf else None
+        self.fresh = FreshSessions(self.sessions) if self.sessions is not None else None
         # The page's headers that hold no nonce are the same for every response.
         nonced = b"{nonce}"
         self._fixed_headers = [(n, v) for n, v in page_headers if nonced not in v]
@@ -370,12 +372,16 @@ class SPAMiddleware:
 
     def csrf_token(self, scope: Scope, headers: RawHeaders) -> str:
         """A masked token for the session in the request's cookie; a new session sets one."""
-        sessions = self.sessions
-        if sessions is None:  # pragma: no cover - only called with CSRF on
+        sessions, fresh = self.sessions, self.fresh
+        if sessions is None or fresh is None:  # pragma: no cover - only called with CSRF on
             raise RuntimeError("no sessions")
         data = sessions.load(header(scope, b"cookie"))
         secret = secret_from(data.get(SESSION_KEY))
-        if secret is None:
+        if secret is None and not data:  # no session: a new one, made ahead (spa.fresh)
+            cookie, token = fresh.take()
+            headers.append((b"set-cookie", cookie))
+            return token
+        if secret is None:  # a session without a secret: the secret added to it
             secret = new_secret()
             data[SESSION_KEY] = secret.hex()
             headers.append((b"set-cookie", sessions.set_cookie(data)))
