@@ -226,9 +226,9 @@ class JsonLineHandler(logging.StreamHandler[Any]):
     A write per request line was a system call per request, and a system call
     releases the GIL: under load, granian's threads took it at every one, and
     the request waited to get it back. :meth:`write_later` queues a finished
-    request line and writes the turn's lines together when the loop gets to
-    it, which is before it waits for anything (a callback queued with
-    ``call_soon``). Every other line this handler writes (``shipshape``'s,
+    request line, as its fields, and formats and writes the turn's lines
+    together when the loop gets to it, which is before it waits for anything
+    (a callback queued with ``call_soon``). Every other line this handler writes (``shipshape``'s,
     the app's, a warning) goes out at once, after the lines queued before it,
     so its lines keep the order in which they were logged. Lines that other
     handlers write to the same stream (the server's own, ``print``) are not
@@ -583,7 +583,7 @@ class _RequestLog:
             logger.handle(self._record(level, fields | notes))
             return
         # Formatted when the loop turn's lines are written, not in the request: under
-        # load, 1.09x the SPA index's requests a second (pinned, interleaved rounds).
+        # load, 1.05x the SPA index's requests a second (pinned, interleaved rounds).
         handler.write_later((time.time(), level, values, notes))
 
     def _outcome(self) -> tuple[int, int, dict[str, bool | int]]:
