@@ -124,6 +124,25 @@ async def test_requests_without_forwarded_headers_keep_their_scope() -> None:
     assert result.seen is not None and result.seen["client"] == ("192.0.2.1", 40000)
 
 
+@pytest.mark.parametrize("hops", [0, 1])
+async def test_a_name_with_the_prefix_inside_is_kept_and_a_forwarded_one_after_it_stripped(
+    hops: int,
+) -> None:
+    """The quick test of the names joined must not pass a request whose X-Forwarded-*
+    header comes after another header, nor strip a name that only contains the prefix."""
+    inner, seen = recorder()
+    headers = [("Host", "app.example"), ("Foo-X-Forwarded-For", "kept"), ("Accept", "*/*")]
+    result = await asgi_call(ProxyMiddleware(inner, trusted_hops=hops), seen, headers=headers)
+    assert result.seen is not None
+    assert (b"foo-x-forwarded-for", b"kept") in result.seen["headers"]
+    headers.append(("X-Forwarded-For", "203.0.113.9"))
+    result = await asgi_call(ProxyMiddleware(inner, trusted_hops=hops), seen, headers=headers)
+    assert result.seen is not None
+    names = [name for name, _ in result.seen["headers"]]
+    assert b"x-forwarded-for" not in names and b"foo-x-forwarded-for" in names
+    assert result.seen["client"] == (("203.0.113.9", 0) if hops else ("192.0.2.1", 40000))
+
+
 async def test_lifespan_passes_through() -> None:
     inner, seen = recorder()
     await asgi_call(ProxyMiddleware(inner, trusted_hops=1), seen, scope_type="lifespan")
