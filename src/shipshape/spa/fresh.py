@@ -9,7 +9,7 @@ of 40 in-process, because under load the worker's thread shares its core
 with the server's threads and each request finds the signing code and data
 gone from the caches. Made :data:`BATCH` at a time, back to back, the same
 work costs what it does in-process, and a response takes one from the batch:
-1.12× the index's requests a second (pinned, five interleaved rounds).
+1.13× the index's requests a second (pinned, five interleaved rounds).
 
 Each session is handed out once (``list.pop``, one C call under the GIL).
 A batch is dropped, never handed out further, when:
