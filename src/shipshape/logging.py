@@ -274,13 +274,28 @@ class JsonLineHandler(logging.StreamHandler[Any]):
             lines, self.queued = self.queued, []
             if lines:
                 terminator = self.terminator
-                self.stream.write(
-                    "".join(
+                try:
+                    text = "".join(
                         line if type(line) is str else _json_line(*line) + terminator
                         for line in lines
                     )
-                )
+                except Exception:  # one line's value cannot be written: the others are
+                    text = "".join(self._formatted(line) for line in lines)
+                self.stream.write(text)
             super().flush()
+
+    def _formatted(self, line: str | _LineFields) -> str:
+        """One queued line as written, or ``""`` for one that cannot be, reported as
+        logging reports a record that fails to format."""
+        if isinstance(line, str):
+            return line
+        try:
+            return _json_line(*line) + self.terminator
+        except Exception:
+            self.handleError(
+                logger.makeRecord(logger.name, line[1], __file__, 0, "request", (), None)
+            )
+            return ""
 
     def write_queued(self) -> None:
         """:meth:`flush`, with a failing stream reported as logging reports it, never raised:

@@ -108,7 +108,10 @@ class ProxyMiddleware:
         # Most requests carry no X-Forwarded-* at all: one search of the names joined
         # (0.7 µs for a browser's fifteen headers, against 1.5 for the loop below; a
         # name with the prefix inside it only takes the loop, which reads each name).
-        if FORWARDED_PREFIX not in b"\n".join([name for name, _ in raw]):
+        # Only for a list or tuple: ASGI allows any iterable, which one pass uses up.
+        if type(raw) in (list, tuple) and FORWARDED_PREFIX not in b"\n".join(
+            [name for name, _ in raw]
+        ):
             await self.app(scope, receive, send)
             return
         forwarded: dict[bytes, list[bytes]] = {}

@@ -72,7 +72,7 @@ import zlib
 from collections.abc import Hashable
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -81,7 +81,7 @@ from itsdangerous import BadSignature, Signer, TimestampSigner, URLSafeTimedSeri
 from itsdangerous.encoding import base64_decode, int_to_bytes, want_bytes
 from itsdangerous.signer import HMACAlgorithm
 from quart import Quart
-from quart.sessions import SecureCookieSession, SecureCookieSessionInterface
+from quart.sessions import SecureCookieSessionInterface
 from werkzeug.http import dump_cookie
 from werkzeug.sansio.http import parse_cookie  # Quart's own: lenient with bytes
 
@@ -335,12 +335,16 @@ _COOKIE_SETTINGS = itemgetter(
     "SECRET_KEY", "SECRET_KEY_FALLBACKS",
 )  # fmt: skip
 #: The interface's methods whose answers :class:`_CookieParts` stands for; one set on
-#: the interface itself (an app's or a test's) turns the parts off.
-_COOKIE_METHODS = frozenset({
+#: the interface or its class (an app's or a test's) turns the parts off.
+_COOKIE_METHODS = (
     "get_cookie_path", "get_cookie_domain", "get_cookie_secure", "get_cookie_httponly",
     "get_cookie_samesite", "get_cookie_partitioned", "get_expiration_time",
     "get_signing_serializer", "session_class",
-})  # fmt: skip
+)  # fmt: skip
+_COOKIE_METHOD_NAMES = frozenset(_COOKIE_METHODS)
+_methods_of = attrgetter(*_COOKIE_METHODS)
+#: The cookie methods as this module and Quart define them, to tell a patched one.
+_STOCK_METHODS = _methods_of(CachedSerializerSessionInterface)
 
 
 @dataclass(frozen=True)
@@ -436,8 +440,8 @@ class CookieSessions:
         interface = self.interface
         return (
             type(interface) is CachedSerializerSessionInterface
-            and interface.session_class is SecureCookieSession
-            and _COOKIE_METHODS.isdisjoint(vars(interface))
+            and _methods_of(CachedSerializerSessionInterface) == _STOCK_METHODS
+            and _COOKIE_METHOD_NAMES.isdisjoint(vars(interface))
         )
 
     def _set_cookie(self, data: dict[str, Any]) -> bytes:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import multiprocessing
@@ -26,6 +27,7 @@ from shipshape.logging import (
     RequestLogMiddleware,
     _iso_time,
     _json_line,
+    _LineFields,
     _RequestLog,
     configure_logging,
     current_request_id,
@@ -704,6 +706,29 @@ class _Broken(_Writes):
 
     def flush(self) -> None:
         raise BrokenPipeError("the reader went away")
+
+
+def test_a_queued_line_that_cannot_be_written_loses_no_other_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A value whose text cannot be made (a raw component's odd path object) fails its
+    own line, reported as logging reports a record that fails to format, not the turn's."""
+
+    class Unwritable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    stream = io.StringIO()
+    handler = JsonLineHandler(stream)
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    good: _LineFields = (1.0, logging.INFO, ("a" * 32, "GET", "/a", 200, 1.0, "10.0.0.1"), {})
+    bad: _LineFields = (1.0, logging.INFO, ("b" * 32, "GET", Unwritable(), 200, 1.0, None), {})
+    handler.queued += [good, bad, '{"plain": true}\n', good]
+    handler.write_queued()
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line).get("path") for line in lines] == ["/a", None, "/a"]
+    assert len(reported) == 1 and handler.queued == []
 
 
 async def test_a_broken_log_stream_fails_no_log_call_and_no_loop_turn(

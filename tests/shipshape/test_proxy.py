@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from shipshape.proxy import ProxyMiddleware, parse_networks
-from shipshape.typing import Scope
+from shipshape.typing import Message, Scope
 from tests.shipshape.conftest import asgi_call, recorder
 
 SPOOF = [
@@ -141,6 +141,24 @@ async def test_a_name_with_the_prefix_inside_is_kept_and_a_forwarded_one_after_i
     names = [name for name, _ in result.seen["headers"]]
     assert b"x-forwarded-for" not in names and b"foo-x-forwarded-for" in names
     assert result.seen["client"] == (("203.0.113.9", 0) if hops else ("192.0.2.1", 40000))
+
+
+async def test_headers_given_as_a_one_pass_iterable_are_read_once() -> None:
+    """ASGI allows any iterable of headers; the quick test must not use one up."""
+    inner, seen = recorder()
+    app = ProxyMiddleware(inner, trusted_hops=1)
+    raw = [(b"host", b"app.example"), (b"x-forwarded-for", b"203.0.113.9")]
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        pass
+
+    scope = {"type": "http", "headers": iter(raw), "client": ("192.0.2.1", 40000)}
+    await app(scope, receive, send)
+    assert seen[-1]["client"] == ("203.0.113.9", 0)
+    assert seen[-1]["headers"] == [(b"host", b"app.example")]
 
 
 async def test_lifespan_passes_through() -> None:

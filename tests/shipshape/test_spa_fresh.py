@@ -64,13 +64,15 @@ def test_a_batch_ends_with_its_second(app: Quart, monkeypatch: pytest.MonkeyPatc
     assert opened(pool.take()[0])[1] == start
     now[0] = start + 0.95
     assert opened(pool.take()[0])[1] == start, "the same second: the same batch"
-    left = {token for _, token in pool._batch}
+    left = {token for _, token in pool._batch[2]}
     now[0] = start + 1.05
     later = [pool.take() for _ in range(BATCH)]
     assert {opened(cookie)[1] for cookie, _ in later} == {start + 1}
     assert not left & {token for _, token in later}, "the last second's rest handed out"
     now[0] = start + 3601.05
     assert opened(pool.take()[0])[1] == start + 3601, "an hour later: signed now"
+    now[0] = start + 3600.5  # the clock set back: another second, another batch
+    assert opened(pool.take()[0])[1] == start + 3600
 
 
 def test_a_new_key_signs_the_next_session(app: Quart) -> None:
@@ -83,6 +85,34 @@ def test_a_new_key_signs_the_next_session(app: Quart) -> None:
         opened(cookie, KEY)
     app.config.update(SESSION_COOKIE_SECURE=True)
     assert b"; Secure" in pool.take()[0]
+    # A fallback key alone changes nothing a cookie holds, but a batch is never kept
+    # across a change of the keys: the next session comes from a new batch.
+    before = pool._batch
+    app.config.update(SECRET_KEY_FALLBACKS=[KEY])
+    assert opened(pool.take()[0], OTHER_KEY)[0] and pool._batch is not before
+
+
+def test_a_method_patched_on_the_class_is_honoured(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = FreshSessions(CookieSessions(app))
+    assert b"Domain=" not in pool.take()[0]
+    monkeypatch.setattr(
+        SecureCookieSessionInterface, "get_cookie_domain", lambda self, app: "example.org"
+    )
+    assert pool.sessions.settings() is None
+    assert b"Domain=example.org" in pool.take()[0]
+    assert b"Domain=example.org" in pool.sessions.set_cookie({SESSION_KEY: "ab" * 32})
+
+
+def test_a_used_up_batch_is_made_again(app: Quart) -> None:
+    """A batch emptied between the check and the pop (another thread, without a GIL)."""
+    pool = FreshSessions(CookieSessions(app))
+    pool.take()
+    pool._batch[2].clear()
+    cookie, token = pool.take()
+    assert opened(cookie)[0][SESSION_KEY] == (unmask(token) or b"").hex()
+    assert len(pool._batch[2]) == BATCH - 1
 
 
 def test_an_apps_own_interface_gets_a_session_made_per_response(make_app: MakeApp) -> None:
@@ -93,7 +123,7 @@ def test_an_apps_own_interface_gets_a_session_made_per_response(make_app: MakeAp
     pool = FreshSessions(sessions)
     cookie, token = pool.take()
     assert opened(cookie)[0][SESSION_KEY] == (unmask(token) or b"").hex()
-    assert pool._batch == [], "nothing made ahead"
+    assert pool._batch[2] == [], "nothing made ahead"
 
 
 def test_a_forked_child_hands_out_none_of_its_parents_sessions(app: Quart) -> None:
@@ -110,7 +140,7 @@ def test_a_forked_child_hands_out_none_of_its_parents_sessions(app: Quart) -> No
     os.waitpid(pid, 0)
     child_token = os.read(read, 200).decode().strip()
     os.close(read)
-    parents = {token for _, token in pool._batch}
+    parents = {token for _, token in pool._batch[2]}
     assert len(parents) == BATCH - 1
     assert child_token and child_token not in parents
 
@@ -120,4 +150,4 @@ def test_the_pools_of_a_process_are_known_for_the_fork(app: Quart) -> None:
     pool.take()
     assert pool in fresh._POOLS
     fresh._forget_in_child()
-    assert pool._batch == []
+    assert pool._batch[2] == []

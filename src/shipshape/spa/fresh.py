@@ -22,8 +22,10 @@ A batch is dropped, never handed out further, when:
 - the process forked: a worker never hands out its parent's sessions, which
   another worker might also hand out.
 
-The secrets wait in memory for at most that second, as the random pool's
-bytes do (:mod:`shipshape.randomness`). An interface of the app's own
+The secrets of a batch wait in memory until the next :meth:`FreshSessions.take`
+drops it (on an idle worker, until the next visitor), as the random pool's
+bytes do (:mod:`shipshape.randomness`); once their second is over they are
+never handed out. An interface of the app's own
 (:meth:`CookieSessions.settings` is ``None``) gets a session made per
 response, as before.
 """
@@ -54,8 +56,9 @@ class FreshSessions:
 
     def __init__(self, sessions: CookieSessions) -> None:
         self.sessions = sessions
-        self._batch: list[tuple[bytes, str]] = []
-        self._made: tuple[object, int] = (None, -1)  # the batch's settings and second
+        # The batch with the settings and second it was made for, in one attribute, so
+        # that a thread never pairs one batch with another's settings.
+        self._batch: tuple[object, int, list[tuple[bytes, str]]] = (None, -1, [])
         _POOLS.add(self)
 
     def take(self) -> tuple[bytes, str]:
@@ -64,17 +67,22 @@ class FreshSessions:
         if settings is None:
             return self._new()
         now = int(time.time())
-        if self._made != (settings, now) or not self._batch:
-            self._batch = [self._new() for _ in range(BATCH)]
-            self._made = (settings, now)
-        return self._batch.pop()
+        made_for, made_in, batch = self._batch
+        if made_in == now and made_for == settings:
+            try:
+                return batch.pop()
+            except IndexError:  # used up (by another thread, without a GIL, since the check)
+                pass
+        batch = [self._new() for _ in range(BATCH)]
+        self._batch = (settings, now, batch)
+        return batch.pop()
 
     def _new(self) -> tuple[bytes, str]:
         secret = new_secret()
         return self.sessions.set_cookie({SESSION_KEY: secret.hex()}), mask(secret)
 
     def _forget(self) -> None:
-        self._batch, self._made = [], (None, -1)
+        self._batch = (None, -1, [])
 
 
 def _forget_in_child() -> None:
