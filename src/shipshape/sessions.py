@@ -414,20 +414,30 @@ class CookieSessions:
 
     def set_cookie(self, data: dict[str, Any]) -> bytes:
         """The ``Set-Cookie`` value that stores ``data``, as Quart's ``save_session`` writes it."""
+        return self.set_cookies([data])[0]
+
+    def set_cookies(self, sessions: list[dict[str, Any]]) -> list[bytes]:
+        """:meth:`set_cookie` of each, the settings read once for all of them (new
+        sessions made together: ``shipshape.spa.fresh``)."""
         parts = self._parts
         if (
-            parts is not None
-            and parts.settled
-            and not data.get("_permanent")  # SecureCookieSession.permanent: an expiry
-            and parts.settings == _COOKIE_SETTINGS(self.app.config)
-            and self._parts_apply()
+            parts is None
+            or not parts.settled
+            or parts.settings != _COOKIE_SETTINGS(self.app.config)
+            or not self._parts_apply()
         ):
+            return [self._set_cookie(data) for data in sessions]
+        dumps, prefix, suffix = parts.serializer.dumps, parts.prefix, parts.suffix
+        cookies = []
+        for data in sessions:
             # The serializer writes URL-safe base64 and dots only, which dump_cookie
             # sends as they are (_NO_QUOTE_RE).
-            cookie = parts.prefix + parts.serializer.dumps(data).encode("ascii") + parts.suffix
-            if len(cookie) <= _COOKIE_WARN_SIZE:
-                return cookie
-        return self._set_cookie(data)
+            cookie = prefix + dumps(data).encode("ascii") + suffix
+            if data.get("_permanent") or len(cookie) > _COOKIE_WARN_SIZE:
+                # SecureCookieSession.permanent: an expiry; or dump_cookie's warning.
+                cookie = self._set_cookie(data)
+            cookies.append(cookie)
+        return cookies
 
     def settings(self) -> tuple[Any, ...] | None:
         """What a new session's cookie depends on besides its data (the cookie settings and

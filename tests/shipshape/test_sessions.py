@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -508,6 +509,25 @@ def test_cookie_parts_kept_between_cookies_follow_the_settings_and_methods(app: 
     assert b"Path=/;" in check({"_csrf": CSRF}, NEW_KEY)
     assert b"Expires=" in check({"_csrf": CSRF, "_permanent": True}, NEW_KEY)
     assert b"Expires=" not in check({"_csrf": CSRF}, NEW_KEY)
+
+
+def test_cookies_written_together_are_each_as_written_alone(
+    app: Quart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_900_000_000.5)  # one second for all
+    sessions = CookieSessions(app)
+    datas: list[dict[str, Any]] = [
+        {"_csrf": CSRF},
+        {"_csrf": TOKEN, "theme": "dark"},
+        {"_csrf": CSRF, "_permanent": True},  # an expiry: the long way
+        {"page": "x" * 5000},  # past dump_cookie's warning size: the long way
+    ]
+    for _ in range(2):  # without kept parts, then with them
+        together = sessions.set_cookies(datas)
+        alone = [sessions.set_cookie(data) for data in datas]
+        assert together[:2] == alone[:2] and together[3] == alone[3]
+        assert b"Expires=" in together[2] and b"Expires=" not in together[0]
+        assert [sessions.load(c.split(b";")[0].decode()) for c in together[:3]] == datas[:3]
 
 
 @pytest.mark.parametrize("digest", [hashlib.sha1, hashlib.sha256, hashlib.sha512, hashlib.md5])

@@ -73,7 +73,9 @@ class FreshSessions:
                 return batch.pop()
             except IndexError:  # used up (by another thread, without a GIL, since the check)
                 pass
-        batch = [self._new() for _ in range(BATCH)]
+        secrets = [new_secret() for _ in range(BATCH)]
+        cookies = self.sessions.set_cookies([{SESSION_KEY: secret.hex()} for secret in secrets])
+        batch = [(cookie, mask(secret)) for cookie, secret in zip(cookies, secrets, strict=True)]
         self._batch = (settings, now, batch)
         return batch.pop()
 
