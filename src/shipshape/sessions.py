@@ -351,14 +351,14 @@ _STOCK_METHODS = _methods_of(CachedSerializerSessionInterface)
 class _CookieParts:
     """A session cookie without an expiry, but for its value, for one set of settings."""
 
-    settings: tuple[Any, ...]  # _COOKIE_SETTINGS of the config they were made for
+    #: _COOKIE_SETTINGS of the config they were made for; ``None`` for parts made by an
+    #: app's own methods, which are kept for their suffix only (the settings do not say
+    #: what those methods answer).
+    settings: tuple[Any, ...] | None
     serializer: URLSafeTimedSerializer
     attributes: tuple[Any, ...]  # what the interface's methods answered
     prefix: bytes  # "name="
     suffix: bytes  # dump_cookie's text after the value, for those attributes
-    #: Made by this module's methods alone: the settings say what the attributes are.
-    #: Parts made by an app's own methods are kept for their suffix only.
-    settled: bool
 
 
 class CookieSessions:
@@ -422,7 +422,6 @@ class CookieSessions:
         parts = self._parts
         if (
             parts is None
-            or not parts.settled
             or parts.settings != _COOKIE_SETTINGS(self.app.config)
             or not self._parts_apply()
         ):
@@ -458,7 +457,7 @@ class CookieSessions:
         """:meth:`set_cookie` the long way, through the interface's methods; keeps the
         parts of a cookie without an expiry for the next one."""
         app, interface = self.app, self.interface
-        settings = _COOKIE_SETTINGS(app.config)
+        settings = _COOKIE_SETTINGS(app.config) if self._parts_apply() else None
         serializer = interface.get_signing_serializer(app)
         if serializer is None:  # pragma: no cover - Shipshape always sets SECRET_KEY
             raise RuntimeError("no SECRET_KEY to sign the session with")
@@ -477,15 +476,13 @@ class CookieSessions:
             return self._dump(value, expires, attributes)
         # A session cookie (no expiry): only the value changes, so dump_cookie's
         # text after it is worked out once for these attributes.
-        parts, settled = self._parts, self._parts_apply()
+        parts = self._parts
         if parts is None or parts.attributes != attributes:
             suffix = self._dump("v", None, attributes)[len(self.name) + 2 :]
             prefix = f"{self.name}=".encode("ascii")
-            parts = _CookieParts(settings, serializer, attributes, prefix, suffix, settled)
-        elif (parts.settings, parts.serializer, parts.settled) != (settings, serializer, settled):
-            parts = _CookieParts(
-                settings, serializer, attributes, parts.prefix, parts.suffix, settled
-            )
+            parts = _CookieParts(settings, serializer, attributes, prefix, suffix)
+        elif (parts.settings, parts.serializer) != (settings, serializer):
+            parts = _CookieParts(settings, serializer, attributes, parts.prefix, parts.suffix)
         cookie = parts.prefix + value.encode("ascii") + parts.suffix
         if len(cookie) > _COOKIE_WARN_SIZE:  # dump_cookie warns of a cookie browsers may drop
             return self._dump(value, expires, attributes)

@@ -66,7 +66,7 @@ class FreshSessions:
         """A new session's ``Set-Cookie`` value and a token masked from its secret."""
         settings = self.sessions.settings()
         if settings is None:
-            return self._new()
+            return self._made(1)[0]
         now = int(time.time())
         made_for, made_in, batch = self._batch
         if made_in == now and made_for == settings:
@@ -74,15 +74,15 @@ class FreshSessions:
                 return batch.pop()
             except IndexError:  # used up (by another thread, without a GIL, since the check)
                 pass
-        secrets = [new_secret() for _ in range(BATCH)]
-        cookies = self.sessions.set_cookies([{SESSION_KEY: secret.hex()} for secret in secrets])
-        batch = [(cookie, mask(secret)) for cookie, secret in zip(cookies, secrets, strict=True)]
+        batch = self._made(BATCH)
         self._batch = (settings, now, batch)
         return batch.pop()
 
-    def _new(self) -> tuple[bytes, str]:
-        secret = new_secret()
-        return self.sessions.set_cookie({SESSION_KEY: secret.hex()}), mask(secret)
+    def _made(self, count: int) -> list[tuple[bytes, str]]:
+        """``count`` new sessions, their cookies signed together."""
+        secrets = [new_secret() for _ in range(count)]
+        cookies = self.sessions.set_cookies([{SESSION_KEY: secret.hex()} for secret in secrets])
+        return [(cookie, mask(secret)) for cookie, secret in zip(cookies, secrets, strict=True)]
 
     def _forget(self) -> None:
         self._batch = (None, -1, [])
