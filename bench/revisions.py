@@ -5,6 +5,7 @@ change's effect is read as round-by-round ratios, free of the machine's
 drift over a run::
 
     python -m bench.revisions c88bf64
+    python -m bench.revisions c88bf64 --only S3 --repeats 5
 
 The revision is checked out into the run's temporary directory with
 ``git worktree`` and serves the working tree's built assets (the same
@@ -45,10 +46,17 @@ def main() -> int:
     parser.add_argument("revision", help="the git revision to compare the working tree with")
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--only", default=",".join(KEYS), help=f"some of {', '.join(KEYS)}, comma-separated"
+    )
     args = parser.parse_args()
+    keys = args.only.split(",")
+    unknown = set(keys) - set(KEYS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(KEYS)}")
     options = Options(seconds=args.seconds, repeats=args.repeats, connections=32, warmup=1)
     require_tools("taskset", "wrk")
-    scenarios = [s for group in groups() for s in group.scenarios if s.key in KEYS]
+    scenarios = [s for group in groups() for s in group.scenarios if s.key in keys]
     run_dir = Path(tempfile.mkdtemp(prefix="shipshape-revisions-"))
     worktree = run_dir / "before"
     servers: dict[str, Server] = {}
