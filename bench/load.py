@@ -1,14 +1,13 @@
 """One load run and what it cost: wrk's figures, and what a server used.
 
-``wrk_run`` is the harness's one way to drive load: wrk placed as the
-server's set-up says, its output parsed (requests per second, p50 and p99
-latency, bytes per response on the wire), and a server that died or
-answered nothing reported as that server's failure. ``cpu_seconds`` and
-``rss_bytes`` read a server's CPU time and resident memory from ``/proc``:
-its process and every live descendant (gunicorn and granian serve from
-children of their master). ``paired_ratios`` compares two stacks measured in
-the same rounds.
-"""
+``wrk_run`` drives the load on one server, ``wrk_together`` on several at
+once: wrk placed as the server's set-up says, its output parsed (requests
+per second, p50 and p99 latency, bytes per response on the wire), and a
+server that died or answered nothing reported as that server's failure.
+``cpu_seconds`` and ``rss_bytes`` read a server's CPU time and resident
+memory from ``/proc``: its process and every live descendant (gunicorn and
+granian serve from children of their master). ``paired_ratios`` compares
+two stacks measured in the same rounds."""
 
 from __future__ import annotations
 
@@ -95,21 +94,56 @@ def wrk_run(
     wrk runs where the server's set-up puts the load: pinned to the load core,
     or on both cores with a thread each.
     """
+    command = wrk_command(server, path, headers, seconds, connections)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    return wrk_result(server, scenario, completed.returncode, completed.stdout, completed.stderr)
+
+
+def wrk_together(
+    servers: Sequence[Server],
+    path: str,
+    headers: Mapping[str, str],
+    seconds: int,
+    connections: int,
+    scenario: str,
+) -> list[WrkRun]:
+    """Load every server at once, a wrk each, placed as :func:`wrk_run` places it.
+
+    With the servers on one core and their loads on the other, each server is
+    measured while the other runs: both see the machine as it is at every
+    instant, so its drift cancels in their ratio, which rounds taken in turns
+    only narrow. The ratio is of their cost a request under contention (each
+    also finds the other's code in the core's caches), not of their speed
+    alone: ``bench/revisions.py --together`` reads small changes with it.
+    """
+    commands = [wrk_command(server, path, headers, seconds, connections) for server in servers]
+    loads = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in commands]  # fmt: skip
+    said = [load.communicate() for load in loads]
+    return [
+        wrk_result(server, scenario, load.returncode, out, err)
+        for server, load, (out, err) in zip(servers, loads, said, strict=True)
+    ]
+
+
+def wrk_command(
+    server: Server, path: str, headers: Mapping[str, str], seconds: int, connections: int
+) -> list[str]:
     setup = server.setup
     options = [part for name, value in headers.items() for part in ("-H", f"{name}: {value}")]
     command = ["wrk", f"-t{setup.load_threads}", f"-c{connections}", f"-d{seconds}s",
                "--latency", *options, server.url + path]  # fmt: skip
-    completed = subprocess.run(
-        pinned(setup.load_cpus, command), capture_output=True, text=True, check=False
-    )
+    return pinned(setup.load_cpus, command)
+
+
+def wrk_result(server: Server, scenario: str, status: int, stdout: str, stderr: str) -> WrkRun:
+    """wrk's figures, or the server's StackError for a run that failed."""
     # A server that died answers nothing: that is its failure, not a rate of zero.
     server.check_running(scenario)
-    run = parse_wrk(completed.stdout)
-    if completed.returncode or run is None:
-        said = (completed.stderr or completed.stdout).strip().splitlines() or ["no output"]
-        raise server.failed(
-            f"wrk failed in {scenario} (exit status {completed.returncode}): {said[-1]}"
-        )
+    run = parse_wrk(stdout)
+    if status or run is None:
+        said = (stderr or stdout).strip().splitlines() or ["no output"]
+        raise server.failed(f"wrk failed in {scenario} (exit status {status}): {said[-1]}")
     if run.rps == 0:
         raise server.failed(f"answered no requests under load in {scenario}")
     return run
