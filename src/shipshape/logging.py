@@ -25,6 +25,7 @@ import re
 import sys
 import time
 from contextvars import ContextVar
+from operator import itemgetter
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _escape
 from typing import Any
@@ -37,6 +38,7 @@ logger = logging.getLogger("shipshape.request")
 REQUEST_ID_HEADER = b"x-request-id"
 #: A client's id kept behind a trusted proxy: logged and echoed, so only characters no
 #: header or JSON string must escape, and a sane length.
+_name = itemgetter(0)  # a header's name
 _INBOUND_ID_RE = re.compile(r"[A-Za-z0-9._\-]{8,128}")
 
 
@@ -521,7 +523,7 @@ class _RequestLog:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
                 headers = list(message.get("headers", ()))
-                if REQUEST_ID_HEADER in [name for name, _ in headers]:  # the app's: ours wins
+                if REQUEST_ID_HEADER in map(_name, headers):  # the app's: ours wins
                     headers = [(k, v) for k, v in headers if k != REQUEST_ID_HEADER]
                 headers.append((REQUEST_ID_HEADER, self.request_id.encode("ascii")))
                 message["headers"] = headers
