@@ -14,8 +14,9 @@ out ahead. A request is then a dict lookup:
 * the best sibling is chosen from ``Accept-Encoding`` q-values
   (:mod:`shipshape.compression.negotiation`), with ``Content-Encoding`` and
   ``Vary: Accept-Encoding``;
-* ``If-None-Match`` gets 304, one ``Range`` gets 206 (over the identity
-  bytes), an unsatisfiable one 416; HEAD sends the headers only.
+* ``If-None-Match`` gets 304 (read by :mod:`shipshape.etags`), one ``Range``
+  gets 206 (over the identity bytes), an unsatisfiable one 416; HEAD sends
+  the headers only.
 
 Files up to ``memory_limit`` bytes are held in memory; larger ones are read
 from disk in chunks off the event loop::
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from shipshape import etags
 from shipshape.compression import IDENTITY, PREFERENCE, SUFFIXES, choose
 from shipshape.responses import error, respond
 from shipshape.scope import headers as request_headers
@@ -125,14 +127,6 @@ def _variant(path: Path, coding: str, memory_limit: int) -> Variant:
         etag=f'"{digest}{suffix}"'.encode(),
         data=data if len(data) <= memory_limit else None,
     )
-
-
-def etag_matches(none_match: bytes, etag: bytes) -> bool:
-    """Weak comparison (RFC 9110 §13.1.2), as ``If-None-Match`` requires."""
-    if none_match.strip() == b"*":
-        return True
-    bare = etag.removeprefix(b"W/")
-    return any(tag.strip().removeprefix(b"W/") == bare for tag in none_match.split(b","))
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | None | bool:
@@ -264,7 +258,10 @@ class StaticFiles:
             base = self._headers(entry, coding, hsts=secure)
 
         none_match = request.get(b"if-none-match")
-        if none_match is not None and etag_matches(none_match.encode("latin-1"), variant.etag):
+        # Only a conditional request reads the tags: one without the header pays nothing.
+        if none_match is not None and etags.weak_match(
+            etags.parse(none_match), variant.etag.decode("latin-1")
+        ):
             await respond(send, 304, list(base), b"")
             return
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shipshape.compression import compress, decompress
-from shipshape.static import StaticFiles, content_type, etag_matches, parse_range, scan
+from shipshape.static import StaticFiles, content_type, parse_range, scan
 from tests.shipshape.conftest import Exchange, MakeApp, asgi_call, recorder
 
 BODY = b"".join(b".rule-%d{color:red}\n" % i for i in range(400))
@@ -230,15 +230,6 @@ async def test_non_http_scopes_pass_through(root: Path) -> None:
     inner, seen = recorder()
     await asgi_call(StaticFiles(inner, root=root), seen, scope_type="lifespan")
     assert seen[-1]["type"] == "lifespan"
-
-
-@pytest.mark.parametrize(
-    ("header", "etag", "match"),
-    [(b'"a"', b'"a"', True), (b'W/"a"', b'"a"', True), (b'"b", "a"', b'"a"', True),
-     (b"*", b'"a"', True), (b'"b"', b'"a"', False)],
-)  # fmt: skip
-def test_etag_matches(header: bytes, etag: bytes, match: bool) -> None:
-    assert etag_matches(header, etag) is match
 
 
 def test_parse_range_edge_cases() -> None:

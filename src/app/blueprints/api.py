@@ -12,11 +12,10 @@ API to them.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import SkipJsonSchema
@@ -43,8 +42,10 @@ from app.things import (
     StaleVersionError,
     ThingGoneError,
 )
+from shipshape import etags
 from shipshape.csrf import generate_csrf
 from shipshape.database import current_database, current_session
+from shipshape.etags import EntityTag
 from shipshape.request import request_header
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -411,53 +412,38 @@ async def write_at_any_version(
 NO_VERSION = -1
 
 
-class Tag(NamedTuple):
-    """One entity tag of ``If-Match`` or ``If-None-Match``: the version it names
-    (:data:`NO_VERSION` for none) and whether it came in the weak form, ``W/"5"``."""
-
-    version: int
-    weak: bool
-
-
-def entity_tags(name: bytes) -> tuple[Tag, ...] | None | Literal["*"]:
+def entity_tags(name: bytes) -> tuple[EntityTag, ...] | None | Literal["*"]:
     """The tags a conditional header names, in order, ``*`` (any), or ``None`` when it
-    is absent: one reading for ``If-Match`` and ``If-None-Match``, so that they agree.
+    is absent: one reading (:func:`shipshape.etags.parse`) for ``If-Match`` and
+    ``If-None-Match``, and for the static files, so that they agree. An element that is
+    no entity tag (an unquoted ``5``, two tags with no comma) is one tag no thing has,
+    so ``If-Match`` fails with it alone (412) and ``If-None-Match`` holds.
+    """
+    raw = request_header(name)  # repeated lines joined, as one list
+    return None if raw is None else etags.parse(raw)
 
-    A tag is RFC 9110's (§8.8.3): quoted, ``"5"``. A value that is no list of them
-    (an unquoted ``5``, two tags with no comma) names one tag no thing has, so
-    ``If-Match`` fails with it (412) and ``If-None-Match`` holds. Werkzeug's
-    ``parse_etags``, which read ``If-None-Match`` before, took ``5`` for ``"5"``.
+
+def if_match() -> tuple[int, ...] | None | Literal["*"]:
+    """The versions ``If-Match`` names, in order (:func:`entity_tags`), ``*`` (any), or
+    ``None`` when absent. A list matches when any of its tags does (RFC 9110 §13.1.1).
 
     The ETag is the thing's version, which every content coding of it shares, so
     the weak form the compression layer gives a compressed response (``W/"5"``,
     RFC 9110 §8.8.3) names version 5 as ``"5"`` does: a client echoing back the
     ETag it was sent must be able to write with it.
     """
-    raw = request_header(name)  # repeated lines joined, as one list
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if raw == "*":
-        return "*"
-    if not _TAG_LIST_RE.fullmatch(raw):
-        return (Tag(NO_VERSION, weak=False),)
-    return tuple(Tag(_version(tag), tag.startswith("W/")) for tag in _TAG_RE.findall(raw))
-
-
-def if_match() -> tuple[int, ...] | None | Literal["*"]:
-    """The versions ``If-Match`` names, in order (:func:`entity_tags`), ``*`` (any), or
-    ``None`` when absent. A list matches when any of its tags does (RFC 9110 §13.1.1)."""
     tags = entity_tags(b"if-match")
-    return tuple(tag.version for tag in tags) if isinstance(tags, tuple) else tags
+    return tuple(_version(tag) for tag in tags) if isinstance(tags, tuple) else tags
 
 
-def none_matching(found: Thing) -> tuple[Tag, ...] | Literal["*"] | None:
+def none_matching(found: Thing) -> tuple[EntityTag, ...] | Literal["*"] | None:
     """The tags of ``If-None-Match`` that name ``found``'s current version, or ``*``;
     ``None`` when it names another, or is absent (weak comparison, RFC 9110 §13.1.2)."""
     tags = entity_tags(b"if-none-match")
     if tags is None or tags == "*":
         return tags
-    return tuple(tag for tag in tags if tag.version == found.version) or None
+    etag = _etag(found)
+    return tuple(tag for tag in tags if tag.matches_weakly(etag)) or None
 
 
 def none_match(found: Thing) -> Response | None:
@@ -486,18 +472,10 @@ def none_match(found: Thing) -> Response | None:
     return response
 
 
-#: One entity tag (RFC 9110 §8.8.3), and a comma-separated list of them, where empty
-#: elements (``"5", ,"6",``) are ignored, as RFC 9110 §5.6.1.2 asks of a recipient.
-_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"')
-_TAG_LIST_RE = re.compile(
-    rf"(?:,[ \t]*)*{_TAG_RE.pattern}(?:(?:[ \t]*,)+[ \t]*{_TAG_RE.pattern})*(?:[ \t]*,)*"
-)
-
-
-def _version(tag: str) -> int:
+def _version(tag: EntityTag) -> int:
     """The version a tag names: tags compare character by character, so ``"01"`` is
     not ``"1"`` (:func:`app.things.parse_version`, which the edit form's version uses too)."""
-    version = things.parse_version(tag.removeprefix("W/")[1:-1])
+    version = None if tag.opaque is None else things.parse_version(tag.opaque[1:-1])
     return NO_VERSION if version is None else version
 
 
