@@ -25,9 +25,9 @@ import re
 import sys
 import time
 from contextvars import ContextVar
-from operator import itemgetter
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _escape
+from operator import itemgetter
 from typing import Any
 
 from shipshape.scope import header
