@@ -624,6 +624,9 @@ async def test_if_none_match_naming_the_current_version_refuses_a_write(
         # Regression (probe): If-None-Match took an unquoted tag for a quoted one
         # (Werkzeug's parse_etags), where If-Match took it for no tag at all.
         ("1", False), ("W/1", False), ("'1'", False), ('"1" "2"', False), ('"1";', False),
+        # Each element of a list on its own (shipshape.etags): one that is no tag
+        # matches nothing, and does not hide a tag that names the version.
+        ('"1", x', True), ('x, W/"1"', True), ('"7", x', False),
     ],
 )  # fmt: skip
 async def test_if_match_and_if_none_match_read_tags_alike(
