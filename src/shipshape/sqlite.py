@@ -1,5 +1,6 @@
-"""SQLite through aiosqlite, with one hand-off to aiosqlite's thread per statement, and
-the database file watched under the running app (:class:`WatchedFile`).
+"""SQLite through aiosqlite, with a short read run on the event loop's thread, any other
+statement in one hand-off to aiosqlite's thread, and the database file watched under
+the running app (:class:`WatchedFile`).
 
 aiosqlite runs each SQLite connection in a thread of its own, and every call
 on it is a hand-off: queue the call, wake the thread, then wake the event
@@ -10,11 +11,22 @@ of a transaction SQLite never began). On a worker pinned to one core each
 hand-off is two thread switches and a fight for the GIL; they were a quarter
 of ``GET /api/things`` on SQLite (``docs/performance.md``, S7).
 
-This module keeps SQLAlchemy's adapter and changes two things, through
+This module keeps SQLAlchemy's adapter and changes three things, through
 ``create_async_engine(module=...)``, SQLAlchemy's setting for a DBAPI of
 one's own:
 
-* a statement (cursor, execute, rows, close) is one function run in
+* a ``SELECT`` runs on the event loop's own thread, as long as it is short:
+  SQLite interrupts it after :data:`READ_BUDGET` steps of its virtual
+  machine (about 0.4 ms here), and it runs again, whole, in aiosqlite's
+  thread. It never waits on the loop for another connection's lock either:
+  SQLite's busy timeout is 0 while it runs (set once, and again only after a
+  hand-off set it back), and a busy database sends the read to the thread,
+  which waits the engine's timeout. In WAL mode a read is busy only while
+  another connection recovers the file after a crash, or holds it in
+  exclusive locking mode. Under load the hand-off of the read cost more
+  than the read: ``GET /api/things`` on SQLite served 1.09x the requests a
+  second with it gone (``docs/performance.md``, the fifteenth round);
+* any other statement (cursor, execute, rows, close) is one function run in
   aiosqlite's thread, so one hand-off; its description, row count, last row
   id and rows come back together, as SQLAlchemy's adapter would have read
   them;
@@ -52,9 +64,26 @@ from sqlalchemy.util.concurrency import await_
 #: What a statement leaves behind: description, row count, last row id, rows.
 Outcome = tuple[Any, int, int | None, Sequence[Any]]
 
+#: Steps of SQLite's virtual machine a read may take on the event loop's thread
+#: (20 ns a step here: 0.4 ms) before it is interrupted and run in aiosqlite's thread.
+#: A page of the Things list takes about 430.
+READ_BUDGET = 20_000
+#: The errors that send a read from the loop to the thread: over its budget, or busy.
+_NOT_ON_THE_LOOP = ("SQLITE_INTERRUPT", "SQLITE_BUSY", "SQLITE_LOCKED")
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any, *, many: bool) -> Outcome:
-    """One statement, start to end, in aiosqlite's thread."""
+
+def _run(
+    connection: sqlite3.Connection,
+    operation: str,
+    parameters: Any,
+    *,
+    many: bool,
+    busy_timeout: int | None = None,
+) -> Outcome:
+    """One statement, start to end, in aiosqlite's thread (or a read on the loop's);
+    ``busy_timeout`` (milliseconds) is set first, when given."""
+    if busy_timeout is not None:
+        connection.execute(f"PRAGMA busy_timeout = {busy_timeout:d}")
     cursor = connection.cursor()
     try:
         if many:
@@ -119,11 +148,11 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _run_async(self, operation: Any, parameters: Any, *, many: bool) -> None:
-        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
-            outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._connection, operation, parameters, many=many
-            )
+        adapted: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        async with adapted._execute_mutex:
+            outcome = None if many else adapted.read_on_loop(operation, parameters)
+            if outcome is None:
+                outcome = await adapted.hand_off(operation, parameters, many=many)
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows)
 
@@ -132,11 +161,59 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    """SQLAlchemy's aiosqlite connection, with :class:`OneHopCursor` and no idle hand-offs."""
+    """SQLAlchemy's aiosqlite connection, with :class:`OneHopCursor`, short reads on the
+    event loop's thread, and no idle hand-offs.
 
-    __slots__ = ()
+    Arguments:
+        dbapi: the DBAPI module.
+        connection: aiosqlite's connection.
+        busy_timeout: how long (milliseconds) a statement in aiosqlite's thread waits
+            for another connection's lock, as the connection was opened with.
+    """
+
+    __slots__ = ("_busy_timeout", "_wait")
 
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any, busy_timeout: int) -> None:
+        super().__init__(dbapi, connection)
+        self._wait = busy_timeout
+        #: SQLite's busy timeout on this connection now, or ``None`` when not known.
+        self._busy_timeout: int | None = busy_timeout
+
+    def read_on_loop(self, operation: str, parameters: Any) -> Outcome | None:
+        """A ``SELECT``'s outcome, run here on the event loop's thread; ``None`` for any
+        other statement, and for a read over :data:`READ_BUDGET` or held up by a lock,
+        which aiosqlite's thread then runs."""
+        connection: sqlite3.Connection | None = self._connection._connection
+        if connection is None or operation.lstrip()[:6].upper() != "SELECT":
+            return None
+        if self._busy_timeout != 0:  # a lock is never waited for here
+            self._busy_timeout = None
+            connection.execute("PRAGMA busy_timeout = 0")
+            self._busy_timeout = 0
+        connection.set_progress_handler(_interrupt, READ_BUDGET)
+        try:
+            return _run(connection, operation, parameters, many=False)
+        except sqlite3.OperationalError as error:
+            if str(getattr(error, "sqlite_errorname", "")).startswith(_NOT_ON_THE_LOOP):
+                return None
+            raise
+        finally:
+            connection.set_progress_handler(None, 0)
+
+    async def hand_off(self, operation: str, parameters: Any, *, many: bool) -> Outcome:
+        """The statement's outcome, run in aiosqlite's thread, where it waits for a lock
+        as long as the connection's busy timeout says."""
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        wait = None if self._busy_timeout == self._wait else self._wait
+        self._busy_timeout = None  # until the statement is through
+        outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
+            _run, connection._connection, operation, parameters, many=many, busy_timeout=wait
+        )
+        if "busy_timeout" not in operation.lower():  # the app set its own: not known
+            self._busy_timeout = self._wait
+        return outcome
 
     def _open_transaction(self) -> bool:
         """SQLite's own answer, read from the event loop's thread: SQLAlchemy uses a
@@ -161,8 +238,19 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
-        adapted = super().connect(*arg, **kw)
-        return OneHopConnection(self, adapted._connection)
+        # Used from two threads, never at once: aiosqlite's, and the loop's for reads.
+        adapted = super().connect(*arg, **{**kw, "check_same_thread": False})
+        busy_timeout = round(kw.get("timeout", DEFAULT_TIMEOUT) * 1000)
+        return OneHopConnection(self, adapted._connection, busy_timeout)
+
+
+#: ``sqlite3.connect``'s own busy timeout, in seconds, when none is given.
+DEFAULT_TIMEOUT = 5.0
+
+
+def _interrupt() -> int:
+    """SQLite's progress handler: non-zero interrupts the statement."""
+    return 1
 
 
 #: A file as the operating system knows it: its device and inode, not its path.

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shipshape.database import make_engine
-from shipshape.sqlite import OneHopConnection, WatchedFile
+from shipshape.sqlite import READ_BUDGET, OneHopConnection, WatchedFile
 
 SCHEMA = (
     "CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, size REAL)",
@@ -103,7 +106,7 @@ async def test_statements_read_back_as_with_sqlalchemys_adapter(
         assert isinstance(connection.sync_connection.connection.dbapi_connection, OneHopConnection)  # type: ignore[union-attr]
 
 
-async def test_a_read_is_one_hand_off_and_its_end_none(
+async def test_a_read_makes_no_hand_off_and_its_end_none(
     ours: AsyncEngine, theirs: AsyncEngine, hand_offs: list[str]
 ) -> None:
     for engine in (ours, theirs):
@@ -115,9 +118,127 @@ async def test_a_read_is_one_hand_off_and_its_end_none(
             rows = (await connection.execute(text("SELECT name FROM item"))).all()
         assert [row.name for row in rows] == ["a", "b", "c"]
         if engine is ours:
-            assert hand_offs == ["_run"]
+            assert hand_offs == []  # read on the event loop's thread, and no transaction
         else:  # SQLAlchemy's own: at least a cursor, the statement and its rows
             assert len(hand_offs) > 2
+
+
+def with_thread_function(engine: AsyncEngine) -> AsyncEngine:
+    """``thread()`` in SQL: the id of the thread that runs the statement."""
+
+    def connected(dbapi_connection: OneHopConnection, _record: Any) -> None:
+        raw = dbapi_connection._connection._connection
+        raw.create_function("thread", 0, threading.get_ident)
+
+    event.listen(engine.sync_engine, "connect", connected)
+    return engine
+
+
+async def test_a_short_read_runs_on_the_loops_thread_and_a_write_in_aiosqlites(
+    ours: AsyncEngine, hand_offs: list[str]
+) -> None:
+    await fill(with_thread_function(ours))
+    loop_thread = threading.get_ident()
+    async with ours.begin() as connection:
+        hand_offs.clear()
+        read = (await connection.execute(text("SELECT thread()"))).scalar_one()
+        assert read == loop_thread
+        assert hand_offs == []
+        await connection.execute(text("INSERT INTO item (name, size) VALUES ('t', thread())"))
+        assert hand_offs == ["_run"]
+        written = await connection.execute(text("SELECT size FROM item WHERE name = 't'"))
+        assert written.scalar_one() not in (None, loop_thread)
+
+
+async def test_a_long_read_is_interrupted_and_run_again_in_aiosqlites_thread(
+    ours: AsyncEngine, hand_offs: list[str]
+) -> None:
+    await fill(with_thread_function(ours))
+    rows = 200  # a join of 40,000 rows: well over the budget
+    async with ours.begin() as connection:
+        await connection.execute(
+            text("INSERT INTO item (name) VALUES (:name)"),
+            [{"name": f"n{i}"} for i in range(rows)],
+        )
+    loop_thread = threading.get_ident()
+    long_read = text("SELECT thread(), (SELECT count(*) FROM item AS a, item AS b)")
+    async with ours.connect() as connection:
+        hand_offs.clear()
+        ran_on, pairs = (await connection.execute(long_read)).one()
+        assert (rows + 3) ** 2 > READ_BUDGET
+        assert pairs == (rows + 3) ** 2  # the whole answer, from the second run
+        assert ran_on != loop_thread
+        assert hand_offs == ["_run"]
+        # The budget is the loop's alone: the next short read is back on the loop.
+        assert (await connection.execute(text("SELECT thread()"))).scalar_one() == loop_thread
+
+
+class Ticker:
+    """Counts how often the event loop ran another task (every 10 ms) inside ``with``."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+async def test_a_read_never_waits_for_a_lock_on_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=0.5, pool_size=1)
+    try:
+        await fill(engine)
+        async with engine.connect() as connection:
+            # A rollback journal, where a writer's EXCLUSIVE lock keeps readers out
+            # (in WAL mode a read waits only for a crashed writer's recovery).
+            await connection.execute(text("PRAGMA journal_mode = DELETE"))
+            other = sqlite3.connect(path, isolation_level=None)
+            other.execute("BEGIN EXCLUSIVE")
+            start = time.monotonic()
+            async with Ticker() as ticker:
+                with pytest.raises(exc.OperationalError, match="locked"):
+                    await connection.execute(text("SELECT count(*) FROM item"))
+            waited = time.monotonic() - start
+            # The engine's timeout was waited in aiosqlite's thread: the loop ran on.
+            assert waited >= 0.45
+            assert ticker.ticks >= 0.5 * waited / 0.01
+            other.rollback()
+            other.close()
+            found = await connection.execute(text("SELECT count(*) FROM item"))
+            assert found.scalar_one() == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_after_a_read_on_the_loop_still_waits_for_a_lock(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=5, pool_size=1)
+    try:
+        await fill(engine)
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT count(*) FROM item"))  # busy timeout 0
+            other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            other.execute("BEGIN IMMEDIATE")  # the write lock, for 0.3 s
+            threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+            start = time.monotonic()
+            await connection.execute(text("INSERT INTO item (name) VALUES ('waited')"))
+            await connection.commit()
+            assert time.monotonic() - start >= 0.25  # it waited, not failed
+            other.close()
+    finally:
+        await engine.dispose()
 
 
 async def test_a_write_is_rolled_back_or_committed_whole(
