@@ -293,12 +293,17 @@ def launch(
     environ: Mapping[str, str] | None = None,
     stack: Stack | None = None,
     source: Path | None = None,
+    own_session: bool = False,
 ) -> Server:
     """Start the stack ``name`` in ``setup``, without waiting for it; :func:`ready` waits.
 
     ``environ`` adds to the server's environment (the run's files, Redis and
     database URLs); ``stack`` serves another stack's app under ``name``, and
     ``source`` runs it from another checkout (``bench/revisions.py``).
+    ``own_session`` starts it in a session of its own: the kernel's autogroups
+    then share a core between sessions, not between threads, so two servers
+    loaded at once get half each however many threads each runs (aiosqlite's
+    are one a connection).
     """
     stack = stack or STACKS[name]
     port = free_port()
@@ -313,6 +318,7 @@ def launch(
             env=server_environ(environ, source),
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=own_session,
         )
     return Server(name, port, process, log, setup)
 
