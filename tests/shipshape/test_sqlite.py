@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -195,50 +196,52 @@ class Ticker:
             self._task.cancel()
 
 
-async def test_a_read_never_waits_for_a_lock_on_the_loop(tmp_path: Path) -> None:
-    path = tmp_path / "locked.db"
-    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=0.5, pool_size=1)
+@asynccontextmanager
+async def filled(path: Path, *, timeout: float) -> AsyncIterator[AsyncEngine]:
+    """Our engine over a filled file at ``path``, waiting ``timeout`` for a lock."""
+    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=timeout, pool_size=1)
     try:
         await fill(engine)
-        async with engine.connect() as connection:
-            # A rollback journal, where a writer's EXCLUSIVE lock keeps readers out
-            # (in WAL mode a read waits only for a crashed writer's recovery).
-            await connection.execute(text("PRAGMA journal_mode = DELETE"))
-            other = sqlite3.connect(path, isolation_level=None)
-            other.execute("BEGIN EXCLUSIVE")
-            start = time.monotonic()
-            async with Ticker() as ticker:
-                with pytest.raises(exc.OperationalError, match="locked"):
-                    await connection.execute(text("SELECT count(*) FROM item"))
-            waited = time.monotonic() - start
-            # The engine's timeout was waited in aiosqlite's thread: the loop ran on.
-            assert waited >= 0.45
-            assert ticker.ticks >= 0.5 * waited / 0.01
-            other.rollback()
-            other.close()
-            found = await connection.execute(text("SELECT count(*) FROM item"))
-            assert found.scalar_one() == 3
+        yield engine
     finally:
         await engine.dispose()
+
+
+async def test_a_read_never_waits_for_a_lock_on_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    async with filled(path, timeout=0.5) as engine, engine.connect() as connection:
+        # A rollback journal, where a writer's EXCLUSIVE lock keeps readers out
+        # (in WAL mode a read waits only for a crashed writer's recovery).
+        await connection.execute(text("PRAGMA journal_mode = DELETE"))
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        start = time.monotonic()
+        async with Ticker() as ticker:
+            with pytest.raises(exc.OperationalError, match="locked"):
+                await connection.execute(text("SELECT count(*) FROM item"))
+        # The engine's timeout was waited once, in aiosqlite's thread, while the loop
+        # ran on; a read that waited on the loop first would have taken it twice.
+        waited = time.monotonic() - start
+        assert 0.45 <= waited < 0.9
+        assert ticker.ticks >= 0.5 * waited / 0.01
+        other.rollback()
+        other.close()
+        found = await connection.execute(text("SELECT count(*) FROM item"))
+        assert found.scalar_one() == 3
 
 
 async def test_a_write_after_a_read_on_the_loop_still_waits_for_a_lock(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
-    engine = make_engine(f"sqlite+aiosqlite:///{path}", timeout=5, pool_size=1)
-    try:
-        await fill(engine)
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT count(*) FROM item"))  # busy timeout 0
-            other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            other.execute("BEGIN IMMEDIATE")  # the write lock, for 0.3 s
-            threading.Timer(0.3, other.execute, ("COMMIT",)).start()
-            start = time.monotonic()
-            await connection.execute(text("INSERT INTO item (name) VALUES ('waited')"))
-            await connection.commit()
-            assert time.monotonic() - start >= 0.25  # it waited, not failed
-            other.close()
-    finally:
-        await engine.dispose()
+    async with filled(path, timeout=5) as engine, engine.connect() as connection:
+        await connection.execute(text("SELECT count(*) FROM item"))  # busy timeout 0
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # the write lock, for 0.3 s
+        threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+        start = time.monotonic()
+        await connection.execute(text("INSERT INTO item (name) VALUES ('waited')"))
+        await connection.commit()
+        assert time.monotonic() - start >= 0.25  # it waited, not failed
+        other.close()
 
 
 async def test_a_write_is_rolled_back_or_committed_whole(
