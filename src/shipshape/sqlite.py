@@ -21,7 +21,9 @@ one's own:
   thread. It never waits on the loop for another connection's lock either:
   SQLite's busy timeout is 0 while it runs (set once, and again only after a
   hand-off set it back), and a busy database sends the read to the thread,
-  which waits the engine's timeout. In WAL mode a read is busy only while
+  which waits the engine's timeout; and none runs on the loop while a
+  statement handed to the thread still runs there (a cancelled request's),
+  as it would wait for SQLite's mutex. In WAL mode a read is busy only while
   another connection recovers the file after a crash, or holds it in
   exclusive locking mode. Under load the hand-off of the read cost more
   than the read: ``GET /api/things`` on SQLite served 1.09x the requests a
@@ -171,7 +173,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             for another connection's lock, as the connection was opened with.
     """
 
-    __slots__ = ("_busy_timeout", "_wait")
+    __slots__ = ("_busy_timeout", "_in_thread", "_wait")
 
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
 
@@ -180,13 +182,17 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         self._wait = busy_timeout
         #: SQLite's busy timeout on this connection now, or ``None`` when not known.
         self._busy_timeout: int | None = busy_timeout
+        #: A statement of :meth:`hand_off` has not ended in aiosqlite's thread. Its wait
+        #: can be cancelled (a client gone) while the thread runs on with it; a read on
+        #: the loop would then wait for SQLite's mutex, and holding the loop, for as long.
+        self._in_thread = False
 
     def read_on_loop(self, operation: str, parameters: Any) -> Outcome | None:
         """A ``SELECT``'s outcome, run here on the event loop's thread; ``None`` for any
         other statement, and for a read over :data:`READ_BUDGET` or held up by a lock,
         which aiosqlite's thread then runs."""
         connection: sqlite3.Connection | None = self._connection._connection
-        if connection is None or operation.lstrip()[:6].upper() != "SELECT":
+        if connection is None or self._in_thread or operation.lstrip()[:6].upper() != "SELECT":
             return None
         if self._busy_timeout != 0:  # a lock is never waited for here
             self._busy_timeout = None
@@ -208,12 +214,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         wait = None if self._busy_timeout == self._wait else self._wait
         self._busy_timeout = None  # until the statement is through
+        self._in_thread = True
         outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-            _run, connection._connection, operation, parameters, many=many, busy_timeout=wait
+            self._run_in_thread, connection._connection, operation, parameters, many, wait
         )
         if "busy_timeout" not in operation.lower():  # the app set its own: not known
             self._busy_timeout = self._wait
         return outcome
+
+    def _run_in_thread(
+        self,
+        connection: sqlite3.Connection,
+        operation: str,
+        parameters: Any,
+        many: bool,
+        busy_timeout: int | None,
+    ) -> Outcome:
+        try:
+            return _run(connection, operation, parameters, many=many, busy_timeout=busy_timeout)
+        finally:
+            self._in_thread = False
 
     def _open_transaction(self) -> bool:
         """SQLite's own answer, read from the event loop's thread: SQLAlchemy uses a

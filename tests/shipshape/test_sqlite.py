@@ -146,7 +146,7 @@ async def test_a_short_read_runs_on_the_loops_thread_and_a_write_in_aiosqlites(
         assert read == loop_thread
         assert hand_offs == []
         await connection.execute(text("INSERT INTO item (name, size) VALUES ('t', thread())"))
-        assert hand_offs == ["_run"]
+        assert hand_offs == ["_run_in_thread"]
         written = await connection.execute(text("SELECT size FROM item WHERE name = 't'"))
         assert written.scalar_one() not in (None, loop_thread)
 
@@ -169,9 +169,34 @@ async def test_a_long_read_is_interrupted_and_run_again_in_aiosqlites_thread(
         assert (rows + 3) ** 2 > READ_BUDGET
         assert pairs == (rows + 3) ** 2  # the whole answer, from the second run
         assert ran_on != loop_thread
-        assert hand_offs == ["_run"]
+        assert hand_offs == ["_run_in_thread"]
         # The budget is the loop's alone: the next short read is back on the loop.
         assert (await connection.execute(text("SELECT thread()"))).scalar_one() == loop_thread
+
+
+async def test_a_read_is_not_run_on_the_loop_while_the_thread_runs_a_cancelled_statement(
+    ours: AsyncEngine,
+) -> None:
+    """A request cancelled while its statement runs in aiosqlite's thread (a client
+    gone) leaves the statement running there; a read on the loop would wait for it."""
+    await fill(with_thread_function(ours))
+    long = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+        "SELECT count(*) FROM c"
+    )
+    async with ours.connect() as connection:
+        raw: OneHopConnection = (await connection.get_raw_connection()).dbapi_connection  # type: ignore[assignment]
+        statement = asyncio.create_task(raw.hand_off(long, None, many=False))
+        await asyncio.sleep(0.05)  # the thread has begun it
+        statement.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await statement
+        start = time.monotonic()
+        assert raw.read_on_loop("SELECT thread()", None) is None  # left to the thread
+        assert time.monotonic() - start < 0.02
+        outcome = await raw.hand_off("SELECT thread()", None, many=False)  # after the long one
+        assert outcome[3][0][0] != threading.get_ident()
+        assert raw.read_on_loop("SELECT thread()", None) is not None  # the thread is done
 
 
 class Ticker:
