@@ -272,8 +272,13 @@ def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
             url,
             connect_args={"timeout": timeout},
-            # aiosqlite with one hand-off to its thread per statement (see shipshape.sqlite).
-            **({"module": OneHopDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}),
+            # aiosqlite with one hand-off to its thread per statement, and short reads on
+            # the loop where each connection serves one request (see shipshape.sqlite).
+            **(
+                {"module": OneHopDBAPI(loop_reads=pooled)}
+                if parsed.get_driver_name() == "aiosqlite"
+                else {}
+            ),
             **({"pool_timeout": timeout} if pooled else {}),
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(timeout))

@@ -18,7 +18,13 @@ one's own:
 * a ``SELECT`` runs on the event loop's own thread, as long as it is short:
   SQLite interrupts it after :data:`READ_BUDGET` steps of its virtual
   machine (about 0.4 ms here), and it runs again, whole, in aiosqlite's
-  thread. It never waits on the loop for another connection's lock either:
+  thread (so a function with side effects that it calls may run twice). A
+  read whose plan has a step no budget stops (a bare ``count(*)``, which
+  SQLite answers from a whole table in one step; a virtual table's filter)
+  goes to the thread, as does every read of an in-memory database, whose one
+  connection every request shares. The budget counts steps, not time: a
+  step that waits for the disk (a page not in any cache) holds the loop as
+  long. It never waits on the loop for another connection's lock either:
   SQLite's busy timeout is 0 while it runs (set once, and again only after a
   hand-off set it back), and a busy database sends the read to the thread,
   which waits the engine's timeout; and none runs on the loop while a
@@ -26,12 +32,15 @@ one's own:
   as it would wait for SQLite's mutex. In WAL mode a read is busy only while
   another connection recovers the file after a crash, or holds it in
   exclusive locking mode. Under load the hand-off of the read cost more
-  than the read: ``GET /api/things`` on SQLite served 1.09x the requests a
+  than the read: ``GET /api/things`` on SQLite served 1.08x the requests a
   second with it gone (``docs/performance.md``, the fifteenth round);
 * any other statement (cursor, execute, rows, close) is one function run in
   aiosqlite's thread, so one hand-off; its description, row count, last row
   id and rows come back together, as SQLAlchemy's adapter would have read
-  them;
+  them; it waits for a lock as long as the engine's timeout says, as do a
+  commit and a server-side cursor's query (the timeout is set back first
+  when a read on the loop left it at 0), and an app's own ``PRAGMA
+  busy_timeout`` is kept;
 * ``rollback`` and ``commit`` make no hand-off when SQLite has no
   transaction open (``sqlite3.Connection.in_transaction``, which SQLite
   itself answers): both would do nothing. A request that wrote is in a
@@ -41,7 +50,7 @@ aiosqlite has no public call that runs a function in its thread, so this
 uses ``Connection._execute`` (and ``_connection``, the ``sqlite3``
 connection), as SQLAlchemy's adapter already uses aiosqlite's ``_tx`` and
 ``_conn`` for its isolation level. Server-side cursors (:meth:`Database.stream
-<shipshape.database.Database.stream>`) are SQLAlchemy's, unchanged.
+<shipshape.database.Database.stream>`) are SQLAlchemy's, but for the busy timeout.
 """
 
 from __future__ import annotations
@@ -60,6 +69,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
+    AsyncAdapt_aiosqlite_ss_cursor,
 )
 from sqlalchemy.util.concurrency import await_
 
@@ -162,12 +172,24 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         """Nothing to close: the statement's cursor closed in the thread."""
 
 
+class WaitingServerSideCursor(AsyncAdapt_aiosqlite_ss_cursor):
+    """SQLAlchemy's server-side cursor (``Database.stream``), whose query runs in
+    aiosqlite's thread with the connection's busy timeout."""
+
+    __slots__ = ()
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        adapted: OneHopConnection = self._adapt_connection  # type: ignore[assignment]
+        adapted.wait_for_locks()
+        return super().execute(operation, parameters)
+
+
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     """SQLAlchemy's aiosqlite connection, with :class:`OneHopCursor`, short reads on the
     event loop's thread, and no idle hand-offs.
 
     Arguments:
-        dbapi: the DBAPI module.
+        dbapi: the DBAPI module, which keeps what each read's plan allows.
         connection: aiosqlite's connection.
         busy_timeout: how long (milliseconds) a statement in aiosqlite's thread waits
             for another connection's lock, as the connection was opened with.
@@ -176,23 +198,32 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("_busy_timeout", "_in_thread", "_wait")
 
     _cursor_cls = OneHopCursor  # type: ignore[assignment]
+    _ss_cursor_cls = WaitingServerSideCursor
 
-    def __init__(self, dbapi: Any, connection: Any, busy_timeout: int) -> None:
+    def __init__(self, dbapi: OneHopDBAPI, connection: Any, busy_timeout: int) -> None:
         super().__init__(dbapi, connection)
+        #: How long a statement in aiosqlite's thread waits for a lock (the app may
+        #: set its own with ``PRAGMA busy_timeout``, read back after it runs).
         self._wait = busy_timeout
         #: SQLite's busy timeout on this connection now, or ``None`` when not known.
         self._busy_timeout: int | None = busy_timeout
         #: A statement of :meth:`hand_off` has not ended in aiosqlite's thread. Its wait
         #: can be cancelled (a client gone) while the thread runs on with it; a read on
-        #: the loop would then wait for SQLite's mutex, and holding the loop, for as long.
+        #: the loop would then wait for SQLite's mutex, and hold the loop, for as long.
         self._in_thread = False
 
     def read_on_loop(self, operation: str, parameters: Any) -> Outcome | None:
         """A ``SELECT``'s outcome, run here on the event loop's thread; ``None`` for any
-        other statement, and for a read over :data:`READ_BUDGET` or held up by a lock,
-        which aiosqlite's thread then runs."""
+        other statement, a read whose plan has a step the budget cannot stop, and a read
+        over :data:`READ_BUDGET` or held up by a lock, which aiosqlite's thread then runs."""
         connection: sqlite3.Connection | None = self._connection._connection
-        if connection is None or self._in_thread or operation.lstrip()[:6].upper() != "SELECT":
+        dbapi: OneHopDBAPI = self.dbapi
+        if (
+            connection is None
+            or self._in_thread
+            or not dbapi.loop_reads
+            or operation.lstrip()[:6].upper() != "SELECT"
+        ):
             return None
         if self._busy_timeout != 0:  # a lock is never waited for here
             self._busy_timeout = None
@@ -200,6 +231,8 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             self._busy_timeout = 0
         connection.set_progress_handler(_interrupt, READ_BUDGET)
         try:
+            if not dbapi.steps_bounded(connection, operation, parameters):
+                return None
             return _run(connection, operation, parameters, many=False)
         except sqlite3.OperationalError as error:
             if str(getattr(error, "sqlite_errorname", "")).startswith(_NOT_ON_THE_LOOP):
@@ -215,12 +248,11 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         wait = None if self._busy_timeout == self._wait else self._wait
         self._busy_timeout = None  # until the statement is through
         self._in_thread = True
-        outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
+        outcome, now = await connection._execute(  # type: ignore[no-untyped-call]
             self._run_in_thread, connection._connection, operation, parameters, many, wait
         )
-        if "busy_timeout" not in operation.lower():  # the app set its own: not known
-            self._busy_timeout = self._wait
-        return outcome
+        self._busy_timeout = self._wait = now
+        return outcome  # type: ignore[no-any-return]
 
     def _run_in_thread(
         self,
@@ -229,11 +261,27 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         parameters: Any,
         many: bool,
         busy_timeout: int | None,
-    ) -> Outcome:
+    ) -> tuple[Outcome, int]:
+        """The statement's outcome, and the busy timeout it leaves (an app's ``PRAGMA
+        busy_timeout`` sets its own, read back here)."""
         try:
-            return _run(connection, operation, parameters, many=many, busy_timeout=busy_timeout)
+            outcome = _run(connection, operation, parameters, many=many, busy_timeout=busy_timeout)
+            if "busy_timeout" not in operation.lower():
+                return outcome, self._wait
+            (now,) = connection.execute("PRAGMA busy_timeout").fetchone()
+            return outcome, now
         finally:
             self._in_thread = False
+
+    def wait_for_locks(self) -> None:
+        """SQLite's busy timeout back to the connection's, before a statement that
+        SQLAlchemy's adapter hands to aiosqlite's thread itself (a commit, a server-side
+        cursor's query) after a read on the loop set it to 0."""
+        if self._busy_timeout != self._wait:
+            self._busy_timeout = None
+            connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+            await_(connection._execute(_set_busy_timeout, connection._connection, self._wait))  # type: ignore[no-untyped-call]
+            self._busy_timeout = self._wait
 
     def _open_transaction(self) -> bool:
         """SQLite's own answer, read from the event loop's thread: SQLAlchemy uses a
@@ -247,15 +295,26 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     def commit(self) -> None:
         if self._open_transaction():
+            self.wait_for_locks()  # a rollback journal's commit waits for readers
             super().commit()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """The DBAPI module that SQLAlchemy's aiosqlite dialect is given: its connections are
-    :class:`OneHopConnection`."""
+    :class:`OneHopConnection`.
 
-    def __init__(self) -> None:
+    Arguments:
+        loop_reads: run short reads on the event loop's thread. Only where each
+            connection serves one request at a time (a pool of a file's
+            connections): an in-memory database's one connection is shared, and a
+            read there could meet another request's commit in aiosqlite's thread.
+    """
+
+    def __init__(self, *, loop_reads: bool = True) -> None:
         super().__init__(aiosqlite, sqlite3)
+        self.loop_reads = loop_reads
+        #: Whether each read's plan (by its SQL) has only steps the budget can stop.
+        self._bounded: dict[str, bool] = {}
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         # Used from two threads, never at once: aiosqlite's, and the loop's for reads.
@@ -263,14 +322,38 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         busy_timeout = round(kw.get("timeout", DEFAULT_TIMEOUT) * 1000)
         return OneHopConnection(self, adapted._connection, busy_timeout)
 
+    def steps_bounded(
+        self, connection: sqlite3.Connection, operation: str, parameters: Any
+    ) -> bool:
+        """Whether every step of the read's plan is bounded, so that :data:`READ_BUDGET`
+        bounds the read: SQLite counts a whole table in one step (a bare ``count(*)``),
+        and a virtual table's filter may do a search's work in one. Read once per SQL
+        text with ``EXPLAIN`` (tens of microseconds), and kept for :data:`PLANS_KEPT` texts."""
+        bounded = self._bounded.get(operation)
+        if bounded is None:
+            plan = connection.execute(f"EXPLAIN {operation}", parameters or ())
+            bounded = _UNBOUNDED_STEPS.isdisjoint(step[1] for step in plan)
+            if len(self._bounded) >= PLANS_KEPT:
+                self._bounded.clear()
+            self._bounded[operation] = bounded
+        return bounded
+
 
 #: ``sqlite3.connect``'s own busy timeout, in seconds, when none is given.
 DEFAULT_TIMEOUT = 5.0
+#: Opcodes that can do unbounded work in one step of SQLite's virtual machine.
+_UNBOUNDED_STEPS = frozenset({"Count", "VFilter"})
+#: SQL texts whose plans are kept (an app's statements are few; SQLAlchemy caches them).
+PLANS_KEPT = 1024
 
 
 def _interrupt() -> int:
     """SQLite's progress handler: non-zero interrupts the statement."""
     return 1
+
+
+def _set_busy_timeout(connection: sqlite3.Connection, milliseconds: int) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {milliseconds:d}")
 
 
 #: A file as the operating system knows it: its device and inode, not its path.

@@ -199,6 +199,57 @@ async def test_a_read_is_not_run_on_the_loop_while_the_thread_runs_a_cancelled_s
         assert raw.read_on_loop("SELECT thread()", None) is not None  # the thread is done
 
 
+async def test_a_read_with_a_step_no_budget_stops_runs_in_aiosqlites_thread(
+    ours: AsyncEngine, hand_offs: list[str]
+) -> None:
+    """SQLite counts a whole table in one step (a bare ``count(*)``): short here, but
+    unbounded on a big table, so its plan keeps it off the loop."""
+    await fill(with_thread_function(ours))
+    loop_thread = threading.get_ident()
+    async with ours.connect() as connection:
+        hand_offs.clear()
+        read = text("SELECT thread(), (SELECT count(*) FROM item)")
+        assert (await connection.execute(read)).one() != (loop_thread, 3)
+        assert hand_offs == ["_run_in_thread"]
+        read = text("SELECT thread(), (SELECT count(name) FROM item)")  # a step a row
+        assert (await connection.execute(read)).one() == (loop_thread, 3)
+        assert hand_offs == ["_run_in_thread"]
+
+
+async def test_an_in_memory_database_reads_in_aiosqlites_thread() -> None:
+    """Its one connection serves every request: a read on the loop could meet another
+    request's commit in aiosqlite's thread."""
+    engine = with_thread_function(make_engine("sqlite+aiosqlite://", timeout=5, pool_size=1))
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT thread()"))
+            assert found.scalar_one() != threading.get_ident()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_file_opened_with_check_same_thread_still_reads_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'checked.db'}?check_same_thread=true"
+    engine = with_thread_function(make_engine(url, timeout=5, pool_size=1))
+    try:
+        async with engine.connect() as connection:
+            found = await connection.execute(text("SELECT thread()"))
+            assert found.scalar_one() == threading.get_ident()
+    finally:
+        await engine.dispose()
+
+
+async def test_an_apps_own_busy_timeout_is_kept(ours: AsyncEngine) -> None:
+    await fill(ours)
+    async with ours.connect() as connection:
+        await connection.execute(text("PRAGMA busy_timeout = 60000"))
+        await connection.execute(text("SELECT count(name) FROM item"))  # on the loop: 0
+        await connection.execute(text("INSERT INTO item (name) VALUES ('x')"))
+        assert (await connection.execute(text("PRAGMA busy_timeout"))).scalar_one() == 60000
+
+
 class Ticker:
     """Counts how often the event loop ran another task (every 10 ms) inside ``with``."""
 
@@ -266,6 +317,47 @@ async def test_a_write_after_a_read_on_the_loop_still_waits_for_a_lock(tmp_path:
         await connection.execute(text("INSERT INTO item (name) VALUES ('waited')"))
         await connection.commit()
         assert time.monotonic() - start >= 0.25  # it waited, not failed
+        other.close()
+
+
+async def rollback_journal(connection: AsyncConnection) -> None:
+    """A rollback journal, where readers and a writer keep each other out (WAL keeps
+    them apart), and a loop read's busy timeout of 0 in place."""
+    await connection.execute(text("PRAGMA journal_mode = DELETE"))
+    await connection.execute(text("SELECT count(name) FROM item"))
+
+
+async def test_a_commit_after_a_read_on_the_loop_waits_for_a_reader(tmp_path: Path) -> None:
+    path = tmp_path / "commit.db"
+    async with filled(path, timeout=5) as engine, engine.connect() as connection:
+        await rollback_journal(connection)
+        await connection.execute(text("INSERT INTO item (name) VALUES ('mine')"))
+        await connection.execute(text("SELECT count(name) FROM item"))  # on the loop: 0
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN")
+        other.execute("SELECT count(*) FROM item").fetchall()  # a reader, for 0.3 s
+        threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+        start = time.monotonic()
+        await connection.commit()  # waits for the reader, not "database is locked"
+        assert time.monotonic() - start >= 0.25
+        other.close()
+
+
+async def test_a_streamed_read_after_a_read_on_the_loop_waits_for_a_writer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "stream.db"
+    async with filled(path, timeout=5) as engine, engine.connect() as connection:
+        await rollback_journal(connection)
+        await connection.commit()
+        await connection.execute(text("SELECT count(name) FROM item"))  # on the loop: 0
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN EXCLUSIVE")  # a writer, for 0.3 s
+        threading.Timer(0.3, other.execute, ("ROLLBACK",)).start()
+        start = time.monotonic()
+        result = await connection.stream(text("SELECT name FROM item ORDER BY name"))
+        assert [row.name async for row in result] == ["a", "b", "c"]
+        assert time.monotonic() - start >= 0.25
         other.close()
 
 
