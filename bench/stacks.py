@@ -301,7 +301,8 @@ def launch(
     database URLs); ``stack`` serves another stack's app under ``name``, and
     ``source`` runs it from another checkout (``bench/revisions.py``).
     ``own_session`` starts it in a session of its own: the kernel's autogroups
-    then share a core between sessions, not between threads, so two servers
+    (when on: ``/proc/sys/kernel/sched_autogroup_enabled``) then share a core
+    between sessions, not between threads, so two servers
     loaded at once get half each however many threads each runs (aiosqlite's
     are one a connection).
     """
