@@ -32,7 +32,7 @@ one's own:
   as it would wait for SQLite's mutex. In WAL mode a read is busy only while
   another connection recovers the file after a crash, or holds it in
   exclusive locking mode. Under load the hand-off of the read cost more
-  than the read: ``GET /api/things`` on SQLite served 1.08x the requests a
+  than the read: ``GET /api/things`` on SQLite served 1.05x the requests a
   second with it gone (``docs/performance.md``, the fifteenth round);
 * any other statement (cursor, execute, rows, close) is one function run in
   aiosqlite's thread, so one hand-off; its description, row count, last row
