@@ -7,7 +7,8 @@ server that died or answered nothing reported as that server's failure.
 ``cpu_seconds`` and ``rss_bytes`` read a server's CPU time and resident
 memory from ``/proc``: its process and every live descendant (gunicorn and
 granian serve from children of their master). ``paired_ratios`` compares
-two stacks measured in the same rounds."""
+two stacks measured in the same rounds.
+"""
 
 from __future__ import annotations
 

@@ -302,9 +302,8 @@ def launch(
     ``source`` runs it from another checkout (``bench/revisions.py``).
     ``own_session`` starts it in a session of its own: the kernel's autogroups
     (when on: ``/proc/sys/kernel/sched_autogroup_enabled``) then share a core
-    between sessions, not between threads, so two servers
-    loaded at once get half each however many threads each runs (aiosqlite's
-    are one a connection).
+    between sessions, not between threads, so two servers loaded at once get
+    half each however many threads each runs (aiosqlite's are one a connection).
     """
     stack = stack or STACKS[name]
     port = free_port()
