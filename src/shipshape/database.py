@@ -261,14 +261,24 @@ def _sqlite_file_changed(context: Any) -> None:
         context.is_disconnect = True
 
 
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory, however named (``sqlite://``,
+    ``:memory:``, a ``mode=memory`` URI): as SQLAlchemy tells, by giving it one shared
+    connection and no pool."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    dialect: Any = parsed.get_dialect()  # DefaultDialect's, as create_engine asks it
+    return not issubclass(dialect.get_pool_class(parsed), QueuePool)
+
+
 def make_engine(url: str, *, timeout: float, pool_size: int) -> AsyncEngine:
     """The engine for ``url``, with short timeouts so a dead database cannot hold a worker."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # A file's pool (SQLAlchemy's default size) waits no longer than the timeout; an
-        # in-memory database, however named, has one shared connection and no pool.
-        dialect: Any = parsed.get_dialect()  # DefaultDialect's, as create_engine asks it
-        pooled = issubclass(dialect.get_pool_class(parsed), QueuePool)
+        # in-memory database has one shared connection and no pool.
+        pooled = not in_memory(url)
         engine = create_async_engine(
             url,
             connect_args={"timeout": timeout},
@@ -821,6 +831,16 @@ class Database:
 
     def deploy_findings(self) -> list[Finding]:
         """``check --deploy``'s findings about the database."""
+        if in_memory(self.url):
+            return [
+                Finding(
+                    "shipshape.E019",
+                    "error",
+                    "the database is in memory: each worker has its own, empty at every "
+                    "start, and every request of a worker shares its one connection",
+                    "set DATABASE_URL to a SQLite file or a PostgreSQL server",
+                )
+            ]
         try:
             reason = asyncio.run(self.probe())
         except UNREACHABLE as exc:

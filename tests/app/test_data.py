@@ -714,6 +714,19 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "url",  # (DATABASE_URL refuses sqlite+aiosqlite:// itself: it names no path)
+    ["sqlite+aiosqlite:///:memory:",
+     "sqlite+aiosqlite:///file:shared?mode=memory&cache=shared&uri=true"],
+)  # fmt: skip
+def test_check_deploy_refuses_a_database_in_memory(url: str) -> None:
+    deploy = run_cli("check", "--deploy", DATABASE_URL=url)
+    assert "shipshape.E019  the database is in memory" in deploy.stdout
+    assert "fix: set DATABASE_URL to a SQLite file or a PostgreSQL server" in deploy.stdout
+    assert "shipshape.E015" not in deploy.stdout  # not "behind": there is nothing to keep
+    assert deploy.returncode == 1
+
+
 def test_the_db_commands_upgrade_report_and_downgrade(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     behind = run_cli("db", "status", DATABASE_URL=url)
