@@ -38,8 +38,8 @@ logger = logging.getLogger("shipshape.request")
 REQUEST_ID_HEADER = b"x-request-id"
 #: A client's id kept behind a trusted proxy: logged and echoed, so only characters no
 #: header or JSON string must escape, and a sane length.
-_name = itemgetter(0)  # a header's name
 _INBOUND_ID_RE = re.compile(r"[A-Za-z0-9._\-]{8,128}")
+_name = itemgetter(0)  # a header's name
 
 
 #: Where request ids come from: 128 random bits a request, without a system call.
@@ -275,20 +275,12 @@ class JsonLineHandler(logging.StreamHandler[Any]):
         with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
             lines, self.queued = self.queued, []
             if lines:
-                terminator = self.terminator
-                try:
-                    text = "".join(
-                        line if type(line) is str else _json_line(*line) + terminator
-                        for line in lines
-                    )
-                except Exception:  # one line's value cannot be written: the others are
-                    text = "".join(self._formatted(line) for line in lines)
-                self.stream.write(text)
+                self.stream.write("".join(map(self._formatted, lines)))
             super().flush()
 
     def _formatted(self, line: str | _LineFields) -> str:
-        """One queued line as written, or ``""`` for one that cannot be, reported as
-        logging reports a record that fails to format."""
+        """One queued line as written, or ``""`` for one whose value cannot be, reported
+        as logging reports a record that fails to format (the turn's others are written)."""
         if isinstance(line, str):
             return line
         try:

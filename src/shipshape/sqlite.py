@@ -95,7 +95,7 @@ def _run(
     """One statement, start to end, in aiosqlite's thread (or a read on the loop's);
     ``busy_timeout`` (milliseconds) is set first, when given."""
     if busy_timeout is not None:
-        connection.execute(f"PRAGMA busy_timeout = {busy_timeout:d}")
+        _set_busy_timeout(connection, busy_timeout)
     cursor = connection.cursor()
     try:
         if many:
@@ -227,7 +227,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             return None
         if self._busy_timeout != 0:  # a lock is never waited for here
             self._busy_timeout = None
-            connection.execute("PRAGMA busy_timeout = 0")
+            _set_busy_timeout(connection, 0)
             self._busy_timeout = 0
         connection.set_progress_handler(_interrupt, READ_BUDGET)
         try:
