@@ -111,6 +111,17 @@ def targets_table(targets: list[Target], units: dict[tuple[str, str, str], Unit]
     return "\n".join(lines) + "\n"
 
 
+def ceilings_table(ceilings: list[Target], units: dict[tuple[str, str, str], Unit]) -> str:
+    lines = ["| scenario | ceiling | pinned | shared |", "|---|---|---|---|"]
+    for ceiling in ceilings:
+        cells = [ratio_text(paired(ceiling, units, setup)) for setup in SETUPS]
+        peer = ceiling.other[1] if ceiling.other else "–"
+        lines.append(
+            f"| {ceiling.key} | `{ceiling.mine[1]}` req/s × `{peer}` | {' | '.join(cells)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def results_table(setup: str, units: list[Unit]) -> str:
     lines = [
         "| scenario | stack | req/s, median (min–max) | p50 ms | p99 ms | bytes on the wire "
@@ -186,6 +197,7 @@ def report(
     extra_versions: Sequence[str],
     appendix: str,
     quick: bool = False,
+    ceilings: Sequence[Target] = (),
 ) -> str:
     keyed = {(u.setup, u.scenario.key, u.stack): u for u in units}
     setups = [name for name in SETUPS if any(u.setup == name for u in units)]
@@ -214,6 +226,14 @@ def report(
         "runs. A stack that failed shows its error, never a zero.\n\n"
         "## Targets (issue 15)\n\n"
         + targets_table(targets, keyed)
+        + (
+            "\n## Ceilings\n\nA bare app doing only the scenario's own work (the stacks "
+            "below say what it leaves out), against the target's peer, round by round. A "
+            "ceiling under a target says that no layer on the same stack can meet it.\n\n"
+            + ceilings_table(list(ceilings), keyed)
+            if ceilings
+            else ""
+        )
         + sections
         + "\n## Costs per request (S5, S6)\n\n"
         "The server's CPU time from `/proc` around each run, once it has gone quiet; "

@@ -42,7 +42,7 @@ from bench.measure import Options, Unit, measure_group
 from bench.redis_server import binary as redis_binary
 from bench.report import report
 from bench.stacks import ROOT, SETUPS, require_tools
-from bench.suite import groups, targets
+from bench.suite import ceilings, groups, targets
 from tests.servers import postgres_bin
 
 RESULTS = ROOT / "bench" / "results"
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         extra_versions=tool_versions(),
         appendix=appendix,
         quick=args.quick,
+        ceilings=[ceiling for ceiling in ceilings() if ceiling.key in wanted],
     )
     RESULTS.mkdir(exist_ok=True)
     written = RESULTS / ("quick.md" if args.quick else "latest.md")

@@ -165,6 +165,11 @@ STACKS: dict[str, Stack] = {
         "gunicorn",
         "the template stack with Flask-SQLAlchemy, rendering the same list template",
     ),
+    "quart-things": Stack(
+        "bench.peers.quart_things:create_app",
+        "granian",
+        "bare Quart with Shipshape's engine, the same query and JSON, no layer: the ceiling",
+    ),
 }
 
 

@@ -110,6 +110,16 @@ class Target:
         return f"{sign} {bound:g}{unit}"
 
 
+def ceilings() -> list[Target]:
+    """What a bare app doing only a scenario's own work reads against the target's peer,
+    round by round: how far the target is within reach of the stack it is built on.
+    No verdict: a ceiling under a target says no layer on that stack can meet it."""
+    return [
+        Target(key, "rps", (key, "quart-things"), (key, "flask-things"))
+        for key in ("S7 api SQLite", "S7 api PostgreSQL")
+    ]
+
+
 def manifest_path(name: str) -> str:
     manifest = json.loads((DIST / "manifest.json").read_text())
     return "/static/" + str(manifest[name]["path"])
@@ -165,7 +175,11 @@ def groups() -> list[Group]:
             [
                 Scenario(f"S7 page {engine}", f"`/things/`, {engine}, br", "/things/", BR, things),
                 Scenario(
-                    f"S7 api {engine}", f"`/api/things`, {engine}, br", "/api/things", BR, things
+                    f"S7 api {engine}",
+                    f"`/api/things`, {engine}, br",
+                    "/api/things",
+                    BR,
+                    (*things, "quart-things"),
                 ),
             ],
         )  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 
 from bench.load import parse_wrk
 from bench.measure import Options, Sample, Unit
-from bench.report import report, targets_table
+from bench.report import ceilings_table, report, targets_table
 from bench.suite import Scenario, Target
 
 WRK_OUTPUT = """\
@@ -106,3 +106,25 @@ def test_a_failed_stack_shows_its_error_never_a_zero() -> None:
     failed_mine = Unit("pinned", PAGE, "shipshape", error="did not answer within 30 s")
     keyed = {("pinned", "S1 br", "shipshape"): failed_mine}
     assert "failed: did not answer within 30 s" in targets_table([target], keyed)
+
+
+def test_a_ceiling_is_read_round_by_round_and_reported_with_no_verdict() -> None:
+    api = Scenario("S7 api SQLite", "list", "/api/things", {}, ("shipshape", "flask-things"))
+    bare = Unit("pinned", api, "quart-things", samples=[sample(600), sample(500)])
+    peer = Unit("pinned", api, "flask-things", samples=[sample(200), sample(500)])
+    keyed = {(u.setup, u.scenario.key, u.stack): u for u in (bare, peer)}
+    ceiling = Target("S7 api SQLite", "rps", (api.key, "quart-things"), (api.key, "flask-things"))
+    table = ceilings_table([ceiling], keyed)
+    # Rounds of 3.00 and 1.00: their median; the shared set-up has no figure.
+    assert "| S7 api SQLite | `quart-things` req/s × `flask-things` | 2.00× (1.00–3.00) | – |" in (
+        table
+    )
+    text = report(
+        [bare, peer], [], OPTIONS, when="now", minutes=1, command="python -m bench.run",
+        extra_versions=[], appendix="", ceilings=[ceiling],
+    )  # fmt: skip
+    assert "## Ceilings" in text and table in text
+    assert "## Ceilings" not in report(
+        [bare, peer], [], OPTIONS, when="now", minutes=1, command="python -m bench.run",
+        extra_versions=[], appendix="",
+    )  # fmt: skip
