@@ -132,6 +132,12 @@ STACKS: dict[str, Stack] = {
         "granian",
         "a raw ASGI app sending the same index and bundle bytes: the ceiling",
     ),
+    "spa-index": Stack(
+        "bench.peers.spa_index:create_app",
+        "granian",
+        "the example's SPA layer sending its index (nonce, new session, CSRF token, headers) "
+        "with no other layer: the ceiling on Shipshape's design",
+    ),
     "shipshape-ratelimit": Stack(
         f"{RATELIMIT}:create_app",
         "granian",

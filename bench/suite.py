@@ -115,8 +115,11 @@ def ceilings() -> list[Target]:
     round by round: how far the target is within reach of the stack it is built on.
     No verdict: a ceiling under a target says no layer on that stack can meet it."""
     return [
-        Target(key, "rps", (key, "quart-things"), (key, "flask-things"))
-        for key in ("S7 api SQLite", "S7 api PostgreSQL")
+        Target("S3", "rps", ("S3", "spa-index"), ("S3", "raw-spa")),
+        *(
+            Target(key, "rps", (key, "quart-things"), (key, "flask-things"))
+            for key in ("S7 api SQLite", "S7 api PostgreSQL")
+        ),
     ]
 
 
@@ -140,7 +143,7 @@ def groups() -> list[Group]:
         Scenario("S2 browser", "the `/cookies` form, a browser's headers", "/cookies", BROWSER,
                  pages),
         Scenario("S3", f"SPA deep link `{deep_link}`, navigation, br", deep_link,
-                 {**NAVIGATION, **BR}, (*SERVERS, "tozo", "raw-spa")),
+                 {**NAVIGATION, **BR}, (*SERVERS, "tozo", "raw-spa", "spa-index")),
         Scenario("S4", "the hashed JS bundle, br", bundle_path(), BR,
                  ("shipshape", "tozo", "raw-spa")),
         Scenario("CSS", "the hashed Bootstrap CSS, br", manifest_path("bootstrap.css"), BR,
