@@ -19,7 +19,7 @@ from shipshape.spa import SPAMiddleware
 
 
 def create_app() -> Any:
-    quart = example_app()
+    quart: Any = example_app()
     layer: Any = quart.asgi_app
     while not isinstance(layer, SPAMiddleware):
         layer = layer.app  # each ASGI layer holds the one inside it
