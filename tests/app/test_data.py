@@ -27,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app import MIGRATIONS, PROJECT_ROOT, create_app
 from app.models import Base, Thing
+from shipshape import database
 from shipshape.config import Settings
 from shipshape.database import (
     MIGRATION_LOCK,
@@ -566,6 +567,81 @@ async def test_libpq_sslmode_and_a_unix_socket_url_connect(postgres_server: Post
                 assert (await connection.execute(text("SELECT 1"))).scalar() == 1
         finally:
             await engine.dispose()
+
+
+async def _terminated(url: str, pid: int) -> None:
+    """End PostgreSQL backend ``pid`` from another connection, and wait until it is gone."""
+    admin = await asyncpg.connect(url.replace("+asyncpg", ""))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        running = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+        for _ in range(500):
+            if not await admin.fetchval(running, pid):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"backend {pid} still runs")
+    finally:
+        await admin.close()
+
+
+async def test_a_pooled_connection_is_pinged_only_after_it_sat_unused(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pool_pre_ping's round trip at every checkout cost a third of the list's database
+    work; now only a connection unused for PING_AFTER_IDLE is pinged."""
+    engine = make_engine(postgres_url, timeout=5, pool_size=1)
+    pings: list[object] = []
+    do_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or do_ping(c))
+    try:
+        for _ in range(10):  # back to back, as under load: never pinged
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        assert pings == []
+        await asyncio.sleep(database.PING_AFTER_IDLE + 0.1)
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        assert len(pings) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_dropped_while_unused_is_replaced_before_a_request_uses_it(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url, timeout=5, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            first = await connection.scalar(text("SELECT pg_backend_pid()"))
+        await _terminated(postgres_url, first)  # a restart, a proxy's idle timeout
+        await asyncio.sleep(database.PING_AFTER_IDLE + 0.1)
+        async with engine.connect() as connection:  # no error: the ping found it gone
+            assert await connection.scalar(text("SELECT pg_backend_pid()")) not in (first, None)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_dropped_within_the_window_fails_one_statement_then_recovers(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bargain, as documented: the next statement finds the loss, and the pool is new."""
+    monkeypatch.setattr(database, "PING_AFTER_IDLE", 60.0)  # however slow this machine is
+    engine = make_engine(postgres_url, timeout=5, pool_size=2)
+    try:
+        async with engine.connect() as one, engine.connect() as two:
+            pids = [await c.scalar(text("SELECT pg_backend_pid()")) for c in (one, two)]
+        for pid in pids:
+            await _terminated(postgres_url, pid)
+        with pytest.raises(DBAPIError) as lost:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        assert lost.value.connection_invalidated and is_unreachable(lost.value)
+        for _ in range(2):  # the other pooled connection went with the first: no second error
+            async with engine.connect() as connection, engine.connect() as other:
+                assert await connection.scalar(text("SELECT pg_backend_pid()")) not in pids
+                assert await other.scalar(text("SELECT pg_backend_pid()")) not in pids
+    finally:
+        await engine.dispose()
 
 
 async def test_two_upgrades_at_once_both_succeed_one_after_the_other(
