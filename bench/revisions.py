@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -39,6 +40,7 @@ from bench.measure import Options, Unit, check, measure_batch
 from bench.peers.tozo_spa import BUILD
 from bench.stacks import (
     DIST,
+    LOAD_CPU,
     PINNED,
     ROOT,
     STACKS,
@@ -49,8 +51,12 @@ from bench.stacks import (
     require_tools,
 )
 from bench.suite import Scenario, groups, seed
+from tests.servers import PostgresServer
 
-KEYS = ("S1 br", "S1 browser", "S2 br", "S3", "CSS", "S7 page SQLite", "S7 api SQLite")
+KEYS = (
+    "S1 br", "S1 browser", "S2 br", "S3", "CSS", "S7 page SQLite", "S7 api SQLite",
+    "S7 page PostgreSQL", "S7 api PostgreSQL",
+)  # fmt: skip
 #: What ``--only`` measures when not given: the scenarios of pages with no database.
 DEFAULT_KEYS = KEYS[:5]
 
@@ -66,19 +72,24 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default=",".join(DEFAULT_KEYS),
-        help=f"some of {', '.join(KEYS)}, comma-separated (the first five by default)",
+        help=f"some of {', '.join(KEYS)}, comma-separated (the first five by default; "
+        "SQLite's or PostgreSQL's, not both)",
     )
     args = parser.parse_args()
     keys = args.only.split(",")
     unknown = set(keys) - set(KEYS)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(KEYS)}")
+    on_postgres = any(key.endswith("PostgreSQL") for key in keys)
+    if on_postgres and any(key.endswith("SQLite") for key in keys):
+        parser.error("both servers serve one database: SQLite's scenarios or PostgreSQL's")
     options = Options(seconds=args.seconds, repeats=args.repeats, connections=32, warmup=1)
     require_tools("taskset", "wrk")
     scenarios = [s for group in groups() for s in group.scenarios if s.key in keys]
     run_dir = Path(tempfile.mkdtemp(prefix="shipshape-revisions-"))
     worktree = run_dir / "before"
     servers: dict[str, Server] = {}
+    postgres = PostgresServer() if on_postgres else None
     failed = False
     try:
         subprocess.run(
@@ -91,8 +102,13 @@ def main() -> int:
             target = worktree / place
             shutil.rmtree(target, ignore_errors=True)
             target.symlink_to(built, target_is_directory=True)
-        # Both serve one database, seeded as make bench seeds S7's.
+        # Both serve one database, seeded as make bench seeds S7's; PostgreSQL beside wrk.
         database = f"sqlite+aiosqlite:///{run_dir / 'things.db'}"
+        if postgres is not None:
+            postgres.start()
+            if postgres.process is not None:
+                os.sched_setaffinity(postgres.process.pid, {int(LOAD_CPU)})
+            database = postgres.url()
         asyncio.run(seed(database))
         for name, source in (("before", worktree), ("after", None)):
             servers[name] = ready(
@@ -124,6 +140,8 @@ def main() -> int:
             capture_output=True,
         )
         shutil.rmtree(run_dir, ignore_errors=True)
+        if postgres is not None:
+            postgres.close()
     return 1 if failed else 0
 
 

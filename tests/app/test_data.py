@@ -592,7 +592,12 @@ async def test_a_pooled_connection_is_pinged_only_after_it_sat_unused(
     engine = make_engine(postgres_url, timeout=5, pool_size=1)
     pings: list[object] = []
     do_ping = engine.dialect.do_ping
-    monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(c) or do_ping(c))
+
+    def counted(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return do_ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
     try:
         for _ in range(10):  # back to back, as under load: never pinged
             async with engine.connect() as connection:
