@@ -593,7 +593,7 @@ async def test_a_pooled_connection_is_pinged_only_after_it_sat_unused(
     pings: list[object] = []
     do_ping = engine.dialect.do_ping
 
-    def counted(dbapi_connection: object) -> bool:
+    def counted(dbapi_connection: Any) -> bool:
         pings.append(dbapi_connection)
         return do_ping(dbapi_connection)
 
