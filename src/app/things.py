@@ -171,6 +171,14 @@ _VERSION_RE = re.compile(r"[1-9][0-9]{0,9}")
 VERSION_MAX = 2**31 - 1
 
 
+def check_version(version: int) -> int:
+    """A version a client sent as a number, or ``ValueError``: a version below 1 or past
+    the column's largest was never one this app wrote, so it is no conflict either."""
+    if not 1 <= version <= VERSION_MAX:
+        raise ValueError(f"Version must be a whole number from 1 to {VERSION_MAX:,}, as sent")
+    return version
+
+
 def parse_version(text: str) -> int | None:
     """The version ``text`` names, or ``None`` for text the app never wrote (``01``,
     ``+1``, `` 1``, ``١``): a version is compared as the app writes it, so another

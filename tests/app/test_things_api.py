@@ -154,6 +154,7 @@ async def test_the_filter_is_stripped_of_the_blanks_a_name_is(client: Client) ->
 
 INVISIBLE = "Name must have a letter, digit, punctuation mark or symbol"
 TOO_LONG_WRITTEN_OUT = "Name is too long: some of its characters stand for several"
+BAD_VERSION = "Version must be a whole number from 1 to 2,147,483,647, as sent"
 
 
 @pytest.mark.parametrize(
@@ -204,6 +205,32 @@ async def test_invalid_bodies_are_a_422_naming_each_field(
     assert_error(answer, 422, "invalid")
     assert answer["fields"] == fields
     assert await count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        *((v, BAD_VERSION) for v in (0, -1, 2**31, 10**23)),
+        ("1", "Input should be a valid integer"),
+        (True, "Input should be a valid integer"),
+        (1.0, "Input should be a valid integer"),
+    ],
+)
+async def test_a_version_no_thing_can_have_is_a_422_not_a_conflict(
+    client: Client, version: Any, message: str
+) -> None:
+    """Regression (newcomer run): a version below 1 or past the column's largest was a
+    409 saying the thing had changed since that version; nothing had."""
+    thing = await new(client, "Kettle")
+    url = f"/api/things/{thing['id']}"
+    headers = await csrf_headers(client)
+    replaced = await client.put(url, json={"name": "Teapot", "version": version}, headers=headers)
+    answer = await replaced.get_json()
+    assert replaced.status_code == 422, answer
+    assert_error(answer, 422, "invalid")
+    assert answer["fields"] == {"version": [message]}
+    kept = await (await client.get(url)).get_json()
+    assert (kept["name"], kept["version"]) == ("Kettle", 1)
 
 
 @pytest.mark.parametrize(

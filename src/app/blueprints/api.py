@@ -72,6 +72,16 @@ Description = Annotated[
 ]
 
 
+Version = Annotated[
+    int,
+    AfterValidator(things.check_version),
+    Field(
+        description="The version the thing was read at, as its ETag or body gave it.",
+        json_schema_extra={"minimum": 1, "maximum": things.VERSION_MAX},
+    ),
+]
+
+
 class ThingIn(BaseModel):
     """A new thing. `name` is stripped; unknown fields are refused."""
 
@@ -83,7 +93,7 @@ class ThingIn(BaseModel):
 class ThingReplace(ThingIn):
     """A whole thing, and the version it was read at (or send `If-Match`)."""
 
-    version: int | None = None
+    version: Version | None = None
 
 
 class ThingOut(BaseModel):
