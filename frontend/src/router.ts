@@ -77,6 +77,11 @@ export function placeScroll(): void {
 
 export function start(render: () => void): void {
   onNavigate = render;
+  // The server answers /app/index.html with the index too (a bookmark, a proxy's default
+  // page): the list, at its own address.
+  if (location.pathname === `${BASE}/index.html`) {
+    history.replaceState(history.state, "", `${BASE}/${location.search}${location.hash}`);
+  }
   history.scrollRestoration = "manual";
   window.addEventListener("scroll", () => {
     window.clearTimeout(scrolled);

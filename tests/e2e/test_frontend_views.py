@@ -604,6 +604,17 @@ def test_an_edit_of_a_thing_not_there_is_page_not_found_with_a_way_back(
     assert watched.violations() == [] and watched.page_errors == []
 
 
+def test_index_html_is_the_list_at_its_own_address(server: Server, watched: Watched) -> None:
+    """Regression (newcomer run): /app/index.html was the index, and the app said
+    "Page not found" there."""
+    page = watched.page
+    page.goto(server.base + "/app/index.html?q=zz", wait_until="load")
+    page.locator("h1:text-is('Things')").wait_for()
+    assert page.url == server.base + "/app/?q=zz"
+    expect(page.locator("#q")).to_have_value("zz")  # the filter came along
+    assert watched.violations() == [] and watched.page_errors == []
+
+
 def scrolled_to(page: Page, y: int) -> None:
     """Waits for the page to be scrolled to ``y`` (wait_for_function evaluates a string,
     which the CSP forbids)."""
