@@ -23,6 +23,7 @@ BUILDS_GONE := $(shell $(PYTHON) scripts/build_gone.py 2>/dev/null)
 .PHONY: FORCE help setup assets frontend frontend-dev run serve check db-upgrade test lint typecheck pytest fuzz bench observatory clean
 
 help:
+	@echo "make setup  - .venv with the pinned Python packages, node_modules with the locked npm ones"
 	@echo "make run    - set up and serve the app in development at http://$(HOST):$(PORT)"
 	@echo "make test   - set up, then lint, type-check and run the test suite with coverage"
 	@echo "make serve  - production mode, one worker per core (needs SECRET_KEY)"

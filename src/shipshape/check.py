@@ -118,7 +118,7 @@ def run_checks(app: Quart, settings: Settings, *, deploy: bool, workers: int) ->
             "shipshape.E004",
             "error",
             "SECRET_KEY looks weak (under 128 bits of entropy)",
-            'use python -c "import secrets; print(secrets.token_hex(32))"',
+            'use python3 -c "import secrets; print(secrets.token_hex(32))"',
         )
     if "*" in settings.allowed_hosts:
         add(

@@ -248,7 +248,7 @@ def parse_secret_key(value: object, app_env: AppEnv) -> tuple[str | bytes, bool]
             raise ConfigError(
                 "SECRET_KEY",
                 f"a random secret of at least {MIN_SECRET_BYTES} bytes in production "
-                '(python -c "import secrets; print(secrets.token_hex(32))")',
+                '(python3 -c "import secrets; print(secrets.token_hex(32))")',
             )
         # A per-process key: sessions do not survive a restart, which is the
         # point in development and testing.
