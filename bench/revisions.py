@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import subprocess
@@ -50,7 +49,7 @@ from bench.stacks import (
     ready,
     require_tools,
 )
-from bench.suite import Scenario, groups, seed
+from bench.suite import Scenario, groups, seed, seeded_postgres
 from tests.servers import PostgresServer
 
 KEYS = (
@@ -103,13 +102,12 @@ def main() -> int:
             shutil.rmtree(target, ignore_errors=True)
             target.symlink_to(built, target_is_directory=True)
         # Both serve one database, seeded as make bench seeds S7's; PostgreSQL beside wrk.
-        database = f"sqlite+aiosqlite:///{run_dir / 'things.db'}"
         if postgres is not None:
-            postgres.start()
-            if postgres.process is not None:
-                os.sched_setaffinity(postgres.process.pid, {int(LOAD_CPU)})
+            seeded_postgres(postgres, LOAD_CPU)
             database = postgres.url()
-        asyncio.run(seed(database))
+        else:
+            database = f"sqlite+aiosqlite:///{run_dir / 'things.db'}"
+            asyncio.run(seed(database))
         for name, source in (("before", worktree), ("after", None)):
             servers[name] = ready(
                 launch(name, run_dir, PINNED, environ={"DATABASE_URL": database},

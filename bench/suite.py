@@ -243,10 +243,7 @@ def environment(group: Group, run_dir: Path, setup: Setup) -> Iterator[None]:
     else:
         postgres = PostgresServer()
         try:
-            postgres.start()
-            if cpus is not None and postgres.process is not None:
-                os.sched_setaffinity(postgres.process.pid, {int(cpus)})
-            asyncio.run(seed(postgres.url()))
+            seeded_postgres(postgres, cpus)
             group.environ = {
                 "DATABASE_URL": postgres.url(),
                 DATABASE_KEY: postgres.url().replace("+asyncpg", "+psycopg"),
@@ -254,6 +251,14 @@ def environment(group: Group, run_dir: Path, setup: Setup) -> Iterator[None]:
             yield
         finally:
             postgres.close()
+
+
+def seeded_postgres(postgres: PostgresServer, cpus: str | None) -> None:
+    """Start ``postgres``, pinned to ``cpus`` if given (beside wrk), and seed it as S7's."""
+    postgres.start()
+    if cpus is not None and postgres.process is not None:
+        os.sched_setaffinity(postgres.process.pid, {int(cpus)})
+    asyncio.run(seed(postgres.url()))
 
 
 def capture(run_dir: Path, setup: Setup, group: Group) -> None:

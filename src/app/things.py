@@ -171,10 +171,15 @@ _VERSION_RE = re.compile(r"[1-9][0-9]{0,9}")
 VERSION_MAX = 2**31 - 1
 
 
+def is_version(number: int) -> bool:
+    """Whether a version can be ``number``: versions start at 1, and the column is int32."""
+    return 1 <= number <= VERSION_MAX
+
+
 def check_version(version: int) -> int:
     """A version a client sent as a number, or ``ValueError``: a version below 1 or past
     the column's largest was never one this app wrote, so it is no conflict either."""
-    if not 1 <= version <= VERSION_MAX:
+    if not is_version(version):
         raise ValueError(f"Version must be a whole number from 1 to {VERSION_MAX:,}, as sent")
     return version
 
@@ -186,7 +191,7 @@ def parse_version(text: str) -> int | None:
     if not _VERSION_RE.fullmatch(text):
         return None
     version = int(text)
-    return version if version <= VERSION_MAX else None
+    return version if is_version(version) else None
 
 
 #: The list's name filter, one bound pattern for every statement that filters.
